@@ -1,0 +1,3 @@
+//! HTTP/1.x over reassembled TCP streams: probe, parse, pair requests with responses.
+//!
+//! INTERFACE (owned by the HTTP work; bodies to be written there).

@@ -1,0 +1,12 @@
+//! shadowtap's capture side: frames in, observations out.
+//!
+//! ```text
+//! FrameSource -> decode -> FlowTable (TCP reassembly) -> HttpConnection -> observe -> sink
+//! ```
+//! Each stage is bounded and counts what it could not see; see `counters`.
+
+pub mod decode;
+pub mod flow;
+pub mod http;
+pub mod pipeline;
+pub mod source;

@@ -1,0 +1,21 @@
+//! shadowtap's pure logic, shared by the agent and the collector.
+//!
+//! Everything here works on values already in memory: no file or network I/O, no clock reads,
+//! no threads. Time is whatever the caller says it is (packet timestamps), so results are
+//! deterministic for a given input.
+
+pub mod catalogue;
+pub mod classify;
+pub mod consumer;
+pub mod diff;
+pub mod exchange;
+pub mod finding;
+pub mod inventory;
+pub mod observation;
+pub mod observe;
+pub mod report;
+pub mod template;
+pub mod time;
+
+/// Hash maps keyed by attacker-controlled data use a randomly seeded fast hasher.
+pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;

@@ -1,0 +1,1 @@
+//! Reading OpenAPI documents from disk into an `analyzer::catalogue::Catalogue`.
