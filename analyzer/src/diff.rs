@@ -1,0 +1,609 @@
+//! Inventory x catalogue -> findings.
+//!
+//! Every finding is aggregated per endpoint and kind (one `drift_status` per endpoint listing
+//! the undeclared codes with counts, not one per request) and carries a stable id, a severity
+//! with a one-line reason, evidence and a confidence.
+
+use crate::catalogue::{Catalogue, Operation, ParamLocation, Security};
+use crate::consumer::{API_KEY_HEADERS, API_KEY_PARAMS};
+use crate::finding::{finding_id, Evidence, Finding, FindingKind, Severity};
+use crate::host::host_without_port;
+use crate::inventory::{EndpointRecord, Inventory};
+use crate::observation::EndpointKey;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How sensitive a data class is; supplied by the classifier's rules.
+pub type ClassSeverity<'a> = &'a dyn Fn(&str) -> Severity;
+
+/// Compare traffic with the declaration. Findings come out sorted by severity (highest first),
+/// then kind, host, method and path, so output is deterministic.
+pub fn diff(
+    inventory: &Inventory,
+    catalogue: &Catalogue,
+    class_severity: ClassSeverity<'_>,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut used_ops: BTreeSet<usize> = BTreeSet::new();
+    let mut shadow_hosts: BTreeMap<&str, Vec<(&EndpointKey, &EndpointRecord)>> = BTreeMap::new();
+    let op_index: BTreeMap<*const Operation, usize> = catalogue
+        .operations
+        .iter()
+        .enumerate()
+        .map(|(i, op)| (op as *const Operation, i))
+        .collect();
+
+    for (key, rec) in &inventory.endpoints {
+        if !catalogue.covers_host(&key.host) {
+            shadow_hosts
+                .entry(key.host.as_str())
+                .or_default()
+                .push((key, rec));
+            continue;
+        }
+        let Some(op) = catalogue.find_operation(&key.host, &key.method, &key.path) else {
+            findings.push(shadow_endpoint(key, rec, class_severity));
+            continue;
+        };
+        if let Some(i) = op_index.get(&(op as *const Operation)) {
+            used_ops.insert(*i);
+        }
+        let declared_in = declared_in(catalogue, op);
+        if op.deprecated {
+            findings.push(zombie(key, rec, op, &declared_in, class_severity));
+        }
+        findings.extend(drift_status(key, rec, op));
+        findings.extend(drift_param(key, rec, op, class_severity));
+        findings.extend(drift_auth(key, rec, op, class_severity));
+    }
+
+    for (host, endpoints) in shadow_hosts {
+        findings.push(shadow_host(host, &endpoints, class_severity));
+    }
+
+    let window = inventory.window();
+    for (i, op) in catalogue.operations.iter().enumerate() {
+        if !used_ops.contains(&i) {
+            findings.push(orphaned(op, catalogue, inventory, window));
+        }
+    }
+
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(a.kind.cmp(&b.kind))
+            .then_with(|| a.host.cmp(&b.host))
+            .then_with(|| a.method.cmp(&b.method))
+            .then_with(|| a.path.cmp(&b.path))
+    });
+    findings
+}
+
+fn declared_in(catalogue: &Catalogue, op: &Operation) -> String {
+    match catalogue.apis.get(op.api) {
+        Some(api) => format!("{} ({} {})", api.source, api.title, api.version),
+        None => String::new(),
+    }
+}
+
+fn is_write(method: &str) -> bool {
+    matches!(method, "POST" | "PUT" | "PATCH" | "DELETE")
+}
+
+/// The most sensitive data class an endpoint carries, with its label.
+fn sensitivity<'r>(
+    rec: &'r EndpointRecord,
+    class_severity: ClassSeverity<'_>,
+) -> Option<(Severity, &'r str)> {
+    rec.data_classes
+        .keys()
+        .map(|c| (class_severity(c), c.as_str()))
+        .max()
+}
+
+fn data_class_evidence(rec: &EndpointRecord) -> Vec<String> {
+    rec.data_classes
+        .iter()
+        .flat_map(|(class, locs)| locs.keys().map(move |loc| format!("{class}@{loc}")))
+        .collect()
+}
+
+fn traffic_evidence(rec: &EndpointRecord) -> Evidence {
+    Evidence {
+        exchanges: Some(rec.exchanges),
+        consumers: Some(rec.consumers.len() as u64),
+        first_seen: Some(rec.first_seen.rfc3339()),
+        last_seen: Some(rec.last_seen.rfc3339()),
+        ..Evidence::default()
+    }
+}
+
+/// Severity of undeclared exposure: medium; writes and unauthenticated access raise it;
+/// sensitive data sets the floor at its own level.
+fn exposure_severity(
+    rec: &EndpointRecord,
+    method: &str,
+    class_severity: ClassSeverity<'_>,
+) -> (Severity, String) {
+    let mut severity = Severity::Medium;
+    let mut why = vec!["undeclared API surface".to_string()];
+    if let Some((s, class)) = sensitivity(rec, class_severity) {
+        if s >= Severity::High {
+            severity = severity.max(s);
+            why.push(format!("carries {class}"));
+        }
+    }
+    if is_write(method) {
+        severity = severity.max(Severity::High);
+        why.push(format!("{method} writes"));
+    }
+    if rec.unauthenticated() > 0
+        && (severity >= Severity::High || rec.data_classes.values().count() > 0)
+    {
+        severity = severity.raised();
+        why.push("reachable without credentials".into());
+    }
+    (severity, why.join(", "))
+}
+
+fn shadow_endpoint(
+    key: &EndpointKey,
+    rec: &EndpointRecord,
+    class_severity: ClassSeverity<'_>,
+) -> Finding {
+    let (severity, reason) = exposure_severity(rec, &key.method, class_severity);
+    let mut evidence = traffic_evidence(rec);
+    evidence.data_classes = data_class_evidence(rec);
+    Finding {
+        id: finding_id(
+            FindingKind::ShadowEndpoint,
+            &key.host,
+            Some(&key.method),
+            Some(&key.path),
+            "",
+        ),
+        kind: FindingKind::ShadowEndpoint,
+        severity,
+        host: key.host.clone(),
+        method: Some(key.method.clone()),
+        path: Some(key.path.clone()),
+        operation_id: None,
+        detail: format!(
+            "{} {} is called ({} exchanges, {} consumers) but no catalogue operation declares it",
+            key.method,
+            key.path,
+            rec.exchanges,
+            rec.consumers.len()
+        ),
+        severity_reason: reason,
+        confidence: rec.confidence(),
+        evidence,
+    }
+}
+
+fn shadow_host(
+    host: &str,
+    endpoints: &[(&EndpointKey, &EndpointRecord)],
+    class_severity: ClassSeverity<'_>,
+) -> Finding {
+    let mut severity = Severity::Medium;
+    let mut reason = String::from("undeclared API host");
+    let mut exchanges = 0;
+    let mut complete = 0;
+    let mut consumers = BTreeSet::new();
+    let mut classes = BTreeSet::new();
+    let (mut first, mut last) = (None, None);
+    for (key, rec) in endpoints {
+        let (s, r) = exposure_severity(rec, &key.method, class_severity);
+        if s > severity {
+            severity = s;
+            reason = format!("undeclared API host; {} {}: {r}", key.method, key.path);
+        }
+        exchanges += rec.exchanges;
+        complete += rec.complete_exchanges;
+        consumers.extend(rec.consumers.keys());
+        classes.extend(data_class_evidence(rec));
+        first = Some(first.map_or(rec.first_seen, |f: crate::time::Timestamp| {
+            f.min(rec.first_seen)
+        }));
+        last = Some(last.map_or(rec.last_seen, |l: crate::time::Timestamp| {
+            l.max(rec.last_seen)
+        }));
+    }
+    let evidence = Evidence {
+        exchanges: Some(exchanges),
+        consumers: Some(consumers.len() as u64),
+        first_seen: first.map(|t| t.rfc3339()),
+        last_seen: last.map(|t| t.rfc3339()),
+        data_classes: classes.into_iter().collect(),
+        endpoints: endpoints
+            .iter()
+            .map(|(k, _)| format!("{} {}", k.method, k.path))
+            .collect(),
+        ..Evidence::default()
+    };
+    Finding {
+        id: finding_id(FindingKind::ShadowHost, host, None, None, ""),
+        kind: FindingKind::ShadowHost,
+        severity,
+        host: host.to_string(),
+        method: None,
+        path: None,
+        operation_id: None,
+        detail: format!(
+            "host {host} serves {} endpoints ({exchanges} exchanges) and no catalogue server covers it",
+            endpoints.len()
+        ),
+        severity_reason: reason,
+        confidence: if exchanges == 0 { 0.0 } else { complete as f64 / exchanges as f64 },
+        evidence,
+    }
+}
+
+fn zombie(
+    key: &EndpointKey,
+    rec: &EndpointRecord,
+    op: &Operation,
+    declared_in: &str,
+    class_severity: ClassSeverity<'_>,
+) -> Finding {
+    let mut severity = Severity::Medium;
+    let mut reason = "deprecated operation still in use".to_string();
+    if let Some((s, class)) = sensitivity(rec, class_severity) {
+        if s >= Severity::High {
+            severity = Severity::High;
+            reason.push_str(&format!(", carries {class}"));
+        }
+    }
+    let mut evidence = traffic_evidence(rec);
+    evidence.data_classes = data_class_evidence(rec);
+    evidence.declared_in = Some(declared_in.to_string());
+    Finding {
+        id: finding_id(
+            FindingKind::Zombie,
+            &key.host,
+            Some(&key.method),
+            Some(&key.path),
+            "",
+        ),
+        kind: FindingKind::Zombie,
+        severity,
+        host: key.host.clone(),
+        method: Some(key.method.clone()),
+        path: Some(key.path.clone()),
+        operation_id: op.operation_id.clone(),
+        detail: format!(
+            "{} {} is declared deprecated but was called {} times by {} consumers",
+            key.method,
+            key.path,
+            rec.exchanges,
+            rec.consumers.len()
+        ),
+        severity_reason: reason,
+        confidence: rec.confidence(),
+        evidence,
+    }
+}
+
+/// Whether a declared response key (`200`, `2XX`, `default`) covers `status`.
+fn status_declared(responses: &[String], status: u16) -> bool {
+    responses.iter().any(|r| {
+        let r = r.trim();
+        if r.eq_ignore_ascii_case("default") {
+            return true;
+        }
+        if let Ok(code) = r.parse::<u16>() {
+            return code == status;
+        }
+        let b = r.as_bytes();
+        b.len() == 3
+            && b[1..].eq_ignore_ascii_case(b"XX")
+            && (b[0] as char).to_digit(10) == Some(u32::from(status / 100))
+    })
+}
+
+fn drift_status(key: &EndpointKey, rec: &EndpointRecord, op: &Operation) -> Option<Finding> {
+    if op.responses.is_empty() {
+        return None;
+    }
+    let undeclared: BTreeMap<String, u64> = rec
+        .statuses
+        .iter()
+        .filter(|(s, _)| !status_declared(&op.responses, **s))
+        .map(|(s, n)| (s.to_string(), *n))
+        .collect();
+    if undeclared.is_empty() {
+        return None;
+    }
+    let server_errors = undeclared.keys().any(|s| s.starts_with('5'));
+    let total: u64 = undeclared.values().sum();
+    let mut evidence = traffic_evidence(rec);
+    evidence.statuses = undeclared;
+    let codes: Vec<&str> = evidence.statuses.keys().map(String::as_str).collect();
+    Some(Finding {
+        id: finding_id(
+            FindingKind::DriftStatus,
+            &key.host,
+            Some(&key.method),
+            Some(&key.path),
+            "",
+        ),
+        kind: FindingKind::DriftStatus,
+        severity: Severity::Low,
+        host: key.host.clone(),
+        method: Some(key.method.clone()),
+        path: Some(key.path.clone()),
+        operation_id: op.operation_id.clone(),
+        detail: format!(
+            "{} {} answered undeclared status {} in {total} exchanges (declared: {})",
+            key.method,
+            key.path,
+            codes.join(", "),
+            op.responses.join(", ")
+        ),
+        severity_reason: if server_errors {
+            "behaviour differs from the contract; undeclared server errors".into()
+        } else {
+            "behaviour differs from the contract".into()
+        },
+        confidence: rec.confidence(),
+        evidence,
+    })
+}
+
+fn drift_param(
+    key: &EndpointKey,
+    rec: &EndpointRecord,
+    op: &Operation,
+    class_severity: ClassSeverity<'_>,
+) -> Option<Finding> {
+    let declared = |loc: ParamLocation, name: &str| {
+        op.parameters.iter().any(|p| {
+            p.location == loc
+                && if loc == ParamLocation::Header {
+                    p.name.eq_ignore_ascii_case(name)
+                } else {
+                    p.name == name
+                }
+        })
+    };
+    let mut undeclared = BTreeMap::new();
+    for (name, n) in &rec.query_params {
+        // Credentials in the query are judged by drift_auth, not as parameters.
+        if !declared(ParamLocation::Query, name)
+            && !API_KEY_PARAMS.iter().any(|k| name.eq_ignore_ascii_case(k))
+        {
+            undeclared.insert(format!("query:{name}"), *n);
+        }
+    }
+    for (name, n) in &rec.header_params {
+        if !declared(ParamLocation::Header, name) && !API_KEY_HEADERS.contains(&name.as_str()) {
+            undeclared.insert(format!("header:{name}"), *n);
+        }
+    }
+    let mut missing = BTreeMap::new();
+    for p in op.parameters.iter().filter(|p| p.required) {
+        let seen = match p.location {
+            ParamLocation::Query => rec.query_params.get(&p.name).copied(),
+            ParamLocation::Header => rec.header_params.get(&p.name.to_ascii_lowercase()).copied(),
+            // Path parameters are present by construction; cookies are not itemised.
+            ParamLocation::Path | ParamLocation::Cookie => continue,
+        }
+        .unwrap_or(0);
+        // Only whole exchanges can prove a parameter absent.
+        let missing_in = rec.complete_exchanges.saturating_sub(seen);
+        if missing_in > 0 && seen < rec.exchanges {
+            missing.insert(format!("{}:{}", loc_label(p.location), p.name), missing_in);
+        }
+    }
+    if undeclared.is_empty() && missing.is_empty() {
+        return None;
+    }
+    let sensitive_param = rec.data_classes.iter().find_map(|(class, locs)| {
+        let hit = locs.keys().any(|loc| {
+            undeclared.keys().any(|u| {
+                let (l, name) = u.split_once(':').unwrap_or(("", u));
+                loc == &format!("request.{l}.{name}")
+            })
+        });
+        (hit && class_severity(class) >= Severity::Medium).then_some(class.as_str())
+    });
+    let (severity, reason) = match sensitive_param {
+        Some(class) => (
+            Severity::Medium,
+            format!("an undeclared parameter carries {class}"),
+        ),
+        None => (
+            Severity::Low,
+            "interface differs from the contract".to_string(),
+        ),
+    };
+    let mut parts = Vec::new();
+    if !undeclared.is_empty() {
+        parts.push(format!(
+            "undeclared {}",
+            undeclared.keys().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if !missing.is_empty() {
+        parts.push(format!(
+            "required but missing {}",
+            missing.keys().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let mut evidence = traffic_evidence(rec);
+    evidence.undeclared_params = undeclared;
+    evidence.missing_params = missing;
+    Some(Finding {
+        id: finding_id(
+            FindingKind::DriftParam,
+            &key.host,
+            Some(&key.method),
+            Some(&key.path),
+            "",
+        ),
+        kind: FindingKind::DriftParam,
+        severity,
+        host: key.host.clone(),
+        method: Some(key.method.clone()),
+        path: Some(key.path.clone()),
+        operation_id: op.operation_id.clone(),
+        detail: format!("{} {}: {}", key.method, key.path, parts.join("; ")),
+        severity_reason: reason,
+        confidence: rec.confidence(),
+        evidence,
+    })
+}
+
+fn loc_label(loc: ParamLocation) -> &'static str {
+    match loc {
+        ParamLocation::Query => "query",
+        ParamLocation::Header => "header",
+        ParamLocation::Path => "path",
+        ParamLocation::Cookie => "cookie",
+    }
+}
+
+fn drift_auth(
+    key: &EndpointKey,
+    rec: &EndpointRecord,
+    op: &Operation,
+    class_severity: ClassSeverity<'_>,
+) -> Option<Finding> {
+    let (severity, detail, reason, declared) = match &op.security {
+        Security::Required(schemes) if rec.unauthenticated() > 0 => {
+            let mut severity = Severity::High;
+            let mut reason = "declared authentication not enforced on the wire".to_string();
+            if let Some((s, class)) = sensitivity(rec, class_severity) {
+                if s >= Severity::High {
+                    severity = Severity::Critical;
+                    reason.push_str(&format!("; carries {class}"));
+                }
+            }
+            (
+                severity,
+                format!(
+                    "{} {} declares {} but {} of {} exchanges carried no credentials",
+                    key.method,
+                    key.path,
+                    schemes.join(" or "),
+                    rec.unauthenticated(),
+                    rec.exchanges
+                ),
+                reason,
+                schemes.join(" or "),
+            )
+        }
+        Security::None if rec.authenticated() > 0 => (
+            Severity::Low,
+            format!(
+                "{} {} declares no security but {} of {} exchanges carried credentials",
+                key.method,
+                key.path,
+                rec.authenticated(),
+                rec.exchanges
+            ),
+            "credentials sent where the contract expects none".to_string(),
+            "none".to_string(),
+        ),
+        _ => return None,
+    };
+    let mut evidence = traffic_evidence(rec);
+    evidence.unauthenticated = Some(rec.unauthenticated());
+    evidence.authenticated = Some(rec.authenticated());
+    evidence.declared_security = Some(declared);
+    Some(Finding {
+        id: finding_id(
+            FindingKind::DriftAuth,
+            &key.host,
+            Some(&key.method),
+            Some(&key.path),
+            "",
+        ),
+        kind: FindingKind::DriftAuth,
+        severity,
+        host: key.host.clone(),
+        method: Some(key.method.clone()),
+        path: Some(key.path.clone()),
+        operation_id: op.operation_id.clone(),
+        detail,
+        severity_reason: reason,
+        confidence: rec.confidence(),
+        evidence,
+    })
+}
+
+fn orphaned(
+    op: &Operation,
+    catalogue: &Catalogue,
+    inventory: &Inventory,
+    window: Option<(crate::time::Timestamp, crate::time::Timestamp)>,
+) -> Finding {
+    let host_seen = if op.hosts.is_empty() {
+        !inventory.hosts.is_empty()
+    } else {
+        op.hosts.iter().any(|h| {
+            inventory
+                .hosts
+                .keys()
+                .any(|seen| seen == h || host_without_port(seen) == host_without_port(h))
+        })
+    };
+    let host = if op.hosts.is_empty() {
+        "*".to_string()
+    } else {
+        op.hosts.join(",")
+    };
+    let detail = match (window, host_seen) {
+        (Some((a, b)), true) => format!(
+            "{} {} is declared but was not called between {a} and {b}, while its host carried traffic",
+            op.method, op.path
+        ),
+        (Some((a, b)), false) => format!(
+            "{} {} is declared but was not called between {a} and {b}; its host carried no traffic in the capture, so coverage is unknown",
+            op.method, op.path
+        ),
+        (None, _) => format!("{} {} is declared but the capture holds no HTTP traffic", op.method, op.path),
+    };
+    Finding {
+        id: finding_id(
+            FindingKind::Orphaned,
+            &host,
+            Some(&op.method),
+            Some(&op.path),
+            "",
+        ),
+        kind: FindingKind::Orphaned,
+        severity: Severity::Info,
+        host,
+        method: Some(op.method.clone()),
+        path: Some(op.path.clone()),
+        operation_id: op.operation_id.clone(),
+        detail,
+        severity_reason: "unused surface: a candidate for retirement, not an exposure".into(),
+        // Unused on a host we saw is a strong statement; on a host we never saw it is weak.
+        confidence: if host_seen { 1.0 } else { 0.3 },
+        evidence: Evidence {
+            window_start: window.map(|(a, _)| a.rfc3339()),
+            window_end: window.map(|(_, b)| b.rfc3339()),
+            host_seen: Some(host_seen),
+            declared_in: Some(declared_in(catalogue, op)),
+            ..Evidence::default()
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_keys_cover_codes_ranges_and_default() {
+        let r = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(status_declared(&r(&["200", "404"]), 404));
+        assert!(!status_declared(&r(&["200", "404"]), 500));
+        assert!(status_declared(&r(&["2XX"]), 204));
+        assert!(status_declared(&r(&["4xx"]), 418));
+        assert!(!status_declared(&r(&["4XX"]), 500));
+        assert!(status_declared(&r(&["200", "default"]), 503));
+    }
+}

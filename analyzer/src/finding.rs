@@ -1,0 +1,241 @@
+//! Findings: the one vocabulary of what the diff reports (ARCHITECTURE.md section 5).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// Observed (host, method, template) that no catalogue operation declares.
+    ShadowEndpoint,
+    /// Observed API host that no catalogue server covers.
+    ShadowHost,
+    /// Declared operation with no traffic in the observation window.
+    Orphaned,
+    /// Declared deprecated, still called.
+    Zombie,
+    /// Undeclared query/header parameter, or a declared required one missing.
+    DriftParam,
+    /// Undeclared status code.
+    DriftStatus,
+    /// Declared security but traffic without credentials, or the reverse.
+    DriftAuth,
+}
+
+impl FindingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::ShadowEndpoint => "shadow_endpoint",
+            FindingKind::ShadowHost => "shadow_host",
+            FindingKind::Orphaned => "orphaned",
+            FindingKind::Zombie => "zombie",
+            FindingKind::DriftParam => "drift_param",
+            FindingKind::DriftStatus => "drift_status",
+            FindingKind::DriftAuth => "drift_auth",
+        }
+    }
+}
+
+impl fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 5] = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Info,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
+    /// One level up, saturating at critical.
+    pub fn raised(self) -> Severity {
+        match self {
+            Severity::Info => Severity::Low,
+            Severity::Low => Severity::Medium,
+            Severity::Medium => Severity::High,
+            Severity::High | Severity::Critical => Severity::Critical,
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "info" => Ok(Severity::Info),
+            "low" => Ok(Severity::Low),
+            "medium" => Ok(Severity::Medium),
+            "high" => Ok(Severity::High),
+            "critical" => Ok(Severity::Critical),
+            other => Err(format!(
+                "unknown severity {other:?} (expected info, low, medium, high or critical)"
+            )),
+        }
+    }
+}
+
+/// What backs a finding. Fields that do not apply to a kind are omitted from JSON.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exchanges: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consumers: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_seen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<String>,
+    /// Status code -> count (drift_status: the undeclared ones).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub statuses: BTreeMap<String, u64>,
+    /// drift_param: undeclared parameter -> exchanges carrying it (`query:name`, `header:name`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub undeclared_params: BTreeMap<String, u64>,
+    /// drift_param: declared required parameter -> exchanges missing it.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub missing_params: BTreeMap<String, u64>,
+    /// drift_auth: exchanges without / with credentials.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unauthenticated: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authenticated: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub declared_security: Option<String>,
+    /// Data classes carried, as `class@location`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub data_classes: Vec<String>,
+    /// shadow_host: the endpoints seen on the host.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<String>,
+    /// orphaned: the observation window and whether the operation's host carried traffic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_start: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_end: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_seen: Option<bool>,
+    /// Where the operation is declared (`file` + API title).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub declared_in: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Stable id: a hash of kind, endpoint and subject (see [`finding_id`]).
+    pub id: String,
+    pub kind: FindingKind,
+    pub severity: Severity,
+    pub host: String,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation_id: Option<String>,
+    /// One line saying what was found.
+    pub detail: String,
+    /// One line saying why this severity.
+    pub severity_reason: String,
+    /// 0.0..=1.0: how much of the relevant traffic the capture saw whole.
+    pub confidence: f64,
+    pub evidence: Evidence,
+}
+
+/// Stable finding id: 16 hex digits of BLAKE3 over kind, host, method, path and subject.
+pub fn finding_id(
+    kind: FindingKind,
+    host: &str,
+    method: Option<&str>,
+    path: Option<&str>,
+    subject: &str,
+) -> String {
+    let mut h = blake3::Hasher::new();
+    for part in [
+        "shadowtap finding v1",
+        kind.as_str(),
+        host,
+        method.unwrap_or(""),
+        path.unwrap_or(""),
+        subject,
+    ] {
+        h.update(part.as_bytes());
+        h.update(&[0]);
+    }
+    h.finalize().as_bytes()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_stable_and_distinguish_parts() {
+        let a = finding_id(FindingKind::Zombie, "h", Some("GET"), Some("/a"), "");
+        assert_eq!(
+            a,
+            finding_id(FindingKind::Zombie, "h", Some("GET"), Some("/a"), "")
+        );
+        assert_eq!(a.len(), 16);
+        assert_ne!(
+            a,
+            finding_id(FindingKind::Zombie, "h", Some("GET"), Some("/b"), "")
+        );
+        assert_ne!(
+            a,
+            finding_id(
+                FindingKind::ShadowEndpoint,
+                "h",
+                Some("GET"),
+                Some("/a"),
+                ""
+            )
+        );
+        // Field boundaries matter: ("ab","c") must differ from ("a","bc").
+        assert_ne!(
+            finding_id(FindingKind::Zombie, "ab", Some("c"), None, ""),
+            finding_id(FindingKind::Zombie, "a", Some("bc"), None, "")
+        );
+    }
+
+    #[test]
+    fn severity_parses_orders_and_raises() {
+        assert_eq!("HIGH".parse::<Severity>(), Ok(Severity::High));
+        assert!("urgent".parse::<Severity>().is_err());
+        assert!(Severity::Critical > Severity::High && Severity::Low > Severity::Info);
+        assert_eq!(Severity::High.raised(), Severity::Critical);
+        assert_eq!(Severity::Critical.raised(), Severity::Critical);
+    }
+}

@@ -1,0 +1,458 @@
+//! The API inventory: mergeable per-endpoint records built from observations.
+//!
+//! Merging is commutative and associative (sums, unions, min/max), so inventories from many
+//! capture workers, agents or collectors combine in any order to the same result. Every map is
+//! bounded by [`InventoryLimits`]; what did not fit is counted in `overflow`.
+
+use crate::observation::{EndpointKey, FieldType, Observation, TemplateSource};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Caps that keep a hostile stream of distinct names from growing the inventory without bound.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryLimits {
+    pub max_endpoints: usize,
+    /// Per endpoint: distinct parameter names, field paths, consumers, data-class locations.
+    pub max_names: usize,
+}
+
+impl Default for InventoryLimits {
+    fn default() -> Self {
+        InventoryLimits {
+            max_endpoints: 100_000,
+            max_names: 1_000,
+        }
+    }
+}
+
+/// One data class at one location: how often, and one masked preview.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassStat {
+    pub count: u64,
+    /// The lexicographically smallest preview seen (deterministic under merge).
+    pub preview: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndpointRecord {
+    pub template_source: TemplateSource,
+    pub exchanges: u64,
+    /// Exchanges the capture saw whole (no gap, truncation or missing half).
+    pub complete_exchanges: u64,
+    /// Status code -> count (exchanges without a response are counted in `no_response`).
+    pub statuses: BTreeMap<u16, u64>,
+    pub no_response: u64,
+    pub query_params: BTreeMap<String, u64>,
+    pub header_params: BTreeMap<String, u64>,
+    /// Field path -> observed types.
+    pub request_fields: BTreeMap<String, BTreeSet<FieldType>>,
+    pub response_fields: BTreeMap<String, BTreeSet<FieldType>>,
+    pub request_content_types: BTreeMap<String, u64>,
+    pub response_content_types: BTreeMap<String, u64>,
+    /// Class -> location -> stat.
+    pub data_classes: BTreeMap<String, BTreeMap<String, ClassStat>>,
+    /// Consumer id -> exchanges.
+    pub consumers: BTreeMap<String, u64>,
+    /// Auth scheme label -> exchanges.
+    pub auth: BTreeMap<String, u64>,
+    pub anomalies: BTreeMap<String, u64>,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    /// Names that did not fit under the caps.
+    pub overflow: u64,
+}
+
+impl EndpointRecord {
+    fn new(obs: &Observation) -> Self {
+        EndpointRecord {
+            template_source: obs.template_source,
+            exchanges: 0,
+            complete_exchanges: 0,
+            statuses: BTreeMap::new(),
+            no_response: 0,
+            query_params: BTreeMap::new(),
+            header_params: BTreeMap::new(),
+            request_fields: BTreeMap::new(),
+            response_fields: BTreeMap::new(),
+            request_content_types: BTreeMap::new(),
+            response_content_types: BTreeMap::new(),
+            data_classes: BTreeMap::new(),
+            consumers: BTreeMap::new(),
+            auth: BTreeMap::new(),
+            anomalies: BTreeMap::new(),
+            first_seen: obs.ts,
+            last_seen: obs.ts,
+            overflow: 0,
+        }
+    }
+
+    /// Share of exchanges seen whole, 0.0..=1.0.
+    pub fn confidence(&self) -> f64 {
+        if self.exchanges == 0 {
+            return 0.0;
+        }
+        self.complete_exchanges as f64 / self.exchanges as f64
+    }
+
+    /// Exchanges that carried no credential.
+    pub fn unauthenticated(&self) -> u64 {
+        self.auth.get("none").copied().unwrap_or(0)
+    }
+
+    /// Exchanges that carried some credential.
+    pub fn authenticated(&self) -> u64 {
+        self.exchanges - self.unauthenticated().min(self.exchanges)
+    }
+
+    fn add(&mut self, obs: &Observation, cap: usize) {
+        self.exchanges += 1;
+        if obs.complete() {
+            self.complete_exchanges += 1;
+        }
+        match obs.status {
+            Some(s) => *self.statuses.entry(s).or_default() += 1,
+            None => self.no_response += 1,
+        }
+        let mut overflow = 0;
+        for p in &obs.query_params {
+            overflow += bump(&mut self.query_params, p, 1, cap);
+        }
+        for p in &obs.header_params {
+            overflow += bump(&mut self.header_params, p, 1, cap);
+        }
+        for f in &obs.request_fields {
+            overflow += add_type(&mut self.request_fields, &f.path, f.ty, cap);
+        }
+        for f in &obs.response_fields {
+            overflow += add_type(&mut self.response_fields, &f.path, f.ty, cap);
+        }
+        if let Some(ct) = &obs.request_content_type {
+            overflow += bump(&mut self.request_content_types, ct, 1, cap);
+        }
+        if let Some(ct) = &obs.response_content_type {
+            overflow += bump(&mut self.response_content_types, ct, 1, cap);
+        }
+        for hit in &obs.data_classes {
+            let stat = ClassStat {
+                count: 1,
+                preview: hit.preview.clone(),
+            };
+            overflow += add_class(&mut self.data_classes, &hit.class, &hit.location, stat, cap);
+        }
+        overflow += bump(&mut self.consumers, &obs.consumer.id(), 1, cap);
+        overflow += bump(&mut self.auth, &obs.auth.label(), 1, cap);
+        for a in &obs.anomalies {
+            overflow += bump(&mut self.anomalies, a.as_str(), 1, cap);
+        }
+        self.first_seen = self.first_seen.min(obs.ts);
+        self.last_seen = self.last_seen.max(obs.ts);
+        self.overflow += overflow;
+    }
+
+    fn merge(&mut self, other: &EndpointRecord, cap: usize) {
+        // Declared wins: the catalogue spoke for this endpoint somewhere.
+        if other.template_source == TemplateSource::Declared {
+            self.template_source = TemplateSource::Declared;
+        }
+        self.exchanges += other.exchanges;
+        self.complete_exchanges += other.complete_exchanges;
+        self.no_response += other.no_response;
+        for (s, n) in &other.statuses {
+            *self.statuses.entry(*s).or_default() += n;
+        }
+        let mut overflow = other.overflow;
+        for (map, theirs) in [
+            (&mut self.query_params, &other.query_params),
+            (&mut self.header_params, &other.header_params),
+            (
+                &mut self.request_content_types,
+                &other.request_content_types,
+            ),
+            (
+                &mut self.response_content_types,
+                &other.response_content_types,
+            ),
+            (&mut self.consumers, &other.consumers),
+            (&mut self.auth, &other.auth),
+            (&mut self.anomalies, &other.anomalies),
+        ] {
+            for (k, n) in theirs {
+                overflow += bump(map, k, *n, cap);
+            }
+        }
+        for (mine, theirs) in [
+            (&mut self.request_fields, &other.request_fields),
+            (&mut self.response_fields, &other.response_fields),
+        ] {
+            for (path, types) in theirs {
+                for ty in types {
+                    overflow += add_type(mine, path, *ty, cap);
+                }
+            }
+        }
+        for (class, locations) in &other.data_classes {
+            for (location, stat) in locations {
+                overflow += add_class(&mut self.data_classes, class, location, stat.clone(), cap);
+            }
+        }
+        self.first_seen = self.first_seen.min(other.first_seen);
+        self.last_seen = self.last_seen.max(other.last_seen);
+        self.overflow += overflow;
+    }
+}
+
+/// Add `n` to `map[key]`; returns 1 when the key is new and the map is full (not added).
+fn bump(map: &mut BTreeMap<String, u64>, key: &str, n: u64, cap: usize) -> u64 {
+    if let Some(v) = map.get_mut(key) {
+        *v += n;
+        0
+    } else if map.len() < cap {
+        map.insert(key.to_string(), n);
+        0
+    } else {
+        1
+    }
+}
+
+fn add_type(
+    map: &mut BTreeMap<String, BTreeSet<FieldType>>,
+    path: &str,
+    ty: FieldType,
+    cap: usize,
+) -> u64 {
+    if let Some(types) = map.get_mut(path) {
+        types.insert(ty);
+        0
+    } else if map.len() < cap {
+        map.insert(path.to_string(), BTreeSet::from([ty]));
+        0
+    } else {
+        1
+    }
+}
+
+fn add_class(
+    map: &mut BTreeMap<String, BTreeMap<String, ClassStat>>,
+    class: &str,
+    location: &str,
+    stat: ClassStat,
+    cap: usize,
+) -> u64 {
+    let total: usize = map.values().map(BTreeMap::len).sum();
+    let locations = map.entry(class.to_string()).or_default();
+    if let Some(s) = locations.get_mut(location) {
+        s.count += stat.count;
+        if stat.preview < s.preview {
+            s.preview = stat.preview;
+        }
+        0
+    } else if total < cap {
+        locations.insert(location.to_string(), stat);
+        0
+    } else {
+        if locations.is_empty() {
+            map.remove(class);
+        }
+        1
+    }
+}
+
+/// A host seen carrying HTTP, with when and how much.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostRecord {
+    pub exchanges: u64,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+}
+
+impl HostRecord {
+    fn merge(&mut self, other: &HostRecord) {
+        self.exchanges += other.exchanges;
+        self.first_seen = self.first_seen.min(other.first_seen);
+        self.last_seen = self.last_seen.max(other.last_seen);
+    }
+}
+
+/// All endpoints and hosts seen.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Inventory {
+    pub endpoints: BTreeMap<EndpointKey, EndpointRecord>,
+    pub hosts: BTreeMap<String, HostRecord>,
+    /// Observations not recorded because `max_endpoints` was reached.
+    pub dropped_observations: u64,
+    #[serde(skip)]
+    pub limits: InventoryLimits,
+}
+
+impl Inventory {
+    pub fn new(limits: InventoryLimits) -> Self {
+        Inventory {
+            limits,
+            ..Inventory::default()
+        }
+    }
+
+    pub fn add(&mut self, obs: &Observation) {
+        let cap = self.limits.max_names;
+        let host = self
+            .hosts
+            .entry(obs.endpoint.host.clone())
+            .or_insert(HostRecord {
+                exchanges: 0,
+                first_seen: obs.ts,
+                last_seen: obs.ts,
+            });
+        host.merge(&HostRecord {
+            exchanges: 1,
+            first_seen: obs.ts,
+            last_seen: obs.ts,
+        });
+        if let Some(rec) = self.endpoints.get_mut(&obs.endpoint) {
+            rec.add(obs, cap);
+        } else if self.endpoints.len() < self.limits.max_endpoints {
+            let mut rec = EndpointRecord::new(obs);
+            rec.add(obs, cap);
+            self.endpoints.insert(obs.endpoint.clone(), rec);
+        } else {
+            self.dropped_observations += 1;
+        }
+    }
+
+    pub fn merge(&mut self, other: &Inventory) {
+        let cap = self.limits.max_names;
+        for (key, rec) in &other.endpoints {
+            if let Some(mine) = self.endpoints.get_mut(key) {
+                mine.merge(rec, cap);
+            } else if self.endpoints.len() < self.limits.max_endpoints {
+                self.endpoints.insert(key.clone(), rec.clone());
+            } else {
+                self.dropped_observations += rec.exchanges;
+            }
+        }
+        for (name, host) in &other.hosts {
+            match self.hosts.get_mut(name) {
+                Some(mine) => mine.merge(host),
+                None => {
+                    self.hosts.insert(name.clone(), host.clone());
+                }
+            }
+        }
+        self.dropped_observations += other.dropped_observations;
+    }
+
+    /// First and last packet time of any observation, if any.
+    pub fn window(&self) -> Option<(Timestamp, Timestamp)> {
+        let first = self.hosts.values().map(|h| h.first_seen).min()?;
+        let last = self.hosts.values().map(|h| h.last_seen).max()?;
+        Some((first, last))
+    }
+
+    pub fn exchanges(&self) -> u64 {
+        self.endpoints.values().map(|e| e.exchanges).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observation::{AuthScheme, Consumer, DataClassHit, FieldShape};
+
+    fn obs(path: &str, ts: i64, status: u16, who: &str) -> Observation {
+        Observation {
+            ts: Timestamp(ts),
+            endpoint: EndpointKey {
+                host: "h".into(),
+                method: "GET".into(),
+                path: path.into(),
+            },
+            template_source: TemplateSource::Learned,
+            status: Some(status),
+            request_content_type: None,
+            response_content_type: Some("application/json".into()),
+            query_params: vec!["q".into()],
+            header_params: vec![],
+            request_fields: vec![],
+            response_fields: vec![FieldShape {
+                path: "a".into(),
+                ty: FieldType::String,
+            }],
+            data_classes: vec![DataClassHit {
+                class: "email".into(),
+                location: "response.body.a".into(),
+                preview: format!("{who}***@example.com"),
+            }],
+            auth: AuthScheme::None,
+            consumer: Consumer {
+                address: who.into(),
+                credential: None,
+            },
+            request_body_len: 0,
+            response_body_len: 10,
+            anomalies: vec![],
+        }
+    }
+
+    #[test]
+    fn add_counts_and_times() {
+        let mut inv = Inventory::default();
+        inv.add(&obs("/a", 5, 200, "x"));
+        inv.add(&obs("/a", 3, 404, "y"));
+        let rec = &inv.endpoints.values().next().unwrap();
+        assert_eq!(rec.exchanges, 2);
+        assert_eq!(rec.statuses, BTreeMap::from([(200, 1), (404, 1)]));
+        assert_eq!(
+            (rec.first_seen, rec.last_seen),
+            (Timestamp(3), Timestamp(5))
+        );
+        assert_eq!(rec.consumers.len(), 2);
+        assert_eq!(
+            rec.data_classes["email"]["response.body.a"].preview,
+            "x***@example.com"
+        );
+        assert_eq!(inv.window(), Some((Timestamp(3), Timestamp(5))));
+    }
+
+    #[test]
+    fn merge_is_commutative_and_matches_adding_everything_once() {
+        let all: Vec<Observation> = (0..20)
+            .map(|i| {
+                obs(
+                    if i % 3 == 0 { "/a" } else { "/b" },
+                    i,
+                    200 + (i % 2) as u16,
+                    &format!("c{}", i % 4),
+                )
+            })
+            .collect();
+        let mut whole = Inventory::default();
+        all.iter().for_each(|o| whole.add(o));
+        let (mut left, mut right) = (Inventory::default(), Inventory::default());
+        all[..7].iter().for_each(|o| left.add(o));
+        all[7..].iter().for_each(|o| right.add(o));
+        let mut lr = left.clone();
+        lr.merge(&right);
+        let mut rl = right.clone();
+        rl.merge(&left);
+        assert_eq!(lr, rl);
+        assert_eq!(lr, whole);
+    }
+
+    #[test]
+    fn caps_hold_and_count() {
+        let mut inv = Inventory::new(InventoryLimits {
+            max_endpoints: 2,
+            max_names: 3,
+        });
+        for i in 0..10 {
+            let mut o = obs(&format!("/p{}", i % 5), i, 200, &format!("c{i}"));
+            o.query_params = vec![format!("q{i}")];
+            inv.add(&o);
+        }
+        assert_eq!(inv.endpoints.len(), 2);
+        assert_eq!(inv.dropped_observations, 6);
+        for rec in inv.endpoints.values() {
+            assert!(rec.consumers.len() <= 3 && rec.query_params.len() <= 3);
+        }
+    }
+}

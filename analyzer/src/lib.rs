@@ -10,6 +10,7 @@ pub mod consumer;
 pub mod diff;
 pub mod exchange;
 pub mod finding;
+pub mod host;
 pub mod inventory;
 pub mod observation;
 pub mod observe;

@@ -1,0 +1,115 @@
+//! Markdown report for tickets and wikis. Traffic-derived text is escaped so a hostile path or
+//! host cannot break the table or inject links.
+
+use super::{by_severity, finding_target, human_bytes, thousands, ScanReport};
+use std::fmt::Write;
+
+/// Escape Markdown and HTML metacharacters in text that came from traffic.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '|' | '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '!' | '(' | ')' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+pub fn render_markdown(r: &ScanReport) -> String {
+    let s = &r.summary;
+    let mut o = String::new();
+    let _ = writeln!(o, "# shadowtap scan report\n");
+    let _ = writeln!(o, "| | |\n|---|---|");
+    let _ = writeln!(
+        o,
+        "| Captures | {} ({}) |",
+        s.captures,
+        esc(&s.capture_files.join(", "))
+    );
+    if let (Some(a), Some(b)) = (&s.window_start, &s.window_end) {
+        let _ = writeln!(o, "| Window | {a} .. {b} |");
+    }
+    let _ = writeln!(
+        o,
+        "| Traffic | {} packets, {}, {} TCP flows, {} HTTP exchanges |",
+        thousands(s.packets),
+        human_bytes(s.bytes),
+        thousands(s.tcp_flows),
+        thousands(s.http_exchanges)
+    );
+    let _ = writeln!(
+        o,
+        "| Inventory | {} hosts, {} endpoints ({} declared) |",
+        s.hosts, s.endpoints, s.declared_endpoints
+    );
+    let _ = writeln!(
+        o,
+        "| Catalogue | {} APIs, {} operations |",
+        s.catalogue.apis, s.catalogue.operations
+    );
+    let _ = writeln!(o, "| Findings | {} |", s.findings);
+
+    let _ = writeln!(o, "\n## Findings\n");
+    for (severity, findings) in by_severity(&r.findings) {
+        let _ = writeln!(o, "### {} ({})\n", severity.as_str(), findings.len());
+        let _ = writeln!(
+            o,
+            "| kind | target | detail | why this severity | id |\n|---|---|---|---|---|"
+        );
+        for f in findings {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | `{}` |",
+                f.kind.as_str(),
+                esc(&finding_target(f)),
+                esc(&f.detail),
+                esc(&f.severity_reason),
+                f.id
+            );
+        }
+        let _ = writeln!(o);
+    }
+
+    let _ = writeln!(o, "## Endpoints\n");
+    let _ = writeln!(o, "| host | method | path | declared | exchanges | statuses | data classes |\n|---|---|---|---|---|---|---|");
+    for e in &r.endpoints {
+        let mut classes: Vec<&str> = e.data_classes.iter().map(|d| d.class.as_str()).collect();
+        classes.dedup();
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            esc(&e.host),
+            esc(&e.method),
+            esc(&e.path),
+            if e.declared { "yes" } else { "**no**" },
+            thousands(e.exchanges),
+            e.statuses.keys().cloned().collect::<Vec<_>>().join(", "),
+            esc(&classes.join(", "))
+        );
+    }
+    if !s.anomalies.is_empty() {
+        let _ = writeln!(o, "\n## Capture quality\n");
+        for (k, v) in &s.anomalies {
+            let _ = writeln!(o, "- {k}: {}", thousands(*v));
+        }
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::esc;
+
+    #[test]
+    fn hostile_text_cannot_break_tables_or_inject_markup() {
+        assert_eq!(esc("a|b"), "a\\|b");
+        assert_eq!(esc("<script>"), "\\<script\\>");
+        assert_eq!(esc("[x](javascript:y)"), "\\[x\\]\\(javascript:y\\)");
+        assert_eq!(esc("l1\nl2"), "l1 l2");
+    }
+}

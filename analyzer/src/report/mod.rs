@@ -1,0 +1,272 @@
+//! Scan reports: one data model ([`ScanReport`]) and pure renderers (text, JSON, markdown).
+//!
+//! The JSON field names are a contract other tools read: add fields, never rename them.
+
+mod markdown;
+mod text;
+
+use crate::catalogue::Catalogue;
+use crate::finding::{Finding, Severity};
+use crate::inventory::{EndpointRecord, Inventory};
+use crate::observation::{EndpointKey, TemplateSource};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+pub use markdown::render_markdown;
+pub use text::render_text;
+
+/// What the capture side measured, filled in by the caller.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CaptureTotals {
+    pub capture_files: Vec<String>,
+    pub packets: u64,
+    pub bytes: u64,
+    pub tcp_flows: u64,
+    pub http_exchanges: u64,
+    /// Anomaly name -> count (gaps, unpaired halves, smuggling signals, ...).
+    pub anomalies: BTreeMap<String, u64>,
+    /// Every other capture counter (decode errors by layer, caps reached, ...).
+    pub counters: BTreeMap<String, u64>,
+    /// Capture files that ended in an error after part of them was read: `file: error`.
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CatalogueSummary {
+    pub apis: usize,
+    pub operations: usize,
+    /// Problems while loading (file, pointer, message); the rest loaded.
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub captures: usize,
+    pub capture_files: Vec<String>,
+    pub packets: u64,
+    pub bytes: u64,
+    pub tcp_flows: u64,
+    pub http_exchanges: u64,
+    pub endpoints: usize,
+    pub declared_endpoints: usize,
+    pub hosts: usize,
+    pub findings: usize,
+    pub findings_by_severity: BTreeMap<Severity, usize>,
+    pub findings_by_kind: BTreeMap<String, usize>,
+    pub window_start: Option<String>,
+    pub window_end: Option<String>,
+    pub anomalies: BTreeMap<String, u64>,
+    pub counters: BTreeMap<String, u64>,
+    pub capture_errors: Vec<String>,
+    pub catalogue: CatalogueSummary,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DataClassView {
+    pub class: String,
+    pub location: String,
+    pub count: u64,
+    pub preview: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EndpointView {
+    pub host: String,
+    pub method: String,
+    pub path: String,
+    pub declared: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation_id: Option<String>,
+    pub template_source: TemplateSource,
+    pub exchanges: u64,
+    pub statuses: BTreeMap<String, u64>,
+    /// Query and header parameter names together (see `query_params`, `header_params`).
+    pub params: Vec<String>,
+    pub query_params: Vec<String>,
+    pub header_params: Vec<String>,
+    pub data_classes: Vec<DataClassView>,
+    pub consumers: usize,
+    pub auth: Vec<String>,
+    pub first_seen: String,
+    pub last_seen: String,
+    /// Share of exchanges the capture saw whole.
+    pub confidence: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanReport {
+    pub summary: Summary,
+    pub endpoints: Vec<EndpointView>,
+    pub findings: Vec<Finding>,
+}
+
+impl ScanReport {
+    pub fn build(
+        totals: CaptureTotals,
+        inventory: &Inventory,
+        catalogue: &Catalogue,
+        findings: Vec<Finding>,
+    ) -> Self {
+        let endpoints: Vec<EndpointView> = inventory
+            .endpoints
+            .iter()
+            .map(|(k, r)| endpoint_view(k, r, catalogue))
+            .collect();
+        let mut by_severity = BTreeMap::new();
+        let mut by_kind = BTreeMap::new();
+        for f in &findings {
+            *by_severity.entry(f.severity).or_insert(0) += 1;
+            *by_kind.entry(f.kind.as_str().to_string()).or_insert(0) += 1;
+        }
+        let window = inventory.window();
+        let summary = Summary {
+            captures: totals.capture_files.len(),
+            capture_files: totals.capture_files,
+            packets: totals.packets,
+            bytes: totals.bytes,
+            tcp_flows: totals.tcp_flows,
+            http_exchanges: totals.http_exchanges,
+            endpoints: endpoints.len(),
+            declared_endpoints: endpoints.iter().filter(|e| e.declared).count(),
+            hosts: inventory.hosts.len(),
+            findings: findings.len(),
+            findings_by_severity: by_severity,
+            findings_by_kind: by_kind,
+            window_start: window.map(|(a, _)| a.rfc3339()),
+            window_end: window.map(|(_, b)| b.rfc3339()),
+            anomalies: totals.anomalies,
+            counters: totals.counters,
+            capture_errors: totals.errors,
+            catalogue: CatalogueSummary {
+                apis: catalogue.apis.len(),
+                operations: catalogue.operations.len(),
+                problems: catalogue
+                    .problems
+                    .iter()
+                    .map(|p| format!("{} at {}: {}", p.source, p.pointer, p.message))
+                    .collect(),
+            },
+        };
+        ScanReport {
+            summary,
+            endpoints,
+            findings,
+        }
+    }
+
+    /// Whether any finding is at or above `threshold`.
+    pub fn has_findings_at(&self, threshold: Severity) -> bool {
+        self.findings.iter().any(|f| f.severity >= threshold)
+    }
+
+    pub fn to_json(&self) -> String {
+        // Serialising plain data with string keys cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}
+
+fn endpoint_view(key: &EndpointKey, rec: &EndpointRecord, catalogue: &Catalogue) -> EndpointView {
+    let op = catalogue.find_operation(&key.host, &key.method, &key.path);
+    let query_params: Vec<String> = rec.query_params.keys().cloned().collect();
+    let header_params: Vec<String> = rec.header_params.keys().cloned().collect();
+    let mut params: Vec<String> = query_params.iter().chain(&header_params).cloned().collect();
+    params.sort();
+    params.dedup();
+    EndpointView {
+        host: key.host.clone(),
+        method: key.method.clone(),
+        path: key.path.clone(),
+        declared: op.is_some(),
+        operation_id: op.and_then(|o| o.operation_id.clone()),
+        template_source: rec.template_source,
+        exchanges: rec.exchanges,
+        statuses: rec
+            .statuses
+            .iter()
+            .map(|(s, n)| (s.to_string(), *n))
+            .collect(),
+        params,
+        query_params,
+        header_params,
+        data_classes: rec
+            .data_classes
+            .iter()
+            .flat_map(|(class, locs)| {
+                locs.iter().map(move |(loc, stat)| DataClassView {
+                    class: class.clone(),
+                    location: loc.clone(),
+                    count: stat.count,
+                    preview: stat.preview.clone(),
+                })
+            })
+            .collect(),
+        consumers: rec.consumers.len(),
+        auth: rec.auth.keys().cloned().collect(),
+        first_seen: rec.first_seen.rfc3339(),
+        last_seen: rec.last_seen.rfc3339(),
+        confidence: rec.confidence(),
+    }
+}
+
+/// `1234567` -> `1,234,567`.
+pub(crate) fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Bytes in human units (MB = 10^6 bytes, as network tools count).
+pub(crate) fn human_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000_000 => format!("{:.1} GB", n as f64 / 1e9),
+        n if n >= 1_000_000 => format!("{:.1} MB", n as f64 / 1e6),
+        n if n >= 1_000 => format!("{:.1} kB", n as f64 / 1e3),
+        n => format!("{n} B"),
+    }
+}
+
+/// Findings grouped by severity, highest first.
+pub(crate) fn by_severity(findings: &[Finding]) -> Vec<(Severity, Vec<&Finding>)> {
+    Severity::ALL
+        .iter()
+        .map(|s| {
+            (
+                *s,
+                findings
+                    .iter()
+                    .filter(|f| f.severity == *s)
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .filter(|(_, v)| !v.is_empty())
+        .collect()
+}
+
+/// `GET api.bank /accounts` or just the host for host-level findings.
+pub(crate) fn finding_target(f: &Finding) -> String {
+    match (&f.method, &f.path) {
+        (Some(m), Some(p)) => format!("{m} {}{p}", f.host),
+        _ => f.host.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn number_formatting() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(4_200_000), "4.2 MB");
+    }
+}

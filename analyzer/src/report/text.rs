@@ -1,0 +1,150 @@
+//! The plain-text report printed by default: summary, findings by severity, endpoint table.
+
+use super::{by_severity, finding_target, human_bytes, thousands, ScanReport};
+use std::fmt::Write;
+
+pub fn render_text(r: &ScanReport) -> String {
+    let s = &r.summary;
+    let mut o = String::new();
+    let _ = writeln!(o, "shadowtap scan report");
+    let _ = writeln!(o, "=====================");
+    let _ = writeln!(
+        o,
+        "Captures   {} ({})",
+        s.captures,
+        s.capture_files.join(", ")
+    );
+    if let (Some(a), Some(b)) = (&s.window_start, &s.window_end) {
+        let _ = writeln!(o, "Window     {a} .. {b} (packet time)");
+    }
+    let _ = writeln!(
+        o,
+        "Traffic    {} packets, {}, {} TCP flows, {} HTTP exchanges",
+        thousands(s.packets),
+        human_bytes(s.bytes),
+        thousands(s.tcp_flows),
+        thousands(s.http_exchanges)
+    );
+    let _ = writeln!(
+        o,
+        "Inventory  {} hosts, {} endpoints ({} declared, {} undeclared)",
+        s.hosts,
+        s.endpoints,
+        s.declared_endpoints,
+        s.endpoints - s.declared_endpoints
+    );
+    let _ = writeln!(
+        o,
+        "Catalogue  {} APIs, {} operations",
+        s.catalogue.apis, s.catalogue.operations
+    );
+    let counts: Vec<String> = s
+        .findings_by_severity
+        .iter()
+        .rev()
+        .map(|(sev, n)| format!("{n} {sev}"))
+        .collect();
+    let _ = writeln!(
+        o,
+        "Findings   {}{}",
+        s.findings,
+        if counts.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", counts.join(", "))
+        }
+    );
+    for p in &s.catalogue.problems {
+        let _ = writeln!(o, "  catalogue problem: {p}");
+    }
+    for e in &s.capture_errors {
+        let _ = writeln!(o, "  capture error: {e}");
+    }
+
+    let _ = writeln!(o, "\nFINDINGS");
+    if r.findings.is_empty() {
+        let _ = writeln!(o, "  none");
+    }
+    for (severity, findings) in by_severity(&r.findings) {
+        let _ = writeln!(o, "\n[{}]", severity.as_str().to_uppercase());
+        for f in findings {
+            let _ = writeln!(o, "  {:<15} {}", f.kind.as_str(), finding_target(f));
+            let _ = writeln!(o, "    {}", f.detail);
+            let _ = writeln!(
+                o,
+                "    severity: {}; confidence {:.0}%; id {}",
+                f.severity_reason,
+                f.confidence * 100.0,
+                f.id
+            );
+            if !f.evidence.data_classes.is_empty() {
+                let _ = writeln!(o, "    data: {}", f.evidence.data_classes.join(", "));
+            }
+        }
+    }
+
+    let _ = writeln!(o, "\nENDPOINTS");
+    let rows: Vec<[String; 7]> = r
+        .endpoints
+        .iter()
+        .map(|e| {
+            let mut classes: Vec<&str> = e.data_classes.iter().map(|d| d.class.as_str()).collect();
+            classes.dedup();
+            [
+                e.host.clone(),
+                e.method.clone(),
+                e.path.clone(),
+                if e.declared {
+                    "yes".into()
+                } else {
+                    "NO".into()
+                },
+                thousands(e.exchanges),
+                e.statuses.keys().cloned().collect::<Vec<_>>().join(","),
+                if classes.is_empty() {
+                    "-".into()
+                } else {
+                    classes.join(",")
+                },
+            ]
+        })
+        .collect();
+    let header = [
+        "HOST",
+        "METHOD",
+        "PATH",
+        "DECLARED",
+        "EXCHANGES",
+        "STATUS",
+        "DATA",
+    ]
+    .map(String::from);
+    let widths: Vec<usize> = (0..7)
+        .map(|i| {
+            rows.iter()
+                .chain(std::iter::once(&header))
+                .map(|r| r[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in std::iter::once(&header).chain(rows.iter()) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        let _ = writeln!(o, "  {}", line.join("  ").trim_end());
+    }
+
+    if !s.anomalies.is_empty() {
+        let _ = writeln!(o, "\nCAPTURE QUALITY");
+        let parts: Vec<String> = s
+            .anomalies
+            .iter()
+            .map(|(k, v)| format!("{k} {}", thousands(*v)))
+            .collect();
+        let _ = writeln!(o, "  {}", parts.join(", "));
+    }
+    o
+}
