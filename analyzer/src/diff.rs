@@ -7,7 +7,7 @@
 use crate::catalogue::{Catalogue, Operation, ParamLocation, Security};
 use crate::consumer::{API_KEY_HEADERS, API_KEY_PARAMS};
 use crate::finding::{finding_id, Evidence, Finding, FindingKind, Severity};
-use crate::host::host_without_port;
+use crate::host::host_matches;
 use crate::inventory::{EndpointRecord, Inventory};
 use crate::observation::EndpointKey;
 use std::collections::{BTreeMap, BTreeSet};
@@ -545,7 +545,7 @@ fn orphaned(
             inventory
                 .hosts
                 .keys()
-                .any(|seen| seen == h || host_without_port(seen) == host_without_port(h))
+                .any(|seen| host_matches(h, seen))
         })
     };
     let host = if op.hosts.is_empty() {

@@ -140,6 +140,8 @@ pub enum Anomaly {
     Pipelined,
     /// Too many exchanges on one connection; later ones were counted but not parsed.
     ExchangeCapReached,
+    /// A header line that could not be parsed was skipped (the rest of the head was kept).
+    InvalidHeader,
 }
 
 impl Anomaly {
@@ -168,6 +170,7 @@ impl Anomaly {
             Anomaly::OverlapConflict => "overlap_conflict",
             Anomaly::Pipelined => "pipelined",
             Anomaly::ExchangeCapReached => "exchange_cap_reached",
+            Anomaly::InvalidHeader => "invalid_header",
         }
     }
 
@@ -185,6 +188,7 @@ impl Anomaly {
                 | Anomaly::BodyIncomplete
                 | Anomaly::SnaplenTruncated
                 | Anomaly::OverlapConflict
+                | Anomaly::InvalidHeader
         )
     }
 }

@@ -1,9 +1,37 @@
 //! The declared API catalogue: OpenAPI 2.0 / 3.0 / 3.1 documents turned into operations.
 //!
-//! INTERFACE (owned by the catalogue work; the body below is a placeholder to be replaced).
+//! A document (YAML or JSON text, chosen by content) is read into a `serde_json::Value` and
+//! dispatched on its `swagger` / `openapi` field; no typed OpenAPI crate covers all three
+//! versions. Each declared operation becomes one [`Operation`] per distinct server prefix, with
+//! the hosts it is served on, its merged parameters, responses, media types and security.
+//! Anything in a document that cannot be used becomes a [`Problem`] and the rest still loads;
+//! only a document that cannot be read at all is a [`CatalogueError`].
+//!
+//! This module is pure: text in, values out. Reading files (and the files a `$ref` names) is the
+//! collector's job (`collector::catalogue_files`), which hands the text in.
+//!
+//! Submodules: `servers` (hosts, server URLs), `refs` (`$ref` resolution), `operations`
+//! (what 2.0 and 3.x share), `openapi2`, `openapi3`, `index` (lookup for `find_operation`).
+
+mod index;
+mod openapi2;
+mod openapi3;
+mod operations;
+mod refs;
+mod servers;
+#[cfg(test)]
+mod tests;
+
+pub use servers::normalize_host;
 
 use crate::template::DeclaredRoute;
+use index::{path_shape, RouteIndex};
+use operations::Ctx;
+use refs::{collect_refs, join_relative, pointer_get, Doc, DocSet, Location, MAX_DOCUMENTS};
 use serde::Serialize;
+use serde_json::Value;
+use crate::host::host_matches;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum SpecVersion {
@@ -16,6 +44,9 @@ pub enum SpecVersion {
 }
 
 /// A server base: the host it names (`None`: relative URL, any host) and the path prefix.
+///
+/// `host` is normalised ([`normalize_host`]); `prefix` is empty or starts with `/`, and never
+/// ends with `/`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ServerBase {
     pub host: Option<String>,
@@ -29,6 +60,8 @@ pub struct ApiInfo {
     pub spec_version: SpecVersion,
     /// The file (or name) the document came from.
     pub source: String,
+    /// Every server base the document names: the document-level ones first, then any that only
+    /// path items or operations name.
     pub servers: Vec<ServerBase>,
 }
 
@@ -52,7 +85,7 @@ pub struct ParamSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Security {
-    /// No security requirement (none declared, or an explicit empty list).
+    /// No security requirement (none declared, an explicit empty list, or only `{}`).
     None,
     /// At least one of these schemes is required (scheme names as in the document).
     Required(Vec<String>),
@@ -75,12 +108,47 @@ pub struct Operation {
     pub hosts: Vec<String>,
     pub deprecated: bool,
     /// Path-level and operation-level parameters merged (operation wins), `$ref`s resolved.
+    /// Swagger 2.0 `body`/`formData` parameters are not here (they are the request body).
     pub parameters: Vec<ParamSpec>,
     /// Declared response keys as written: `200`, `4XX`, `default`.
     pub responses: Vec<String>,
     pub security: Security,
     pub request_content_types: Vec<String>,
     pub response_content_types: Vec<String>,
+    /// The operation's `x-` extensions, as written.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub extensions: BTreeMap<String, Value>,
+    /// Request body schema by media type, as written (`$ref`s left in place, relative to
+    /// `ApiInfo::source`). Swagger 2.0 keys the body schema by each `consumes` type (`*/*` if
+    /// none). Kept for field-drift checks.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub request_schemas: BTreeMap<String, Value>,
+    /// Response schema by response key, then media type, as written (see `request_schemas`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub response_schemas: BTreeMap<String, BTreeMap<String, Value>>,
+}
+
+impl Default for Operation {
+    /// An empty `GET /` on any host: a base for building operations in tests with `..`.
+    fn default() -> Self {
+        Operation {
+            api: 0,
+            operation_id: None,
+            method: "GET".to_string(),
+            path: "/".to_string(),
+            spec_path: "/".to_string(),
+            hosts: Vec::new(),
+            deprecated: false,
+            parameters: Vec::new(),
+            responses: Vec::new(),
+            security: Security::None,
+            request_content_types: Vec::new(),
+            response_content_types: Vec::new(),
+            extensions: BTreeMap::new(),
+            request_schemas: BTreeMap::new(),
+            response_schemas: BTreeMap::new(),
+        }
+    }
 }
 
 /// Something in a document that could not be used; the rest still loads.
@@ -102,31 +170,356 @@ pub struct CatalogueError {
     pub message: String,
 }
 
+impl CatalogueError {
+    fn new(source: &str, pointer: &str, message: impl Into<String>) -> Self {
+        CatalogueError {
+            source_name: source.to_string(),
+            pointer: pointer.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// Whether the text parsed but is not an OpenAPI document at all (no `openapi` or
+    /// `swagger` field): a directory walk meets such files (shared fragments that other
+    /// documents `$ref`, unrelated YAML) and may treat them differently from broken specs.
+    pub fn is_not_openapi(&self) -> bool {
+        self.pointer == "/openapi" && self.message.starts_with(NOT_OPENAPI)
+    }
+}
+
+const NOT_OPENAPI: &str = "not an OpenAPI document";
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Catalogue {
     pub apis: Vec<ApiInfo>,
     pub operations: Vec<Operation>,
     pub problems: Vec<Problem>,
+    /// Lookup for `find_operation`, kept up to date by `add_document*`.
+    #[serde(skip)]
+    index: RouteIndex,
 }
 
 impl Catalogue {
     /// Parse one document (YAML or JSON text) and add its operations.
-    pub fn add_document(&mut self, _source: &str, _text: &str) -> Result<(), CatalogueError> {
+    ///
+    /// `$ref`s to other files are not followed (they become problems); use
+    /// [`Catalogue::add_document_set`] for multi-file documents.
+    pub fn add_document(&mut self, source: &str, text: &str) -> Result<(), CatalogueError> {
+        self.add(source, text, None)
+    }
+
+    /// Like [`Catalogue::add_document`], following `$ref`s into other files.
+    ///
+    /// `load` is given a document name (a file `$ref` joined to the name of the document that
+    /// holds it: `specs/api.yaml` + `common/params.yaml#/X` -> `specs/common/params.yaml`) and
+    /// returns its text, or `None` if it cannot be read (which becomes a problem). Absolute URLs
+    /// are never requested. At most 64 documents are pulled in per call.
+    pub fn add_document_set(
+        &mut self,
+        source: &str,
+        text: &str,
+        load: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), CatalogueError> {
+        self.add(source, text, Some(&load))
+    }
+
+    fn add(
+        &mut self,
+        source: &str,
+        text: &str,
+        load: Option<Loader<'_>>,
+    ) -> Result<(), CatalogueError> {
+        let root = parse_text(source, text)?;
+        let version = detect_version(source, &root)?;
+        let mut set = DocSet::single(source, root);
+        let mut problems = Vec::new();
+        let refs = load_referenced(&mut set, load, &mut problems);
+
+        let api = self.apis.len();
+        let mut ctx = Ctx::new(&set, version);
+        ctx.problems = problems;
+        check_refs(&mut ctx, &refs);
+        let mut operations = Vec::new();
+        let servers = match version {
+            SpecVersion::Swagger2 => openapi2::load(&mut ctx, api, &mut operations),
+            SpecVersion::OpenApi30 | SpecVersion::OpenApi31 => {
+                openapi3::load(&mut ctx, api, &mut operations)
+            }
+        };
+        let info = set.root().get("info");
+        let text_of = |key: &str| {
+            info.and_then(|i| i.get(key))
+                .and_then(servers::scalar_string)
+                .unwrap_or_default()
+        };
+        self.apis.push(ApiInfo {
+            title: text_of("title"),
+            version: text_of("version"),
+            spec_version: version,
+            source: source.to_string(),
+            servers,
+        });
+        self.problems.append(&mut ctx.problems);
+        self.operations.extend(operations);
+        self.extend_index();
         Ok(())
     }
 
-    /// Every declared template, for the templater.
+    /// Index operations added since the last call (also those pushed onto `operations` directly).
+    fn extend_index(&mut self) {
+        for i in self.index.indexed..self.operations.len() {
+            let op = &self.operations[i];
+            self.index.insert(&op.method, &op.path, i);
+        }
+        self.index.indexed = self.operations.len();
+    }
+
+    /// Rebuild the lookup index. Only needed after editing `operations` in place (paths or
+    /// methods changed, operations removed); additions are picked up on their own.
+    pub fn reindex(&mut self) {
+        self.index = RouteIndex::default();
+        self.extend_index();
+    }
+
+    /// Every declared template, for the templater: one per (host, path), any-host as `None`.
     pub fn routes(&self) -> Vec<DeclaredRoute> {
-        Vec::new()
+        let mut seen: HashSet<(Option<&str>, &str), foldhash::fast::RandomState> =
+            HashSet::default();
+        let mut out = Vec::new();
+        for op in &self.operations {
+            let hosts: Vec<Option<&str>> = if op.hosts.is_empty() {
+                vec![None]
+            } else {
+                op.hosts.iter().map(|h| Some(h.as_str())).collect()
+            };
+            for host in hosts {
+                if seen.insert((host, op.path.as_str())) {
+                    out.push(DeclaredRoute {
+                        host: host.map(str::to_string),
+                        path: op.path.clone(),
+                    });
+                }
+            }
+        }
+        out
     }
 
     /// The operation declaring `method path` on `host` (`path` is a template from the templater).
-    pub fn find_operation(&self, _host: &str, _method: &str, _path: &str) -> Option<&Operation> {
-        None
+    ///
+    /// The template must equal the declared one except for placeholder names (`{id}` matches
+    /// `{AccountId}`). An operation naming the host wins over one served on any host; among
+    /// equals, the first loaded wins.
+    pub fn find_operation(&self, host: &str, method: &str, path: &str) -> Option<&Operation> {
+        let host = normalize_host(host);
+        if self.index.indexed == self.operations.len() {
+            let ops = self
+                .index
+                .get(method, path)
+                .iter()
+                .filter_map(|&i| self.operations.get(i));
+            pick_by_host(&host, ops)
+        } else {
+            // Someone pushed operations without going through `add_document`: scan.
+            let shape = path_shape(path);
+            let ops = self.operations.iter().filter(|op| {
+                op.method.eq_ignore_ascii_case(method) && path_shape(&op.path) == shape
+            });
+            pick_by_host(&host, ops)
+        }
     }
 
     /// Whether some server of the catalogue covers `host` (a relative server covers every host).
-    pub fn covers_host(&self, _host: &str) -> bool {
-        false
+    pub fn covers_host(&self, host: &str) -> bool {
+        let host = normalize_host(host);
+        self.apis
+            .iter()
+            .flat_map(|a| &a.servers)
+            .any(|s| match &s.host {
+                None => true,
+                Some(h) => host_matches(h, &host),
+            })
+    }
+
+    /// Every host some server names (normalised). Any-host servers add nothing here.
+    pub fn hosts(&self) -> BTreeSet<String> {
+        self.apis
+            .iter()
+            .flat_map(|a| &a.servers)
+            .filter_map(|s| s.host.clone())
+            .collect()
+    }
+}
+
+/// The first operation naming `host`, else the first served on any host.
+fn pick_by_host<'a>(host: &str, ops: impl Iterator<Item = &'a Operation>) -> Option<&'a Operation> {
+    let mut any_host = None;
+    for op in ops {
+        if op.hosts.is_empty() {
+            any_host = any_host.or(Some(op));
+        } else if op.hosts.iter().any(|h| host_matches(h, host)) {
+            return Some(op);
+        }
+    }
+    any_host
+}
+
+/// YAML or JSON, chosen by content: JSON text starts with `{` or `[` (after a byte-order mark
+/// and whitespace), and serde_json's errors say more about broken JSON than a YAML parser's.
+fn parse_text(source: &str, text: &str) -> Result<Value, CatalogueError> {
+    let body = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let first = body.trim_start().chars().next();
+    if matches!(first, Some('{' | '[')) {
+        return serde_json::from_str(body).map_err(|e| {
+            CatalogueError::new(
+                source,
+                &format!("line {} column {}", e.line(), e.column()),
+                format!("invalid JSON: {e}"),
+            )
+        });
+    }
+    let mut options = serde_saphyr::Options::default();
+    // The snippet is for terminals; the error carries line and column instead.
+    options.with_snippet = false;
+    if let Some(budget) = options.budget.as_mut() {
+        // The defaults suit config files (250k nodes); a large spec in YAML (Stripe's is 4 MB
+        // as JSON) has over a million. Still bounded, so a runaway document stops.
+        budget.max_nodes = 4_000_000;
+        budget.max_events = 8_000_000;
+    }
+    // Specs use anchors for shared snippets, replayed a few thousand events at most; an alias
+    // bomb replays without end. Stop it early (the default of 1M costs seconds to reach).
+    options.alias_limits.max_total_replayed_events = 100_000;
+    serde_saphyr::from_str_with_options::<Value>(body, options).map_err(|e| {
+        let pointer = e
+            .location()
+            .map(|l| format!("line {} column {}", l.line(), l.column()))
+            .unwrap_or_default();
+        CatalogueError::new(source, &pointer, format!("invalid YAML: {e}"))
+    })
+}
+
+/// Which OpenAPI version a document is, from `swagger: "2.0"` or `openapi: 3.0.x / 3.1.x`.
+fn detect_version(source: &str, root: &Value) -> Result<SpecVersion, CatalogueError> {
+    let Some(map) = root.as_object() else {
+        return Err(CatalogueError::new(
+            source,
+            "",
+            "document root is not a mapping",
+        ));
+    };
+    if let Some(v) = map.get("openapi") {
+        let text = servers::scalar_string(v).unwrap_or_default();
+        let mut parts = text.split('.');
+        return match (parts.next(), parts.next()) {
+            (Some("3"), Some("0")) => Ok(SpecVersion::OpenApi30),
+            (Some("3"), Some("1")) => Ok(SpecVersion::OpenApi31),
+            _ => Err(CatalogueError::new(
+                source,
+                "/openapi",
+                format!("unsupported OpenAPI version `{text}` (supported: 2.0, 3.0.x, 3.1.x)"),
+            )),
+        };
+    }
+    if let Some(v) = map.get("swagger") {
+        // YAML reads an unquoted `swagger: 2.0` as a number.
+        let text = servers::scalar_string(v).unwrap_or_default();
+        return if text == "2.0" || text == "2" {
+            Ok(SpecVersion::Swagger2)
+        } else {
+            Err(CatalogueError::new(
+                source,
+                "/swagger",
+                format!("unsupported Swagger version `{text}` (supported: 2.0)"),
+            ))
+        };
+    }
+    Err(CatalogueError::new(
+        source,
+        "/openapi",
+        format!("{NOT_OPENAPI}: neither `openapi` nor `swagger` is present"),
+    ))
+}
+
+/// Reads a referenced document by name (see `Catalogue::add_document_set`).
+type Loader<'l> = &'l dyn Fn(&str) -> Option<String>;
+
+/// Every `$ref` found, per document: (document, pointer of the holder, reference).
+type RefList = Vec<(usize, String, String)>;
+
+/// Pull in the documents that relative `$ref`s name (breadth first, bounded), and list every
+/// `$ref` of every document for checking.
+fn load_referenced(
+    set: &mut DocSet,
+    load: Option<Loader<'_>>,
+    problems: &mut Vec<Problem>,
+) -> RefList {
+    let mut all = Vec::new();
+    let mut failed: Vec<String> = Vec::new();
+    let mut doc = 0;
+    while doc < set.docs.len() {
+        let refs = collect_refs(&set.docs[doc].root);
+        for (pointer, reference) in refs {
+            let file = reference.split('#').next().unwrap_or("");
+            if let (Some(load), false) = (load, file.is_empty()) {
+                let from = set.name(doc).to_string();
+                let problem = |message: String| Problem {
+                    source: from.clone(),
+                    pointer: pointer.clone(),
+                    message,
+                };
+                match join_relative(&from, file) {
+                    Some(name) if set.docs.iter().any(|d| d.name == name) => {}
+                    Some(name) if failed.contains(&name) => {}
+                    Some(name) if set.docs.len() >= MAX_DOCUMENTS => {
+                        problems.push(problem(format!(
+                            "$ref `{reference}`: more than {MAX_DOCUMENTS} documents referenced"
+                        )));
+                        failed.push(name);
+                    }
+                    Some(name) => match load(&name).map(|text| parse_text(&name, &text)) {
+                        Some(Ok(root)) => set.docs.push(Doc { name, root }),
+                        Some(Err(e)) => {
+                            problems.push(problem(format!("$ref `{reference}`: {e}")));
+                            failed.push(name);
+                        }
+                        None => {
+                            problems.push(problem(format!(
+                                "$ref `{reference}`: document `{name}` cannot be read"
+                            )));
+                            failed.push(name);
+                        }
+                    },
+                    // Absolute URLs: reported by the check below.
+                    None => {}
+                }
+            }
+            all.push((doc, pointer, reference));
+        }
+        doc += 1;
+    }
+    // Refs into documents that failed to load were reported once already.
+    all.retain(|(doc, _, reference)| {
+        let file = reference.split('#').next().unwrap_or("");
+        file.is_empty()
+            || join_relative(set.name(*doc), file).is_none_or(|name| !failed.contains(&name))
+    });
+    all
+}
+
+/// Report every `$ref` that does not resolve (dangling, circular, too deep, external and not
+/// loaded), wherever it is, including schemas the catalogue does not otherwise read.
+fn check_refs(ctx: &mut Ctx<'_>, refs: &RefList) {
+    let set = ctx.set;
+    for (doc, pointer, _) in refs {
+        let holder_loc = Location {
+            doc: *doc,
+            pointer: pointer.clone(),
+        };
+        let Some(holder) = pointer_get(&set.docs[*doc].root, pointer) else {
+            continue;
+        };
+        if let Err(message) = set.resolve(&holder_loc, holder) {
+            ctx.problem(&holder_loc, message);
+        }
     }
 }
