@@ -1,1 +1,9 @@
-fn main() {}
+//! `shadowtap`: thin glue over the agent, collector and analyzer crates.
+
+mod cli;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    cli::main()
+}

@@ -23,6 +23,21 @@ pub const API_KEY_HEADERS: &[&str] = &[
 /// Query parameter names that carry API keys by convention (lowercase).
 pub const API_KEY_PARAMS: &[&str] = &["api_key", "apikey", "api-key", "key", "access_token"];
 
+/// Whether a data-class location is where the request presents its own credential
+/// (`request.header.authorization`, an API-key header or query parameter). A token found there
+/// is how the caller authenticates, not data the endpoint exposes.
+pub fn is_credential_location(location: &str) -> bool {
+    if let Some(name) = location.strip_prefix("request.header.") {
+        return name == "authorization"
+            || name == "proxy-authorization"
+            || name == "cookie"
+            || API_KEY_HEADERS.contains(&name);
+    }
+    location
+        .strip_prefix("request.query.")
+        .is_some_and(|name| API_KEY_PARAMS.iter().any(|p| name.eq_ignore_ascii_case(p)))
+}
+
 /// How consumers are identified at this site.
 #[derive(Clone)]
 pub struct ConsumerConfig {
@@ -304,6 +319,15 @@ mod tests {
         assert_eq!(identify(&r, &[], peer(), &trusted).0.address, "203.0.113.9");
         let r = req(&[("Forwarded", "for=\"[2001:db8::1]:4711\";proto=https")]);
         assert_eq!(identify(&r, &[], peer(), &trusted).0.address, "2001:db8::1");
+    }
+
+    #[test]
+    fn credential_locations() {
+        assert!(is_credential_location("request.header.authorization"));
+        assert!(is_credential_location("request.header.x-api-key"));
+        assert!(is_credential_location("request.query.api_key"));
+        assert!(!is_credential_location("request.query.card"));
+        assert!(!is_credential_location("response.body.access_token"));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! with a one-line reason, evidence and a confidence.
 
 use crate::catalogue::{Catalogue, Operation, ParamLocation, Security};
-use crate::consumer::{API_KEY_HEADERS, API_KEY_PARAMS};
+use crate::consumer::{is_credential_location, API_KEY_HEADERS, API_KEY_PARAMS};
 use crate::finding::{finding_id, Evidence, Finding, FindingKind, Severity};
 use crate::host::host_matches;
 use crate::inventory::{EndpointRecord, Inventory};
@@ -89,14 +89,16 @@ fn is_write(method: &str) -> bool {
     matches!(method, "POST" | "PUT" | "PATCH" | "DELETE")
 }
 
-/// The most sensitive data class an endpoint carries, with its label.
+/// The most sensitive data class an endpoint carries, with its label. The caller's own
+/// credential (Authorization, API-key header) is how it authenticates, not exposed data.
 fn sensitivity<'r>(
     rec: &'r EndpointRecord,
     class_severity: ClassSeverity<'_>,
 ) -> Option<(Severity, &'r str)> {
     rec.data_classes
-        .keys()
-        .map(|c| (class_severity(c), c.as_str()))
+        .iter()
+        .filter(|(_, locs)| locs.keys().any(|l| !is_credential_location(l)))
+        .map(|(c, _)| (class_severity(c), c.as_str()))
         .max()
 }
 
@@ -137,7 +139,7 @@ fn exposure_severity(
         why.push(format!("{method} writes"));
     }
     if rec.unauthenticated() > 0
-        && (severity >= Severity::High || rec.data_classes.values().count() > 0)
+        && (severity >= Severity::High || sensitivity(rec, class_severity).is_some())
     {
         severity = severity.raised();
         why.push("reachable without credentials".into());
@@ -538,21 +540,24 @@ fn orphaned(
     inventory: &Inventory,
     window: Option<(crate::time::Timestamp, crate::time::Timestamp)>,
 ) -> Finding {
+    // The operation's hosts that carried any traffic; the finding names the first of them
+    // (or the first declared host) and lists every declared host in the evidence.
+    let seen: Vec<&String> = op
+        .hosts
+        .iter()
+        .filter(|h| inventory.hosts.keys().any(|s| host_matches(h, s)))
+        .collect();
     let host_seen = if op.hosts.is_empty() {
         !inventory.hosts.is_empty()
     } else {
-        op.hosts.iter().any(|h| {
-            inventory
-                .hosts
-                .keys()
-                .any(|seen| host_matches(h, seen))
-        })
+        !seen.is_empty()
     };
-    let host = if op.hosts.is_empty() {
-        "*".to_string()
-    } else {
-        op.hosts.join(",")
-    };
+    let host = seen
+        .first()
+        .copied()
+        .or(op.hosts.first())
+        .cloned()
+        .unwrap_or_else(|| "*".to_string());
     let detail = match (window, host_seen) {
         (Some((a, b)), true) => format!(
             "{} {} is declared but was not called between {a} and {b}, while its host carried traffic",
@@ -586,6 +591,7 @@ fn orphaned(
             window_start: window.map(|(a, _)| a.rfc3339()),
             window_end: window.map(|(_, b)| b.rfc3339()),
             host_seen: Some(host_seen),
+            hosts: op.hosts.clone(),
             declared_in: Some(declared_in(catalogue, op)),
             ..Evidence::default()
         },

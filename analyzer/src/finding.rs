@@ -146,6 +146,9 @@ pub struct Evidence {
     pub window_end: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_seen: Option<bool>,
+    /// orphaned: every host the operation is declared on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
     /// Where the operation is declared (`file` + API title).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub declared_in: Option<String>,

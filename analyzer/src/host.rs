@@ -69,12 +69,18 @@ mod tests {
     fn normalises_case_dot_and_default_ports() {
         assert_eq!(normalize_host("API.Bank.Example.:443"), "api.bank.example");
         assert_eq!(normalize_host("api.bank.example:80"), "api.bank.example");
-        assert_eq!(normalize_host("api.bank.example:8080"), "api.bank.example:8080");
+        assert_eq!(
+            normalize_host("api.bank.example:8080"),
+            "api.bank.example:8080"
+        );
         assert_eq!(normalize_host("[::1]:8080"), "[::1]:8080");
         assert_eq!(normalize_host("[::1]:443"), "[::1]");
         assert_eq!(without_port("api.bank.example:8080"), "api.bank.example");
         assert_eq!(without_port("[::1]:8080"), "[::1]");
         assert!(host_matches("api.bank.example", "api.bank.example:8443"));
-        assert!(!host_matches("api.bank.example:8080", "api.bank.example:8443"));
+        assert!(!host_matches(
+            "api.bank.example:8080",
+            "api.bank.example:8443"
+        ));
     }
 }

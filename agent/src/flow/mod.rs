@@ -9,6 +9,16 @@
 use analyzer::time::Timestamp;
 use std::net::SocketAddr;
 
+pub mod key;
+pub mod reassembly;
+pub mod seq;
+pub mod table;
+
+pub use key::{FlowKey, FlowTuple, Side};
+pub use reassembly::{Delivery, ReasmLimits, ReasmStats, Reassembler, Segment};
+pub use seq::SeqNumber;
+pub use table::{FlowLimits, FlowStats, FlowTable};
+
 /// Direction of bytes relative to the connection's orientation in [`ConnInfo`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Dir {
@@ -59,7 +69,11 @@ pub enum CloseReason {
 pub enum StreamEvent<'a> {
     /// In-order bytes in one direction. `ts` is the timestamp of the packet that carried them
     /// (for bytes released from the out-of-order buffer: the packet that filled the hole).
-    Data { dir: Dir, ts: Timestamp, bytes: &'a [u8] },
+    Data {
+        dir: Dir,
+        ts: Timestamp,
+        bytes: &'a [u8],
+    },
     /// `len` bytes in one direction were never captured; the stream continues after them.
     Gap { dir: Dir, ts: Timestamp, len: u64 },
     /// A retransmission carried bytes different from the first copy (the first copy was kept).

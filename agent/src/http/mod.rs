@@ -1,3 +1,224 @@
 //! HTTP/1.x over reassembled TCP streams: probe, parse, pair requests with responses.
 //!
-//! INTERFACE (owned by the HTTP work; bodies to be written there).
+//! [`HttpConnection`] is the flow table's [`StreamHandler`](crate::flow::StreamHandler): it
+//! receives each connection's bytes in packet order across both directions and pushes finished
+//! [`HttpExchange`]s into [`HttpCtx::exchanges`], which the pipeline drains after every packet.
+//!
+//! - Probing looks at the payload, never the port (`connection.rs`): the first line of a
+//!   direction must be a request line (any token method) or an `HTTP/1.x` status line, or the
+//!   connection is dropped with `Interest::Stop`.
+//! - Heads are accumulated per direction up to [`HttpLimits::max_head_bytes`] and parsed with
+//!   httparse (`parser.rs`); framing follows RFC 9112 section 6 (`body.rs`); bodies are content
+//!   decoded incrementally under size and ratio caps (`decode.rs`).
+//! - Nothing hostile traffic can send makes this layer fail: oddities become
+//!   [`Anomaly`](analyzer::exchange::Anomaly) flags on the exchange they touch, and lost framing
+//!   (gaps, garbage) is recovered by resyncing to the next plausible start line.
+//!
+//! HTTP/2 and anything inside tunnels (CONNECT, Upgrade) are out of scope here.
+
+mod body;
+mod connection;
+mod decode;
+mod parser;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+pub(crate) mod transcript;
+
+pub use connection::{BufferUsage, HttpConnection};
+
+use analyzer::exchange::{Anomaly, HttpExchange};
+
+/// Caps applied per connection and per message. Each one has a counter in [`HttpStats`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Longest message head (start line + fields) buffered; beyond it: `HeadTooLarge`.
+    pub max_head_bytes: usize,
+    /// Decoded body bytes kept per body (`Body::sample`).
+    pub max_body_sample: usize,
+    /// Decoded bytes counted per body before decoding stops (`DecompressionCapped`).
+    pub max_decompressed: u64,
+    /// Decoded bytes allowed per wire byte (beyond one sample's worth) before decoding stops.
+    pub max_decompression_ratio: u64,
+    /// Requests awaiting a response (pipelining); later ones are parsed but not paired.
+    pub max_pending_requests: usize,
+    /// Exchanges emitted per connection; then the connection is dropped from parsing.
+    pub max_exchanges_per_conn: u64,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_head_bytes: 64 * 1024,
+            max_body_sample: 64 * 1024,
+            max_decompressed: 8 * 1024 * 1024,
+            max_decompression_ratio: 200,
+            max_pending_requests: 64,
+            max_exchanges_per_conn: 10_000,
+        }
+    }
+}
+
+/// How many variants [`Anomaly`] has; [`anomaly_index`] is exhaustive so adding one fails to
+/// compile until it is counted here too.
+const ANOMALY_COUNT: usize = 24;
+
+fn anomaly_index(a: Anomaly) -> usize {
+    match a {
+        Anomaly::Gap => 0,
+        Anomaly::UnpairedResponse => 1,
+        Anomaly::UnpairedRequest => 2,
+        Anomaly::TruncatedHead => 3,
+        Anomaly::HeadTooLarge => 4,
+        Anomaly::BodySampleCapped => 5,
+        Anomaly::DecompressionCapped => 6,
+        Anomaly::DecompressionFailed => 7,
+        Anomaly::UnknownEncoding => 8,
+        Anomaly::ContentLengthWithTransferEncoding => 9,
+        Anomaly::ConflictingContentLength => 10,
+        Anomaly::InvalidContentLength => 11,
+        Anomaly::InvalidTransferEncoding => 12,
+        Anomaly::InvalidChunk => 13,
+        Anomaly::ObsoleteLineFolding => 14,
+        Anomaly::BareLf => 15,
+        Anomaly::Desync => 16,
+        Anomaly::Tunnel => 17,
+        Anomaly::BodyIncomplete => 18,
+        Anomaly::SnaplenTruncated => 19,
+        Anomaly::OverlapConflict => 20,
+        Anomaly::Pipelined => 21,
+        Anomaly::ExchangeCapReached => 22,
+        Anomaly::InvalidHeader => 23,
+    }
+}
+
+/// Counter names for anomalies, in [`anomaly_index`] order.
+const ANOMALY_COUNTER_NAMES: [&str; ANOMALY_COUNT] = [
+    "http_anomaly_gap",
+    "http_anomaly_unpaired_response",
+    "http_anomaly_unpaired_request",
+    "http_anomaly_truncated_head",
+    "http_anomaly_head_too_large",
+    "http_anomaly_body_sample_capped",
+    "http_anomaly_decompression_capped",
+    "http_anomaly_decompression_failed",
+    "http_anomaly_unknown_encoding",
+    "http_anomaly_content_length_with_transfer_encoding",
+    "http_anomaly_conflicting_content_length",
+    "http_anomaly_invalid_content_length",
+    "http_anomaly_invalid_transfer_encoding",
+    "http_anomaly_invalid_chunk",
+    "http_anomaly_obsolete_line_folding",
+    "http_anomaly_bare_lf",
+    "http_anomaly_desync",
+    "http_anomaly_tunnel",
+    "http_anomaly_body_incomplete",
+    "http_anomaly_snaplen_truncated",
+    "http_anomaly_overlap_conflict",
+    "http_anomaly_pipelined",
+    "http_anomaly_exchange_cap_reached",
+    "http_anomaly_invalid_header",
+];
+
+/// Counters of the HTTP layer, summed over all connections of one worker.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpStats {
+    /// Connections handed to the HTTP layer.
+    pub connections: u64,
+    /// Connections whose payload probed as HTTP/1.x.
+    pub http_connections: u64,
+    /// Connections dropped because their payload was not HTTP/1.x.
+    pub non_http_connections: u64,
+    /// Connections whose guessed orientation was swapped because of what they carried.
+    pub role_swaps: u64,
+    /// Request heads parsed.
+    pub requests: u64,
+    /// Final response heads parsed.
+    pub responses: u64,
+    /// 1xx interim responses skipped (101 counts as a tunnel instead).
+    pub interim_responses: u64,
+    /// Exchanges pushed to the output queue.
+    pub exchanges: u64,
+    /// Requests parsed while the pending queue was full: not paired, response unpaired.
+    pub pending_queue_drops: u64,
+    /// Connections that reached `max_exchanges_per_conn`.
+    pub exchange_cap_hits: u64,
+    /// Exchanges finished after the per-connection cap and not emitted.
+    pub exchange_cap_drops: u64,
+    /// Connections that became tunnels (CONNECT, 101).
+    pub tunnels: u64,
+    /// Times a direction lost framing and started scanning for the next start line.
+    pub resyncs: u64,
+    /// Bytes discarded while resyncing (not counting gap bytes, which were never seen).
+    pub resync_bytes_discarded: u64,
+    /// Gap events received.
+    pub gaps: u64,
+    /// Heads too short to salvage when a gap, the head cap or the stream end cut them.
+    pub lost_heads: u64,
+    /// Emitted exchanges per anomaly flag, in [`anomaly_index`] order.
+    anomalies: [u64; ANOMALY_COUNT],
+}
+
+impl HttpStats {
+    /// Emitted exchanges carrying `anomaly`.
+    pub fn anomaly(&self, anomaly: Anomaly) -> u64 {
+        self.anomalies
+            .get(anomaly_index(anomaly))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub(crate) fn count_anomaly(&mut self, anomaly: Anomaly) {
+        if let Some(c) = self.anomalies.get_mut(anomaly_index(anomaly)) {
+            *c += 1;
+        }
+    }
+
+    /// Every counter with a stable metric name.
+    pub fn counters(&self) -> Vec<(&'static str, u64)> {
+        let mut out = vec![
+            ("http_connections_total", self.connections),
+            ("http_connections_http", self.http_connections),
+            ("http_connections_non_http", self.non_http_connections),
+            ("http_role_swaps", self.role_swaps),
+            ("http_requests", self.requests),
+            ("http_responses", self.responses),
+            ("http_interim_responses", self.interim_responses),
+            ("http_exchanges", self.exchanges),
+            ("http_pending_queue_drops", self.pending_queue_drops),
+            ("http_exchange_cap_hits", self.exchange_cap_hits),
+            ("http_exchange_cap_drops", self.exchange_cap_drops),
+            ("http_tunnels", self.tunnels),
+            ("http_resyncs", self.resyncs),
+            ("http_resync_bytes_discarded", self.resync_bytes_discarded),
+            ("http_gaps", self.gaps),
+            ("http_lost_heads", self.lost_heads),
+        ];
+        out.extend(
+            ANOMALY_COUNTER_NAMES
+                .iter()
+                .copied()
+                .zip(self.anomalies.iter().copied()),
+        );
+        out
+    }
+}
+
+/// Shared by all connections of one capture worker.
+#[derive(Debug, Default)]
+pub struct HttpCtx {
+    pub limits: HttpLimits,
+    /// Output queue: finished exchanges, drained by the pipeline after each packet.
+    pub exchanges: Vec<HttpExchange>,
+    pub stats: HttpStats,
+}
+
+impl HttpCtx {
+    pub fn new(limits: HttpLimits) -> Self {
+        HttpCtx {
+            limits,
+            exchanges: Vec::new(),
+            stats: HttpStats::default(),
+        }
+    }
+}

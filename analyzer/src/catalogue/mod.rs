@@ -24,13 +24,13 @@ mod tests;
 
 pub use servers::normalize_host;
 
+use crate::host::host_matches;
 use crate::template::DeclaredRoute;
 use index::{path_shape, RouteIndex};
 use operations::Ctx;
 use refs::{collect_refs, join_relative, pointer_get, Doc, DocSet, Location, MAX_DOCUMENTS};
 use serde::Serialize;
 use serde_json::Value;
-use crate::host::host_matches;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

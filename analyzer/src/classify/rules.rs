@@ -291,7 +291,8 @@ fn compile(file: &str, raw: RawClass) -> Result<ClassRule, RuleErrorKind> {
     if !valid_name(&raw.name) {
         return Err(RuleErrorKind::InvalidName);
     }
-    let severity = raw.severity
+    let severity = raw
+        .severity
         .parse::<Severity>()
         .ok()
         .ok_or_else(|| RuleErrorKind::UnknownSeverity(raw.severity.clone()))?;

@@ -1,0 +1,559 @@
+//! Message body framing (RFC 9112 section 6): how long a body is, and transfer decoding of
+//! `chunked` (RFC 9112 section 7.1).
+//!
+//! [`request_framing`] and [`response_framing`] apply the length rules of RFC 9112 section 6.3
+//! in order and report smuggling signals as anomalies; [`BodyReader`] then consumes the body's
+//! bytes as they arrive and hands the de-chunked payload to a callback. The chunk parser is a
+//! byte-level state machine with no buffer: chunk sizes accumulate with checked arithmetic, so
+//! `ffffffffffffffffff` is an [`Anomaly::InvalidChunk`], not an overflow. Content decoding lives
+//! in `decode.rs`.
+
+use analyzer::exchange::{find_header, Anomaly, Header, HttpVersion};
+
+/// Longest chunk extension we skip before calling the framing broken.
+const MAX_CHUNK_EXT: u32 = 4096;
+
+/// How a message body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// No body (requests without CL/TE; HEAD responses; 1xx, 204, 304).
+    None,
+    Length(u64),
+    Chunked,
+    /// Response body delimited by the server closing its side.
+    UntilClose,
+    /// 101 or a 2xx answer to CONNECT: the bytes that follow are not HTTP.
+    Tunnel,
+    /// The length cannot be determined; the parser must resync.
+    Invalid,
+}
+
+/// The framing of one message plus what was odd about its headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FramingDecision {
+    pub framing: Framing,
+    pub flags: Vec<Anomaly>,
+    /// Content codings to undo, in the order they were applied: Content-Encoding values, then
+    /// transfer codings other than the final chunked.
+    pub codings: Vec<String>,
+}
+
+fn comma_list(headers: &[Header], name: &str) -> Vec<String> {
+    headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case(name))
+        .flat_map(|h| {
+            h.value
+                .split(|&b| b == b',')
+                .map(|v| String::from_utf8_lossy(v).trim().to_ascii_lowercase())
+        })
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// Content-Length per RFC 9112 section 6.3 rule 5 and RFC 9110 section 8.6: a list of identical
+/// valid values is accepted as that value; differing values or a non-digit value invalidate
+/// the framing.
+fn content_length(headers: &[Header], flags: &mut Vec<Anomaly>) -> Option<Result<u64, ()>> {
+    let mut found: Option<u64> = None;
+    let mut any = false;
+    for h in headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("content-length"))
+    {
+        for part in h.value.split(|&b| b == b',') {
+            any = true;
+            let text = part.trim_ascii();
+            let valid = !text.is_empty() && text.iter().all(u8::is_ascii_digit);
+            let value = if valid {
+                std::str::from_utf8(text)
+                    .ok()
+                    .and_then(|t| t.parse::<u64>().ok())
+            } else {
+                None
+            };
+            let Some(value) = value else {
+                flags.push(Anomaly::InvalidContentLength);
+                return Some(Err(()));
+            };
+            match found {
+                Some(prev) if prev != value => {
+                    flags.push(Anomaly::ConflictingContentLength);
+                    return Some(Err(()));
+                }
+                _ => found = Some(value),
+            }
+        }
+    }
+    match (any, found) {
+        (false, _) => None,
+        (true, Some(v)) => Some(Ok(v)),
+        (true, None) => {
+            flags.push(Anomaly::InvalidContentLength);
+            Some(Err(()))
+        }
+    }
+}
+
+/// Shared part of RFC 9112 section 6.3 rules 3 to 5 (Transfer-Encoding, Content-Length).
+/// Returns `None` when neither header is present.
+fn te_cl_framing(
+    headers: &[Header],
+    version: HttpVersion,
+    is_request: bool,
+    d: &mut FramingDecision,
+) -> Option<Framing> {
+    let te = comma_list(headers, "transfer-encoding");
+    let has_te = find_header(headers, "transfer-encoding").is_some();
+    if has_te {
+        // Rule 3: TE overrides CL; both present is a smuggling signal.
+        if find_header(headers, "content-length").is_some() {
+            d.flags.push(Anomaly::ContentLengthWithTransferEncoding);
+        }
+        // RFC 9112 section 6.1: TE in an HTTP/1.0 message means faulty framing. We flag it and
+        // still follow the coding, as the peer we observe evidently did something with it.
+        if version != HttpVersion::Http11 {
+            d.flags.push(Anomaly::InvalidTransferEncoding);
+        }
+        let chunked_last = te.last().is_some_and(|c| c == "chunked");
+        let chunked_elsewhere = te.iter().rev().skip(1).any(|c| c == "chunked");
+        if chunked_last && !chunked_elsewhere {
+            d.codings
+                .extend(te.iter().take(te.len().saturating_sub(1)).cloned());
+            return Some(Framing::Chunked);
+        }
+        // Rule 4: chunked not final. A request's length is then unknowable; a response
+        // runs until the connection closes.
+        if !d.flags.contains(&Anomaly::InvalidTransferEncoding) {
+            d.flags.push(Anomaly::InvalidTransferEncoding);
+        }
+        if is_request {
+            return Some(Framing::Invalid);
+        }
+        d.codings
+            .extend(te.iter().filter(|c| *c != "chunked").cloned());
+        return Some(Framing::UntilClose);
+    }
+    match content_length(headers, &mut d.flags) {
+        None => None,
+        Some(Ok(n)) => Some(Framing::Length(n)),
+        // Rule 5: an invalid Content-Length is an unrecoverable framing error.
+        Some(Err(())) => Some(Framing::Invalid),
+    }
+}
+
+fn new_decision(headers: &[Header]) -> FramingDecision {
+    FramingDecision {
+        framing: Framing::None,
+        flags: Vec::new(),
+        codings: comma_list(headers, "content-encoding"),
+    }
+}
+
+/// RFC 9112 section 6.3 for a request.
+pub(crate) fn request_framing(headers: &[Header], version: HttpVersion) -> FramingDecision {
+    let mut d = new_decision(headers);
+    // Rule 6: a request without TE or CL has no body.
+    d.framing = te_cl_framing(headers, version, true, &mut d).unwrap_or(Framing::None);
+    d
+}
+
+/// RFC 9112 section 6.3 for a response to a request with `request_method` (GET assumed when
+/// the request was not seen).
+pub(crate) fn response_framing(
+    status: u16,
+    request_method: Option<&str>,
+    headers: &[Header],
+    version: HttpVersion,
+) -> FramingDecision {
+    let mut d = new_decision(headers);
+    let method = request_method.unwrap_or("GET");
+    d.framing = if status == 101
+        || (method.eq_ignore_ascii_case("CONNECT") && (200..300).contains(&status))
+    {
+        // Rule 2 and RFC 9110 section 15.2.2: the connection now carries another protocol.
+        Framing::Tunnel
+    } else if method.eq_ignore_ascii_case("HEAD")
+        || (100..200).contains(&status)
+        || status == 204
+        || status == 304
+    {
+        // Rule 1: these responses never have content, whatever their headers say.
+        Framing::None
+    } else {
+        // Rule 7: otherwise the body runs until the server closes.
+        te_cl_framing(headers, version, false, &mut d).unwrap_or(Framing::UntilClose)
+    };
+    d
+}
+
+/// Where the chunked parser is (RFC 9112 section 7.1 grammar).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Chunk {
+    /// `chunk-size` hex digits so far.
+    Size {
+        value: u64,
+        digits: u32,
+    },
+    /// Skipping `chunk-ext` (or whitespace before it) up to the line end.
+    Ext {
+        value: u64,
+        len: u32,
+    },
+    /// Saw CR after the size line; LF must follow.
+    SizeLf {
+        value: u64,
+    },
+    Data {
+        remaining: u64,
+    },
+    /// CRLF after chunk data.
+    DataCr,
+    DataLf,
+    /// Start of a trailer line (or of the final empty line).
+    TrailerStart,
+    TrailerLine,
+    /// Saw CR at the start of a trailer line: end of the trailer section.
+    TrailerEndLf,
+    Done,
+}
+
+/// Result of feeding bytes to a [`BodyReader`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    NeedMore,
+    Done,
+    /// The framing broke (bad chunk line); the caller must resync.
+    Invalid(Anomaly),
+}
+
+/// What a gap did to the body's framing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GapOutcome {
+    /// The gap lay inside body data of known length: still in sync. `Done` when the gap
+    /// ended exactly at the body's end.
+    InSync { done: bool },
+    /// The gap covered framing bytes (or ran past the body): the caller must resync.
+    Lost,
+}
+
+/// Consumes one body's bytes according to its framing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum BodyReader {
+    Length {
+        remaining: u64,
+    },
+    Chunked {
+        state: Chunk,
+        trailer_bytes: usize,
+        trailer_cap: usize,
+        bare_lf: bool,
+    },
+    UntilClose,
+}
+
+impl BodyReader {
+    pub(crate) fn length(n: u64) -> BodyReader {
+        BodyReader::Length { remaining: n }
+    }
+
+    /// `trailer_cap` bounds the trailer section like a head.
+    pub(crate) fn chunked(trailer_cap: usize) -> BodyReader {
+        BodyReader::Chunked {
+            state: Chunk::Size {
+                value: 0,
+                digits: 0,
+            },
+            trailer_bytes: 0,
+            trailer_cap,
+            bare_lf: false,
+        }
+    }
+
+    /// Whether a bare LF was tolerated in chunk framing.
+    pub(crate) fn saw_bare_lf(&self) -> bool {
+        matches!(self, BodyReader::Chunked { bare_lf: true, .. })
+    }
+
+    /// Feed `input`; payload bytes go to `out`. Returns how many bytes were consumed (all of
+    /// `input` unless the body ended or broke inside it) and the state.
+    pub(crate) fn feed(&mut self, input: &[u8], out: &mut dyn FnMut(&[u8])) -> (usize, Step) {
+        match self {
+            BodyReader::Length { remaining } => {
+                let take = usize::try_from(*remaining).map_or(input.len(), |r| r.min(input.len()));
+                let (body, _) = input.split_at(take);
+                out(body);
+                *remaining -= take as u64;
+                (
+                    take,
+                    if *remaining == 0 {
+                        Step::Done
+                    } else {
+                        Step::NeedMore
+                    },
+                )
+            }
+            BodyReader::UntilClose => {
+                out(input);
+                (input.len(), Step::NeedMore)
+            }
+            BodyReader::Chunked {
+                state,
+                trailer_bytes,
+                trailer_cap,
+                bare_lf,
+            } => feed_chunked(state, trailer_bytes, *trailer_cap, bare_lf, input, out),
+        }
+    }
+
+    /// `len` bytes of this body were not captured.
+    pub(crate) fn gap(&mut self, len: u64) -> GapOutcome {
+        match self {
+            BodyReader::Length { remaining } if len <= *remaining => {
+                *remaining -= len;
+                GapOutcome::InSync {
+                    done: *remaining == 0,
+                }
+            }
+            BodyReader::Chunked {
+                state: Chunk::Data { remaining },
+                ..
+            } if len <= *remaining => {
+                *remaining -= len;
+                GapOutcome::InSync { done: false }
+            }
+            BodyReader::UntilClose => GapOutcome::InSync { done: false },
+            _ => GapOutcome::Lost,
+        }
+    }
+}
+
+fn hex_value(b: u8) -> Option<u64> {
+    (b as char).to_digit(16).map(u64::from)
+}
+
+fn feed_chunked(
+    state: &mut Chunk,
+    trailer_bytes: &mut usize,
+    trailer_cap: usize,
+    bare_lf: &mut bool,
+    input: &[u8],
+    out: &mut dyn FnMut(&[u8]),
+) -> (usize, Step) {
+    let mut i = 0;
+    while i < input.len() {
+        if let Chunk::Data { remaining } = state {
+            let rest = input.get(i..).unwrap_or_default();
+            let take = usize::try_from(*remaining).map_or(rest.len(), |r| r.min(rest.len()));
+            out(rest.get(..take).unwrap_or_default());
+            *remaining -= take as u64;
+            i += take;
+            if *remaining == 0 {
+                *state = Chunk::DataCr;
+            }
+            continue;
+        }
+        let Some(&b) = input.get(i) else { break };
+        i += 1;
+        let invalid = (i, Step::Invalid(Anomaly::InvalidChunk));
+        *state = match *state {
+            Chunk::Size { value, digits } => match (b, hex_value(b)) {
+                (_, Some(d)) => match value.checked_mul(16).and_then(|v| v.checked_add(d)) {
+                    Some(value) => Chunk::Size {
+                        value,
+                        digits: digits + 1,
+                    },
+                    None => return invalid,
+                },
+                (b';' | b' ' | b'\t', None) if digits > 0 => Chunk::Ext { value, len: 0 },
+                (b'\r', None) if digits > 0 => Chunk::SizeLf { value },
+                (b'\n', None) if digits > 0 => {
+                    *bare_lf = true;
+                    after_size(value)
+                }
+                _ => return invalid,
+            },
+            // RFC 9112 section 7.1.1: extensions are ignored by recipients that do not
+            // understand them; we skip them, bounded.
+            Chunk::Ext { value, len } => match b {
+                b'\r' => Chunk::SizeLf { value },
+                b'\n' => {
+                    *bare_lf = true;
+                    after_size(value)
+                }
+                _ if len >= MAX_CHUNK_EXT => return invalid,
+                _ => Chunk::Ext {
+                    value,
+                    len: len + 1,
+                },
+            },
+            Chunk::SizeLf { value } => match b {
+                b'\n' => after_size(value),
+                _ => return invalid,
+            },
+            Chunk::DataCr => match b {
+                b'\r' => Chunk::DataLf,
+                b'\n' => {
+                    *bare_lf = true;
+                    Chunk::Size {
+                        value: 0,
+                        digits: 0,
+                    }
+                }
+                _ => return invalid,
+            },
+            Chunk::DataLf => match b {
+                b'\n' => Chunk::Size {
+                    value: 0,
+                    digits: 0,
+                },
+                _ => return invalid,
+            },
+            // RFC 9112 section 7.1.2: trailer fields; skipped (not merged into the head),
+            // bounded like a head.
+            Chunk::TrailerStart => match b {
+                b'\r' => Chunk::TrailerEndLf,
+                b'\n' => {
+                    *bare_lf = true;
+                    *state = Chunk::Done;
+                    return (i, Step::Done);
+                }
+                _ => Chunk::TrailerLine,
+            },
+            Chunk::TrailerLine => match b {
+                b'\n' => Chunk::TrailerStart,
+                _ => Chunk::TrailerLine,
+            },
+            Chunk::TrailerEndLf => match b {
+                b'\n' => {
+                    *state = Chunk::Done;
+                    return (i, Step::Done);
+                }
+                _ => return invalid,
+            },
+            Chunk::Data { .. } | Chunk::Done => return (i - 1, Step::Done),
+        };
+        if matches!(
+            state,
+            Chunk::TrailerStart | Chunk::TrailerLine | Chunk::TrailerEndLf
+        ) {
+            *trailer_bytes += 1;
+            if *trailer_bytes > trailer_cap {
+                return (i, Step::Invalid(Anomaly::HeadTooLarge));
+            }
+        }
+    }
+    (
+        i,
+        if *state == Chunk::Done {
+            Step::Done
+        } else {
+            Step::NeedMore
+        },
+    )
+}
+
+/// After a complete chunk-size line: a zero size starts the trailer section (last-chunk).
+fn after_size(value: u64) -> Chunk {
+    if value == 0 {
+        Chunk::TrailerStart
+    } else {
+        Chunk::Data { remaining: value }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(name: &str, value: &str) -> Header {
+        Header::new(name, value.as_bytes())
+    }
+
+    fn dechunk(wire: &[u8], step: usize) -> (Vec<u8>, Step, usize) {
+        let mut r = BodyReader::chunked(1024);
+        let mut out = Vec::new();
+        let mut used = 0;
+        let mut last = Step::NeedMore;
+        for part in wire.chunks(step) {
+            let (n, s) = r.feed(part, &mut |b| out.extend_from_slice(b));
+            used += n;
+            last = s;
+            if s != Step::NeedMore {
+                break;
+            }
+        }
+        (out, last, used)
+    }
+
+    #[test]
+    fn http_chunked_with_extensions_and_trailers() {
+        let wire = b"5;name=val\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\nNEXT";
+        for step in 1..wire.len() {
+            let (out, s, used) = dechunk(wire, step);
+            assert_eq!(out, b"hello world");
+            assert_eq!(s, Step::Done);
+            assert_eq!(used, wire.len() - 4, "step {step}");
+        }
+    }
+
+    #[test]
+    fn http_chunk_size_overflow_is_invalid() {
+        let (_, s, _) = dechunk(b"10000000000000000\r\n", 3);
+        assert_eq!(s, Step::Invalid(Anomaly::InvalidChunk));
+        let (_, s, _) = dechunk(b"zz\r\n", 1);
+        assert_eq!(s, Step::Invalid(Anomaly::InvalidChunk));
+    }
+
+    #[test]
+    fn http_framing_rules() {
+        let v = HttpVersion::Http11;
+        let te_cl = [h("Transfer-Encoding", "chunked"), h("Content-Length", "5")];
+        let d = request_framing(&te_cl, v);
+        assert_eq!(d.framing, Framing::Chunked);
+        assert_eq!(d.flags, vec![Anomaly::ContentLengthWithTransferEncoding]);
+
+        let bad_te = [h("Transfer-Encoding", "chunked, gzip")];
+        assert_eq!(request_framing(&bad_te, v).framing, Framing::Invalid);
+        assert_eq!(
+            response_framing(200, None, &bad_te, v).framing,
+            Framing::UntilClose
+        );
+
+        let cl2 = [h("Content-Length", "5"), h("Content-Length", "6")];
+        let d = request_framing(&cl2, v);
+        assert_eq!(
+            (d.framing, d.flags),
+            (Framing::Invalid, vec![Anomaly::ConflictingContentLength])
+        );
+        let same = [h("Content-Length", "5, 5")];
+        assert_eq!(request_framing(&same, v).framing, Framing::Length(5));
+        let neg = [h("Content-Length", "-1")];
+        assert_eq!(
+            request_framing(&neg, v).flags,
+            vec![Anomaly::InvalidContentLength]
+        );
+
+        assert_eq!(request_framing(&[], v).framing, Framing::None);
+        assert_eq!(
+            response_framing(200, None, &[], v).framing,
+            Framing::UntilClose
+        );
+        let cl = [h("Content-Length", "10")];
+        assert_eq!(
+            response_framing(200, Some("HEAD"), &cl, v).framing,
+            Framing::None
+        );
+        assert_eq!(response_framing(304, None, &cl, v).framing, Framing::None);
+        assert_eq!(response_framing(204, None, &cl, v).framing, Framing::None);
+        assert_eq!(response_framing(101, None, &[], v).framing, Framing::Tunnel);
+        assert_eq!(
+            response_framing(200, Some("CONNECT"), &[], v).framing,
+            Framing::Tunnel
+        );
+        assert_eq!(
+            response_framing(407, Some("CONNECT"), &cl, v).framing,
+            Framing::Length(10)
+        );
+    }
+}

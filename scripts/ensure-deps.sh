@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Make sure the system packages shadowtap builds against are present (Debian/Ubuntu).
+# Installs them when running as root; otherwise stops with the exact command to run.
+set -euo pipefail
+
+missing=()
+command -v cargo >/dev/null 2>&1 || { echo "shadowtap: cargo not found: install a Rust toolchain (https://rustup.rs)" >&2; exit 1; }
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+# libpcap-dev provides the libpcap.so link the `pcap` crate needs.
+if ! pkg-config --exists libpcap 2>/dev/null && [ ! -e /usr/lib/x86_64-linux-gnu/libpcap.so ] && [ ! -e /usr/lib/libpcap.so ]; then
+    missing+=(libpcap-dev)
+fi
+command -v cc >/dev/null 2>&1 || missing+=(build-essential)
+
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "shadowtap: installing ${missing[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+else
+    echo "shadowtap: missing system packages: ${missing[*]}" >&2
+    echo "fix: sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+fi

@@ -1,0 +1,129 @@
+//! Pieces shared by subcommands: catalogue loading, observer setup, capture reading.
+
+use agent::pipeline::{ObservationSink, Pipeline, PipelineConfig, PipelineStats};
+use agent::source::file::FileSource;
+use analyzer::catalogue::Catalogue;
+use analyzer::classify::Classifier;
+use analyzer::consumer::ConsumerConfig;
+use analyzer::observe::Observer;
+use analyzer::report::CaptureTotals;
+use analyzer::template::Templater;
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+/// Captures above this size get a progress bar (when stderr is a terminal).
+const PROGRESS_MIN_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Load the catalogue; problems in single documents are printed and the rest still loads.
+pub fn load_catalogue(paths: &[PathBuf]) -> Result<Catalogue> {
+    if paths.is_empty() {
+        return Ok(Catalogue::default());
+    }
+    let loaded = collector::catalogue_files::load_catalogue(paths)?;
+    for e in &loaded.errors {
+        eprintln!("shadowtap: warning: catalogue: {e}");
+    }
+    Ok(loaded.catalogue)
+}
+
+/// The classifier: built-in rules, optionally overridden from a directory of TOML files.
+pub fn load_classifier(rules_dir: Option<&Path>) -> Result<Classifier> {
+    let Some(dir) = rules_dir else {
+        return Ok(Classifier::builtin());
+    };
+    let mut sources = Vec::new();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading rules directory {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    entries.sort();
+    for path in entries {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        sources.push((path.display().to_string(), text));
+    }
+    Ok(Classifier::with_overrides(&sources)?)
+}
+
+/// The site secret keys consumer fingerprints. Without one, a random per-run secret is used:
+/// fingerprints are then comparable within this run only.
+pub fn consumer_config(trust_forwarded: bool) -> ConsumerConfig {
+    match std::env::var("SHADOWTAP_SITE_SECRET") {
+        Ok(secret) if !secret.is_empty() => ConsumerConfig::new(secret.as_bytes(), trust_forwarded),
+        _ => {
+            use std::hash::{BuildHasher, Hasher};
+            // RandomState is seeded from the OS; two of them give 128 unpredictable bits.
+            let mut seed = Vec::with_capacity(16);
+            for _ in 0..2 {
+                let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+                h.write_u8(0);
+                seed.extend_from_slice(&h.finish().to_le_bytes());
+            }
+            ConsumerConfig::new(&seed, trust_forwarded)
+        }
+    }
+}
+
+pub fn observer(catalogue: &Catalogue, classifier: Classifier, trust_forwarded: bool) -> Observer {
+    Observer::new(
+        Templater::new(catalogue.routes()),
+        classifier,
+        consumer_config(trust_forwarded),
+    )
+}
+
+/// Run every capture through one pipeline, in order (rotated files continue each other's
+/// flows). A damaged capture is read up to the damage and its error kept for the report.
+pub fn read_captures<S: ObservationSink>(
+    captures: &[PathBuf],
+    observer: &Observer,
+    sink: S,
+    show_progress: bool,
+) -> Result<(S, PipelineStats, CaptureTotals)> {
+    let mut pipeline = Pipeline::new(PipelineConfig::default(), observer, sink);
+    let mut errors = Vec::new();
+    for path in captures {
+        let mut source = FileSource::open(path)?;
+        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let bar = (show_progress && size >= PROGRESS_MIN_BYTES && std::io::stderr().is_terminal())
+            .then(|| {
+                let bar = ProgressBar::new(size);
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                bar.set_message(path.display().to_string());
+                bar
+            });
+        // Compressed inputs report uncompressed bytes; the bar then only shows movement.
+        let mut progress = |n: u64| {
+            if let Some(b) = &bar {
+                b.set_position(n.min(size));
+            }
+        };
+        if let Err(e) = pipeline.run(&mut source, &mut progress) {
+            eprintln!("shadowtap: warning: {e} (frames before it were analysed)");
+            errors.push(e.to_string());
+        }
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+    }
+    let (sink, stats) = pipeline.finish();
+    let totals = CaptureTotals {
+        capture_files: captures.iter().map(|p| p.display().to_string()).collect(),
+        packets: stats.packets,
+        bytes: stats.bytes,
+        tcp_flows: stats.tcp_flows,
+        http_exchanges: stats.http_exchanges,
+        anomalies: stats.anomalies.clone(),
+        counters: stats.counters.clone(),
+        errors,
+    };
+    Ok((sink, stats, totals))
+}

@@ -1,0 +1,73 @@
+//! `shadowtap scan`: captures + catalogue -> inventory, findings and a report.
+
+use super::common;
+use super::{EXIT_DAMAGED_INPUT, EXIT_FAIL_ON};
+use analyzer::diff::diff;
+use analyzer::finding::Severity;
+use analyzer::inventory::{Inventory, InventoryLimits};
+use analyzer::report::{render_markdown, render_text, ScanReport};
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Args)]
+pub struct ScanArgs {
+    /// Capture files (pcap or pcapng, optionally gzip-compressed), read in order.
+    #[arg(required = true)]
+    captures: Vec<PathBuf>,
+    /// OpenAPI documents or directories of them (2.0, 3.0, 3.1; YAML or JSON).
+    #[arg(long = "catalog", value_name = "FILE|DIR")]
+    catalog: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// Write the report here instead of stdout.
+    #[arg(long, value_name = "PATH")]
+    out: Option<PathBuf>,
+    /// Exit with status 3 when a finding at or above this severity exists.
+    #[arg(long, value_name = "SEVERITY")]
+    fail_on: Option<Severity>,
+    /// Directory of data-classification rules (TOML) overriding the built-in ones.
+    #[arg(long, value_name = "DIR")]
+    rules: Option<PathBuf>,
+    /// Take the client address from X-Forwarded-For/Forwarded (sensor behind a trusted proxy).
+    #[arg(long)]
+    trust_forwarded: bool,
+    /// Never show a progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+pub fn run(args: ScanArgs) -> Result<u8> {
+    let catalogue = common::load_catalogue(&args.catalog)?;
+    let classifier = common::load_classifier(args.rules.as_deref())?;
+    let observer = common::observer(&catalogue, classifier, args.trust_forwarded);
+    let inventory = Inventory::new(InventoryLimits::default());
+    let (inventory, _stats, totals) =
+        common::read_captures(&args.captures, &observer, inventory, !args.no_progress)?;
+    let damaged = !totals.errors.is_empty();
+    let class_severity = |class: &str| observer.classifier.severity(class).unwrap_or(Severity::Low);
+    let findings = diff(&inventory, &catalogue, &class_severity);
+    let report = ScanReport::build(totals, &inventory, &catalogue, findings);
+    let rendered = match args.format {
+        Format::Text => render_text(&report),
+        Format::Json => report.to_json() + "\n",
+        Format::Markdown => render_markdown(&report),
+    };
+    match &args.out {
+        Some(path) => {
+            std::fs::write(path, rendered).with_context(|| format!("writing {}", path.display()))?
+        }
+        None => print!("{rendered}"),
+    }
+    if args.fail_on.is_some_and(|t| report.has_findings_at(t)) {
+        return Ok(EXIT_FAIL_ON);
+    }
+    Ok(if damaged { EXIT_DAMAGED_INPUT } else { 0 })
+}

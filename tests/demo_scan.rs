@@ -1,0 +1,344 @@
+//! End to end: the demo capture scanned against its catalogue reports exactly the planted
+//! findings of fixtures/demo/expected.json, whatever the interleaving of its flows.
+
+use agent::decode::{decode, DecodeStats};
+use agent::pipeline::{Pipeline, PipelineConfig};
+use agent::source::file::FileSource;
+use agent::source::memory::{read_all, MemorySource, OwnedFrame};
+use analyzer::catalogue::Catalogue;
+use analyzer::classify::Classifier;
+use analyzer::consumer::ConsumerConfig;
+use analyzer::diff::diff;
+use analyzer::inventory::Inventory;
+use analyzer::observe::Observer;
+use analyzer::template::Templater;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn demo(p: &str) -> PathBuf {
+    root().join("fixtures/demo").join(p)
+}
+
+type Key = (String, String, Option<String>, Option<String>);
+
+fn expected() -> (BTreeSet<Key>, Value) {
+    let text = std::fs::read_to_string(demo("expected.json")).expect("fixtures/demo/expected.json");
+    let v: Value = serde_json::from_str(&text).expect("expected.json parses");
+    let keys = v["findings"]
+        .as_array()
+        .expect("findings array")
+        .iter()
+        .map(finding_key)
+        .collect();
+    (keys, v)
+}
+
+fn finding_key(f: &Value) -> Key {
+    let s = |k: &str| f[k].as_str().map(str::to_string);
+    (
+        s("kind").unwrap_or_default(),
+        s("host").unwrap_or_default(),
+        s("method"),
+        s("path"),
+    )
+}
+
+/// (host, method, path, declared) of every endpoint in a report or in expected.json.
+fn endpoint_set(endpoints: &Value) -> BTreeSet<(String, String, String, bool)> {
+    let text = |e: &Value, k: &str| {
+        e[k].as_str()
+            .unwrap_or_else(|| panic!("endpoint.{k}"))
+            .to_string()
+    };
+    endpoints
+        .as_array()
+        .expect("endpoints array")
+        .iter()
+        .map(|e| {
+            (
+                text(e, "host"),
+                text(e, "method"),
+                text(e, "path"),
+                e["declared"].as_bool().expect("declared"),
+            )
+        })
+        .collect()
+}
+
+fn run_scan(extra: &[&str]) -> (std::process::ExitStatus, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_shadowtap"))
+        .arg("scan")
+        .arg(demo("openbanking.pcap"))
+        .arg("--catalog")
+        .arg(demo("catalog"))
+        .args(extra)
+        .env("SHADOWTAP_SITE_SECRET", "demo-test")
+        .output()
+        .expect("run shadowtap");
+    assert!(
+        out.stderr.is_empty() || !String::from_utf8_lossy(&out.stderr).contains("error"),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn demo_scan_reports_exactly_the_planted_findings() {
+    let (want, expected) = expected();
+    let (status, stdout) = run_scan(&["--format", "json"]);
+    assert!(status.success(), "exit {status:?}");
+    let report: Value = serde_json::from_str(&stdout).expect("JSON report");
+    let got: BTreeSet<Key> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(finding_key)
+        .collect();
+    let missing: Vec<_> = want.difference(&got).collect();
+    let spurious: Vec<_> = got.difference(&want).collect();
+    assert!(
+        missing.is_empty() && spurious.is_empty(),
+        "missing {missing:#?}\nspurious {spurious:#?}"
+    );
+
+    // Every exchange the generator made is seen and paired.
+    let summary = &report["summary"];
+    assert_eq!(
+        summary["http_exchanges"], expected["http_exchanges"],
+        "summary {summary:#}"
+    );
+
+    // The inventory holds exactly the endpoints the traffic exercised: nothing over- or
+    // under-merged by templating.
+    let endpoints = endpoint_set(&report["endpoints"]);
+    let want_endpoints = endpoint_set(&expected["endpoints"]);
+    assert_eq!(endpoints, want_endpoints);
+
+    // JSON contract field names.
+    for k in [
+        "captures",
+        "packets",
+        "bytes",
+        "tcp_flows",
+        "http_exchanges",
+        "endpoints",
+        "findings",
+        "anomalies",
+    ] {
+        assert!(summary.get(k).is_some(), "summary.{k} missing");
+    }
+    let e = &report["endpoints"][0];
+    for k in [
+        "host",
+        "method",
+        "path",
+        "declared",
+        "exchanges",
+        "statuses",
+        "params",
+        "data_classes",
+        "consumers",
+        "auth",
+        "first_seen",
+        "last_seen",
+    ] {
+        assert!(e.get(k).is_some(), "endpoint.{k} missing");
+    }
+    let f = &report["findings"][0];
+    for k in [
+        "id", "kind", "severity", "host", "method", "path", "detail", "evidence",
+    ] {
+        assert!(f.get(k).is_some(), "finding.{k} missing");
+    }
+    assert!(summary["window_start"]
+        .as_str()
+        .unwrap()
+        .starts_with("2026-03-02T09:"));
+}
+
+#[test]
+fn fail_on_exits_3_and_text_and_markdown_render() {
+    let (status, text) = run_scan(&["--fail-on", "high"]);
+    assert_eq!(status.code(), Some(3));
+    assert!(
+        text.contains("FINDINGS") && text.contains("ENDPOINTS") && text.contains("shadow_host")
+    );
+    let (status, md) = run_scan(&["--format", "markdown"]);
+    assert!(status.success());
+    assert!(md.starts_with("# shadowtap scan report") && md.contains("| kind | target |"));
+}
+
+/// Identify a frame's flow (unordered address pair) so frames can be regrouped.
+fn flow_of(frame: &OwnedFrame) -> Option<(String, String)> {
+    let mut stats = DecodeStats::default();
+    let f = frame.as_frame();
+    let p = decode(&f, &mut stats)?;
+    let (a, b) = match p.transport {
+        agent::decode::Transport::Tcp(t) => (
+            format!("{}:{}", p.src, t.src_port),
+            format!("{}:{}", p.dst, t.dst_port),
+        ),
+        agent::decode::Transport::Udp {
+            src_port, dst_port, ..
+        } => (
+            format!("{}:{src_port}", p.src),
+            format!("{}:{dst_port}", p.dst),
+        ),
+        agent::decode::Transport::Other => (p.src.to_string(), p.dst.to_string()),
+    };
+    Some(if a < b { (a, b) } else { (b, a) })
+}
+
+fn scan_frames(frames: Vec<OwnedFrame>, catalogue: &Catalogue) -> (Inventory, BTreeSet<Key>) {
+    let observer = Observer::new(
+        Templater::new(catalogue.routes()),
+        Classifier::builtin(),
+        ConsumerConfig::new(b"interleave", false),
+    );
+    let mut pipeline = Pipeline::new(PipelineConfig::default(), &observer, Inventory::default());
+    let mut source = MemorySource::new(frames);
+    pipeline
+        .run(&mut source, &mut |_| {})
+        .expect("memory source");
+    let (inventory, _) = pipeline.finish();
+    let severity = |c: &str| {
+        observer
+            .classifier
+            .severity(c)
+            .unwrap_or(analyzer::finding::Severity::Low)
+    };
+    let findings = diff(&inventory, catalogue, &severity);
+    let keys = findings
+        .iter()
+        .map(|f| {
+            (
+                f.kind.as_str().to_string(),
+                f.host.clone(),
+                f.method.clone(),
+                f.path.clone(),
+            )
+        })
+        .collect();
+    (inventory, keys)
+}
+
+#[test]
+fn findings_do_not_depend_on_flow_interleaving() {
+    let (want, _) = expected();
+    let loaded = collector::catalogue_files::load_catalogue(&[demo("catalog")]).expect("catalogue");
+    let mut source = FileSource::open(&demo("openbanking.pcap")).expect("open demo");
+    let frames = read_all(&mut source).expect("read demo");
+
+    let (baseline_inv, baseline) = scan_frames(frames.clone(), &loaded.catalogue);
+    assert_eq!(baseline, want);
+
+    // Group frames by flow, keeping each flow's own order, then emit the flows in other valid
+    // interleavings: flows one after another in reverse order, and round-robin.
+    let mut flows: BTreeMap<(String, String), Vec<OwnedFrame>> = BTreeMap::new();
+    let mut other = Vec::new();
+    for f in frames {
+        match flow_of(&f) {
+            Some(k) => flows.entry(k).or_default().push(f),
+            None => other.push(f),
+        }
+    }
+    let reversed: Vec<OwnedFrame> = flows
+        .values()
+        .rev()
+        .flatten()
+        .cloned()
+        .chain(other.iter().cloned())
+        .collect();
+    let mut round_robin = Vec::new();
+    let mut iters: Vec<_> = flows.values().map(|v| v.iter()).collect();
+    loop {
+        let mut any = false;
+        for it in iters.iter_mut() {
+            if let Some(f) = it.next() {
+                round_robin.push(f.clone());
+                any = true;
+            }
+        }
+        if !any {
+            break;
+        }
+    }
+    round_robin.extend(other);
+
+    for (name, frames) in [("reversed", reversed), ("round-robin", round_robin)] {
+        let (inv, got) = scan_frames(frames, &loaded.catalogue);
+        assert_eq!(got, want, "{name}: findings differ");
+        let counts = |i: &Inventory| {
+            i.endpoints
+                .iter()
+                .map(|(k, r)| (k.clone(), r.exchanges))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            counts(&inv),
+            counts(&baseline_inv),
+            "{name}: inventory differs"
+        );
+    }
+}
+
+#[test]
+fn damaged_capture_is_read_up_to_the_damage_and_named() {
+    let bytes = std::fs::read(demo("openbanking.pcap")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("cut.pcap");
+    // Cut in the middle of a record.
+    std::fs::write(&cut, &bytes[..bytes.len() / 2 + 7]).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_shadowtap"))
+        .args(["scan", "--format", "json", "--catalog"])
+        .arg(demo("catalog"))
+        .arg(&cut)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "stderr {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cut.pcap") && stderr.contains("offset"),
+        "{stderr}"
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["summary"]["http_exchanges"].as_u64().unwrap() > 100);
+    assert_eq!(
+        report["summary"]["capture_errors"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn unreadable_catalogue_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "openapi: 3.0.0\npaths: [unclosed\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_shadowtap"))
+        .args(["scan", "--format", "json", "--catalog"])
+        .arg(&bad)
+        .arg(demo("openbanking.pcap"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad.yaml"), "{stderr}");
+    assert!(!Path::new(&bad).with_extension("x").exists());
+}
