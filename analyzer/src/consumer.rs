@@ -38,6 +38,15 @@ pub fn is_credential_location(location: &str) -> bool {
         .is_some_and(|name| API_KEY_PARAMS.iter().any(|p| name.eq_ignore_ascii_case(p)))
 }
 
+/// The `[consumers]` section of the configuration file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumerSettings {
+    /// Take the client address from X-Forwarded-For / Forwarded (sensor behind a trusted proxy).
+    #[serde(default)]
+    pub trust_forwarded: bool,
+}
+
 /// How consumers are identified at this site.
 #[derive(Clone)]
 pub struct ConsumerConfig {

@@ -42,6 +42,11 @@ pub const MAX_TYPED_SEGMENT: usize = 256;
 /// Segments shorter than this that are not all digits stay literal (`en`, `gb`, `ab12`).
 const MIN_TYPED_WORD: usize = 8;
 
+/// The `[templating]` section of the configuration file (overrides per host, patterns).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateConfig {}
+
 /// A path template the catalogue declares, with the host it is served on (`None`: any host).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeclaredRoute {

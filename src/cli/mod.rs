@@ -5,6 +5,7 @@
 
 mod catalog;
 mod common;
+mod config;
 mod exchanges;
 mod scan;
 

@@ -33,6 +33,9 @@ pub struct ScanArgs {
     /// Exit with status 3 when a finding at or above this severity exists.
     #[arg(long, value_name = "SEVERITY")]
     fail_on: Option<Severity>,
+    /// Configuration file (TOML): templating, consumers, catalogue sections.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Directory of data-classification rules (TOML) overriding the built-in ones.
     #[arg(long, value_name = "DIR")]
     rules: Option<PathBuf>,
@@ -45,9 +48,14 @@ pub struct ScanArgs {
 }
 
 pub fn run(args: ScanArgs) -> Result<u8> {
+    let config = super::config::Config::load(args.config.as_deref())?;
     let catalogue = common::load_catalogue(&args.catalog)?;
     let classifier = common::load_classifier(args.rules.as_deref())?;
-    let observer = common::observer(&catalogue, classifier, args.trust_forwarded);
+    let observer = common::observer(
+        &catalogue,
+        classifier,
+        args.trust_forwarded || config.consumers.trust_forwarded,
+    );
     let inventory = Inventory::new(InventoryLimits::default());
     let (inventory, _stats, totals) =
         common::read_captures(&args.captures, &observer, inventory, !args.no_progress)?;

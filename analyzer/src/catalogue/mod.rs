@@ -151,6 +151,11 @@ impl Default for Operation {
     }
 }
 
+/// The `[catalogue]` section of the configuration file (host mapping, retired versions).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogueConfig {}
+
 /// Something in a document that could not be used; the rest still loads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
