@@ -6,14 +6,20 @@
 //! as [`TcpSegment::missing_tail`] (from the IP length) so reassembly can record a gap instead of
 //! silently losing bytes.
 //!
-//! Link types: Ethernet (with 802.1Q VLAN and 802.1ad QinQ tags), Linux cooked capture v1 and
-//! v2, raw IP (v4/v6), BSD Null and OpenBSD Loop. Every frame is counted in [`DecodeStats`],
-//! including the ones that are not decoded and why.
+//! Link types: Ethernet, Linux cooked capture v1 and v2, raw IP (v4/v6), BSD Null and OpenBSD
+//! Loop, Cisco HDLC. Every frame is counted in [`DecodeStats`], including the ones that are not
+//! decoded and why.
+//!
+//! Mirror encapsulations are peeled here, nested in any order up to [`MAX_ENCAP_DEPTH`] layers:
+//! 802.1Q / 802.1ad / 0x9100 VLAN tags, MPLS label stacks (RFC 3032; an Ethernet pseudowire
+//! with its control word, RFC 4448), PPPoE sessions (RFC 2516), VXLAN on UDP 4789 (RFC 7348),
+//! GRE (RFC 2784/2890: IP in GRE, transparent Ethernet bridging 0x6558) and ERSPAN types I, II
+//! and III inside GRE. The packet returned is the innermost one; each layer is counted
+//! (`encap_*`, `tunnel_*`) and a broken tunnel header is a `tunnel_errors`.
 //!
 //! This module does not validate checksums (mirror ports and offloading NICs produce wrong
-//! ones on good traffic), does not reassemble IP fragments (they are counted in
-//! `ip_fragments` and passed on as [`Transport::Other`]), and does not decapsulate tunnels
-//! (VXLAN, GRE, ERSPAN): those are later work.
+//! ones on good traffic) and does not reassemble IP fragments (they are counted in
+//! `ip_fragments` and passed on as [`Transport::Other`]).
 
 use crate::flow::seq::SeqNumber;
 use crate::source::{Frame, LinkType};
@@ -93,6 +99,20 @@ pub struct DecodeStats {
     pub udp_errors: u64,
     /// Decoded packets whose IP payload the snaplen cut (see `TcpSegment::missing_tail`).
     pub snaplen_truncated: u64,
+    /// VLAN tags (802.1Q, 802.1ad, 0x9100) peeled.
+    pub encap_vlan: u64,
+    /// MPLS label stacks peeled.
+    pub encap_mpls: u64,
+    /// PPPoE session headers peeled.
+    pub encap_pppoe: u64,
+    /// VXLAN, GRE and ERSPAN (inside GRE) headers peeled.
+    pub tunnel_vxlan: u64,
+    pub tunnel_gre: u64,
+    pub tunnel_erspan: u64,
+    /// Encapsulation headers that were cut or malformed (frame dropped).
+    pub tunnel_errors: u64,
+    /// Frames nested deeper than [`MAX_ENCAP_DEPTH`] (dropped).
+    pub encap_depth_exceeded: u64,
 }
 
 impl DecodeStats {
@@ -116,6 +136,14 @@ impl DecodeStats {
             ("decode_tcp_errors", self.tcp_errors),
             ("decode_udp_errors", self.udp_errors),
             ("decode_snaplen_truncated", self.snaplen_truncated),
+            ("decode_encap_vlan", self.encap_vlan),
+            ("decode_encap_mpls", self.encap_mpls),
+            ("decode_encap_pppoe", self.encap_pppoe),
+            ("decode_tunnel_vxlan", self.tunnel_vxlan),
+            ("decode_tunnel_gre", self.tunnel_gre),
+            ("decode_tunnel_erspan", self.tunnel_erspan),
+            ("decode_tunnel_errors", self.tunnel_errors),
+            ("decode_encap_depth_exceeded", self.encap_depth_exceeded),
         ]
     }
 
@@ -135,6 +163,14 @@ impl DecodeStats {
         self.tcp_errors += other.tcp_errors;
         self.udp_errors += other.udp_errors;
         self.snaplen_truncated += other.snaplen_truncated;
+        self.encap_vlan += other.encap_vlan;
+        self.encap_mpls += other.encap_mpls;
+        self.encap_pppoe += other.encap_pppoe;
+        self.tunnel_vxlan += other.tunnel_vxlan;
+        self.tunnel_gre += other.tunnel_gre;
+        self.tunnel_erspan += other.tunnel_erspan;
+        self.tunnel_errors += other.tunnel_errors;
+        self.encap_depth_exceeded += other.encap_depth_exceeded;
     }
 }
 
@@ -193,20 +229,162 @@ pub fn decode<'a>(frame: &Frame<'a>, stats: &mut DecodeStats) -> Option<Packet<'
             }
             Network::Ip(data.get(4..).unwrap_or_default())
         }
+        // Cisco HDLC (LINKTYPE_C_HDLC 104): address, control, then an EtherType.
+        LinkType::Other(LINKTYPE_C_HDLC) => match (be16(data, 2), data.get(4..)) {
+            (Some(proto), Some(rest)) => Network::Ether(EtherType(proto), rest),
+            _ => return count(stats, |s| &mut s.link_errors),
+        },
         LinkType::Other(_) => return count(stats, |s| &mut s.unsupported_link),
     };
-    let sliced = match network {
-        Network::Ethernet(d) => match LaxSlicedPacket::from_ethernet(d) {
-            Ok(s) => s,
-            Err(_) => return count(stats, |s| &mut s.link_errors),
-        },
-        Network::Ether(t, d) => LaxSlicedPacket::from_ether_type(t, d),
-        Network::Ip(d) => match LaxSlicedPacket::from_ip(d) {
-            Ok(s) => s,
-            Err(_) => return count(stats, |s| &mut s.ip_errors),
-        },
-    };
-    from_sliced(frame, sliced, stats)
+    decode_network(network, frame, stats, 0)
+}
+
+/// Cisco HDLC link type number.
+const LINKTYPE_C_HDLC: u32 = 104;
+
+/// Most decoding steps (each link header, tag, label stack, IP header and tunnel counts one)
+/// followed for one frame. A VXLAN-in-ERSPAN mirror over a tagged link takes about ten; the
+/// cap keeps crafted frames from walking us through thousands of tags.
+pub const MAX_ENCAP_DEPTH: usize = 16;
+
+const ETH_IPV4: u16 = 0x0800;
+const ETH_IPV6: u16 = 0x86dd;
+const ETH_VLAN: [u16; 3] = [0x8100, 0x88a8, 0x9100];
+const ETH_MPLS: [u16; 2] = [0x8847, 0x8848];
+const ETH_PPPOE_SESSION: u16 = 0x8864;
+const ETH_TEB: u16 = 0x6558;
+const ETH_ERSPAN_1_2: u16 = 0x88be;
+const ETH_ERSPAN_3: u16 = 0x22eb;
+const VXLAN_PORT: u16 = 4789;
+
+/// Peel link-level encapsulations until an IP packet (or a payload etherparse can classify).
+fn decode_network<'a>(
+    mut network: Network<'a>,
+    frame: &Frame<'a>,
+    stats: &mut DecodeStats,
+    mut depth: usize,
+) -> Option<Packet<'a>> {
+    loop {
+        depth += 1;
+        if depth > MAX_ENCAP_DEPTH {
+            return count(stats, |s| &mut s.encap_depth_exceeded);
+        }
+        network = match network {
+            Network::Ethernet(d) => {
+                // Destination and source MAC, then the EtherType (IEEE 802.3 clause 3.2).
+                let (Some(t), Some(rest)) = (be16(d, 12), d.get(14..)) else {
+                    return count(stats, |s| &mut s.link_errors);
+                };
+                if t < 0x0600 {
+                    // An 802.3 length field (LLC frames: STP, CDP...): not IP.
+                    return count(stats, |s| &mut s.non_ip);
+                }
+                Network::Ether(EtherType(t), rest)
+            }
+            Network::Ether(EtherType(t), d) if ETH_VLAN.contains(&t) => {
+                // IEEE 802.1Q tag: TCI, then the next EtherType.
+                let (Some(next), Some(rest)) = (be16(d, 2), d.get(4..)) else {
+                    return count(stats, |s| &mut s.link_errors);
+                };
+                stats.encap_vlan += 1;
+                Network::Ether(EtherType(next), rest)
+            }
+            Network::Ether(EtherType(t), d) if ETH_MPLS.contains(&t) => {
+                stats.encap_mpls += 1;
+                match mpls(d) {
+                    Some(n) => n,
+                    None => return count(stats, |s| &mut s.tunnel_errors),
+                }
+            }
+            Network::Ether(EtherType(ETH_PPPOE_SESSION), d) => {
+                // RFC 2516 section 4: 6-byte PPPoE header, then the PPP protocol (RFC 1661
+                // section 2), which may be compressed to one byte (an odd first byte, RFC 1661
+                // section 6.5).
+                stats.encap_pppoe += 1;
+                let (proto, at) = match d.get(6) {
+                    Some(&b) if b & 1 == 1 => (Some(u16::from(b)), 7),
+                    _ => (be16(d, 6), 8),
+                };
+                match (proto, d.get(at..)) {
+                    (Some(0x0021 | 0x0057), Some(ip)) => Network::Ip(ip),
+                    (Some(_), Some(_)) => return count(stats, |s| &mut s.non_ip),
+                    _ => return count(stats, |s| &mut s.tunnel_errors),
+                }
+            }
+            Network::Ether(EtherType(ETH_IPV4 | ETH_IPV6), d) => Network::Ip(d),
+            Network::Ether(t, d) => {
+                let sliced = LaxSlicedPacket::from_ether_type(t, d);
+                return from_sliced(frame, sliced, stats, depth);
+            }
+            Network::Ip(d) => {
+                let sliced = match LaxSlicedPacket::from_ip(d) {
+                    Ok(s) => s,
+                    Err(_) => return count(stats, |s| &mut s.ip_errors),
+                };
+                return from_sliced(frame, sliced, stats, depth);
+            }
+        };
+    }
+}
+
+/// RFC 3032 label stack entries (4 bytes, bottom-of-stack bit in byte 2), then what the
+/// payload looks like: IPv4/IPv6 by version nibble, or an Ethernet pseudowire behind the
+/// RFC 4448 control word (first nibble 0).
+fn mpls(d: &[u8]) -> Option<Network<'_>> {
+    let mut off = 0;
+    loop {
+        let entry = d.get(off..off + 4)?;
+        off += 4;
+        if entry.get(2)? & 1 == 1 {
+            break;
+        }
+    }
+    let rest = d.get(off..)?;
+    match rest.first()? >> 4 {
+        4 | 6 => Some(Network::Ip(rest)),
+        0 => Some(Network::Ethernet(rest.get(4..)?)),
+        _ => None,
+    }
+}
+
+/// What a GRE packet (RFC 2784, with the RFC 2890 key and sequence fields) carries.
+fn gre<'a>(d: &'a [u8], stats: &mut DecodeStats) -> Option<Network<'a>> {
+    let flags = be16(d, 0)?;
+    let proto = be16(d, 2)?;
+    if flags & 0x7 != 0 {
+        // Version 1 is PPTP's enhanced GRE (PPP inside): not a mirror encapsulation.
+        return None;
+    }
+    let mut off = 4;
+    for bit in [0x8000u16, 0x2000, 0x1000] {
+        // Checksum (+reserved), key, sequence number: 4 bytes each when flagged.
+        if flags & bit != 0 {
+            off += 4;
+        }
+    }
+    let payload = d.get(off..)?;
+    stats.tunnel_gre += 1;
+    Some(match proto {
+        ETH_TEB => Network::Ethernet(payload),
+        ETH_IPV4 | ETH_IPV6 => Network::Ip(payload),
+        ETH_ERSPAN_1_2 => {
+            stats.tunnel_erspan += 1;
+            // Type II sets the GRE sequence bit and has an 8-byte header; type I has none.
+            if flags & 0x1000 != 0 {
+                Network::Ethernet(payload.get(8..)?)
+            } else {
+                Network::Ethernet(payload)
+            }
+        }
+        ETH_ERSPAN_3 => {
+            stats.tunnel_erspan += 1;
+            // Type III: 12-byte header; the O flag (lowest bit of byte 11) adds an 8-byte
+            // platform-specific subheader.
+            let o = payload.get(11)? & 1 == 1;
+            Network::Ethernet(payload.get(if o { 20 } else { 12 }..)?)
+        }
+        other => Network::Ether(EtherType(other), payload),
+    })
 }
 
 fn count<T>(
@@ -221,6 +399,7 @@ fn from_sliced<'a>(
     frame: &Frame<'a>,
     sliced: LaxSlicedPacket<'a>,
     stats: &mut DecodeStats,
+    depth: usize,
 ) -> Option<Packet<'a>> {
     let stop_layer = sliced.stop_err.as_ref().map(|(_, layer)| *layer);
     let (src, dst, ip_payload, expected_len) = match &sliced.net {
@@ -275,6 +454,28 @@ fn from_sliced<'a>(
             .min(frame_missing);
         missing_tail = u32::try_from(missing).unwrap_or(u32::MAX);
         stats.snaplen_truncated += 1;
+    }
+    if !ip_payload.fragmented {
+        // Tunnels: decode what they carry instead of the outer packet.
+        if ip_payload.ip_number == etherparse::IpNumber::GRE {
+            return match gre(ip_payload.payload, stats) {
+                Some(inner) => decode_network(inner, frame, stats, depth),
+                None => count(stats, |s| &mut s.tunnel_errors),
+            };
+        }
+        if let Some(TransportSlice::Udp(udp)) = &sliced.transport {
+            let payload = udp.payload();
+            // RFC 7348 section 5: 8-byte header whose I flag (0x08) marks a valid VNI.
+            if udp.destination_port() == VXLAN_PORT
+                && payload.first().is_some_and(|f| f & 0x08 != 0)
+            {
+                stats.tunnel_vxlan += 1;
+                return match payload.get(8..) {
+                    Some(inner) => decode_network(Network::Ethernet(inner), frame, stats, depth),
+                    None => count(stats, |s| &mut s.tunnel_errors),
+                };
+            }
+        }
     }
     let transport = if ip_payload.fragmented {
         stats.ip_fragments += 1;
@@ -745,7 +946,7 @@ mod tests {
         let c = s.counters();
         assert!(c.contains(&("decode_frames", 3)));
         assert!(c.contains(&("decode_tcp", 2)));
-        assert_eq!(c.len(), 14);
+        assert_eq!(c.len(), 22);
         let mut sum = DecodeStats::default();
         sum.merge(&s);
         sum.merge(&s);

@@ -1,13 +1,21 @@
 //! `shadowtap exchanges`: one JSON line per HTTP exchange, in capture order (like Zeek's
 //! http.log). Query values that classify as sensitive are masked.
+//!
+//! Capture order means request order: exchanges are sorted by their timestamp (the first packet
+//! of the request, or of the response when there was no request), ties kept in emission order.
+//! The pipeline finishes exchanges out of that order (a slow response holds its request back),
+//! so lines wait in a bounded reorder buffer ([`Reorder`]) until packet time has moved past
+//! them by the flow idle timeout, after which no earlier exchange can still appear.
 
 use super::common;
 use agent::pipeline::ObservationSink;
 use analyzer::classify::{Classifier, Place};
 use analyzer::exchange::{find_header, Header, HttpExchange};
 use analyzer::observation::Observation;
+use analyzer::time::Timestamp;
 use anyhow::Result;
 use clap::Args;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -17,10 +25,73 @@ pub struct ExchangesArgs {
     captures: Vec<PathBuf>,
 }
 
+/// Exchanges held back for ordering at most; beyond it the oldest is released early (and
+/// counted in [`Reorder::released_early`]).
+pub(crate) const MAX_REORDER: usize = 65_536;
+
+/// Packet-time horizon after which a buffered exchange is released: the flow table's idle
+/// timeout, since a connection silent for longer has been closed and flushed.
+const REORDER_HORIZON_MICROS: i64 = 5 * 60 * Timestamp::MICROS_PER_SEC;
+
+/// Bounded reorder buffer: exchanges keyed by (timestamp, arrival), released oldest first.
+#[derive(Default)]
+pub(crate) struct Reorder {
+    held: BTreeMap<(Timestamp, u64), HttpExchange>,
+    seq: u64,
+    latest: Timestamp,
+    /// Exchanges released before the horizon because the buffer was full.
+    pub released_early: u64,
+}
+
+impl Reorder {
+    /// Add one exchange; returns those now safe to emit, in order.
+    pub fn push(&mut self, ex: &HttpExchange) -> Vec<HttpExchange> {
+        self.latest = self.latest.max(ex.ts);
+        self.seq += 1;
+        self.held.insert((ex.ts, self.seq), ex.clone());
+        let mut out = Vec::new();
+        loop {
+            let full = self.held.len() > MAX_REORDER;
+            let Some(entry) = self.held.first_entry() else {
+                break;
+            };
+            let old = self.latest.since(entry.key().0) > REORDER_HORIZON_MICROS;
+            if !(old || full) {
+                break;
+            }
+            if full && !old {
+                self.released_early += 1;
+            }
+            out.push(entry.remove());
+        }
+        out
+    }
+
+    /// Everything still held, in order (end of input).
+    pub fn drain(&mut self) -> Vec<HttpExchange> {
+        std::mem::take(&mut self.held).into_values().collect()
+    }
+}
+
 struct JsonLines<'c, W: Write> {
     out: W,
     classifier: &'c Classifier,
+    reorder: Reorder,
     error: Option<std::io::Error>,
+}
+
+impl<W: Write> JsonLines<'_, W> {
+    fn write(&mut self, ready: Vec<HttpExchange>) {
+        for ex in ready {
+            if self.error.is_some() {
+                return;
+            }
+            let line = exchange_json(&ex, self.classifier);
+            if let Err(e) = writeln!(self.out, "{line}") {
+                self.error = Some(e);
+            }
+        }
+    }
 }
 
 impl<W: Write> ObservationSink for JsonLines<'_, W> {
@@ -30,15 +101,13 @@ impl<W: Write> ObservationSink for JsonLines<'_, W> {
         if self.error.is_some() {
             return;
         }
-        let line = exchange_json(ex, self.classifier);
-        if let Err(e) = writeln!(self.out, "{line}") {
-            self.error = Some(e);
-        }
+        let ready = self.reorder.push(ex);
+        self.write(ready);
     }
 }
 
 /// Mask query values the classifier flags, keep the rest of the target as sent.
-fn masked_target(target: &str, classifier: &Classifier) -> String {
+pub(crate) fn masked_target(target: &str, classifier: &Classifier) -> String {
     let Some((path, query)) = target.split_once('?') else {
         return target.to_string();
     };
@@ -65,7 +134,7 @@ fn masked_target(target: &str, classifier: &Classifier) -> String {
     format!("{path}?{}", parts.join("&"))
 }
 
-fn exchange_json(ex: &HttpExchange, classifier: &Classifier) -> serde_json::Value {
+pub(crate) fn exchange_json(ex: &HttpExchange, classifier: &Classifier) -> serde_json::Value {
     let req = ex.request.as_ref();
     let host = req
         .and_then(|r| find_header(&r.headers, "host"))
@@ -92,9 +161,18 @@ pub fn run(args: ExchangesArgs) -> Result<u8> {
     let sink = JsonLines {
         out: std::io::BufWriter::new(stdout),
         classifier: &observer.classifier,
+        reorder: Reorder::default(),
         error: None,
     };
     let (mut sink, _stats, totals) = common::read_captures(&args.captures, &observer, sink, false)?;
+    let rest = sink.reorder.drain();
+    sink.write(rest);
+    if sink.reorder.released_early > 0 {
+        eprintln!(
+            "shadowtap: warning: {} exchanges printed before older ones (reorder buffer of {MAX_REORDER} full)",
+            sink.reorder.released_early
+        );
+    }
     sink.out.flush()?;
     if let Some(e) = sink.error {
         // A closed pipe (e.g. `| head`) is not an error worth a message.

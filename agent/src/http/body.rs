@@ -69,6 +69,10 @@ fn content_length(headers: &[Header], flags: &mut Vec<Anomaly>) -> Option<Result
                 std::str::from_utf8(text)
                     .ok()
                     .and_then(|t| t.parse::<u64>().ok())
+                    // RFC 9110 section 8.6: a recipient must not overflow on large values. No
+                    // real body exceeds 2^63 - 1 bytes; Zeek and others treat such a value as
+                    // invalid, so a smuggled request behind it is parsed, not swallowed.
+                    .filter(|v| i64::try_from(*v).is_ok())
             } else {
                 None
             };

@@ -327,6 +327,15 @@ impl HttpConnection {
         half.line_start = half.buf.len();
         if is_first {
             let kind = classify_start_line(line.strip_suffix(b"\n").unwrap_or(line));
+            let versioned = line.trim_ascii_end().ends_with(b" HTTP/1.1")
+                || line.trim_ascii_end().ends_with(b" HTTP/1.0");
+            if !decided && kind == StartLine::Neither && versioned {
+                // A damaged request line (junk before the method): HTTP, but this message
+                // is lost. Scan this half for the next start line and let the other one
+                // decide, so its responses are still reported.
+                self.desync(role, ctx);
+                return seg_len;
+            }
             let role = if decided {
                 role
             } else {
@@ -934,7 +943,29 @@ impl StreamHandler for HttpConnection {
             return Interest::Stop;
         }
         match event {
-            StreamEvent::Data { dir, ts, bytes } => self.on_data(dir, ts, bytes, ctx),
+            StreamEvent::Data { dir, ts, bytes } => {
+                if !self.decided && !self.stopped && crate::tls::looks_like_tls(bytes) {
+                    // Not HTTP, but the handshake names the host: keep that much (only the
+                    // first segment is read; a ClientHello cut there still yields its SNI).
+                    if let Some(hello) = crate::tls::parse_client_hello(bytes) {
+                        ctx.stats.tls_client_hellos += 1;
+                        let client = match dir {
+                            Dir::ToServer => self.client_addr,
+                            Dir::ToClient => self.server_addr,
+                        };
+                        ctx.tls.push(analyzer::tls::TlsObservation {
+                            ts,
+                            sni: hello.sni,
+                            alpn: hello.alpn,
+                            ja4: hello.ja4,
+                            server_cert_subject: None,
+                            client_cert_subject: None,
+                            consumer: client.ip().to_string(),
+                        });
+                    }
+                }
+                self.on_data(dir, ts, bytes, ctx)
+            }
             StreamEvent::Gap { dir, ts, len } => {
                 if !self.stopped {
                     self.on_gap(dir, ts, len, ctx);

@@ -129,6 +129,8 @@ pub struct HttpStats {
     pub http_connections: u64,
     /// Connections dropped because their payload was not HTTP/1.x.
     pub non_http_connections: u64,
+    /// Of those, connections that opened with a TLS ClientHello (metadata kept).
+    pub tls_client_hellos: u64,
     /// Connections whose guessed orientation was swapped because of what they carried.
     pub role_swaps: u64,
     /// Request heads parsed.
@@ -180,6 +182,7 @@ impl HttpStats {
             ("http_connections_total", self.connections),
             ("http_connections_http", self.http_connections),
             ("http_connections_non_http", self.non_http_connections),
+            ("http_tls_client_hellos", self.tls_client_hellos),
             ("http_role_swaps", self.role_swaps),
             ("http_requests", self.requests),
             ("http_responses", self.responses),
@@ -210,6 +213,8 @@ pub struct HttpCtx {
     pub limits: HttpLimits,
     /// Output queue: finished exchanges, drained by the pipeline after each packet.
     pub exchanges: Vec<HttpExchange>,
+    /// Output queue: TLS ClientHellos of connections that are not HTTP, drained likewise.
+    pub tls: Vec<analyzer::tls::TlsObservation>,
     pub stats: HttpStats,
 }
 
@@ -218,6 +223,7 @@ impl HttpCtx {
         HttpCtx {
             limits,
             exchanges: Vec::new(),
+            tls: Vec::new(),
             stats: HttpStats::default(),
         }
     }

@@ -66,7 +66,15 @@ pub(crate) fn classify_start_line(line: &[u8]) -> StartLine {
     }
     match (parts.next(), parts.next()) {
         (Some(version), None) if is_version(version) => StartLine::Request,
-        (None, None) if method == b"GET" && target.first() == Some(&b'/') => StartLine::Request09,
+        // `METHOD SP HTTP/1.x`: the target is missing; keep the request (Zeek does) with an
+        // empty target rather than lose it.
+        (None, None) if is_version(target) => StartLine::Request,
+        // HTTP/0.9 defines only GET; POST and HEAD simple requests exist in the wild too.
+        (None, None)
+            if matches!(method, b"GET" | b"POST" | b"HEAD") && target.first() == Some(&b'/') =>
+        {
+            StartLine::Request09
+        }
         _ => StartLine::Neither,
     }
 }
@@ -197,7 +205,21 @@ pub(crate) fn parse_request(head: &[u8]) -> Option<(RequestHead, Vec<Anomaly>)> 
             flags,
         ));
     }
-    let norm = normalize(head);
+    let mut norm = normalize(head);
+    // `METHOD SP HTTP/1.x` (no target): give httparse a placeholder target, report it empty.
+    let no_target = {
+        let line = norm.bytes.split(|&b| b == b'\r').next().unwrap_or_default();
+        let mut parts = line.split(|&b| b == b' ').filter(|p| !p.is_empty());
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(m), Some(v), None) if is_version(v) => Some(m.len()),
+            _ => None,
+        }
+    };
+    if let Some(mlen) = no_target {
+        let rest = norm.bytes.split_off(mlen);
+        norm.bytes.extend_from_slice(b" /");
+        norm.bytes.extend_from_slice(&rest);
+    }
     let mut flags = norm.flags;
     for lenient in [false, true] {
         let mut slots = vec![httparse::EMPTY_HEADER; norm.lines + 1];
@@ -205,12 +227,16 @@ pub(crate) fn parse_request(head: &[u8]) -> Option<(RequestHead, Vec<Anomaly>)> 
         if let Ok(httparse::Status::Complete(_)) =
             config(lenient).parse_request(&mut req, &norm.bytes)
         {
-            if lenient {
+            if lenient || no_target.is_some() {
                 flags.push(Anomaly::InvalidHeader);
             }
             let head = RequestHead {
                 method: req.method.unwrap_or_default().to_string(),
-                target: req.path.unwrap_or_default().to_string(),
+                target: if no_target.is_some() {
+                    String::new()
+                } else {
+                    req.path.unwrap_or_default().to_string()
+                },
                 version: version(req.version),
                 headers: headers(req.headers),
             };
@@ -291,7 +317,9 @@ mod tests {
             StartLine::Request
         );
         assert_eq!(classify_start_line(b"GET /old"), StartLine::Request09);
-        assert_eq!(classify_start_line(b"POST /old"), StartLine::Neither);
+        assert_eq!(classify_start_line(b"POST /old"), StartLine::Request09);
+        assert_eq!(classify_start_line(b"PATCH /old"), StartLine::Neither);
+        assert_eq!(classify_start_line(b"GET HTTP/1.1"), StartLine::Request);
         assert_eq!(classify_start_line(b"HTTP/1.1 200 OK"), StartLine::Response);
         assert_eq!(classify_start_line(b"HTTP/1.0 404"), StartLine::Response);
         assert_eq!(classify_start_line(b"HTTP/1.1 20 OK"), StartLine::Neither);

@@ -1,0 +1,221 @@
+//! Mirror encapsulations: the demo capture's frames wrapped the way span sessions and overlay
+//! networks deliver them (802.1Q, QinQ, MPLS, VXLAN, GRE, ERSPAN II and III, nested) must give
+//! exactly the inventory of the plain capture, and the decode counters must show the layers.
+//!
+//! Wrappers are built by hand here (checksums are left zero: shadowtap never validates them,
+//! as mirror ports and offloading NICs produce wrong ones on good traffic).
+
+use agent::pipeline::{Pipeline, PipelineConfig, PipelineStats};
+use agent::source::file::FileSource;
+use agent::source::memory::{read_all, MemorySource, OwnedFrame};
+use agent::source::LinkType;
+use analyzer::catalogue::Catalogue;
+use analyzer::classify::Classifier;
+use analyzer::consumer::ConsumerConfig;
+use analyzer::inventory::Inventory;
+use analyzer::observe::Observer;
+use analyzer::template::Templater;
+use std::path::PathBuf;
+
+fn demo_frames() -> Vec<OwnedFrame> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo/openbanking.pcap");
+    let mut source = FileSource::open(&path).expect("open demo capture");
+    let frames = read_all(&mut source).expect("read demo capture");
+    assert!(frames.iter().all(|f| f.link == LinkType::Ethernet));
+    frames
+}
+
+fn scan(frames: Vec<OwnedFrame>) -> (Inventory, PipelineStats) {
+    let catalogue = Catalogue::default();
+    let observer = Observer::new(
+        Templater::new(catalogue.routes()),
+        Classifier::builtin(),
+        ConsumerConfig::new(b"encapsulation", false),
+    );
+    let mut pipeline = Pipeline::new(PipelineConfig::default(), &observer, Inventory::default());
+    pipeline
+        .run(&mut MemorySource::new(frames), &mut |_| {})
+        .expect("memory source");
+    pipeline.finish()
+}
+
+const OUTER_MACS: [u8; 12] = [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2];
+
+/// Outer Ethernet + IPv4 (10.99.0.1 -> 10.99.0.2) with `proto`, carrying `payload`.
+fn outer_ipv4(proto: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = OUTER_MACS.to_vec();
+    f.extend_from_slice(&[0x08, 0x00]);
+    let total = u16::try_from(20 + payload.len()).expect("fits");
+    f.extend_from_slice(&[0x45, 0]);
+    f.extend_from_slice(&total.to_be_bytes());
+    f.extend_from_slice(&[0, 0, 0x40, 0, 64, proto, 0, 0]);
+    f.extend_from_slice(&[10, 99, 0, 1, 10, 99, 0, 2]);
+    f.extend_from_slice(payload);
+    f
+}
+
+/// RFC 7348: UDP to 4789, 8-byte VXLAN header with the I flag and VNI 42.
+fn vxlan(inner: &[u8]) -> Vec<u8> {
+    let mut udp = Vec::new();
+    let len = u16::try_from(8 + 8 + inner.len()).expect("fits");
+    udp.extend_from_slice(&49152u16.to_be_bytes());
+    udp.extend_from_slice(&4789u16.to_be_bytes());
+    udp.extend_from_slice(&len.to_be_bytes());
+    udp.extend_from_slice(&[0, 0]);
+    udp.extend_from_slice(&[0x08, 0, 0, 0, 0, 0, 42, 0]);
+    udp.extend_from_slice(inner);
+    outer_ipv4(17, &udp)
+}
+
+/// GRE with the sequence bit (ERSPAN type II), protocol 0x88BE, 8-byte ERSPAN II header.
+fn erspan2(inner: &[u8], seq: u32) -> Vec<u8> {
+    let mut g = vec![0x10, 0x00, 0x88, 0xbe];
+    g.extend_from_slice(&seq.to_be_bytes());
+    g.extend_from_slice(&[0x10, 0x01, 0x00, 0x07, 0, 0, 0, 0]);
+    g.extend_from_slice(inner);
+    outer_ipv4(47, &g)
+}
+
+/// GRE protocol 0x22EB, 12-byte ERSPAN III header with the O flag and its 8-byte subheader.
+fn erspan3(inner: &[u8]) -> Vec<u8> {
+    let mut g = vec![0x00, 0x00, 0x22, 0xeb];
+    g.extend_from_slice(&[0x20, 0x01, 0x00, 0x07, 0, 0, 0, 1, 0, 0, 0, 0x01]);
+    g.extend_from_slice(&[0; 8]);
+    g.extend_from_slice(inner);
+    outer_ipv4(47, &g)
+}
+
+/// Insert tags with these TPIDs after the MAC addresses (802.1Q 0x8100, 802.1ad 0x88a8).
+fn tagged(frame: &[u8], tpids: &[u16]) -> Vec<u8> {
+    let mut f = frame.get(..12).expect("ethernet").to_vec();
+    for (i, tpid) in tpids.iter().enumerate() {
+        f.extend_from_slice(&tpid.to_be_bytes());
+        f.extend_from_slice(&(100 + i as u16).to_be_bytes());
+    }
+    f.extend_from_slice(frame.get(12..).expect("ethernet"));
+    f
+}
+
+/// Ethernet carrying an MPLS stack of two labels over the frame's IP packet.
+fn mpls(frame: &[u8]) -> Vec<u8> {
+    let mut f = frame.get(..12).expect("ethernet").to_vec();
+    f.extend_from_slice(&[0x88, 0x47]);
+    f.extend_from_slice(&[0x00, 0x01, 0x00, 0x40]); // label 16, not bottom of stack
+    f.extend_from_slice(&[0x00, 0x02, 0x01, 0x40]); // label 32, bottom of stack
+    f.extend_from_slice(frame.get(14..).expect("ip"));
+    f
+}
+
+fn wrap(frames: &[OwnedFrame], f: impl Fn(&[u8], u32) -> Vec<u8>) -> Vec<OwnedFrame> {
+    frames
+        .iter()
+        .enumerate()
+        .map(|(i, fr)| {
+            let seq = u32::try_from(i).expect("fits");
+            OwnedFrame::new(fr.ts, LinkType::Ethernet, f(&fr.data, seq))
+        })
+        .collect()
+}
+
+fn counter(stats: &PipelineStats, name: &str) -> u64 {
+    stats.counters.get(name).copied().unwrap_or(0)
+}
+
+#[test]
+fn encapsulated_demo_gives_the_plain_inventory() {
+    let frames = demo_frames();
+    let n = frames.len() as u64;
+    let (plain, plain_stats) = scan(frames.clone());
+    assert!(plain.exchanges() > 0, "the demo capture has exchanges");
+    let cases: Vec<(&str, Vec<OwnedFrame>, &[&str])> = vec![
+        (
+            "802.1Q",
+            wrap(&frames, |d, _| tagged(d, &[0x8100])),
+            &["decode.decode_encap_vlan"],
+        ),
+        (
+            "QinQ",
+            wrap(&frames, |d, _| tagged(d, &[0x88a8, 0x8100])),
+            &["decode.decode_encap_vlan"],
+        ),
+        (
+            "MPLS",
+            wrap(&frames, |d, _| mpls(d)),
+            &["decode.decode_encap_mpls"],
+        ),
+        (
+            "VXLAN",
+            wrap(&frames, |d, _| vxlan(d)),
+            &["decode.decode_tunnel_vxlan"],
+        ),
+        (
+            "ERSPAN II",
+            wrap(&frames, erspan2),
+            &["decode.decode_tunnel_gre", "decode.decode_tunnel_erspan"],
+        ),
+        (
+            "ERSPAN III",
+            wrap(&frames, |d, _| erspan3(d)),
+            &["decode.decode_tunnel_erspan"],
+        ),
+        (
+            "VXLAN in ERSPAN II over 802.1Q",
+            wrap(&frames, |d, s| {
+                tagged(&erspan2(&vxlan(&tagged(d, &[0x8100])), s), &[0x8100])
+            }),
+            &["decode.decode_tunnel_vxlan", "decode.decode_tunnel_erspan"],
+        ),
+    ];
+    for (name, wrapped, layers) in cases {
+        let (inv, stats) = scan(wrapped);
+        assert_eq!(
+            inv, plain,
+            "{name}: inventory differs from the plain capture"
+        );
+        assert_eq!(stats.http_exchanges, plain_stats.http_exchanges, "{name}");
+        for layer in layers {
+            assert!(counter(&stats, layer) >= n, "{name}: {layer} not counted");
+        }
+        assert_eq!(counter(&stats, "decode.decode_tunnel_errors"), 0, "{name}");
+    }
+}
+
+#[test]
+fn nesting_deeper_than_the_cap_is_counted_and_dropped() {
+    let frames = demo_frames();
+    let first = frames.first().expect("a frame").clone();
+    // 20 VLAN tags: more layers than MAX_ENCAP_DEPTH.
+    let deep = tagged(&first.data, &[0x8100; 20]);
+    let (_, stats) = scan(vec![OwnedFrame::new(first.ts, LinkType::Ethernet, deep)]);
+    assert_eq!(counter(&stats, "decode.decode_encap_depth_exceeded"), 1);
+    assert_eq!(counter(&stats, "decode.decode_decoded"), 0);
+}
+
+#[test]
+fn truncated_tunnel_headers_are_errors_not_panics() {
+    let frames = demo_frames();
+    let first = frames.first().expect("a frame").clone();
+    let mut broken = Vec::new();
+    // Cut inside the tunnel headers: after outer Ethernet (14) + IPv4 (20), the GRE + ERSPAN
+    // headers, or after the UDP header (8) the VXLAN header (its flag byte kept).
+    let kinds = [
+        (erspan2(&first.data, 1), 34..50),
+        (erspan3(&first.data), 34..58),
+        (vxlan(&first.data), 43..50),
+    ];
+    for (wrapped, cuts) in kinds {
+        for cut in cuts {
+            let mut d = wrapped.get(..cut).expect("long enough").to_vec();
+            // Keep the IPv4 total length consistent with the cut so it is not a snaplen case.
+            let total = u16::try_from(cut - 14).expect("fits").to_be_bytes();
+            d[16] = total[0];
+            d[17] = total[1];
+            broken.push(OwnedFrame::new(first.ts, LinkType::Ethernet, d));
+        }
+    }
+    let count = broken.len() as u64;
+    let (_, stats) = scan(broken);
+    assert_eq!(counter(&stats, "decode.decode_decoded"), 0);
+    assert_eq!(counter(&stats, "decode.decode_tunnel_errors"), count);
+    assert_eq!(counter(&stats, "decode.decode_frames"), count);
+}
