@@ -1,8 +1,22 @@
-//! Who called: client address, credential kind, and a keyed fingerprint of the credential.
+//! Who called: client address, credential kind, and the identity the credential names.
 //!
-//! The fingerprint is a keyed BLAKE3 hash under a per-site secret, so the same API key gives
-//! the same consumer id across agents of one site while the key itself never leaves the sensor
-//! and cannot be confirmed by anyone without the secret.
+//! A consumer id is `kind:value`, one of (first that applies):
+//!
+//! | id | from | shown |
+//! |---|---|---|
+//! | `tls:<subject>` | TLS client certificate subject, when the capture layer saw the handshake ([`identify_with_tls`]) | the subject, when it passes [`safe_label`]; else `tls:#<fingerprint>` |
+//! | `oauth:<client>@<issuer host>` | a JWT bearer token's `client_id` / `azp` / `cid` / `appid` and `iss` claims, read **without verifying the signature** (flagged `unverified` in reports) | the client id, when it passes [`safe_label`]; else `oauth:#<fingerprint>`. A token naming only `sub` (possibly a person) is always fingerprinted |
+//! | `basic:<fp>`, `bearer:<fp>`, `digest:<fp>`, `auth:<fp>`, `key:<fp>`, `cookie:<fp>` | the credential itself (Basic: the user name only, so a password change keeps the consumer) | never: keyed fingerprint only |
+//! | `addr:<ip>` | no credential: the client address (the trusted forwarded client when configured) | the address |
+//!
+//! So a partner whose tokens rotate stays one consumer, and the id names it where the token
+//! does. Basic-auth user names are fingerprinted, not shown: they are often e-mail addresses or
+//! people's names, and a report is read by more people than the credential's owner.
+//!
+//! Fingerprints are keyed BLAKE3 hashes under a per-site secret, so the same API key gives the
+//! same consumer id across agents of one site while the key itself never leaves the sensor and
+//! cannot be confirmed by anyone without the secret. [`describe`] turns an id back into kind,
+//! label and verification status for reports.
 
 use crate::exchange::{find_header, Header, RequestHead};
 use crate::observation::{AuthScheme, Consumer};
@@ -39,12 +53,95 @@ pub fn is_credential_location(location: &str) -> bool {
 }
 
 /// The `[consumers]` section of the configuration file.
+///
+/// ```toml
+/// [consumers]
+/// trust_forwarded = true                          # read X-Forwarded-For / Forwarded
+/// trusted_proxies = ["10.0.0.0/8", "192.0.2.7"]   # only from these peers, skipping these hops
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsumerSettings {
     /// Take the client address from X-Forwarded-For / Forwarded (sensor behind a trusted proxy).
     #[serde(default)]
     pub trust_forwarded: bool,
+    /// Proxy addresses or CIDR blocks. When set, forwarded headers are read only on requests
+    /// whose TCP peer is one of them, and the client is the rightmost forwarded address that is
+    /// not (RFC 7239 section 7.4: the left of the list is whatever the client wrote). Empty: any
+    /// peer is trusted and the leftmost address is the client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+}
+
+impl ConsumerSettings {
+    /// `trusted_proxies`, parsed.
+    pub fn proxies(&self) -> Result<Vec<IpNet>, ConsumerSettingsError> {
+        if self.trusted_proxies.len() > MAX_TRUSTED_PROXIES {
+            return Err(ConsumerSettingsError::TooManyProxies);
+        }
+        self.trusted_proxies
+            .iter()
+            .map(|p| IpNet::parse(p).ok_or_else(|| ConsumerSettingsError::BadProxy(p.clone())))
+            .collect()
+    }
+}
+
+/// Most entries of a `trusted_proxies` list.
+pub const MAX_TRUSTED_PROXIES: usize = 1024;
+/// Most forwarded hops looked at per request.
+const MAX_FORWARDED_HOPS: usize = 32;
+/// Longest JWT (bytes) whose claims are read; longer ones are fingerprinted as opaque tokens.
+pub const MAX_JWT_BYTES: usize = 8192;
+/// Longest label shown for a consumer.
+pub const MAX_LABEL: usize = 64;
+
+/// An address block: an IP and a prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// `10.0.0.0/8`, `2001:db8::/32` or a bare address (a single host).
+    pub fn parse(s: &str) -> Option<IpNet> {
+        let s = s.trim();
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a.parse::<IpAddr>().ok()?, p.parse::<u8>().ok()?),
+            None => {
+                let a = s.parse::<IpAddr>().ok()?;
+                (a, if a.is_ipv4() { 32 } else { 128 })
+            }
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        (prefix <= max).then_some(IpNet { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let (net, ip, bits) = match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(i)) => {
+                (u128::from(u32::from(n)), u128::from(u32::from(i)), 32)
+            }
+            (IpAddr::V6(n), IpAddr::V6(i)) => (u128::from(n), u128::from(i), 128),
+            // An IPv4-mapped IPv6 peer is the IPv4 host it maps.
+            (IpAddr::V4(n), IpAddr::V6(i)) => match i.to_ipv4_mapped() {
+                Some(i) => (u128::from(u32::from(n)), u128::from(u32::from(i)), 32),
+                None => return false,
+            },
+            (IpAddr::V6(_), IpAddr::V4(_)) => return false,
+        };
+        let shift = bits - u32::from(self.prefix);
+        shift >= bits || (net >> shift) == (ip >> shift)
+    }
+}
+
+/// A `[consumers]` setting that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConsumerSettingsError {
+    #[error("consumers.trusted_proxies: {0:?} is not an IP address or CIDR block")]
+    BadProxy(String),
+    #[error("consumers.trusted_proxies: more than {MAX_TRUSTED_PROXIES} entries")]
+    TooManyProxies,
 }
 
 /// How consumers are identified at this site.
@@ -55,6 +152,8 @@ pub struct ConsumerConfig {
     /// Take the client address from X-Forwarded-For / Forwarded (the sensor sits behind a
     /// trusted proxy). Off by default: those headers are attacker-controlled otherwise.
     pub trust_forwarded: bool,
+    /// See [`ConsumerSettings::trusted_proxies`].
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl std::fmt::Debug for ConsumerConfig {
@@ -62,6 +161,7 @@ impl std::fmt::Debug for ConsumerConfig {
         f.debug_struct("ConsumerConfig")
             .field("key", &"<redacted>")
             .field("trust_forwarded", &self.trust_forwarded)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }
@@ -71,17 +171,37 @@ impl ConsumerConfig {
         ConsumerConfig {
             key: blake3::derive_key("shadowtap 2026 consumer fingerprint v1", site_secret),
             trust_forwarded,
+            trusted_proxies: Vec::new(),
         }
+    }
+
+    /// The site secret plus the `[consumers]` section, validated.
+    pub fn from_settings(
+        site_secret: &[u8],
+        settings: &ConsumerSettings,
+    ) -> Result<Self, ConsumerSettingsError> {
+        Ok(ConsumerConfig {
+            trusted_proxies: settings.proxies()?,
+            ..ConsumerConfig::new(site_secret, settings.trust_forwarded)
+        })
+    }
+
+    fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|n| n.contains(ip))
     }
 
     /// Keyed fingerprint of a credential: `kind:` + 16 hex digits.
     pub fn fingerprint(&self, kind: &str, credential: &[u8]) -> String {
-        let hash = blake3::keyed_hash(&self.key, credential);
-        let hex: String = hash.as_bytes()[..8]
+        format!("{kind}:{}", self.hex_fingerprint(credential))
+    }
+
+    /// 16 hex digits of the keyed hash of `data`.
+    fn hex_fingerprint(&self, data: &[u8]) -> String {
+        let hash = blake3::keyed_hash(&self.key, data);
+        hash.as_bytes()[..8]
             .iter()
             .map(|b| format!("{b:02x}"))
-            .collect();
-        format!("{kind}:{hex}")
+            .collect()
     }
 }
 
@@ -99,18 +219,56 @@ pub fn identify(
     peer: IpAddr,
     cfg: &ConsumerConfig,
 ) -> (Consumer, AuthScheme) {
+    identify_with_tls(req, query, peer, None, cfg)
+}
+
+/// [`identify`], plus the subject of the TLS client certificate when the capture layer saw the
+/// handshake (TLS 1.2 and earlier send it in clear). The certificate outranks every header
+/// credential: presenting it proved possession of its key, which no header claim does.
+///
+/// Hook for the reconstruction layer: pass the subject (RFC 4514 string) once the exchange
+/// carries TLS metadata; until then callers pass `None`.
+pub fn identify_with_tls(
+    req: &RequestHead,
+    query: &[(String, String)],
+    peer: IpAddr,
+    tls_client_subject: Option<&str>,
+    cfg: &ConsumerConfig,
+) -> (Consumer, AuthScheme) {
     let address = if cfg.trust_forwarded {
-        forwarded_client(&req.headers).unwrap_or_else(|| peer.to_string())
+        forwarded_client(&req.headers, peer, cfg).unwrap_or_else(|| peer.to_string())
     } else {
         peer.to_string()
     };
+    let cert = tls_client_subject
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| match safe_label(s, MAX_LABEL * 2) {
+            Some(label) => format!("tls:{label}"),
+            None => format!("tls:#{}", cfg.hex_fingerprint(s.as_bytes())),
+        });
     match credential(req, query) {
-        Some(c) => (
+        Some(c) => {
+            let id = cert
+                .or_else(|| match c.scheme {
+                    AuthScheme::Bearer => oauth_client(&c.secret, cfg),
+                    _ => None,
+                })
+                .unwrap_or_else(|| cfg.fingerprint(c.kind, &c.secret));
+            (
+                Consumer {
+                    address,
+                    credential: Some(id),
+                },
+                c.scheme,
+            )
+        }
+        None if cert.is_some() => (
             Consumer {
                 address,
-                credential: Some(cfg.fingerprint(c.kind, &c.secret)),
+                credential: cert,
             },
-            c.scheme,
+            AuthScheme::None,
         ),
         None => (
             Consumer {
@@ -206,33 +364,178 @@ fn trim_ascii(b: &[u8]) -> &[u8] {
     &b[start..end.max(start)]
 }
 
-/// The original client from `Forwarded: for=` (RFC 7239) or the first `X-Forwarded-For` entry.
-fn forwarded_client(headers: &[Header]) -> Option<String> {
+/// The original client from `Forwarded: for=` (RFC 7239) or `X-Forwarded-For`.
+///
+/// Without a proxy list: the first (leftmost) address. With one: nothing unless the TCP peer
+/// is a listed proxy; then the rightmost hop that is not a listed proxy, since only the hops
+/// our own proxies appended can be believed. A hop that is not an address (`unknown`, an
+/// obfuscated identifier) stops the walk: what is left of it cannot be attributed.
+fn forwarded_client(headers: &[Header], peer: IpAddr, cfg: &ConsumerConfig) -> Option<String> {
+    let mut hops: Vec<Option<IpAddr>> = Vec::new();
     if let Some(v) = find_header(headers, "forwarded").and_then(Header::value_str) {
-        for part in v.split([';', ',']) {
-            let part = part.trim();
-            if part.len() > 4 && part[..4].eq_ignore_ascii_case("for=") {
-                let addr = part[4..].trim_matches('"');
-                if let Some(ip) = parse_forwarded_addr(addr) {
-                    return Some(ip);
+        for element in v.split(',').take(MAX_FORWARDED_HOPS) {
+            for part in element.split(';') {
+                let part = part.trim();
+                if part.len() > 4 && part[..4].eq_ignore_ascii_case("for=") {
+                    hops.push(parse_forwarded_addr(part[4..].trim_matches('"')));
                 }
             }
         }
     }
-    let v = find_header(headers, "x-forwarded-for").and_then(Header::value_str)?;
-    parse_forwarded_addr(v.split(',').next()?.trim())
+    if hops.is_empty() {
+        let v = find_header(headers, "x-forwarded-for").and_then(Header::value_str)?;
+        hops = v
+            .split(',')
+            .take(MAX_FORWARDED_HOPS)
+            .map(|h| parse_forwarded_addr(h.trim()))
+            .collect();
+    }
+    if cfg.trusted_proxies.is_empty() {
+        return hops.into_iter().find_map(|h| h).map(|ip| ip.to_string());
+    }
+    if !cfg.is_trusted_proxy(peer) {
+        return None;
+    }
+    let mut last = None;
+    for hop in hops.iter().rev() {
+        let ip = (*hop)?;
+        last = Some(ip);
+        if !cfg.is_trusted_proxy(ip) {
+            break;
+        }
+    }
+    last.map(|ip| ip.to_string())
 }
 
-fn parse_forwarded_addr(addr: &str) -> Option<String> {
+/// The OAuth client a JWT bearer token names, read without verifying the signature:
+/// `oauth:<client>@<issuer host>` when the client id is a safe label, else a keyed fingerprint
+/// of issuer and client (or issuer and `sub` when no client claim exists: `sub` may be a
+/// person). `None` when the token is not a readable JWT.
+fn oauth_client(token: &[u8], cfg: &ConsumerConfig) -> Option<String> {
+    use base64::engine::{
+        general_purpose::GeneralPurpose, DecodePaddingMode, GeneralPurposeConfig,
+    };
+    use base64::Engine;
+    const B64URL: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::URL_SAFE,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    if token.len() > MAX_JWT_BYTES {
+        return None;
+    }
+    let mut parts = token.split(|b| *b == b'.');
+    let (header, payload) = (parts.next()?, parts.next()?);
+    parts.next()?;
+    let header: serde_json::Value = serde_json::from_slice(&B64URL.decode(header).ok()?).ok()?;
+    header.get("alg")?.as_str()?;
+    let claims: serde_json::Value = serde_json::from_slice(&B64URL.decode(payload).ok()?).ok()?;
+    let claim = |name: &str| {
+        claims
+            .get(name)
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty())
+    };
+    let iss = claim("iss").unwrap_or("");
+    let client = ["client_id", "azp", "cid", "appid"]
+        .iter()
+        .find_map(|c| claim(c));
+    match client {
+        Some(client) => {
+            let issuer = issuer_host(iss).and_then(|h| safe_label(h, MAX_LABEL));
+            match (safe_label(client, MAX_LABEL), issuer) {
+                (Some(c), Some(i)) => Some(format!("oauth:{c}@{i}")),
+                (Some(c), None) if iss.is_empty() => Some(format!("oauth:{c}")),
+                _ => Some(format!(
+                    "oauth:#{}",
+                    cfg.hex_fingerprint(format!("{iss}\0{client}").as_bytes())
+                )),
+            }
+        }
+        None => {
+            let sub = claim("sub")?;
+            Some(format!(
+                "oauth:#{}",
+                cfg.hex_fingerprint(format!("{iss}\0sub\0{sub}").as_bytes())
+            ))
+        }
+    }
+}
+
+/// `https://auth.bank.example/realms/x` -> `auth.bank.example`.
+fn issuer_host(iss: &str) -> Option<&str> {
+    let rest = iss.split_once("://").map_or(iss, |(_, r)| r);
+    let host = rest.split(['/', '?', '#']).next()?;
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    (!host.is_empty()).then_some(host)
+}
+
+/// `s` when it is fit to appear in a report as a consumer label: printable ASCII from a small
+/// set (letters, digits, space and `._:,=/+-_`), at most `max` bytes, no `@` (e-mail addresses
+/// are personal data) and no run of 8 or more digits (account, card and phone numbers need
+/// that many). Anything else is fingerprinted instead: a label is wire data chosen by the
+/// caller, and a caller could put anything in a claim.
+pub fn safe_label(s: &str, max: usize) -> Option<String> {
+    let ok_chars = s
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b" ._:,=/+-_".contains(&b));
+    let mut run = 0usize;
+    let long_digits = s.bytes().any(|b| {
+        run = if b.is_ascii_digit() { run + 1 } else { 0 };
+        run >= 8
+    });
+    (!s.is_empty() && s.len() <= max && ok_chars && !long_digits).then(|| s.to_string())
+}
+
+/// What a consumer id says, for reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerInfo {
+    /// `tls_client`, `oauth_client`, `api_key`, `basic`, `bearer`, `digest`, `cookie`,
+    /// `other_auth`, `address` (or `unknown` for ids from elsewhere).
+    pub kind: &'static str,
+    /// The readable identity (client id and issuer, certificate subject, address), when the id
+    /// carries one; `None` for fingerprints.
+    pub label: Option<String>,
+    /// The identity comes from claims nobody checked (a JWT read without its signature).
+    pub unverified: bool,
+}
+
+/// Kind, label and verification status of a consumer id made by [`identify_with_tls`].
+pub fn describe(id: &str) -> ConsumerInfo {
+    let (prefix, value) = id.split_once(':').unwrap_or(("", id));
+    let kind = match prefix {
+        "tls" => "tls_client",
+        "oauth" => "oauth_client",
+        "key" => "api_key",
+        "basic" => "basic",
+        "bearer" => "bearer",
+        "digest" => "digest",
+        "cookie" => "cookie",
+        "auth" => "other_auth",
+        "addr" => "address",
+        _ => "unknown",
+    };
+    let label = match kind {
+        "tls_client" | "oauth_client" | "address" if !value.starts_with('#') => {
+            Some(value.to_string())
+        }
+        _ => None,
+    };
+    ConsumerInfo {
+        kind,
+        label,
+        unverified: kind == "oauth_client",
+    }
+}
+
+fn parse_forwarded_addr(addr: &str) -> Option<IpAddr> {
     let bare = addr.trim_start_matches('[');
     let bare = bare.split(']').next().unwrap_or(bare);
     if let Ok(ip) = bare.parse::<IpAddr>() {
-        return Some(ip.to_string());
+        return Some(ip);
     }
     // `1.2.3.4:5678`
     addr.rsplit_once(':')
         .and_then(|(ip, _)| ip.parse::<IpAddr>().ok())
-        .map(|ip| ip.to_string())
 }
 
 #[cfg(test)]
@@ -337,6 +640,184 @@ mod tests {
         assert!(is_credential_location("request.query.api_key"));
         assert!(!is_credential_location("request.query.card"));
         assert!(!is_credential_location("response.body.access_token"));
+    }
+
+    fn jwt(claims: serde_json::Value, sig: &str) -> String {
+        use base64::Engine;
+        let enc = |v: &serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        let header = serde_json::json!({"alg": "PS256", "typ": "JWT"});
+        format!("{}.{}.{sig}", enc(&header), enc(&claims))
+    }
+
+    fn bearer(token: &str) -> RequestHead {
+        req(&[("Authorization", &format!("Bearer {token}"))])
+    }
+
+    /// One set of claims, one closure of asserts on the consumer id.
+    macro_rules! oauth {
+        ($name:ident, $claims:tt, |$id:ident| $body:block) => {
+            #[test]
+            fn $name() {
+                let cfg = ConsumerConfig::new(b"s", false);
+                let (c, auth) = identify(
+                    &bearer(&jwt(serde_json::json!($claims), "sig")),
+                    &[],
+                    peer(),
+                    &cfg,
+                );
+                assert_eq!(auth, AuthScheme::Bearer);
+                let $id = c.credential.unwrap();
+                $body
+            }
+        };
+    }
+
+    oauth!(oauth_client_id_and_issuer_name_the_consumer,
+    {"iss": "https://auth.bank.example/realm", "client_id": "acme-tpp-1", "sub": "acme-tpp-1"},
+    |id| {
+        assert_eq!(id, "oauth:acme-tpp-1@auth.bank.example");
+        let info = describe(&id);
+        assert_eq!((info.kind, info.unverified), ("oauth_client", true));
+        assert_eq!(info.label.as_deref(), Some("acme-tpp-1@auth.bank.example"));
+    });
+
+    oauth!(oauth_azp_when_no_client_id, {"iss": "https://idp.example", "azp": "mobile-app"}, |id| {
+        assert_eq!(id, "oauth:mobile-app@idp.example");
+    });
+
+    oauth!(oauth_sub_only_is_fingerprinted, {"iss": "https://idp.example", "sub": "jane.doe"}, |id| {
+        assert!(id.starts_with("oauth:#") && !id.contains("jane"), "{id}");
+        assert_eq!(describe(&id).label, None);
+    });
+
+    oauth!(oauth_unsafe_client_ids_are_fingerprinted,
+    {"iss": "https://idp.example", "client_id": "4111111111111111"},
+    |id| {
+        assert!(id.starts_with("oauth:#") && !id.contains("4111"), "{id}");
+    });
+
+    oauth!(oauth_email_client_id_is_fingerprinted,
+    {"iss": "https://idp.example", "client_id": "jane@example.com"},
+    |id| {
+        assert!(id.starts_with("oauth:#") && !id.contains("jane"), "{id}");
+    });
+
+    #[test]
+    fn rotating_tokens_of_one_client_are_one_consumer() {
+        let cfg = ConsumerConfig::new(b"s", false);
+        let claims = |iat: u64| serde_json::json!({"iss": "https://a.example", "client_id": "tpp", "iat": iat});
+        let a = identify(&bearer(&jwt(claims(1), "x1")), &[], peer(), &cfg).0;
+        let b = identify(&bearer(&jwt(claims(2), "x2")), &[], peer(), &cfg).0;
+        assert_eq!(a.id(), b.id());
+        // Not a JWT, or claims without any identity: the token's own fingerprint.
+        let (c, _) = identify(&bearer("opaque-token-value"), &[], peer(), &cfg);
+        assert!(c.id().starts_with("bearer:"));
+        let (c, _) = identify(
+            &bearer(&jwt(serde_json::json!({"iat": 1}), "s")),
+            &[],
+            peer(),
+            &cfg,
+        );
+        assert!(c.id().starts_with("bearer:"));
+        let long = jwt(
+            serde_json::json!({"client_id": "tpp", "pad": "x".repeat(MAX_JWT_BYTES)}),
+            "s",
+        );
+        let (c, _) = identify(&bearer(&long), &[], peer(), &cfg);
+        assert!(
+            c.id().starts_with("bearer:"),
+            "over-long tokens are not decoded"
+        );
+    }
+
+    #[test]
+    fn tls_client_certificate_outranks_headers() {
+        let cfg = ConsumerConfig::new(b"s", false);
+        let subject = Some("CN=acme-tpp,O=Acme Ltd,C=GB");
+        let (c, auth) = identify_with_tls(&bearer("tok-abcdefgh"), &[], peer(), subject, &cfg);
+        assert_eq!(
+            (c.id().as_str(), auth),
+            ("tls:CN=acme-tpp,O=Acme Ltd,C=GB", AuthScheme::Bearer)
+        );
+        let (c, auth) = identify_with_tls(&req(&[]), &[], peer(), subject, &cfg);
+        assert_eq!(auth, AuthScheme::None);
+        assert_eq!(describe(&c.id()).kind, "tls_client");
+        let (c, _) = identify_with_tls(
+            &req(&[]),
+            &[],
+            peer(),
+            Some("emailAddress=a@b.example"),
+            &cfg,
+        );
+        assert!(c.id().starts_with("tls:#"), "{}", c.id());
+    }
+
+    #[test]
+    fn describe_kinds() {
+        for (id, kind, label) in [
+            ("addr:10.0.0.1", "address", Some("10.0.0.1")),
+            ("key:0011223344556677", "api_key", None),
+            ("basic:0011223344556677", "basic", None),
+            ("cookie:00", "cookie", None),
+            ("oauth:#0011", "oauth_client", None),
+            ("weird", "unknown", None),
+        ] {
+            let info = describe(id);
+            assert_eq!((info.kind, info.label.as_deref()), (kind, label), "{id}");
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_limit_forwarded_headers() {
+        let settings = ConsumerSettings {
+            trust_forwarded: true,
+            trusted_proxies: vec!["10.0.0.0/24".into(), "192.0.2.7".into()],
+        };
+        let cfg = ConsumerConfig::from_settings(b"s", &settings).unwrap();
+        let r = req(&[("X-Forwarded-For", "198.51.100.1, 203.0.113.9, 192.0.2.7")]);
+        // Peer is a listed proxy: the rightmost hop that is not one of ours.
+        assert_eq!(identify(&r, &[], peer(), &cfg).0.address, "203.0.113.9");
+        // Peer is not: the header could be anyone's.
+        let outsider: IpAddr = "172.16.0.1".parse().unwrap();
+        assert_eq!(identify(&r, &[], outsider, &cfg).0.address, "172.16.0.1");
+        let r = req(&[("Forwarded", "for=198.51.100.1, for=unknown;proto=https")]);
+        assert_eq!(
+            identify(&r, &[], peer(), &cfg).0.address,
+            "10.0.0.7",
+            "unknown hop stops the walk"
+        );
+        let bad = ConsumerSettings {
+            trust_forwarded: true,
+            trusted_proxies: vec!["10.0.0.0/33".into()],
+        };
+        assert!(matches!(
+            ConsumerConfig::from_settings(b"s", &bad),
+            Err(ConsumerSettingsError::BadProxy(_))
+        ));
+        let net = IpNet::parse("2001:db8::/32").unwrap();
+        assert!(
+            net.contains("2001:db8::1".parse().unwrap())
+                && !net.contains("2001:db9::1".parse().unwrap())
+        );
+        assert!(IpNet::parse("0.0.0.0/0")
+            .unwrap()
+            .contains("8.8.8.8".parse().unwrap()));
+        assert!(IpNet::parse("10.0.0.7")
+            .unwrap()
+            .contains("::ffff:10.0.0.7".parse().unwrap()));
+    }
+
+    #[test]
+    fn safe_labels() {
+        assert!(safe_label("acme<tpp>", 64).is_none());
+        assert_eq!(safe_label("acme_tpp", 64).as_deref(), Some("acme_tpp"));
+        assert_eq!(safe_label("acme-tpp-1", 64).as_deref(), Some("acme-tpp-1"));
+        assert!(safe_label("acct 12345678", 64).is_none());
+        assert!(safe_label("1234567", 64).is_some());
+        assert!(safe_label(&"a".repeat(65), 64).is_none());
+        assert!(safe_label("x\ny", 64).is_none());
     }
 
     #[test]

@@ -26,8 +26,8 @@
 //!
 //! What this module does **not** do: cardinality learning. A segment that is a plain word here
 //! (`/users/alice`, `/users/bob`) can only be recognised as a parameter by seeing many distinct
-//! values at the same position; that happens at inventory level, across observations, and
-//! rewrites learned templates there.
+//! values at the same position; that happens at inventory level, across observations, in
+//! [`crate::cardinality`], which also applies the `[templating]` overrides ([`TemplateConfig`]).
 
 use crate::classify::validators;
 use crate::observation::TemplateSource;
@@ -42,10 +42,62 @@ pub const MAX_TYPED_SEGMENT: usize = 256;
 /// Segments shorter than this that are not all digits stay literal (`en`, `gb`, `ab12`).
 const MIN_TYPED_WORD: usize = 8;
 
-/// The `[templating]` section of the configuration file (overrides per host, patterns).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+/// Default for [`TemplateConfig::threshold`].
+pub const DEFAULT_CARDINALITY_THRESHOLD: usize = 50;
+/// Default for [`TemplateConfig::max_tracked_values`].
+pub const DEFAULT_MAX_TRACKED_VALUES: usize = 1_000;
+
+/// The `[templating]` section of the configuration file: how cardinality learning
+/// ([`crate::cardinality::collapse`]) turns literal siblings into parameters, and per-host
+/// patterns that override learning.
+///
+/// ```toml
+/// [templating]
+/// threshold = 50              # distinct literal values at one position that make it a parameter
+/// max_tracked_values = 1000   # distinct values remembered per position (the rest are counted)
+///
+/// [[templating.overrides]]    # learned paths matching this take it (`...` = any remaining segments)
+/// host = "api.bank.example"   # optional: every host when omitted
+/// pattern = "/v1/users/{userId}/..."
+///
+/// [[templating.literals]]     # `*` marks positions whose values are API words, never parameters
+/// pattern = "/api/v1/*"
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TemplateConfig {
+    /// Distinct literal values seen at one position (same host, same parent path) at which the
+    /// position becomes a parameter. Clamped to at least 2 and at most `max_tracked_values`.
+    pub threshold: usize,
+    /// Distinct values remembered per position; more are counted in
+    /// [`crate::cardinality::CollapseReport::untracked_values`] and the position collapses.
+    pub max_tracked_values: usize,
+    /// Patterns that learned paths take verbatim, first match wins (host-specific ones first).
+    pub overrides: Vec<PathPattern>,
+    /// Positions that stay literal however many distinct values they show.
+    pub literals: Vec<PathPattern>,
+}
+
+impl Default for TemplateConfig {
+    fn default() -> Self {
+        TemplateConfig {
+            threshold: DEFAULT_CARDINALITY_THRESHOLD,
+            max_tracked_values: DEFAULT_MAX_TRACKED_VALUES,
+            overrides: Vec::new(),
+            literals: Vec::new(),
+        }
+    }
+}
+
+/// A path pattern in the configuration, for one host or all of them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TemplateConfig {}
+pub struct PathPattern {
+    /// Host as in `EndpointKey::host` (lowercase, default port removed); `None`: every host.
+    #[serde(default)]
+    pub host: Option<String>,
+    pub pattern: String,
+}
 
 /// A path template the catalogue declares, with the host it is served on (`None`: any host).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,7 +299,7 @@ fn normalise_host(h: &str) -> String {
 }
 
 /// The path's segments: no query or fragment, no leading slash; `/` is one empty segment.
-fn split_path(path: &str) -> Vec<&str> {
+pub(crate) fn split_path(path: &str) -> Vec<&str> {
     let path = path.split(['?', '#']).next().unwrap_or_default();
     path.strip_prefix('/').unwrap_or(path).split('/').collect()
 }
@@ -586,9 +638,25 @@ fn singular(w: &str) -> Cow<'_, str> {
 
 /// Parameter name from the previous literal segment: `direct-debits` -> `directDebitId`.
 fn param_name(prev: Option<&str>) -> String {
-    let Some(prev) = prev else {
-        return "id".into();
-    };
+    match noun(prev) {
+        Some(mut n) => {
+            n.push_str("Id");
+            n
+        }
+        None => "id".into(),
+    }
+}
+
+/// Whether a literal segment is API structure that no learning may turn into a parameter:
+/// empty, a version (`v1`, `2.0`) or a well-known word (`api`, `me`, `search`...).
+pub(crate) fn is_structural(seg: &str) -> bool {
+    seg.is_empty() || is_version(seg) || WELL_KNOWN.contains(&seg.to_ascii_lowercase().as_str())
+}
+
+/// The singular camelCase noun of a previous literal segment (`direct-debits` ->
+/// `directDebit`), or `None` when it is not a plain word (a version, a well-known word, digits).
+pub(crate) fn noun(prev: Option<&str>) -> Option<String> {
+    let prev = prev?;
     let wordy = !prev.is_empty()
         && prev.len() <= 40
         && prev
@@ -597,7 +665,7 @@ fn param_name(prev: Option<&str>) -> String {
         && !is_version(prev)
         && !WELL_KNOWN.contains(&prev.to_ascii_lowercase().as_str());
     if !wordy {
-        return "id".into();
+        return None;
     }
     let words = crate::classify::rules::name_words(prev);
     let mut name = String::new();
@@ -617,11 +685,7 @@ fn param_name(prev: Option<&str>) -> String {
             }
         }
     }
-    if name.is_empty() {
-        return "id".into();
-    }
-    name.push_str("Id");
-    name
+    (!name.is_empty()).then_some(name)
 }
 
 /// `base`, or `base2`, `base3`... whichever is not taken yet.
