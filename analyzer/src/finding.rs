@@ -22,6 +22,14 @@ pub enum FindingKind {
     DriftStatus,
     /// Declared security but traffic without credentials, or the reverse.
     DriftAuth,
+    /// Request body fields the request schema does not declare, or of another type.
+    DriftRequestField,
+    /// Response body fields no response schema declares, or of another type.
+    DriftResponseField,
+    /// Request or response media type the operation does not declare.
+    DriftContentType,
+    /// Sensitive data class in a field or parameter whose declaration does not admit it.
+    DriftDataClass,
 }
 
 impl FindingKind {
@@ -34,7 +42,35 @@ impl FindingKind {
             FindingKind::DriftParam => "drift_param",
             FindingKind::DriftStatus => "drift_status",
             FindingKind::DriftAuth => "drift_auth",
+            FindingKind::DriftRequestField => "drift_request_field",
+            FindingKind::DriftResponseField => "drift_response_field",
+            FindingKind::DriftContentType => "drift_content_type",
+            FindingKind::DriftDataClass => "drift_data_class",
         }
+    }
+
+    pub const ALL: [FindingKind; 11] = [
+        FindingKind::ShadowEndpoint,
+        FindingKind::ShadowHost,
+        FindingKind::Orphaned,
+        FindingKind::Zombie,
+        FindingKind::DriftParam,
+        FindingKind::DriftStatus,
+        FindingKind::DriftAuth,
+        FindingKind::DriftRequestField,
+        FindingKind::DriftResponseField,
+        FindingKind::DriftContentType,
+        FindingKind::DriftDataClass,
+    ];
+}
+
+impl FromStr for FindingKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        FindingKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown finding kind {s:?}"))
     }
 }
 
@@ -108,6 +144,7 @@ impl FromStr for Severity {
 
 /// What backs a finding. Fields that do not apply to a kind are omitted from JSON.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Evidence {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exchanges: Option<u64>,
@@ -152,6 +189,25 @@ pub struct Evidence {
     /// Where the operation is declared (`file` + API title).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub declared_in: Option<String>,
+    /// drift_request_field / drift_response_field: undeclared field path -> observed types
+    /// (only the outermost undeclared field; what lies below it is counted in `detail`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub undeclared_fields: BTreeMap<String, String>,
+    /// drift_request_field / drift_response_field: field path -> `observed (declared: ...)`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub field_type_mismatches: BTreeMap<String, String>,
+    /// drift_content_type: `request:type` / `response:type` -> exchanges.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub undeclared_content_types: BTreeMap<String, u64>,
+    /// drift_content_type: the media types the operation declares (`request:`/`response:`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub declared_content_types: Vec<String>,
+    /// drift_data_class: `class@location` -> occurrences, for the ones not declared.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub undeclared_data_classes: BTreeMap<String, u64>,
+    /// zombie: the API version is marked retired by configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

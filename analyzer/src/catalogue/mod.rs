@@ -11,17 +11,23 @@
 //! collector's job (`collector::catalogue_files`), which hands the text in.
 //!
 //! Submodules: `servers` (hosts, server URLs), `refs` (`$ref` resolution), `operations`
-//! (what 2.0 and 3.x share), `openapi2`, `openapi3`, `index` (lookup for `find_operation`).
+//! (what 2.0 and 3.x share), `openapi2`, `openapi3`, `schema` (body schemas compiled for field
+//! checks), `config` (the `[catalogue]` section: host mapping, retired versions), `index`
+//! (lookup for `find_operation`).
 
+mod config;
 mod index;
 mod openapi2;
 mod openapi3;
 mod operations;
 mod refs;
+pub mod schema;
 mod servers;
 #[cfg(test)]
 mod tests;
 
+pub use config::{ApiSelector, CatalogueConfig, HostMapping};
+pub use schema::{SchemaId, Schemas};
 pub use servers::normalize_host;
 
 use crate::host::host_matches;
@@ -63,6 +69,12 @@ pub struct ApiInfo {
     /// Every server base the document names: the document-level ones first, then any that only
     /// path items or operations name.
     pub servers: Vec<ServerBase>,
+    /// Marked retired by configuration (`[catalogue] retired`): every call to it is a zombie.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub retired: bool,
+    /// The servers were replaced by a `[catalogue] hosts` mapping.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub host_mapped: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -126,6 +138,17 @@ pub struct Operation {
     /// Response schema by response key, then media type, as written (see `request_schemas`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub response_schemas: BTreeMap<String, BTreeMap<String, Value>>,
+    /// Request body schema by media type, compiled into `Catalogue::schemas` (`$ref`s resolved).
+    /// Not serialised: the ids mean nothing without the arena, which is not either.
+    #[serde(skip)]
+    pub request_body: BTreeMap<String, SchemaId>,
+    /// Response schema by response key, then media type, compiled into `Catalogue::schemas`.
+    #[serde(skip)]
+    pub response_body: BTreeMap<String, BTreeMap<String, SchemaId>>,
+    /// Query and header parameter schemas (`query:name`, `header:name` lowercased), compiled,
+    /// for data-class checks.
+    #[serde(skip)]
+    pub param_schemas: BTreeMap<String, SchemaId>,
 }
 
 impl Default for Operation {
@@ -147,14 +170,12 @@ impl Default for Operation {
             extensions: BTreeMap::new(),
             request_schemas: BTreeMap::new(),
             response_schemas: BTreeMap::new(),
+            request_body: BTreeMap::new(),
+            response_body: BTreeMap::new(),
+            param_schemas: BTreeMap::new(),
         }
     }
 }
-
-/// The `[catalogue]` section of the configuration file (host mapping, retired versions).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CatalogueConfig {}
 
 /// Something in a document that could not be used; the rest still loads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -199,6 +220,9 @@ pub struct Catalogue {
     pub apis: Vec<ApiInfo>,
     pub operations: Vec<Operation>,
     pub problems: Vec<Problem>,
+    /// Compiled body and parameter schemas, indexed by the `SchemaId`s of operations.
+    #[serde(skip)]
+    pub schemas: Schemas,
     /// Lookup for `find_operation`, kept up to date by `add_document*`.
     #[serde(skip)]
     index: RouteIndex,
@@ -243,6 +267,7 @@ impl Catalogue {
         let api = self.apis.len();
         let mut ctx = Ctx::new(&set, version);
         ctx.problems = problems;
+        ctx.schemas = schema::SchemaBuilder::new(self.schemas.nodes.len());
         check_refs(&mut ctx, &refs);
         let mut operations = Vec::new();
         let servers = match version {
@@ -263,7 +288,10 @@ impl Catalogue {
             spec_version: version,
             source: source.to_string(),
             servers,
+            retired: false,
+            host_mapped: false,
         });
+        self.schemas.nodes.append(&mut ctx.schemas.nodes);
         self.problems.append(&mut ctx.problems);
         self.operations.extend(operations);
         self.extend_index();

@@ -9,6 +9,7 @@ use super::operations::{
     at, merge_parameters, push_strings, response_keys, security, Ctx, Draft, PathItem, METHODS,
 };
 use super::refs::Location;
+use super::schema::{compile, compile_form};
 use super::servers::{clean_prefix, normalize_host};
 use super::{Operation, ServerBase};
 use serde_json::Value;
@@ -78,8 +79,9 @@ pub(crate) fn load(ctx: &mut Ctx<'_>, api: usize, out: &mut Vec<Operation>) -> V
                 .into_iter()
                 .chain(op.get("parameters").map(|v| (at(&op_loc, "parameters"), v)))
                 .collect();
-            let (params, body_params) = merge_parameters(ctx, &lists);
+            let (params, body_params, param_schemas) = merge_parameters(ctx, &lists);
             draft.parameters = params;
+            draft.param_schemas = param_schemas;
 
             // `consumes`/`produces` on the operation replace the global lists, even when empty.
             push_strings(
@@ -90,10 +92,31 @@ pub(crate) fn load(ctx: &mut Ctx<'_>, api: usize, out: &mut Vec<Operation>) -> V
                 &mut draft.response_content_types,
                 op.get("produces").or(global_produces),
             );
-            for (_, p) in &body_params {
+            let form: Vec<_> = body_params
+                .iter()
+                .filter(|(_, p)| p.get("in").and_then(Value::as_str) == Some("formData"))
+                .cloned()
+                .collect();
+            if !form.is_empty() {
+                let id = compile_form(ctx, &form);
+                let types = if draft.request_content_types.is_empty() {
+                    vec![
+                        "application/x-www-form-urlencoded".to_string(),
+                        "multipart/form-data".to_string(),
+                    ]
+                } else {
+                    draft.request_content_types.clone()
+                };
+                for ct in types {
+                    draft.request_body.insert(ct, id);
+                }
+            }
+            for (loc, p) in &body_params {
                 if let Some(schema) = p.get("schema") {
+                    let id = compile(ctx, &at(loc, "schema"), schema);
                     for ct in media_keys(&draft.request_content_types) {
-                        draft.request_schemas.insert(ct, schema.clone());
+                        draft.request_schemas.insert(ct.clone(), schema.clone());
+                        draft.request_body.insert(ct, id);
                     }
                 }
             }
@@ -107,13 +130,19 @@ pub(crate) fn load(ctx: &mut Ctx<'_>, api: usize, out: &mut Vec<Operation>) -> V
                             continue;
                         }
                         let r_loc = at(&responses_loc, status);
-                        let Some((_, r)) = ctx.object(&r_loc, response, "response") else {
+                        let Some((loc, r)) = ctx.object(&r_loc, response, "response") else {
                             continue;
                         };
                         if let Some(schema) = r.get("schema") {
+                            let id = compile(ctx, &at(&loc, "schema"), schema);
                             let by_type = draft.response_schemas.entry(status.clone()).or_default();
                             for ct in media_keys(&draft.response_content_types) {
-                                by_type.insert(ct, schema.clone());
+                                by_type.insert(ct.clone(), schema.clone());
+                                draft
+                                    .response_body
+                                    .entry(status.clone())
+                                    .or_default()
+                                    .insert(ct, id);
                             }
                         }
                     }

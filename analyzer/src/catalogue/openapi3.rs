@@ -10,6 +10,7 @@ use super::operations::{
     at, merge_parameters, push_unique, response_keys, security, Ctx, Draft, PathItem, METHODS,
 };
 use super::refs::Location;
+use super::schema::compile;
 use super::servers::{expand_server_variables, parse_server_url};
 use super::{Operation, ServerBase};
 use serde_json::Value;
@@ -78,14 +79,20 @@ pub(crate) fn load(ctx: &mut Ctx<'_>, api: usize, out: &mut Vec<Operation>) -> V
                 .into_iter()
                 .chain(op.get("parameters").map(|v| (at(&op_loc, "parameters"), v)))
                 .collect();
-            draft.parameters = merge_parameters(ctx, &lists).0;
+            let (params, _, param_schemas) = merge_parameters(ctx, &lists);
+            draft.parameters = params;
+            draft.param_schemas = param_schemas;
 
             if let Some(body) = op.get("requestBody") {
                 let body_loc = at(&op_loc, "requestBody");
                 if let Some((loc, body)) = ctx.object(&body_loc, body, "requestBody") {
-                    for (ct, media) in content(ctx, body.get("content"), &at(&loc, "content")) {
+                    for (ct, m_loc, media) in
+                        content(ctx, body.get("content"), &at(&loc, "content"))
+                    {
                         push_unique(&mut draft.request_content_types, &ct);
                         if let Some(schema) = media.get("schema") {
+                            let id = compile(ctx, &at(&m_loc, "schema"), schema);
+                            draft.request_body.insert(ct.clone(), id);
                             draft.request_schemas.insert(ct, schema.clone());
                         }
                     }
@@ -104,9 +111,17 @@ pub(crate) fn load(ctx: &mut Ctx<'_>, api: usize, out: &mut Vec<Operation>) -> V
                         let Some((loc, r)) = ctx.object(&r_loc, response, "response") else {
                             continue;
                         };
-                        for (ct, media) in content(ctx, r.get("content"), &at(&loc, "content")) {
+                        for (ct, m_loc, media) in
+                            content(ctx, r.get("content"), &at(&loc, "content"))
+                        {
                             push_unique(&mut draft.response_content_types, &ct);
                             if let Some(schema) = media.get("schema") {
+                                let id = compile(ctx, &at(&m_loc, "schema"), schema);
+                                draft
+                                    .response_body
+                                    .entry(status.clone())
+                                    .or_default()
+                                    .insert(ct.clone(), id);
                                 let by_type =
                                     draft.response_schemas.entry(status.clone()).or_default();
                                 by_type.insert(ct, schema.clone());
@@ -183,12 +198,13 @@ fn servers(ctx: &mut Ctx<'_>, value: Option<&Value>, loc: &Location) -> Option<V
     (!out.is_empty()).then_some(out)
 }
 
-/// The media types of a `content` map with their Media Type Objects, `$ref`-free.
+/// The media types of a `content` map with their Media Type Objects, `$ref`-free, and where
+/// each was found (after `$ref`s), so schema references inside resolve from the right place.
 fn content<'a>(
     ctx: &mut Ctx<'a>,
     value: Option<&'a Value>,
     loc: &Location,
-) -> Vec<(String, &'a serde_json::Map<String, Value>)> {
+) -> Vec<(String, Location, &'a serde_json::Map<String, Value>)> {
     let Some(value) = value else {
         return Vec::new();
     };
@@ -198,8 +214,8 @@ fn content<'a>(
     };
     let mut out = Vec::with_capacity(map.len());
     for (ct, media) in map {
-        if let Some((_, media)) = ctx.object(&at(loc, ct), media, "media type") {
-            out.push((ct.clone(), media));
+        if let Some((m_loc, media)) = ctx.object(&at(loc, ct), media, "media type") {
+            out.push((ct.clone(), m_loc, media));
         }
     }
     out

@@ -3,6 +3,7 @@
 //! operation into `Operation`s (one per distinct server prefix).
 
 use super::refs::{child, DocSet, Location};
+use super::schema::{SchemaBuilder, SchemaId};
 use super::servers::scalar_string;
 use super::{Operation, ParamLocation, ParamSpec, Problem, Security, ServerBase, SpecVersion};
 use serde_json::{Map, Value};
@@ -20,6 +21,8 @@ pub(crate) struct Ctx<'a> {
     pub set: &'a DocSet,
     pub version: SpecVersion,
     pub problems: Vec<Problem>,
+    /// Body and parameter schemas compiled so far (appended to the catalogue's arena).
+    pub schemas: SchemaBuilder,
     /// The same dangling `$ref` is met by the whole-document check and again by the operation
     /// that uses it; report it once.
     seen: HashSet<(String, String, String), foldhash::fast::RandomState>,
@@ -31,6 +34,7 @@ impl<'a> Ctx<'a> {
             set,
             version,
             problems: Vec::new(),
+            schemas: SchemaBuilder::default(),
             seen: HashSet::default(),
         }
     }
@@ -145,6 +149,9 @@ pub(crate) struct Draft {
     pub extensions: BTreeMap<String, Value>,
     pub request_schemas: BTreeMap<String, Value>,
     pub response_schemas: BTreeMap<String, BTreeMap<String, Value>>,
+    pub request_body: BTreeMap<String, SchemaId>,
+    pub response_body: BTreeMap<String, BTreeMap<String, SchemaId>>,
+    pub param_schemas: BTreeMap<String, SchemaId>,
 }
 
 impl Draft {
@@ -167,6 +174,9 @@ impl Draft {
                 .collect(),
             request_schemas: BTreeMap::new(),
             response_schemas: BTreeMap::new(),
+            request_body: BTreeMap::new(),
+            response_body: BTreeMap::new(),
+            param_schemas: BTreeMap::new(),
         }
     }
 
@@ -208,6 +218,9 @@ impl Draft {
                 extensions: self.extensions.clone(),
                 request_schemas: self.request_schemas.clone(),
                 response_schemas: self.response_schemas.clone(),
+                request_body: self.request_body.clone(),
+                response_body: self.response_body.clone(),
+                param_schemas: self.param_schemas.clone(),
             };
             out.push(op);
         }
@@ -228,13 +241,15 @@ pub(crate) type BodyParams<'a> = Vec<(Location, &'a Map<String, Value>)>;
 /// operation-level parameters override, and a unique parameter is name + location). Header names
 /// compare case-insensitively (RFC 9110 section 5.1).
 ///
-/// Returns the query/header/path/cookie parameters, and whether a Swagger 2.0 `body` or
-/// `formData` parameter was seen (those describe the request body, not parameters).
+/// Returns the query/header/path/cookie parameters, the Swagger 2.0 `body` and `formData`
+/// parameters (those describe the request body, not parameters), and each parameter's compiled
+/// schema keyed `query:name` / `header:name` (header names lowercased), for data-class checks.
 pub(crate) fn merge_parameters<'a>(
     ctx: &mut Ctx<'a>,
     lists: &[(Location, &'a Value)],
-) -> (Vec<ParamSpec>, BodyParams<'a>) {
+) -> (Vec<ParamSpec>, BodyParams<'a>, BTreeMap<String, SchemaId>) {
     let mut params: Vec<ParamSpec> = Vec::new();
+    let mut schemas = BTreeMap::new();
     let mut body_params = Vec::new();
     for (list_loc, list) in lists {
         let Some(items) = list.as_array() else {
@@ -291,9 +306,16 @@ pub(crate) fn merge_parameters<'a>(
                 Some(existing) => *existing = spec,
                 None => params.push(spec),
             }
+            if matches!(location, ParamLocation::Query | ParamLocation::Header) {
+                let key = match location {
+                    ParamLocation::Header => format!("header:{}", name.to_ascii_lowercase()),
+                    _ => format!("query:{name}"),
+                };
+                schemas.insert(key, super::schema::compile_parameter(ctx, &loc, p));
+            }
         }
     }
-    (params, body_params)
+    (params, body_params, schemas)
 }
 
 /// The security that applies to an operation: its own `security` if present (even `[]`), else

@@ -40,6 +40,16 @@ pub(crate) struct Location {
     pub pointer: String,
 }
 
+impl Location {
+    /// The root of the document being loaded.
+    pub fn root() -> Self {
+        Location {
+            doc: 0,
+            pointer: String::new(),
+        }
+    }
+}
+
 impl DocSet {
     pub fn single(name: &str, root: Value) -> Self {
         DocSet {

@@ -679,3 +679,212 @@ proptest::proptest! {
         }
     }
 }
+
+/// Look `path` up in every response schema of the operation: `Some(types)` when declared.
+fn response_field(cat: &Catalogue, op: &Operation, path: &str) -> Option<String> {
+    use schema::{parse_field_path, Lookup};
+    let segs = parse_field_path(path);
+    let mut declared = Vec::new();
+    for id in op.response_body.values().flat_map(|m| m.values()) {
+        match cat.schemas.lookup(*id, &segs) {
+            Lookup::Declared(ids) => declared.extend(ids),
+            Lookup::Open => return Some("any".into()),
+            Lookup::Undeclared { .. } => {}
+        }
+    }
+    (!declared.is_empty()).then(|| cat.schemas.admitted_types(&declared).label())
+}
+
+#[test]
+fn schemas_resolve_31_type_arrays_siblings_and_cycles() {
+    let doc = r##"
+openapi: 3.1.0
+info: {title: t, version: "1"}
+paths:
+  /n:
+    get:
+      responses:
+        "200":
+          description: ok
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/Node"}
+components:
+  schemas:
+    Node:
+      type: object
+      properties:
+        name: {type: [string, "null"]}
+        size: {type: integer}
+        children: {type: array, items: {$ref: "#/components/schemas/Node"}}
+        meta:
+          $ref: "#/components/schemas/Meta"
+          properties:
+            extra: {type: boolean}
+        free: {}
+        anything: true
+    Meta:
+      type: object
+      properties:
+        created: {type: string, format: date-time}
+      additionalProperties: false
+"##;
+    let cat = load("n.yaml", doc);
+    assert_eq!(cat.problems, vec![]);
+    op!(cat, "h", "GET", "/n", |op| {
+        let f = |p: &str| response_field(&cat, op, p);
+        assert_eq!(f("name").as_deref(), Some("string|null"));
+        assert_eq!(f("size").as_deref(), Some("integer"));
+        // Recursion through `items` is a cycle of node ids, followed as deep as traffic goes.
+        assert_eq!(
+            f("children[].children[].children[].size").as_deref(),
+            Some("integer")
+        );
+        // 3.1: keywords next to `$ref` apply together with the target.
+        assert_eq!(f("meta.extra").as_deref(), Some("boolean"));
+        assert_eq!(f("meta.created").as_deref(), Some("string"));
+        assert_eq!(f("meta.other"), None);
+        assert_eq!(f("free.deep.down").as_deref(), Some("any"));
+        assert_eq!(f("anything.x").as_deref(), Some("any"));
+        assert_eq!(f("undeclared"), None);
+    });
+}
+
+#[test]
+fn swagger2_body_and_response_schemas_resolve_with_x_nullable() {
+    let doc = r##"{
+  "swagger": "2.0",
+  "info": {"title": "t", "version": "1"},
+  "paths": {"/p": {"post": {
+    "consumes": ["application/json"],
+    "produces": ["application/json"],
+    "parameters": [
+      {"name": "body", "in": "body", "schema": {"$ref": "#/definitions/In"}},
+      {"name": "email", "in": "query", "type": "string", "format": "email"}
+    ],
+    "responses": {"200": {"description": "ok", "schema": {"$ref": "#/definitions/Out"}}}
+  }}},
+  "definitions": {
+    "In": {"type": "object", "properties": {"amount": {"type": "number"}}},
+    "Out": {"type": "object", "properties": {
+      "note": {"type": "string", "x-nullable": true},
+      "items": {"type": "array", "items": {"$ref": "#/definitions/In"}}
+    }}
+  }
+}"##;
+    let cat = load("p.json", doc);
+    assert_eq!(cat.problems, vec![]);
+    op!(cat, "h", "POST", "/p", |op| {
+        assert_eq!(
+            response_field(&cat, op, "note").as_deref(),
+            Some("string|null")
+        );
+        assert_eq!(
+            response_field(&cat, op, "items[].amount").as_deref(),
+            Some("number")
+        );
+        let body = op.request_body["application/json"];
+        assert!(matches!(
+            cat.schemas
+                .lookup(body, &schema::parse_field_path("amount")),
+            schema::Lookup::Declared(_)
+        ));
+        // 2.0 parameters carry their format inline.
+        let email = op.param_schemas["query:email"];
+        let (formats, _, _) = cat.schemas.annotations(&[email]);
+        assert_eq!(formats, vec!["email".to_string()]);
+    });
+}
+
+#[test]
+fn schemas_resolve_across_files() {
+    let api = r##"
+openapi: 3.0.3
+info: {title: t, version: "1"}
+paths:
+  /x:
+    get:
+      responses:
+        "200":
+          description: ok
+          content:
+            application/json:
+              schema: {$ref: "schemas/x.yaml#/X"}
+"##;
+    let x = "X:\n  type: object\n  properties:\n    y: {$ref: '#/Y'}\nY:\n  type: object\n  properties:\n    z: {type: integer}\n";
+    let mut cat = Catalogue::default();
+    cat.add_document_set("specs/api.yaml", api, |name| {
+        (name == "specs/schemas/x.yaml").then(|| x.to_string())
+    })
+    .expect("loads");
+    assert_eq!(cat.problems, vec![]);
+    op!(cat, "h", "GET", "/x", |op| {
+        // `#/Y` inside x.yaml is relative to x.yaml, not to the API document.
+        assert_eq!(response_field(&cat, op, "y.z").as_deref(), Some("integer"));
+        assert_eq!(response_field(&cat, op, "y.q"), None);
+    });
+}
+
+#[test]
+fn swagger2_form_data_becomes_a_form_body_schema() {
+    let doc = r#"{"swagger": "2.0", "info": {"title": "t", "version": "1"},
+      "paths": {"/token": {"post": {
+        "consumes": ["application/x-www-form-urlencoded"],
+        "parameters": [
+          {"name": "grant_type", "in": "formData", "type": "string"},
+          {"name": "scope", "in": "formData", "type": "string"}
+        ],
+        "responses": {"200": {"description": "ok"}}}}}}"#;
+    let cat = load("t.json", doc);
+    assert_eq!(cat.problems, vec![]);
+    op!(cat, "h", "POST", "/token", |op| {
+        let id = op.request_body["application/x-www-form-urlencoded"];
+        let lookup = |p: &str| cat.schemas.lookup(id, &schema::parse_field_path(p));
+        assert!(matches!(lookup("scope"), schema::Lookup::Declared(_)));
+        assert_eq!(
+            lookup("client_secret"),
+            schema::Lookup::Undeclared { at: 0 }
+        );
+    });
+}
+
+proptest::proptest! {
+    /// Field paths come from traffic: any string looks up without panicking, against a schema
+    /// with cycles, compositions and free-form parts.
+    #[test]
+    fn field_lookups_never_panic(path in "[a-z\\[\\].]{0,40}") {
+        let doc = r##"
+openapi: 3.1.0
+info: {title: t, version: "1"}
+paths:
+  /n:
+    get:
+      responses:
+        "200":
+          description: ok
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/N"}
+components:
+  schemas:
+    N:
+      anyOf:
+        - type: object
+          properties:
+            a: {$ref: "#/components/schemas/N"}
+            b: {type: array, items: {$ref: "#/components/schemas/N"}}
+        - allOf: [{$ref: "#/components/schemas/N"}]
+        - type: [string, "null"]
+"##;
+        let cat = load("n.yaml", doc);
+        if let Some(op) = cat.find_operation("h", "GET", "/n") {
+            for id in op.response_body.values().flat_map(|m| m.values()) {
+                let segs = schema::parse_field_path(&path);
+                if let schema::Lookup::Declared(ids) = cat.schemas.lookup(*id, &segs) {
+                    let _ = cat.schemas.admitted_types(&ids);
+                    let _ = cat.schemas.annotations(&ids);
+                }
+            }
+        }
+    }
+}

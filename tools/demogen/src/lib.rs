@@ -210,6 +210,50 @@ pub fn expected_json(cfg: &Config, stats: &Stats, capture: &str) -> Value {
             ),
         ),
         finding(
+            "drift_response_field",
+            Some(Op::Balances),
+            "",
+            stats.planted("drift_response_field_credit_line"),
+            format!(
+                "{} of {} responses carry Data.Balance[].CreditLine, which the AISP schema does not declare",
+                stats.planted("drift_response_field_credit_line"),
+                ep(Op::Balances)
+            ),
+        ),
+        finding(
+            "drift_request_field",
+            Some(Op::PaymentConsentCreate),
+            "",
+            stats.planted("drift_request_field_local_instrument"),
+            format!(
+                "{} of {} consent requests (all from TPP 10.20.1.11) send Data.Initiation.LocalInstrument, which the consent schema does not declare",
+                stats.planted("drift_request_field_local_instrument"),
+                ep(Op::PaymentConsentCreate)
+            ),
+        ),
+        finding(
+            "drift_content_type",
+            Some(Op::Token),
+            "",
+            stats.planted("drift_content_type_json_token"),
+            format!(
+                "{} of {} token requests (all from TPP 10.20.1.13) are sent as application/json; the catalogue declares only application/x-www-form-urlencoded",
+                stats.planted("drift_content_type_json_token"),
+                ep(Op::Token)
+            ),
+        ),
+        finding(
+            "drift_data_class",
+            Some(Op::PaymentCreate),
+            "",
+            stats.planted("drift_data_class_email_in_risk"),
+            format!(
+                "{} of {} payment requests (all from TPP 10.20.1.14) put the customer's email address into Risk.MerchantCustomerIdentification, declared as an opaque merchant id",
+                stats.planted("drift_data_class_email_in_risk"),
+                ep(Op::PaymentCreate)
+            ),
+        ),
+        finding(
             "drift_auth",
             Some(Op::CustomerGet),
             "",

@@ -57,6 +57,13 @@ const PIPELINING_TPP: usize = 1;
 const DRIFT_PARAM_TPP: usize = 2;
 /// Index of the TPP that calls the shadow export endpoint (10.20.1.14).
 const EXPORT_TPP: usize = 3;
+/// Index of the TPP that adds the undeclared `LocalInstrument` to payment consents (10.20.1.11).
+const DRIFT_FIELD_TPP: usize = 0;
+/// Index of the TPP that posts its token requests as JSON (10.20.1.13).
+const JSON_TOKEN_TPP: usize = 2;
+/// Index of the TPP that puts the customer's email into `Risk.MerchantCustomerIdentification`
+/// (10.20.1.14).
+const EMAIL_RISK_TPP: usize = 3;
 
 const FIN_ID: &str = "0015800001NBNKAAA";
 const API_SERVER: &str = "northbank-gw/3.1";
@@ -461,16 +468,27 @@ impl Round<'_> {
         // balances
         let (req, fapi) = self.tpp_req(tpp, token, "GET", format!("{AISP}/accounts/{id}/balances"));
         let cur = self.w.accounts[a].currency;
+        // A newer gateway build on part of the fleet adds the OBIE `CreditLine` array that the
+        // bank's published spec does not declare (drift_response_field).
+        let credit_line = self.rng.chance(0.3);
         let bal: Vec<Value> = ["InterimAvailable", "InterimBooked"]
             .iter()
             .map(|ty| {
-                json!({
+                let mut b = json!({
                     "AccountId": id.to_string(),
                     "Amount": {"Amount": money(&mut self.rng, 1_000, 2_500_000), "Currency": cur},
                     "CreditDebitIndicator": "Credit",
                     "Type": ty,
                     "DateTime": iso(now_s),
-                })
+                });
+                if credit_line {
+                    b["CreditLine"] = json!([{
+                        "Included": true,
+                        "Type": "Pre-Agreed",
+                        "Amount": {"Amount": "500.00", "Currency": cur},
+                    }]);
+                }
+                b
             })
             .collect();
         let body = json!({"Data": {"Balance": bal}, "Links": links(&format!("{AISP}/accounts/{id}/balances")), "Meta": meta()});
@@ -481,7 +499,7 @@ impl Round<'_> {
             req,
             resp,
             think_us: think,
-            tag: None,
+            tag: credit_line.then_some("drift_response_field_credit_line"),
         });
         if self.rng.chance(if full { 0.12 } else { 0.06 }) {
             self.transactions(tpp, token, a, now_s, out);
@@ -606,9 +624,15 @@ impl Round<'_> {
             format!("{PISP}/domestic-payment-consents"),
         );
         let idem = self.rng.uuid();
+        // One TPP's client library sends a field the consent schema does not declare.
+        let local_instrument = tpp == DRIFT_FIELD_TPP;
+        let mut sent_init = init.clone();
+        if local_instrument {
+            sent_init["LocalInstrument"] = json!("UK.OBIE.FPS");
+        }
         let req = req.h("x-idempotency-key", idem).body(
             "application/json",
-            json!({"Data": {"Initiation": init}, "Risk": risk}).to_string(),
+            json!({"Data": {"Initiation": sent_init}, "Risk": risk}).to_string(),
         );
         let consent_body = |status: &str| {
             json!({
@@ -631,7 +655,7 @@ impl Round<'_> {
             req,
             resp,
             think_us: think,
-            tag: None,
+            tag: local_instrument.then_some("drift_request_field_local_instrument"),
         });
         let (req, fapi) = self.tpp_req(
             tpp,
@@ -651,9 +675,18 @@ impl Round<'_> {
         let pay = self.rng.uuid();
         let (req, fapi) = self.tpp_req(tpp, token, "POST", format!("{PISP}/domestic-payments"));
         let idem = self.rng.uuid();
+        // One TPP fills the declared free-text merchant id with the customer's email address:
+        // personal data where the contract promises none (drift_data_class).
+        let email_risk = tpp == EMAIL_RISK_TPP;
+        let mut pay_risk = risk.clone();
+        if email_risk {
+            let c = self.rng.below(self.w.customers.len() as u64) as usize;
+            pay_risk["MerchantCustomerIdentification"] = json!(self.w.customers[c].email);
+        }
         let req = req.h("x-idempotency-key", idem).body(
             "application/json",
-            json!({"Data": {"ConsentId": consent, "Initiation": init}, "Risk": risk}).to_string(),
+            json!({"Data": {"ConsentId": consent, "Initiation": init}, "Risk": pay_risk})
+                .to_string(),
         );
         let pay_body = |status: &str| {
             json!({
@@ -676,7 +709,7 @@ impl Round<'_> {
             req,
             resp,
             think_us: think,
-            tag: None,
+            tag: email_risk.then_some("drift_data_class_email_in_risk"),
         });
         for _ in 0..1 + self.rng.below(2) {
             let (req, fapi) =
@@ -864,11 +897,21 @@ impl Round<'_> {
         let req = Req::new("POST", AUTH_HOST, "/oauth2/token".to_string())
             .h("User-Agent", t.ua)
             .h("Accept", "application/json")
-            .h("Authorization", format!("Basic {basic}"))
-            .body(
+            .h("Authorization", format!("Basic {basic}"));
+        // One TPP posts its token request as JSON; the server accepts it although the contract
+        // (RFC 6749 section 4.4.2) and the catalogue say form-encoded (drift_content_type).
+        let json_body = tpp == JSON_TOKEN_TPP;
+        let req = if json_body {
+            req.body(
+                "application/json",
+                json!({"grant_type": "client_credentials", "scope": "accounts"}).to_string(),
+            )
+        } else {
+            req.body(
                 "application/x-www-form-urlencoded",
                 "grant_type=client_credentials&scope=accounts",
-            );
+            )
+        };
         let body = json!({"access_token": token, "token_type": "Bearer", "expires_in": 3600, "scope": "accounts"});
         let resp = Resp::json(200, "northbank-auth/1.4", body.to_string())
             .h("Cache-Control", "no-store")
@@ -879,7 +922,7 @@ impl Round<'_> {
             req,
             resp,
             think_us: think,
-            tag: None,
+            tag: json_body.then_some("drift_content_type_json_token"),
         }
     }
 

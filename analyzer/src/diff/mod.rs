@@ -3,6 +3,14 @@
 //! Every finding is aggregated per endpoint and kind (one `drift_status` per endpoint listing
 //! the undeclared codes with counts, not one per request) and carries a stable id, a severity
 //! with a one-line reason, evidence and a confidence.
+//!
+//! Submodules: `body` (request/response field drift and media types), `classes` (data classes
+//! the declaration does not admit), `baseline` (review baselines: what is new, changed, fixed).
+//! This module holds the endpoint-level kinds (shadow, zombie, orphaned, params, status, auth).
+
+pub mod baseline;
+mod body;
+mod classes;
 
 use crate::catalogue::{Catalogue, Operation, ParamLocation, Security};
 use crate::consumer::{is_credential_location, API_KEY_HEADERS, API_KEY_PARAMS};
@@ -48,12 +56,37 @@ pub fn diff(
             used_ops.insert(*i);
         }
         let declared_in = declared_in(catalogue, op);
-        if op.deprecated {
-            findings.push(zombie(key, rec, op, &declared_in, class_severity));
+        let retired = catalogue.apis.get(op.api).is_some_and(|a| a.retired);
+        if op.deprecated || retired {
+            findings.push(zombie(key, rec, op, &declared_in, retired, class_severity));
         }
         findings.extend(drift_status(key, rec, op));
         findings.extend(drift_param(key, rec, op, class_severity));
         findings.extend(drift_auth(key, rec, op, class_severity));
+        findings.extend(body::drift_fields(
+            key,
+            rec,
+            op,
+            catalogue,
+            true,
+            class_severity,
+        ));
+        findings.extend(body::drift_fields(
+            key,
+            rec,
+            op,
+            catalogue,
+            false,
+            class_severity,
+        ));
+        findings.extend(body::drift_content_type(key, rec, op));
+        findings.extend(classes::drift_data_class(
+            key,
+            rec,
+            op,
+            catalogue,
+            class_severity,
+        ));
     }
 
     for (host, endpoints) in shadow_hosts {
@@ -85,7 +118,7 @@ fn declared_in(catalogue: &Catalogue, op: &Operation) -> String {
     }
 }
 
-fn is_write(method: &str) -> bool {
+pub(super) fn is_write(method: &str) -> bool {
     matches!(method, "POST" | "PUT" | "PATCH" | "DELETE")
 }
 
@@ -109,7 +142,7 @@ fn data_class_evidence(rec: &EndpointRecord) -> Vec<String> {
         .collect()
 }
 
-fn traffic_evidence(rec: &EndpointRecord) -> Evidence {
+pub(super) fn traffic_evidence(rec: &EndpointRecord) -> Evidence {
     Evidence {
         exchanges: Some(rec.exchanges),
         consumers: Some(rec.consumers.len() as u64),
@@ -246,19 +279,29 @@ fn zombie(
     rec: &EndpointRecord,
     op: &Operation,
     declared_in: &str,
+    retired: bool,
     class_severity: ClassSeverity<'_>,
 ) -> Finding {
     let mut severity = Severity::Medium;
-    let mut reason = "deprecated operation still in use".to_string();
+    let mut reason = if retired {
+        "retired API version still in use".to_string()
+    } else {
+        "deprecated operation still in use".to_string()
+    };
     if let Some((s, class)) = sensitivity(rec, class_severity) {
         if s >= Severity::High {
             severity = Severity::High;
             reason.push_str(&format!(", carries {class}"));
         }
     }
+    if is_write(&key.method) {
+        severity = severity.max(Severity::High);
+        reason.push_str(&format!(", {} writes", key.method));
+    }
     let mut evidence = traffic_evidence(rec);
     evidence.data_classes = data_class_evidence(rec);
     evidence.declared_in = Some(declared_in.to_string());
+    evidence.retired = retired.then_some(true);
     Finding {
         id: finding_id(
             FindingKind::Zombie,
@@ -274,9 +317,14 @@ fn zombie(
         path: Some(key.path.clone()),
         operation_id: op.operation_id.clone(),
         detail: format!(
-            "{} {} is declared deprecated but was called {} times by {} consumers",
+            "{} {} is {} but was called {} times by {} consumers",
             key.method,
             key.path,
+            if retired {
+                "in an API version marked retired"
+            } else {
+                "declared deprecated"
+            },
             rec.exchanges,
             rec.consumers.len()
         ),
@@ -287,7 +335,7 @@ fn zombie(
 }
 
 /// Whether a declared response key (`200`, `2XX`, `default`) covers `status`.
-fn status_declared(responses: &[String], status: u16) -> bool {
+pub(super) fn status_declared(responses: &[String], status: u16) -> bool {
     responses.iter().any(|r| {
         let r = r.trim();
         if r.eq_ignore_ascii_case("default") {

@@ -1,0 +1,85 @@
+//! `shadowtap baseline`: write the current findings as a review baseline.
+//!
+//! From captures (scanned exactly as `scan` does) or from a saved JSON scan report. A later
+//! `scan --baseline FILE` then reports only new and changed findings and lists the fixed ones
+//! (see `analyzer::diff::baseline`).
+
+use super::common;
+use analyzer::catalogue::{Catalogue, CatalogueConfig};
+use analyzer::diff::baseline::Baseline;
+use analyzer::diff::diff;
+use analyzer::finding::Severity;
+use analyzer::inventory::{Inventory, InventoryLimits};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::path::{Path, PathBuf};
+
+#[derive(Args)]
+pub struct BaselineArgs {
+    /// Capture files (pcap or pcapng, optionally gzip-compressed), read in order.
+    captures: Vec<PathBuf>,
+    /// OpenAPI documents or directories of them.
+    #[arg(long = "catalog", value_name = "FILE|DIR")]
+    catalog: Vec<PathBuf>,
+    /// Build the baseline from a saved JSON scan report instead of captures.
+    #[arg(long, value_name = "REPORT", conflicts_with = "captures")]
+    from_report: Option<PathBuf>,
+    /// Where to write the baseline (JSON).
+    #[arg(long, value_name = "PATH")]
+    out: PathBuf,
+    /// Configuration file (TOML), as for `scan`.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Directory of data-classification rules (TOML) overriding the built-in ones.
+    #[arg(long, value_name = "DIR")]
+    rules: Option<PathBuf>,
+    /// Take the client address from X-Forwarded-For/Forwarded.
+    #[arg(long)]
+    trust_forwarded: bool,
+}
+
+/// Read a baseline (or saved report) file; errors name the file and the JSON pointer.
+pub fn load(path: &Path) -> Result<Baseline> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading baseline {}", path.display()))?;
+    Baseline::from_json(&text).with_context(|| format!("baseline {}", path.display()))
+}
+
+/// Apply the `[catalogue]` config section, warning about entries that matched nothing.
+pub fn apply_catalogue_config(catalogue: &mut Catalogue, config: &CatalogueConfig) {
+    for w in catalogue.apply_config(config) {
+        eprintln!("shadowtap: warning: config: {w}");
+    }
+}
+
+pub fn run(args: BaselineArgs) -> Result<u8> {
+    let baseline = match (&args.from_report, args.captures.is_empty()) {
+        (Some(report), _) => load(report)?,
+        (None, true) => bail!("give capture files, or --from-report REPORT"),
+        (None, false) => {
+            let config = super::config::Config::load(args.config.as_deref())?;
+            let mut catalogue = common::load_catalogue(&args.catalog)?;
+            apply_catalogue_config(&mut catalogue, &config.catalogue);
+            let classifier = common::load_classifier(args.rules.as_deref())?;
+            let observer = common::observer(
+                &catalogue,
+                classifier,
+                args.trust_forwarded || config.consumers.trust_forwarded,
+            );
+            let inventory = Inventory::new(InventoryLimits::default());
+            let (inventory, _stats, _totals) =
+                common::read_captures(&args.captures, &observer, inventory, false)?;
+            let class_severity =
+                |class: &str| observer.classifier.severity(class).unwrap_or(Severity::Low);
+            Baseline::from_findings(&diff(&inventory, &catalogue, &class_severity))
+        }
+    };
+    std::fs::write(&args.out, baseline.to_json() + "\n")
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    eprintln!(
+        "shadowtap: baseline of {} findings written to {}",
+        baseline.findings.len(),
+        args.out.display()
+    );
+    Ok(0)
+}
