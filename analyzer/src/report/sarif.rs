@@ -1,0 +1,210 @@
+//! SARIF 2.1.0 for code-scanning dashboards (<https://docs.oasis-open.org/sarif/sarif/v2.1.0/>).
+//!
+//! One rule per finding kind, one result per finding. Levels from severity (critical and high:
+//! `error`, medium: `warning`, low and info: `note`), plus the numeric `security-severity`
+//! property code-scanning dashboards sort by. `partialFingerprints` carry the stable finding id,
+//! so a dashboard tracks one problem across scans. Locations are logical (host, then method and
+//! path) and, when a catalogue operation declares the endpoint, physical: the spec file.
+
+use super::ScanReport;
+use crate::catalogue::Catalogue;
+use crate::finding::{Finding, FindingKind, Severity};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+const SCHEMA: &str =
+    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
+
+/// The report as a SARIF 2.1.0 log (pretty JSON). `catalogue` locates declared operations.
+pub fn render_sarif(r: &ScanReport, catalogue: &Catalogue) -> String {
+    let mut kinds: BTreeMap<FindingKind, usize> = BTreeMap::new();
+    for f in &r.findings {
+        let next = kinds.len();
+        kinds.entry(f.kind).or_insert(next);
+    }
+    let mut rules: Vec<(usize, Value)> = kinds.iter().map(|(k, i)| (*i, rule(*k))).collect();
+    rules.sort_by_key(|(i, _)| *i);
+    let results: Vec<Value> = r
+        .findings
+        .iter()
+        .map(|f| result(f, kinds[&f.kind], catalogue))
+        .collect();
+    let log = json!({
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "shadowtap",
+                "version": env!("CARGO_PKG_VERSION"),
+                "semanticVersion": env!("CARGO_PKG_VERSION"),
+                "rules": rules.into_iter().map(|(_, r)| r).collect::<Vec<_>>(),
+            }},
+            "columnKind": "unicodeCodePoints",
+            "results": results,
+            "properties": {
+                "windowStart": r.summary.window_start,
+                "windowEnd": r.summary.window_end,
+                "httpExchanges": r.summary.http_exchanges,
+                "endpoints": r.summary.endpoints,
+            },
+        }],
+    });
+    serde_json::to_string_pretty(&log).unwrap_or_default() + "\n"
+}
+
+/// SARIF level of a severity.
+pub fn sarif_level(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical | Severity::High => "error",
+        Severity::Medium => "warning",
+        Severity::Low | Severity::Info => "note",
+    }
+}
+
+/// The CVSS-like score code-scanning dashboards read from `security-severity`.
+fn security_severity(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "9.5",
+        Severity::High => "8.0",
+        Severity::Medium => "5.5",
+        Severity::Low => "3.0",
+        Severity::Info => "0.0",
+    }
+}
+
+fn rule(kind: FindingKind) -> Value {
+    let (name, short, full) = match kind {
+        FindingKind::ShadowEndpoint => (
+            "ShadowEndpoint",
+            "Undeclared endpoint in use",
+            "An observed (host, method, path template) that no catalogue operation declares.",
+        ),
+        FindingKind::ShadowHost => (
+            "ShadowHost",
+            "Undeclared API host in use",
+            "An observed API host that no catalogue server covers.",
+        ),
+        FindingKind::Orphaned => (
+            "OrphanedOperation",
+            "Declared operation without traffic",
+            "A declared operation with no traffic in the observation window.",
+        ),
+        FindingKind::Zombie => (
+            "ZombieOperation",
+            "Deprecated operation still called",
+            "An operation declared deprecated (or in a retired version) that is still called.",
+        ),
+        FindingKind::DriftParam => (
+            "DriftParameter",
+            "Parameter differs from the declaration",
+            "An undeclared query or header parameter, or a declared required one missing.",
+        ),
+        FindingKind::DriftStatus => (
+            "DriftStatus",
+            "Undeclared status code",
+            "A response status code the operation does not declare.",
+        ),
+        FindingKind::DriftAuth => (
+            "DriftAuth",
+            "Authentication differs from the declaration",
+            "Declared security but traffic without credentials, or credentials where none is \
+             declared.",
+        ),
+        #[allow(unreachable_patterns)]
+        _ => (
+            "Drift",
+            "Behaviour differs from the declaration",
+            "Observed behaviour differs from what the catalogue declares.",
+        ),
+    };
+    json!({
+        "id": kind.as_str(),
+        "name": name,
+        "shortDescription": {"text": short},
+        "fullDescription": {"text": full},
+        "help": {"text": format!("{full} See the finding's detail and evidence; review, then \
+                                  declare, fix or suppress it by its id.")},
+        "properties": {"tags": ["security", "api", "shadowtap"]},
+    })
+}
+
+fn result(f: &Finding, rule_index: usize, catalogue: &Catalogue) -> Value {
+    let mut logical = vec![json!({
+        "name": f.host,
+        "fullyQualifiedName": f.host,
+        "kind": "namespace",
+    })];
+    if let (Some(m), Some(p)) = (&f.method, &f.path) {
+        logical.push(json!({
+            "name": format!("{m} {p}"),
+            "fullyQualifiedName": format!("{}/{m} {p}", f.host),
+            "kind": "resource",
+        }));
+    }
+    // Only the innermost logical location goes on the result; the host is its parent.
+    let mut location = json!({
+        "logicalLocations": [logical.last().cloned().unwrap_or(Value::Null)],
+    });
+    if let Some(uri) = spec_uri(f, catalogue) {
+        location["physicalLocation"] = json!({"artifactLocation": {"uri": uri}});
+    }
+    let evidence = serde_json::to_value(&f.evidence).unwrap_or(Value::Null);
+    json!({
+        "ruleId": f.kind.as_str(),
+        "ruleIndex": rule_index,
+        "level": sarif_level(f.severity),
+        "message": {"text": format!("{} Severity {}: {}", f.detail, f.severity.as_str(), f.severity_reason)},
+        "locations": [location],
+        "partialFingerprints": {"shadowtapFindingId/v1": f.id},
+        "properties": {
+            "severity": f.severity.as_str(),
+            "security-severity": security_severity(f.severity),
+            "severityReason": f.severity_reason,
+            "confidence": f.confidence,
+            "host": f.host,
+            "method": f.method,
+            "path": f.path,
+            "operationId": f.operation_id,
+            "evidence": evidence,
+        },
+    })
+}
+
+/// The spec file declaring the finding's operation, as a URI reference.
+fn spec_uri(f: &Finding, catalogue: &Catalogue) -> Option<String> {
+    let (m, p) = (f.method.as_deref()?, f.path.as_deref()?);
+    let op = catalogue.find_operation(&f.host, m, p)?;
+    let source = &catalogue.apis.get(op.api)?.source;
+    Some(file_uri(source))
+}
+
+/// A file name as a URI reference: relative names stay relative, absolute ones get `file://`;
+/// anything outside the unreserved and path characters is percent-encoded.
+fn file_uri(path: &str) -> String {
+    let mut out = String::new();
+    if path.starts_with('/') {
+        out.push_str("file://");
+    }
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'-' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_and_uris() {
+        assert_eq!(sarif_level(Severity::Critical), "error");
+        assert_eq!(sarif_level(Severity::Medium), "warning");
+        assert_eq!(sarif_level(Severity::Info), "note");
+        assert_eq!(file_uri("specs/a b.yaml"), "specs/a%20b.yaml");
+        assert_eq!(file_uri("/abs/x.json"), "file:///abs/x.json");
+    }
+}
