@@ -164,6 +164,95 @@ fn demo_scan_reports_exactly_the_planted_findings() {
         .as_str()
         .unwrap()
         .starts_with("2026-03-02T09:"));
+
+    // The demo shows every finding kind of the vocabulary.
+    let kinds: BTreeSet<&str> = want.iter().map(|k| k.0.as_str()).collect();
+    for kind in analyzer::finding::FindingKind::ALL {
+        assert!(kinds.contains(kind.as_str()), "demo lacks {kind}");
+    }
+}
+
+#[test]
+fn baseline_hides_reviewed_findings_and_lists_new_changed_and_fixed() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    let (status, _) = run_scan(&["--format", "json", "--out", report.to_str().unwrap()]);
+    assert!(status.success());
+    let baseline = dir.path().join("baseline.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_shadowtap"))
+        .args(["baseline", "--from-report"])
+        .arg(&report)
+        .arg("--out")
+        .arg(&baseline)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut b: Value = serde_json::from_slice(&std::fs::read(&baseline).unwrap()).unwrap();
+    let total = b["findings"].as_array().unwrap().len();
+
+    // Everything reviewed: nothing to show.
+    let (status, stdout) =
+        run_scan(&["--format", "json", "--baseline", baseline.to_str().unwrap()]);
+    assert!(status.success());
+    let r: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(r["findings"].as_array().unwrap().len(), 0);
+    assert_eq!(r["baseline"]["unchanged"].as_u64(), Some(total as u64));
+
+    // Forget one finding (new), alter another's evidence (changed), add a stale one (fixed).
+    let list = b["findings"].as_array_mut().unwrap();
+    let forgotten = list.remove(0)["id"].as_str().unwrap().to_string();
+    list[0]["fingerprint"] = Value::from("0000000000000000");
+    let changed = list[0]["id"].as_str().unwrap().to_string();
+    list.push(
+        serde_json::json!({"id": "feedfacefeedface", "kind": "shadow_endpoint",
+        "target": "GET api.northbank.example/old", "severity": "medium",
+        "fingerprint": "0000000000000000"}),
+    );
+    std::fs::write(&baseline, b.to_string()).unwrap();
+    let (_, stdout) = run_scan(&["--format", "json", "--baseline", baseline.to_str().unwrap()]);
+    let r: Value = serde_json::from_str(&stdout).unwrap();
+    let ids: BTreeSet<&str> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, BTreeSet::from([forgotten.as_str(), changed.as_str()]));
+    assert_eq!(r["baseline"]["new"][0].as_str(), Some(forgotten.as_str()));
+    assert_eq!(r["baseline"]["changed"][0].as_str(), Some(changed.as_str()));
+    assert_eq!(
+        r["baseline"]["fixed"][0]["id"].as_str(),
+        Some("feedfacefeedface")
+    );
+    let (_, text) = run_scan(&["--baseline", baseline.to_str().unwrap()]);
+    assert!(text.contains("BASELINE") && text.contains("[new]") && text.contains("fixed  "));
+    let (_, md) = run_scan(&[
+        "--format",
+        "markdown",
+        "--baseline",
+        baseline.to_str().unwrap(),
+    ]);
+    assert!(md.contains("## Baseline") && md.contains("(changed)"));
+
+    // A broken baseline names the file and the JSON pointer.
+    std::fs::write(&baseline, r#"{"version": 1, "findings": [{"id": 3}]}"#).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_shadowtap"))
+        .arg("scan")
+        .arg(demo("openbanking.pcap"))
+        .arg("--baseline")
+        .arg(&baseline)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("baseline.json") && stderr.contains("/findings/0"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -341,4 +430,36 @@ fn unreadable_catalogue_names_the_file() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("bad.yaml"), "{stderr}");
     assert!(!Path::new(&bad).with_extension("x").exists());
+}
+
+#[test]
+fn catalog_check_lists_apis_operations_hosts_and_skips() {
+    let out = Command::new(env!("CARGO_BIN_EXE_shadowtap"))
+        .args(["catalog", "check"])
+        .arg(demo("catalog"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "Northbank legacy card service 1.7.2 (Swagger 2.0)",
+        "(OpenAPI 3.1)",
+        "POST    /v1/cards/{cardId}/block  [deprecated; auth ApiKeyAuth",
+        "4 APIs, 18 operations, 4 hosts",
+        "0 skipped, 0 files not loaded",
+    ] {
+        assert!(text.contains(want), "{want:?} missing from\n{text}");
+    }
+    // A broken document: the skipped parts are listed with pointer and reason, exit 1.
+    let out = Command::new(env!("CARGO_BIN_EXE_shadowtap"))
+        .args(["catalog", "check", "--brief"])
+        .arg(root().join("fixtures/catalogue/broken/bad-refs.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("/paths/~1things/get/parameters/0: $ref target"),
+        "{text}"
+    );
 }

@@ -8,5 +8,8 @@
 pub mod decode;
 pub mod flow;
 pub mod http;
+pub mod metrics;
 pub mod pipeline;
+pub mod ship;
 pub mod source;
+pub mod tls;

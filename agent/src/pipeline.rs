@@ -21,6 +21,9 @@ pub trait ObservationSink {
 
     /// Called for every exchange before it is observed, including lone responses.
     fn exchange(&mut self, _exchange: &HttpExchange) {}
+
+    /// Called for every TLS connection whose ClientHello was read (SNI, ALPN, fingerprint).
+    fn tls(&mut self, _obs: analyzer::tls::TlsObservation) {}
 }
 
 impl ObservationSink for Inventory {
@@ -129,6 +132,9 @@ impl<'o, S: ObservationSink> Pipeline<'o, S> {
     }
 
     fn drain(&mut self) {
+        for obs in std::mem::take(&mut self.http.tls) {
+            self.sink.tls(obs);
+        }
         for ex in std::mem::take(&mut self.http.exchanges) {
             self.exchanges += 1;
             for a in &ex.anomalies {
@@ -142,10 +148,13 @@ impl<'o, S: ObservationSink> Pipeline<'o, S> {
         }
     }
 
-    /// Close every flow (end of capture), observe what they still held, and hand back the sink.
-    pub fn finish(mut self) -> (S, PipelineStats) {
-        self.flows.finish(self.latest, &mut self.http);
-        self.drain();
+    /// The sink, e.g. for the live agent to seal an aggregation window between frames.
+    pub fn sink_mut(&mut self) -> &mut S {
+        &mut self.sink
+    }
+
+    /// Counters so far, without finishing (the live agent ships per-window deltas).
+    pub fn stats(&self) -> PipelineStats {
         let mut counters = BTreeMap::new();
         for (name, v) in self.decode_stats.counters() {
             counters.insert(format!("decode.{name}"), v);
@@ -156,7 +165,7 @@ impl<'o, S: ObservationSink> Pipeline<'o, S> {
         for (name, v) in self.http.stats.counters() {
             counters.insert(format!("http.{name}"), v);
         }
-        let stats = PipelineStats {
+        PipelineStats {
             packets: self.packets,
             bytes: self.bytes,
             tcp_flows: self.flows.stats().flows_created,
@@ -168,7 +177,14 @@ impl<'o, S: ObservationSink> Pipeline<'o, S> {
                 .map(|(k, v)| (k.to_string(), *v))
                 .collect(),
             counters,
-        };
+        }
+    }
+
+    /// Close every flow (end of capture), observe what they still held, and hand back the sink.
+    pub fn finish(mut self) -> (S, PipelineStats) {
+        self.flows.finish(self.latest, &mut self.http);
+        self.drain();
+        let stats = self.stats();
         (self.sink, stats)
     }
 }

@@ -34,6 +34,17 @@ pub struct ClassStat {
     pub preview: String,
 }
 
+/// Why a path parameter was learned at inventory level ([`crate::cardinality`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateParamStat {
+    /// `cardinality` (many distinct literal values at the position), `override` (a
+    /// `[templating]` pattern), `typed` (a typed parameter that cardinality values joined);
+    /// several when records learned differently were merged.
+    pub reasons: BTreeSet<String>,
+    /// Distinct literal values seen at the position when it collapsed (largest under merge).
+    pub distinct: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EndpointRecord {
     pub template_source: TemplateSource,
@@ -61,6 +72,10 @@ pub struct EndpointRecord {
     pub last_seen: Timestamp,
     /// Names that did not fit under the caps.
     pub overflow: u64,
+    /// Path parameter name -> why cardinality learning or an override made it one. Parameters
+    /// typed per segment or declared are explained by `template_source` and are not listed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub template_params: BTreeMap<String, TemplateParamStat>,
 }
 
 impl EndpointRecord {
@@ -84,6 +99,7 @@ impl EndpointRecord {
             first_seen: obs.ts,
             last_seen: obs.ts,
             overflow: 0,
+            template_params: BTreeMap::new(),
         }
     }
 
@@ -150,7 +166,8 @@ impl EndpointRecord {
         self.overflow += overflow;
     }
 
-    fn merge(&mut self, other: &EndpointRecord, cap: usize) {
+    /// Fold `other` into this record (commutative; `cap` bounds every name map).
+    pub fn merge(&mut self, other: &EndpointRecord, cap: usize) {
         // Declared wins: the catalogue spoke for this endpoint somewhere.
         if other.template_source == TemplateSource::Declared {
             self.template_source = TemplateSource::Declared;
@@ -199,6 +216,18 @@ impl EndpointRecord {
         self.first_seen = self.first_seen.min(other.first_seen);
         self.last_seen = self.last_seen.max(other.last_seen);
         self.overflow += overflow;
+        // Bounded by the template's parameter count, itself bounded by `MAX_SEGMENTS`.
+        for (name, stat) in &other.template_params {
+            let mine =
+                self.template_params
+                    .entry(name.clone())
+                    .or_insert_with(|| TemplateParamStat {
+                        reasons: BTreeSet::new(),
+                        distinct: 0,
+                    });
+            mine.reasons.extend(stat.reasons.iter().cloned());
+            mine.distinct = mine.distinct.max(stat.distinct);
+        }
     }
 }
 
@@ -281,8 +310,23 @@ pub struct Inventory {
     pub hosts: BTreeMap<String, HostRecord>,
     /// Observations not recorded because `max_endpoints` was reached.
     pub dropped_observations: u64,
+    /// Exchanges per packet-time minute (minutes since the Unix epoch), for traffic-over-time
+    /// charts. Bounded to the latest [`TIMELINE_MINUTES`] minutes; keeping the largest keys
+    /// commutes with summing, so merge stays order-independent.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub timeline: BTreeMap<i64, u64>,
     #[serde(skip)]
     pub limits: InventoryLimits,
+}
+
+/// How many minutes of [`Inventory::timeline`] are kept: one week.
+pub const TIMELINE_MINUTES: usize = 7 * 24 * 60;
+
+/// Drop the oldest minutes beyond [`TIMELINE_MINUTES`].
+fn trim_timeline(timeline: &mut BTreeMap<i64, u64>) {
+    while timeline.len() > TIMELINE_MINUTES {
+        timeline.pop_first();
+    }
 }
 
 impl Inventory {
@@ -308,6 +352,9 @@ impl Inventory {
             first_seen: obs.ts,
             last_seen: obs.ts,
         });
+        let minute = obs.ts.micros().div_euclid(60 * Timestamp::MICROS_PER_SEC);
+        *self.timeline.entry(minute).or_default() += 1;
+        trim_timeline(&mut self.timeline);
         if let Some(rec) = self.endpoints.get_mut(&obs.endpoint) {
             rec.add(obs, cap);
         } else if self.endpoints.len() < self.limits.max_endpoints {
@@ -339,6 +386,10 @@ impl Inventory {
             }
         }
         self.dropped_observations += other.dropped_observations;
+        for (minute, n) in &other.timeline {
+            *self.timeline.entry(*minute).or_default() += n;
+        }
+        trim_timeline(&mut self.timeline);
     }
 
     /// First and last packet time of any observation, if any.
@@ -411,6 +462,27 @@ mod tests {
             "x***@example.com"
         );
         assert_eq!(inv.window(), Some((Timestamp(3), Timestamp(5))));
+        assert_eq!(inv.timeline, BTreeMap::from([(0, 2)]));
+    }
+
+    #[test]
+    fn timeline_keeps_the_latest_minutes_whatever_the_merge_order() {
+        let minute = 60 * Timestamp::MICROS_PER_SEC;
+        let (mut old, mut new) = (Inventory::default(), Inventory::default());
+        for m in 0..TIMELINE_MINUTES as i64 {
+            old.add(&obs("/a", m * minute, 200, "x"));
+        }
+        new.add(&obs("/a", TIMELINE_MINUTES as i64 * minute, 200, "x"));
+        new.add(&obs("/a", 5 * minute, 200, "y"));
+        let mut on = old.clone();
+        on.merge(&new);
+        let mut no = new.clone();
+        no.merge(&old);
+        assert_eq!(on.timeline, no.timeline);
+        assert_eq!(on.timeline.len(), TIMELINE_MINUTES);
+        // Minute 0 fell off the front; minute 5 kept both of its exchanges.
+        assert!(!on.timeline.contains_key(&0));
+        assert_eq!(on.timeline[&5], 2);
     }
 
     #[test]

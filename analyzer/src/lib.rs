@@ -4,11 +4,13 @@
 //! no threads. Time is whatever the caller says it is (packet timestamps), so results are
 //! deterministic for a given input.
 
+pub mod cardinality;
 pub mod catalogue;
 pub mod classify;
 pub mod consumer;
 pub mod diff;
 pub mod exchange;
+pub mod export;
 pub mod finding;
 pub mod host;
 pub mod inventory;
@@ -17,6 +19,8 @@ pub mod observe;
 pub mod report;
 pub mod template;
 pub mod time;
+pub mod tls;
+pub mod wire;
 
 /// Hash maps keyed by attacker-controlled data use a randomly seeded fast hasher.
 pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;

@@ -1,3 +1,12 @@
-//! shadowtap's collector side. For now: loading the declared catalogue from files and folders.
+//! shadowtap's collector side: catalogue files, the mTLS batch ingest server with its sled
+//! store, findings and the JSON API, metrics, and the first-deployment PKI.
+//!
+//! Depends on `analyzer` only (never on `agent`): the batch format is `analyzer::wire`.
 
 pub mod catalogue_files;
+pub mod config;
+pub mod metrics;
+pub mod pki;
+pub mod server;
+pub mod store;
+pub mod tls;

@@ -67,6 +67,31 @@ pub fn consumer_config(trust_forwarded: bool) -> ConsumerConfig {
     }
 }
 
+/// The consumer configuration from the `[consumers]` section (`trust_forwarded` also set by the
+/// command-line flag), keyed like [`consumer_config`].
+pub fn consumer_config_from(
+    settings: &analyzer::consumer::ConsumerSettings,
+    trust_forwarded_flag: bool,
+) -> Result<ConsumerConfig> {
+    let mut cfg = consumer_config(settings.trust_forwarded || trust_forwarded_flag);
+    cfg.trusted_proxies = settings.proxies()?;
+    Ok(cfg)
+}
+
+/// The observer for a catalogue and the `[consumers]` section.
+pub fn observer_with(
+    catalogue: &Catalogue,
+    classifier: Classifier,
+    consumers: &analyzer::consumer::ConsumerSettings,
+    trust_forwarded_flag: bool,
+) -> Result<Observer> {
+    Ok(Observer::new(
+        Templater::new(catalogue.routes()),
+        classifier,
+        consumer_config_from(consumers, trust_forwarded_flag)?,
+    ))
+}
+
 pub fn observer(catalogue: &Catalogue, classifier: Classifier, trust_forwarded: bool) -> Observer {
     Observer::new(
         Templater::new(catalogue.routes()),

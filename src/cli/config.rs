@@ -5,14 +5,14 @@
 //! [templating]   # analyzer::template::TemplateConfig
 //! [consumers]    # analyzer::consumer::ConsumerSettings
 //! [catalogue]    # analyzer::catalogue::CatalogueConfig
+//! [agent]        # agent::ship::settings::AgentSettings
+//! [collector]    # collector::config::CollectorSettings
 //! ```
 
 use anyhow::{Context, Result};
 use serde::Deserialize;
 use std::path::Path;
 
-// TODO(wiring): templating and catalogue sections are read once their owners use them.
-#[allow(dead_code)]
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -22,6 +22,10 @@ pub struct Config {
     pub consumers: analyzer::consumer::ConsumerSettings,
     #[serde(default)]
     pub catalogue: analyzer::catalogue::CatalogueConfig,
+    #[serde(default)]
+    pub agent: agent::ship::settings::AgentSettings,
+    #[serde(default)]
+    pub collector: collector::config::CollectorSettings,
 }
 
 impl Config {

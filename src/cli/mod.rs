@@ -3,10 +3,17 @@
 //! Exit codes: 0 success; 1 error; 2 usage error; 3 `--fail-on` threshold reached;
 //! 4 an input capture was damaged (read up to the damage; the report was still written).
 
+mod agent;
+mod baseline;
 mod catalog;
+mod collector;
 mod common;
 mod config;
+mod conformance;
 mod exchanges;
+mod export;
+mod pki;
+mod report;
 mod scan;
 
 use clap::{Parser, Subcommand};
@@ -29,9 +36,27 @@ enum Command {
     Scan(scan::ScanArgs),
     /// Print one JSON line per HTTP exchange found in the captures (forensic view).
     Exchanges(exchanges::ExchangesArgs),
+    /// Export a saved inventory for asset tools: CSV, NDJSON, OpenAPI, CycloneDX, Backstage.
+    Export(export::ExportArgs),
+    /// Replay the shared conformance corpus and compare with what its peers state.
+    Conformance(conformance::ConformanceArgs),
     /// Work with OpenAPI catalogues.
     #[command(subcommand)]
     Catalog(catalog::CatalogCommand),
+    /// Write a review baseline: the current findings, so later scans show only what changed.
+    Baseline(baseline::BaselineArgs),
+    /// Capture on a span port (or replay a capture) and ship batches to a collector over mTLS.
+    Agent(agent::AgentArgs),
+    /// Receive agents' batches over mTLS, store them, serve findings (JSON API) and metrics.
+    Collector(collector::CollectorArgs),
+    /// Export or import the collector's store as JSON lines.
+    #[command(subcommand)]
+    Store(collector::StoreCommand),
+    /// Certificates for a first deployment (CA, collector, agents).
+    #[command(subcommand)]
+    Pki(pki::PkiCommand),
+    /// Print the scan report computed by a collector.
+    Report(report::ReportArgs),
 }
 
 pub const EXIT_ERROR: u8 = 1;
@@ -50,7 +75,15 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Scan(args) => scan::run(args),
         Command::Exchanges(args) => exchanges::run(args),
+        Command::Export(args) => export::run(args),
+        Command::Conformance(args) => conformance::run(args),
         Command::Catalog(cmd) => catalog::run(cmd),
+        Command::Baseline(args) => baseline::run(args),
+        Command::Agent(args) => agent::run(args),
+        Command::Collector(args) => collector::run(args),
+        Command::Store(cmd) => collector::run_store(cmd),
+        Command::Pki(cmd) => pki::run(cmd),
+        Command::Report(args) => report::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -15,6 +15,10 @@ pub enum Format {
     Text,
     Json,
     Markdown,
+    /// One self-contained HTML file (inline CSS and SVG, no script, no external reference).
+    Html,
+    /// SARIF 2.1.0 for code-scanning dashboards.
+    Sarif,
 }
 
 #[derive(Args)]
@@ -45,29 +49,61 @@ pub struct ScanArgs {
     /// Never show a progress bar.
     #[arg(long)]
     no_progress: bool,
+    /// Review baseline (from `shadowtap baseline`, or a saved JSON report): report only the
+    /// findings that are new or changed since, and list the fixed ones.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+    /// Also write the inventory with its catalogue matches (JSON) for `shadowtap export`.
+    #[arg(long, value_name = "FILE")]
+    save_inventory: Option<PathBuf>,
 }
 
 pub fn run(args: ScanArgs) -> Result<u8> {
     let config = super::config::Config::load(args.config.as_deref())?;
-    let catalogue = common::load_catalogue(&args.catalog)?;
+    // Read the baseline first: a bad file should stop the scan before the captures are read.
+    let baseline = match &args.baseline {
+        Some(path) => Some((path.display().to_string(), super::baseline::load(path)?)),
+        None => None,
+    };
+    let mut catalogue = common::load_catalogue(&args.catalog)?;
+    super::baseline::apply_catalogue_config(&mut catalogue, &config.catalogue);
     let classifier = common::load_classifier(args.rules.as_deref())?;
-    let observer = common::observer(
+    let observer = common::observer_with(
         &catalogue,
         classifier,
-        args.trust_forwarded || config.consumers.trust_forwarded,
-    );
+        &config.consumers,
+        args.trust_forwarded,
+    )?;
     let inventory = Inventory::new(InventoryLimits::default());
-    let (inventory, _stats, totals) =
+    let (mut inventory, _stats, mut totals) =
         common::read_captures(&args.captures, &observer, inventory, !args.no_progress)?;
+    // Cardinality learning runs on the whole inventory: it needs every sibling at once.
+    let collapsed = analyzer::cardinality::collapse(&mut inventory, &config.templating);
+    totals.counters.extend(collapsed.counters());
     let damaged = !totals.errors.is_empty();
     let class_severity = |class: &str| observer.classifier.severity(class).unwrap_or(Severity::Low);
     let findings = diff(&inventory, &catalogue, &class_severity);
-    let report = ScanReport::build(totals, &inventory, &catalogue, findings);
+    let (findings, comparison) = match &baseline {
+        Some((source, b)) => {
+            let (shown, cmp) = b.compare(source, findings);
+            (shown, Some(cmp))
+        }
+        None => (findings, None),
+    };
+    let mut report = ScanReport::build(totals, &inventory, &catalogue, findings);
+    report.baseline = comparison;
     let rendered = match args.format {
         Format::Text => render_text(&report),
         Format::Json => report.to_json() + "\n",
         Format::Markdown => render_markdown(&report),
+        Format::Html => analyzer::report::render_html(&report),
+        Format::Sarif => analyzer::report::render_sarif(&report, &catalogue),
     };
+    if let Some(path) = &args.save_inventory {
+        let snapshot = analyzer::export::Snapshot::build(&inventory, &catalogue);
+        std::fs::write(path, snapshot.to_json() + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     match &args.out {
         Some(path) => {
             std::fs::write(path, rendered).with_context(|| format!("writing {}", path.display()))?

@@ -62,9 +62,15 @@ pub fn render_markdown(r: &ScanReport) -> String {
             "| kind | target | detail | why this severity | id |\n|---|---|---|---|---|"
         );
         for f in findings {
+            let tag = r
+                .baseline
+                .as_ref()
+                .and_then(|b| b.status_of(&f.id))
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default();
             let _ = writeln!(
                 o,
-                "| {} | {} | {} | {} | `{}` |",
+                "| {}{tag} | {} | {} | {} | `{}` |",
                 f.kind.as_str(),
                 esc(&finding_target(f)),
                 esc(&f.detail),
@@ -73,6 +79,34 @@ pub fn render_markdown(r: &ScanReport) -> String {
             );
         }
         let _ = writeln!(o);
+    }
+
+    if let Some(b) = &r.baseline {
+        let _ = writeln!(o, "## Baseline\n");
+        let _ = writeln!(
+            o,
+            "Compared with {} ({} reviewed findings): {} new, {} changed, {} unchanged (not shown), {} fixed.\n",
+            esc(&b.source),
+            b.baseline_findings,
+            b.new.len(),
+            b.changed.len(),
+            b.unchanged,
+            b.fixed.len()
+        );
+        if !b.fixed.is_empty() {
+            let _ = writeln!(o, "| fixed | target | was | id |\n|---|---|---|---|");
+            for e in &b.fixed {
+                let _ = writeln!(
+                    o,
+                    "| {} | {} | {} | `{}` |",
+                    e.kind.as_str(),
+                    esc(&e.target),
+                    e.severity,
+                    esc(&e.id)
+                );
+            }
+            let _ = writeln!(o);
+        }
     }
 
     let _ = writeln!(o, "## Endpoints\n");

@@ -2,7 +2,9 @@
 //!
 //! The JSON field names are a contract other tools read: add fields, never rename them.
 
+pub mod html;
 mod markdown;
+mod sarif;
 mod text;
 
 use crate::catalogue::Catalogue;
@@ -12,7 +14,9 @@ use crate::observation::{EndpointKey, TemplateSource};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+pub use html::render_html;
 pub use markdown::render_markdown;
+pub use sarif::render_sarif;
 pub use text::render_text;
 
 /// What the capture side measured, filled in by the caller.
@@ -86,6 +90,13 @@ pub struct EndpointView {
     pub header_params: Vec<String>,
     pub data_classes: Vec<DataClassView>,
     pub consumers: usize,
+    /// The consumers themselves, most exchanges first (at most [`MAX_CONSUMERS_LISTED`]).
+    pub consumer_list: Vec<ConsumerView>,
+    /// Consumers beyond [`MAX_CONSUMERS_LISTED`], not listed.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub consumers_not_listed: usize,
+    /// Why each path parameter is one, in path order.
+    pub template_params: Vec<TemplateParamView>,
     pub auth: Vec<String>,
     pub first_seen: String,
     pub last_seen: String,
@@ -93,11 +104,53 @@ pub struct EndpointView {
     pub confidence: f64,
 }
 
+/// Most consumers listed per endpoint in a report.
+pub const MAX_CONSUMERS_LISTED: usize = 100;
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// One consumer of an endpoint (see `analyzer::consumer` for the id forms).
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsumerView {
+    /// Stable id: `oauth:<client>@<issuer>`, `tls:<subject>`, `key:<fingerprint>`, `addr:<ip>`...
+    pub id: String,
+    /// Readable identity when the id carries one (never a credential).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// `oauth_client`, `tls_client`, `api_key`, `basic`, `bearer`, `cookie`, `address`...
+    pub kind: String,
+    pub exchanges: u64,
+    /// The identity comes from token claims read without verifying the signature.
+    pub unverified: bool,
+}
+
+/// Why a path parameter is a parameter.
+#[derive(Debug, Clone, Serialize)]
+pub struct TemplateParamView {
+    pub name: String,
+    /// `declared` (catalogue), `typed` (the segment's own shape: integer, uuid, date, ...),
+    /// `cardinality` (many distinct literal values at the position), `override` (config), or
+    /// several joined with `+`.
+    pub reason: String,
+    /// Distinct literal values seen at the position, for `cardinality`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distinct: Option<u64>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ScanReport {
     pub summary: Summary,
     pub endpoints: Vec<EndpointView>,
     pub findings: Vec<Finding>,
+    /// Exchanges per packet-time minute (minutes since the Unix epoch), for charts.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub timeline: BTreeMap<i64, u64>,
+    /// Set when the scan was compared with a review baseline: `findings` then holds only the
+    /// new and changed ones, and this says which is which and what was fixed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<crate::diff::baseline::BaselineComparison>,
 }
 
 impl ScanReport {
@@ -151,6 +204,8 @@ impl ScanReport {
             summary,
             endpoints,
             findings,
+            baseline: None,
+            timeline: inventory.timeline.clone(),
         }
     }
 
@@ -201,11 +256,64 @@ fn endpoint_view(key: &EndpointKey, rec: &EndpointRecord, catalogue: &Catalogue)
             })
             .collect(),
         consumers: rec.consumers.len(),
+        consumer_list: consumer_list(rec),
+        consumers_not_listed: rec.consumers.len().saturating_sub(MAX_CONSUMERS_LISTED),
+        template_params: template_params(&key.path, rec),
         auth: rec.auth.keys().cloned().collect(),
         first_seen: rec.first_seen.rfc3339(),
         last_seen: rec.last_seen.rfc3339(),
         confidence: rec.confidence(),
     }
+}
+
+/// Consumers by exchanges (most first), then id; at most [`MAX_CONSUMERS_LISTED`].
+fn consumer_list(rec: &EndpointRecord) -> Vec<ConsumerView> {
+    let mut list: Vec<(&String, &u64)> = rec.consumers.iter().collect();
+    list.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    list.into_iter()
+        .take(MAX_CONSUMERS_LISTED)
+        .map(|(id, n)| {
+            let info = crate::consumer::describe(id);
+            ConsumerView {
+                id: id.clone(),
+                label: info.label,
+                kind: info.kind.to_string(),
+                exchanges: *n,
+                unverified: info.unverified,
+            }
+        })
+        .collect()
+}
+
+/// Every `{name}` of the path template with the reason it is a parameter.
+fn template_params(path: &str, rec: &EndpointRecord) -> Vec<TemplateParamView> {
+    let mut out = Vec::new();
+    let mut rest = path;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}').map(|c| open + c) else {
+            break;
+        };
+        let name = &rest[open + 1..close];
+        rest = &rest[close + 1..];
+        let (reason, distinct) = match (rec.template_source, rec.template_params.get(name)) {
+            (TemplateSource::Declared, _) => ("declared".to_string(), None),
+            (TemplateSource::Learned, Some(stat)) => {
+                let reasons: Vec<&str> = stat.reasons.iter().map(String::as_str).collect();
+                let distinct = stat
+                    .reasons
+                    .contains(crate::cardinality::REASON_CARDINALITY)
+                    .then_some(stat.distinct);
+                (reasons.join("+"), distinct)
+            }
+            (TemplateSource::Learned, None) => ("typed".to_string(), None),
+        };
+        out.push(TemplateParamView {
+            name: name.to_string(),
+            reason,
+            distinct,
+        });
+    }
+    out
 }
 
 /// `1234567` -> `1,234,567`.

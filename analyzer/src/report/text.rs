@@ -68,7 +68,13 @@ pub fn render_text(r: &ScanReport) -> String {
     for (severity, findings) in by_severity(&r.findings) {
         let _ = writeln!(o, "\n[{}]", severity.as_str().to_uppercase());
         for f in findings {
-            let _ = writeln!(o, "  {:<15} {}", f.kind.as_str(), finding_target(f));
+            let tag = r
+                .baseline
+                .as_ref()
+                .and_then(|b| b.status_of(&f.id))
+                .map(|s| format!(" [{s}]"))
+                .unwrap_or_default();
+            let _ = writeln!(o, "  {:<20} {}{tag}", f.kind.as_str(), finding_target(f));
             let _ = writeln!(o, "    {}", f.detail);
             let _ = writeln!(
                 o,
@@ -80,6 +86,30 @@ pub fn render_text(r: &ScanReport) -> String {
             if !f.evidence.data_classes.is_empty() {
                 let _ = writeln!(o, "    data: {}", f.evidence.data_classes.join(", "));
             }
+        }
+    }
+
+    if let Some(b) = &r.baseline {
+        let _ = writeln!(o, "\nBASELINE");
+        let _ = writeln!(
+            o,
+            "  compared with {} ({} reviewed findings): {} new, {} changed, {} unchanged (not shown), {} fixed",
+            b.source,
+            b.baseline_findings,
+            b.new.len(),
+            b.changed.len(),
+            b.unchanged,
+            b.fixed.len()
+        );
+        for e in &b.fixed {
+            let _ = writeln!(
+                o,
+                "  fixed  {:<20} {} (was {}; id {})",
+                e.kind.as_str(),
+                e.target,
+                e.severity,
+                e.id
+            );
         }
     }
 

@@ -1,0 +1,392 @@
+//! A small blocking HTTPS/1.1 client over rustls for talking to the collector: POST a batch,
+//! GET the API. Plain threads, no async runtime: the agent ships from one sender thread.
+//!
+//! It is not a general HTTP client: one origin, `Content-Length` bodies (what the collector
+//! sends), bounded response size, a timeout on every read and write, keep-alive with one
+//! reconnect-and-retry when a reused connection turns out to be closed (safe: the collector
+//! deduplicates batches by `(agent_id, epoch, seq)`).
+
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Largest response accepted (the report of a big inventory fits; a hostile server cannot
+/// make us buffer without bound).
+pub const MAX_RESPONSE_BYTES: usize = 256 << 20;
+const MAX_HEAD_BYTES: usize = 64 << 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("collector URL {url:?}: {why}")]
+    Url { url: String, why: &'static str },
+    #[error("reading PEM {what} from {path}: {message}")]
+    Pem {
+        what: &'static str,
+        path: String,
+        message: String,
+    },
+    #[error("TLS configuration: {0}")]
+    Tls(String),
+    #[error("connecting to {addr}: {source}")]
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("talking to {addr}: {source}")]
+    Io {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("bad response from {addr}: {why}")]
+    Response { addr: String, why: String },
+}
+
+/// `https://HOST:PORT` (a trailing `/` is allowed; IPv6 as `[::1]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectorUrl {
+    pub host: String,
+    pub port: u16,
+}
+
+impl CollectorUrl {
+    pub fn parse(url: &str) -> Result<CollectorUrl, ClientError> {
+        let bad = |why| ClientError::Url {
+            url: url.to_string(),
+            why,
+        };
+        let rest = url
+            .strip_prefix("https://")
+            .ok_or_else(|| bad("must start with https://"))?;
+        let rest = rest.trim_end_matches('/');
+        if rest.contains('/') {
+            return Err(bad("must not have a path"));
+        }
+        let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
+            let (h, p) = v6
+                .split_once("]:")
+                .ok_or_else(|| bad("IPv6 needs [addr]:port"))?;
+            (h.to_string(), p)
+        } else {
+            let (h, p) = rest.rsplit_once(':').ok_or_else(|| bad("needs a :PORT"))?;
+            (h.to_string(), p)
+        };
+        if host.is_empty() {
+            return Err(bad("empty host"));
+        }
+        let port = port
+            .parse()
+            .map_err(|_| bad("port is not a number 1-65535"))?;
+        Ok(CollectorUrl { host, port })
+    }
+
+    fn addr(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+fn pem_err<'a>(
+    what: &'static str,
+    path: &'a Path,
+) -> impl Fn(rustls_pki_types::pem::Error) -> ClientError + 'a {
+    move |e| ClientError::Pem {
+        what,
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// TLS client config trusting `ca`, presenting `cert`/`key` when given.
+pub fn client_config(
+    ca: &Path,
+    identity: Option<(&Path, &Path)>,
+) -> Result<Arc<ClientConfig>, ClientError> {
+    let mut roots = RootCertStore::empty();
+    let cas = CertificateDer::pem_file_iter(ca)
+        .map_err(pem_err("CA certificates", ca))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(pem_err("CA certificates", ca))?;
+    if cas.is_empty() {
+        return Err(ClientError::Tls(format!(
+            "no CA certificate in {}",
+            ca.display()
+        )));
+    }
+    for c in cas {
+        roots
+            .add(c)
+            .map_err(|e| ClientError::Tls(format!("CA {}: {e}", ca.display())))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError::Tls(e.to_string()))?
+        .with_root_certificates(roots);
+    let mut config = match identity {
+        Some((cert, key)) => {
+            let chain = CertificateDer::pem_file_iter(cert)
+                .map_err(pem_err("certificate", cert))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(pem_err("certificate", cert))?;
+            let key_der = PrivateKeyDer::from_pem_file(key).map_err(pem_err("private key", key))?;
+            builder.with_client_auth_cert(chain, key_der).map_err(|e| {
+                ClientError::Tls(format!("client certificate {}: {e}", cert.display()))
+            })?
+        }
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// A response: status and body.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The `error` of an [`analyzer::wire::ErrorBody`], or the body as text.
+    pub fn error_text(&self) -> String {
+        serde_json::from_slice::<analyzer::wire::ErrorBody>(&self.body)
+            .map(|e| e.error)
+            .unwrap_or_else(|_| {
+                String::from_utf8_lossy(&self.body)
+                    .chars()
+                    .take(500)
+                    .collect()
+            })
+    }
+}
+
+type Conn = StreamOwned<ClientConnection, TcpStream>;
+
+pub struct HttpsClient {
+    url: CollectorUrl,
+    config: Arc<ClientConfig>,
+    timeout: Duration,
+    conn: Option<Conn>,
+}
+
+impl std::fmt::Debug for HttpsClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpsClient")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpsClient {
+    pub fn new(url: CollectorUrl, config: Arc<ClientConfig>, timeout: Duration) -> HttpsClient {
+        HttpsClient {
+            url,
+            config,
+            timeout,
+            conn: None,
+        }
+    }
+
+    fn io(&self, source: std::io::Error) -> ClientError {
+        ClientError::Io {
+            addr: self.url.addr(),
+            source,
+        }
+    }
+
+    fn connect(&self) -> Result<Conn, ClientError> {
+        let addr = self.url.addr();
+        let cerr = |source| ClientError::Connect {
+            addr: addr.clone(),
+            source,
+        };
+        let sock = addr
+            .to_socket_addrs()
+            .map_err(cerr)?
+            .next()
+            .ok_or_else(|| cerr(std::io::Error::other("no address")))?;
+        let tcp = TcpStream::connect_timeout(&sock, self.timeout).map_err(cerr)?;
+        tcp.set_read_timeout(Some(self.timeout)).map_err(cerr)?;
+        tcp.set_write_timeout(Some(self.timeout)).map_err(cerr)?;
+        let _ = tcp.set_nodelay(true);
+        let name = ServerName::try_from(self.url.host.clone())
+            .map_err(|e| ClientError::Tls(format!("server name {:?}: {e}", self.url.host)))?;
+        let conn = ClientConnection::new(Arc::clone(&self.config), name)
+            .map_err(|e| ClientError::Tls(e.to_string()))?;
+        Ok(StreamOwned::new(conn, tcp))
+    }
+
+    /// Send one request and read the whole response.
+    pub fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Response, ClientError> {
+        let reused = self.conn.is_some();
+        match self.try_request(method, path, headers, body) {
+            Ok(r) => Ok(r),
+            Err(e) if reused => {
+                // A kept-alive connection the server closed: one fresh attempt.
+                tracing::debug!("retrying on a new connection after: {e}");
+                self.conn = None;
+                self.try_request(method, path, headers, body)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn try_request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Response, ClientError> {
+        let mut conn = match self.conn.take() {
+            Some(c) => c,
+            None => self.connect()?,
+        };
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n",
+            self.url.addr(),
+            body.len()
+        );
+        for (k, v) in headers {
+            head.push_str(k);
+            head.push_str(": ");
+            head.push_str(v);
+            head.push_str("\r\n");
+        }
+        head.push_str("\r\n");
+        let mut wire = head.into_bytes();
+        wire.extend_from_slice(body);
+        conn.write_all(&wire).map_err(|e| self.io(e))?;
+        conn.flush().map_err(|e| self.io(e))?;
+        let (resp, keep) = self.read_response(&mut conn)?;
+        if keep {
+            self.conn = Some(conn);
+        }
+        Ok(resp)
+    }
+
+    fn read_response(&self, conn: &mut Conn) -> Result<(Response, bool), ClientError> {
+        let bad = |why: String| ClientError::Response {
+            addr: self.url.addr(),
+            why,
+        };
+        let mut buf = Vec::with_capacity(4096);
+        let mut chunk = [0u8; 16 << 10];
+        let (status, body_start, len, keep) = loop {
+            let n = conn.read(&mut chunk).map_err(|e| self.io(e))?;
+            if n == 0 {
+                return Err(bad("connection closed before a response".into()));
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            let mut hdrs = [httparse::EMPTY_HEADER; 32];
+            let mut resp = httparse::Response::new(&mut hdrs);
+            match resp.parse(&buf) {
+                Ok(httparse::Status::Complete(off)) => {
+                    let status = resp.code.unwrap_or(0);
+                    let mut len = None;
+                    let mut keep = true;
+                    for h in resp.headers.iter() {
+                        if h.name.eq_ignore_ascii_case("content-length") {
+                            len = std::str::from_utf8(h.value)
+                                .ok()
+                                .and_then(|v| v.trim().parse::<usize>().ok());
+                        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+                            return Err(bad("chunked responses are not supported".into()));
+                        } else if h.name.eq_ignore_ascii_case("connection")
+                            && h.value.eq_ignore_ascii_case(b"close")
+                        {
+                            keep = false;
+                        }
+                    }
+                    break (status, off, len, keep);
+                }
+                Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD_BYTES => {}
+                Ok(httparse::Status::Partial) => {
+                    return Err(bad(format!("response head over {MAX_HEAD_BYTES} bytes")))
+                }
+                Err(e) => return Err(bad(format!("response head: {e}"))),
+            }
+        };
+        let mut body = buf.split_off(body_start);
+        match len {
+            Some(len) if len > MAX_RESPONSE_BYTES => Err(bad(format!(
+                "response body of {len} bytes is over {MAX_RESPONSE_BYTES}"
+            ))),
+            Some(len) => {
+                while body.len() < len {
+                    let n = conn.read(&mut chunk).map_err(|e| self.io(e))?;
+                    if n == 0 {
+                        return Err(bad(format!("body ended at {} of {len} bytes", body.len())));
+                    }
+                    body.extend_from_slice(&chunk[..n]);
+                }
+                body.truncate(len);
+                Ok((Response { status, body }, keep))
+            }
+            None => {
+                // No length: the body runs to the end of the connection.
+                loop {
+                    let n = match conn.read(&mut chunk) {
+                        Ok(n) => n,
+                        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => 0,
+                        Err(e) => return Err(self.io(e)),
+                    };
+                    if n == 0 {
+                        break;
+                    }
+                    if body.len() + n > MAX_RESPONSE_BYTES {
+                        return Err(bad(format!(
+                            "response body over {MAX_RESPONSE_BYTES} bytes"
+                        )));
+                    }
+                    body.extend_from_slice(&chunk[..n]);
+                }
+                Ok((Response { status, body }, false))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_or_say_why_not() {
+        assert_eq!(
+            CollectorUrl::parse("https://collector.bank:7443/").expect("ok"),
+            CollectorUrl {
+                host: "collector.bank".into(),
+                port: 7443
+            }
+        );
+        assert_eq!(
+            CollectorUrl::parse("https://[::1]:9").expect("ok").host,
+            "::1"
+        );
+        for (bad, why) in [
+            ("http://x:1", "https://"),
+            ("https://x", ":PORT"),
+            ("https://x:99999", "port"),
+            ("https://x:1/api", "path"),
+        ] {
+            let e = CollectorUrl::parse(bad).expect_err(bad).to_string();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+}

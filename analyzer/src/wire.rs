@@ -1,0 +1,491 @@
+//! The agent -> collector batch format (version 1), the one definition both ends use.
+//!
+//! A [`Batch`] is one agent's aggregate of one packet-time window: an [`Inventory`] flattened to
+//! a list (JSON maps need string keys, [`EndpointKey`] is a struct) plus capture counter deltas.
+//! It carries `(agent_id, epoch, seq)`: the collector applies a batch only when that pair is
+//! above the agent's high-water mark, so resending is harmless (at-least-once delivery,
+//! exactly-once effect). Like every inventory, a batch holds names, shapes, labels, counts,
+//! masked previews and keyed fingerprints only: never a raw value.
+//!
+//! This module is pure (serde types, encoding, validation). Transport, TLS and storage live in
+//! the agent and collector crates. Decoding is for hostile input: size is capped by the caller
+//! before parsing, and [`Batch::validate`] checks every count against [`WireLimits`].
+
+use crate::inventory::{EndpointRecord, Inventory, InventoryLimits};
+use crate::observation::EndpointKey;
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The batch format version this build writes and reads.
+pub const WIRE_VERSION: u32 = 1;
+
+/// Path of the ingest endpoint on the collector.
+pub const INGEST_PATH: &str = "/v1/batches";
+
+/// Content type of an encoded batch.
+pub const CONTENT_TYPE: &str = "application/json";
+
+/// Bounds a decoded batch must respect (the collector refuses the rest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireLimits {
+    /// Largest accepted encoded batch in bytes (checked by the transport before parsing).
+    pub max_bytes: usize,
+    pub max_endpoints: usize,
+    pub max_hosts: usize,
+    /// Per endpoint: names in any one map (params, fields, consumers, classes...).
+    pub max_names: usize,
+    /// Longest string anywhere a name is expected (host, path, parameter, agent id...).
+    pub max_name_len: usize,
+    pub max_counters: usize,
+}
+
+impl Default for WireLimits {
+    fn default() -> Self {
+        let inv = InventoryLimits::default();
+        WireLimits {
+            max_bytes: 16 << 20,
+            max_endpoints: inv.max_endpoints,
+            max_hosts: inv.max_endpoints,
+            max_names: inv.max_names,
+            max_name_len: 4096,
+            max_counters: 256,
+        }
+    }
+}
+
+/// One endpoint of the inventory, flattened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndpointEntry {
+    pub key: EndpointKey,
+    pub record: EndpointRecord,
+}
+
+/// An inventory as a JSON-friendly document (also the collector's `/v1/inventory` body).
+///
+/// `endpoints` is flattened to a list; every other inventory field (hosts, timeline, and any
+/// field added later) travels in `rest` exactly as [`Inventory`] serialises it, so the format
+/// follows the inventory without a second definition to keep in step.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InventoryDoc {
+    pub endpoints: Vec<EndpointEntry>,
+    #[serde(flatten)]
+    pub rest: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The inventory without its endpoints, as JSON fields.
+pub fn shell_fields(inv: &Inventory) -> serde_json::Map<String, serde_json::Value> {
+    let mut shell = inv.clone();
+    shell.endpoints.clear();
+    match serde_json::to_value(&shell) {
+        Ok(serde_json::Value::Object(mut m)) => {
+            m.remove("endpoints");
+            m
+        }
+        // An inventory without endpoints has only string-keyed maps: this cannot happen.
+        _ => serde_json::Map::new(),
+    }
+}
+
+/// Rebuild an endpoint-less inventory from [`shell_fields`] output.
+pub fn shell_from_fields(
+    fields: &serde_json::Map<String, serde_json::Value>,
+    limits: InventoryLimits,
+) -> Result<Inventory, WireError> {
+    let mut obj = fields.clone();
+    obj.insert(
+        "endpoints".into(),
+        serde_json::Value::Object(serde_json::Map::new()),
+    );
+    let mut shell: Inventory = serde_json::from_value(serde_json::Value::Object(obj))
+        .map_err(|e| WireError::Malformed(format!("inventory: {e}")))?;
+    shell.limits = limits;
+    Ok(shell)
+}
+
+impl InventoryDoc {
+    pub fn from_inventory(inv: &Inventory) -> InventoryDoc {
+        InventoryDoc {
+            endpoints: inv
+                .endpoints
+                .iter()
+                .map(|(key, record)| EndpointEntry {
+                    key: key.clone(),
+                    record: record.clone(),
+                })
+                .collect(),
+            rest: shell_fields(inv),
+        }
+    }
+
+    /// Rebuild the inventory under `limits`. Everything is merged (not inserted), so a document
+    /// listing one endpoint twice still gives one record, and the caps still hold.
+    pub fn to_inventory(&self, limits: InventoryLimits) -> Result<Inventory, WireError> {
+        let shell = shell_from_fields(&self.rest, limits.clone())?;
+        let mut out = Inventory::new(limits.clone());
+        out.merge(&shell);
+        let mut part = Inventory::new(limits);
+        for e in &self.endpoints {
+            part.endpoints.clear();
+            part.endpoints.insert(e.key.clone(), e.record.clone());
+            out.merge(&part);
+        }
+        Ok(out)
+    }
+}
+
+/// One agent's aggregate of one window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Batch {
+    pub version: u32,
+    /// The sending agent; must equal the identity of its client certificate.
+    pub agent_id: String,
+    /// Incremented each time the agent starts (persisted in its spool).
+    pub epoch: u64,
+    /// Per epoch, from 0, one per batch made.
+    pub seq: u64,
+    /// Packet-time window the observations fall in.
+    pub window_start: Timestamp,
+    pub window_end: Timestamp,
+    /// Observations aggregated into this batch.
+    pub observations: u64,
+    pub inventory: InventoryDoc,
+    /// Capture counter deltas for the window (packets, bytes, drops, flows, ...).
+    pub counters: BTreeMap<String, u64>,
+}
+
+/// Why an encoded batch was refused. Every variant names what was wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    #[error("batch is {size} bytes, over the {max}-byte limit")]
+    TooLarge { size: usize, max: usize },
+    #[error("batch is not valid JSON for wire version {WIRE_VERSION}: {0}")]
+    Malformed(String),
+    #[error("batch has wire version {0}, this build reads version {WIRE_VERSION}")]
+    Version(u32),
+    #[error("batch {what} is {got}, over the limit of {max}")]
+    OverLimit {
+        what: &'static str,
+        got: usize,
+        max: usize,
+    },
+    #[error("batch agent id is invalid: {0}")]
+    AgentId(String),
+}
+
+/// The collector's answer to an accepted (or already applied) batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AckStatus {
+    /// Applied now.
+    Accepted,
+    /// Already applied earlier (at or below the agent's high-water mark): nothing changed.
+    Duplicate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    pub status: AckStatus,
+    pub agent_id: String,
+    pub epoch: u64,
+    pub seq: u64,
+}
+
+/// The body of every refusal: one sentence naming what was wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+/// Whether `id` may name an agent: 1..=256 bytes of `[A-Za-z0-9._:@-]`, so it is safe in keys,
+/// file names, metrics labels and log lines.
+pub fn valid_agent_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 256
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':' | b'@'))
+}
+
+impl Batch {
+    /// A batch of `inv` for the given header.
+    pub fn new(
+        agent_id: &str,
+        epoch: u64,
+        seq: u64,
+        inv: &Inventory,
+        counters: BTreeMap<String, u64>,
+    ) -> Batch {
+        let (window_start, window_end) = inv.window().unwrap_or_default();
+        Batch {
+            version: WIRE_VERSION,
+            agent_id: agent_id.to_string(),
+            epoch,
+            seq,
+            window_start,
+            window_end,
+            observations: inv.exchanges() + inv.dropped_observations,
+            inventory: InventoryDoc::from_inventory(inv),
+            counters,
+        }
+    }
+
+    /// JSON bytes. Serialising plain data with string keys cannot fail; the fallback keeps the
+    /// signature total without a panic.
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Parse and validate hostile bytes.
+    pub fn decode(bytes: &[u8], limits: &WireLimits) -> Result<Batch, WireError> {
+        if bytes.len() > limits.max_bytes {
+            return Err(WireError::TooLarge {
+                size: bytes.len(),
+                max: limits.max_bytes,
+            });
+        }
+        // Read the version first so a newer agent gets "version" rather than a field error.
+        #[derive(Deserialize)]
+        struct Head {
+            version: u32,
+        }
+        let head: Head =
+            serde_json::from_slice(bytes).map_err(|e| WireError::Malformed(e.to_string()))?;
+        if head.version != WIRE_VERSION {
+            return Err(WireError::Version(head.version));
+        }
+        let batch: Batch =
+            serde_json::from_slice(bytes).map_err(|e| WireError::Malformed(e.to_string()))?;
+        batch.validate(limits)?;
+        Ok(batch)
+    }
+
+    /// Check every count and name length against `limits`.
+    pub fn validate(&self, limits: &WireLimits) -> Result<(), WireError> {
+        if !valid_agent_id(&self.agent_id) {
+            return Err(WireError::AgentId(format!(
+                "{:?} (1-256 characters of A-Z a-z 0-9 . _ - : @)",
+                truncate(&self.agent_id, 64)
+            )));
+        }
+        let over = |what: &'static str, got: usize, max: usize| {
+            if got > max {
+                Err(WireError::OverLimit { what, got, max })
+            } else {
+                Ok(())
+            }
+        };
+        over(
+            "endpoint count",
+            self.inventory.endpoints.len(),
+            limits.max_endpoints,
+        )?;
+        let shell = shell_from_fields(&self.inventory.rest, InventoryLimits::default())?;
+        over("host count", shell.hosts.len(), limits.max_hosts)?;
+        over("counter count", self.counters.len(), limits.max_counters)?;
+        let len = limits.max_name_len;
+        for name in shell.hosts.keys().chain(self.counters.keys()) {
+            over("name length", name.len(), len)?;
+        }
+        for e in &self.inventory.endpoints {
+            let k = &e.key;
+            for s in [&k.host, &k.method, &k.path] {
+                over("endpoint key length", s.len(), len)?;
+            }
+            let r = &e.record;
+            let names = limits.max_names;
+            for (what, n) in [
+                ("statuses per endpoint", r.statuses.len()),
+                ("query params per endpoint", r.query_params.len()),
+                ("header params per endpoint", r.header_params.len()),
+                ("request fields per endpoint", r.request_fields.len()),
+                ("response fields per endpoint", r.response_fields.len()),
+                (
+                    "request content types per endpoint",
+                    r.request_content_types.len(),
+                ),
+                (
+                    "response content types per endpoint",
+                    r.response_content_types.len(),
+                ),
+                ("data classes per endpoint", r.data_classes.len()),
+                ("consumers per endpoint", r.consumers.len()),
+                ("auth schemes per endpoint", r.auth.len()),
+                ("anomalies per endpoint", r.anomalies.len()),
+            ] {
+                over(what, n, names)?;
+            }
+            let locations: usize = r.data_classes.values().map(BTreeMap::len).sum();
+            over("data-class locations per endpoint", locations, names)?;
+            let all_names = r
+                .query_params
+                .keys()
+                .chain(r.header_params.keys())
+                .chain(r.request_fields.keys())
+                .chain(r.response_fields.keys())
+                .chain(r.request_content_types.keys())
+                .chain(r.response_content_types.keys())
+                .chain(r.consumers.keys())
+                .chain(r.auth.keys())
+                .chain(r.anomalies.keys())
+                .chain(r.data_classes.keys());
+            for name in all_names {
+                over("name length", name.len(), len)?;
+            }
+            for locs in r.data_classes.values() {
+                for (loc, stat) in locs {
+                    over("name length", loc.len(), len)?;
+                    over("preview length", stat.preview.len(), len)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The batch's inventory under `limits` (fails only on a batch that skipped `validate`).
+    pub fn to_inventory(&self, limits: InventoryLimits) -> Result<Inventory, WireError> {
+        self.inventory.to_inventory(limits)
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observation::{
+        AuthScheme, Consumer, FieldShape, FieldType, Observation, TemplateSource,
+    };
+
+    fn obs(path: &str, ts: i64) -> Observation {
+        Observation {
+            ts: Timestamp(ts),
+            endpoint: EndpointKey {
+                host: "api.bank".into(),
+                method: "GET".into(),
+                path: path.into(),
+            },
+            template_source: TemplateSource::Learned,
+            status: Some(200),
+            request_content_type: None,
+            response_content_type: Some("application/json".into()),
+            query_params: vec!["q".into()],
+            header_params: vec![],
+            request_fields: vec![],
+            response_fields: vec![FieldShape {
+                path: "a".into(),
+                ty: FieldType::String,
+            }],
+            data_classes: vec![],
+            auth: AuthScheme::Bearer,
+            consumer: Consumer {
+                address: "10.0.0.1".into(),
+                credential: Some("key:0123".into()),
+            },
+            request_body_len: 0,
+            response_body_len: 3,
+            anomalies: vec![],
+        }
+    }
+
+    fn inventory() -> Inventory {
+        let mut inv = Inventory::default();
+        for i in 0..5 {
+            inv.add(&obs(if i % 2 == 0 { "/a" } else { "/b/{id}" }, 100 + i));
+        }
+        inv
+    }
+
+    #[test]
+    fn round_trip_keeps_the_inventory_and_header() {
+        let inv = inventory();
+        let counters = BTreeMap::from([("packets".to_string(), 42)]);
+        let b = Batch::new("agent-1", 3, 7, &inv, counters);
+        assert_eq!(
+            (b.window_start, b.window_end),
+            (Timestamp(100), Timestamp(104))
+        );
+        assert_eq!(b.observations, 5);
+        let back = Batch::decode(&b.encode(), &WireLimits::default()).expect("decodes");
+        assert_eq!(back, b);
+        assert_eq!(back.to_inventory(InventoryLimits::default()), Ok(inv));
+    }
+
+    #[test]
+    fn oversized_malformed_and_future_batches_are_refused_by_name() {
+        let b = Batch::new("a", 0, 0, &inventory(), BTreeMap::new()).encode();
+        let small = WireLimits {
+            max_bytes: 10,
+            ..WireLimits::default()
+        };
+        assert!(matches!(
+            Batch::decode(&b, &small),
+            Err(WireError::TooLarge { max: 10, .. })
+        ));
+        assert!(matches!(
+            Batch::decode(b"{not json", &WireLimits::default()),
+            Err(WireError::Malformed(_))
+        ));
+        let future = br#"{"version": 99}"#;
+        assert_eq!(
+            Batch::decode(future, &WireLimits::default()),
+            Err(WireError::Version(99))
+        );
+        let e = Batch::decode(
+            br#"{"version": 1, "agent_id": "x"}"#,
+            &WireLimits::default(),
+        )
+        .expect_err("missing fields");
+        assert!(e.to_string().contains("not valid JSON"), "{e}");
+    }
+
+    #[test]
+    fn limits_and_agent_ids_are_enforced() {
+        let mut b = Batch::new("a", 0, 0, &inventory(), BTreeMap::new());
+        let tight = WireLimits {
+            max_endpoints: 1,
+            ..WireLimits::default()
+        };
+        assert!(matches!(
+            b.validate(&tight),
+            Err(WireError::OverLimit {
+                what: "endpoint count",
+                got: 2,
+                max: 1
+            })
+        ));
+        for bad in ["", "a b", "x/../y", &"x".repeat(257)] {
+            b.agent_id = bad.to_string();
+            assert!(matches!(
+                b.validate(&WireLimits::default()),
+                Err(WireError::AgentId(_))
+            ));
+        }
+        b.agent_id = "agent-7.dc1@bank".into();
+        assert_eq!(b.validate(&WireLimits::default()), Ok(()));
+    }
+
+    #[test]
+    fn duplicated_entries_merge_instead_of_overwriting() {
+        let inv = inventory();
+        let mut doc = InventoryDoc::from_inventory(&inv);
+        doc.endpoints.push(doc.endpoints[0].clone());
+        let back = doc.to_inventory(InventoryLimits::default()).expect("valid");
+        assert_eq!(
+            back.exchanges(),
+            inv.exchanges()
+                + inv
+                    .endpoints
+                    .values()
+                    .next()
+                    .map(|r| r.exchanges)
+                    .unwrap_or(0)
+        );
+    }
+}

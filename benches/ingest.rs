@@ -1,0 +1,172 @@
+//! Criterion benchmark of collector ingest: how many batches and observations per second the
+//! collector stores, (a) through the whole HTTPS + mTLS path from one agent connection, and
+//! (b) into the sled store alone. Every batch is made durable (fsync) before its acknowledgement,
+//! so these are honest "acknowledged as stored" rates.
+//!
+//! Batches are the demo capture aggregated per 1 s window (about 430 batches of ~4.5
+//! observations) and the whole capture as one batch (1,940 observations), the two ends of the
+//! window-length trade-off. Observations/s = batches/s x observations per batch (printed).
+
+use agent::pipeline::{Pipeline, PipelineConfig};
+use agent::ship::aggregator::{Aggregator, Sealed};
+use agent::ship::client::{client_config, CollectorUrl, HttpsClient};
+use agent::source::file::FileSource;
+use agent::source::FrameSource;
+use analyzer::classify::Classifier;
+use analyzer::consumer::ConsumerConfig;
+use analyzer::inventory::{Inventory, InventoryLimits};
+use analyzer::observe::Observer;
+use analyzer::template::Templater;
+use analyzer::wire::{Batch, INGEST_PATH};
+use collector::config::CollectorSettings;
+use collector::store::{SledStore, Store, StoreLimits};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// The demo capture as per-second windows, and as one window.
+fn windows() -> (Vec<Inventory>, Inventory) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let loaded = collector::catalogue_files::load_catalogue(&[root.join("fixtures/demo/catalog")])
+        .expect("catalogue");
+    let observer = Observer::new(
+        Templater::new(loaded.catalogue.routes()),
+        Classifier::builtin(),
+        ConsumerConfig::new(b"bench", false),
+    );
+    let mut source =
+        FileSource::open(&root.join("fixtures/demo/openbanking.pcap")).expect("demo capture");
+    let agg = Aggregator::new(InventoryLimits::default(), 1);
+    let mut p = Pipeline::new(PipelineConfig::default(), &observer, agg);
+    let mut out = Vec::new();
+    while let Some(frame) = source.next_frame().expect("read") {
+        p.feed(&frame);
+        if p.sink_mut().due(frame.ts) {
+            let stats = p.stats();
+            let Sealed { inventory, .. } = p.sink_mut().seal(&stats);
+            out.push(inventory);
+        }
+    }
+    let (mut agg, stats) = p.finish();
+    out.push(agg.seal(&stats).inventory);
+    out.retain(|i| !i.endpoints.is_empty());
+    let mut whole = Inventory::default();
+    for w in &out {
+        whole.merge(w);
+    }
+    (out, whole)
+}
+
+fn ingest(c: &mut Criterion) {
+    let (small, whole) = windows();
+    let small_obs: u64 = small.iter().map(|i| i.exchanges()).sum();
+    eprintln!(
+        "ingest bench: {} window batches, {:.1} observations per batch; whole-capture batch: {} observations",
+        small.len(),
+        small_obs as f64 / small.len() as f64,
+        whole.exchanges()
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = dir.path().join("pki");
+    collector::pki::init(
+        &pki,
+        &collector::pki::PkiPlan {
+            collector_names: vec!["localhost".into(), "127.0.0.1".into()],
+            agents: vec!["bench".into()],
+            days: 2,
+        },
+    )
+    .expect("pki");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let settings = CollectorSettings {
+        listen: "127.0.0.1:0".into(),
+        data: dir.path().join("data"),
+        cert: pki.join("collector.pem"),
+        key: pki.join("collector.key"),
+        ca: pki.join("ca.pem"),
+        ..CollectorSettings::default()
+    };
+    let running = rt
+        .block_on(collector::server::start(settings, Classifier::builtin()))
+        .expect("collector");
+    let tls = client_config(
+        &pki.join("ca.pem"),
+        Some((&pki.join("agents/bench.pem"), &pki.join("agents/bench.key"))),
+    )
+    .expect("client tls");
+    let url = CollectorUrl::parse(&format!("https://{}", running.addr)).expect("url");
+    let mut client = HttpsClient::new(url, tls, Duration::from_secs(30));
+    let seq = AtomicU64::new(0);
+    let next = |inv: &Inventory| {
+        Batch::new(
+            "bench",
+            1,
+            seq.fetch_add(1, Ordering::Relaxed),
+            inv,
+            Default::default(),
+        )
+        .encode()
+    };
+
+    let mut group = c.benchmark_group("ingest");
+    group.sample_size(20);
+    group.measurement_time(Duration::from_secs(8));
+    group.throughput(Throughput::Elements(1));
+    let mut i = 0usize;
+    group.bench_function("https_mtls_window_batch", |b| {
+        b.iter_batched(
+            || {
+                i = (i + 1) % small.len();
+                next(&small[i])
+            },
+            |body| {
+                let r = client
+                    .request("POST", INGEST_PATH, &[], &body)
+                    .expect("post");
+                assert_eq!(r.status, 200, "{}", r.error_text());
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("https_mtls_whole_capture_batch", |b| {
+        b.iter_batched(
+            || next(&whole),
+            |body| {
+                let r = client
+                    .request("POST", INGEST_PATH, &[], &body)
+                    .expect("post");
+                assert_eq!(r.status, 200, "{}", r.error_text());
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    let store =
+        SledStore::open(&dir.path().join("store-only"), StoreLimits::default()).expect("store");
+    let sseq = AtomicU64::new(0);
+    group.bench_function("store_apply_window_batch", |b| {
+        b.iter_batched(
+            || {
+                i = (i + 1) % small.len();
+                Batch::new(
+                    "bench",
+                    1,
+                    sseq.fetch_add(1, Ordering::Relaxed),
+                    &small[i],
+                    Default::default(),
+                )
+            },
+            |batch| store.apply(&batch).expect("apply"),
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+    rt.block_on(running.shutdown());
+}
+
+criterion_group!(benches, ingest);
+criterion_main!(benches);

@@ -1,0 +1,94 @@
+//! The `[collector]` section of `shadowtap.toml`: what `shadowtap collector` flags say, as
+//! serde with defaults (flags override the file).
+//!
+//! ```toml
+//! [collector]
+//! listen = "0.0.0.0:7443"
+//! data = "/var/lib/shadowtap/collector"
+//! catalog = ["/etc/shadowtap/catalog"]
+//! cert = "/etc/shadowtap/pki/collector.pem"
+//! key = "/etc/shadowtap/pki/collector.key"
+//! ca = "/etc/shadowtap/pki/agent-ca.pem"
+//! api_token_file = "/etc/shadowtap/api-token"
+//! max_batch_bytes = 16777216
+//! max_connections = 1024
+//! io_timeout_ms = 30000
+//! catalogue_poll_ms = 5000
+//! max_endpoints = 100000
+//! max_agents = 10000
+//! ```
+
+use crate::store::StoreLimits;
+use analyzer::inventory::InventoryLimits;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// Everything the collector needs to run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CollectorSettings {
+    /// Address of the HTTPS listener (ingest, API and metrics).
+    pub listen: String,
+    /// Directory of the sled store.
+    pub data: PathBuf,
+    /// OpenAPI documents or directories; reloaded when a file changes.
+    pub catalog: Vec<PathBuf>,
+    /// Collector certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Collector private key (PEM).
+    pub key: PathBuf,
+    /// CA that signs agent certificates (PEM).
+    pub ca: PathBuf,
+    /// Bearer token of the JSON API; without one the API answers 403.
+    #[serde(skip)]
+    pub api_token: Option<String>,
+    /// File holding the bearer token (first line), so it stays out of the config file.
+    pub api_token_file: Option<PathBuf>,
+    /// Largest batch body accepted.
+    pub max_batch_bytes: usize,
+    /// Open connections at once; more are closed at once and counted.
+    pub max_connections: usize,
+    /// TLS handshake, request head and body timeout.
+    pub io_timeout_ms: u64,
+    /// How often catalogue files are checked for changes.
+    pub catalogue_poll_ms: u64,
+    pub max_endpoints: usize,
+    /// Per endpoint: distinct names in any one map.
+    pub max_names: usize,
+    pub max_agents: usize,
+}
+
+impl Default for CollectorSettings {
+    fn default() -> Self {
+        let inv = InventoryLimits::default();
+        CollectorSettings {
+            listen: "0.0.0.0:7443".into(),
+            data: PathBuf::from("/var/lib/shadowtap/collector"),
+            catalog: Vec::new(),
+            cert: PathBuf::from("collector.pem"),
+            key: PathBuf::from("collector.key"),
+            ca: PathBuf::from("ca.pem"),
+            api_token: None,
+            api_token_file: None,
+            max_batch_bytes: 16 << 20,
+            max_connections: 1024,
+            io_timeout_ms: 30_000,
+            catalogue_poll_ms: 5_000,
+            max_endpoints: inv.max_endpoints,
+            max_names: inv.max_names,
+            max_agents: 10_000,
+        }
+    }
+}
+
+impl CollectorSettings {
+    pub fn store_limits(&self) -> StoreLimits {
+        StoreLimits {
+            inventory: InventoryLimits {
+                max_endpoints: self.max_endpoints,
+                max_names: self.max_names,
+            },
+            max_agents: self.max_agents,
+        }
+    }
+}

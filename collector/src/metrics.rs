@@ -1,0 +1,116 @@
+//! Collector metrics in the Prometheus text format (served at `/metrics`).
+//!
+//! One struct of named counters and gauges, registered once; handlers bump them. Labels are
+//! fixed vocabularies (`result`, `reason`), never agent-supplied strings, so the series count is
+//! bounded.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(&'static str, &'static str)>;
+
+pub struct CollectorMetrics {
+    registry: Registry,
+    /// Batches by `result` (accepted, duplicate, refused) and `reason` for refusals.
+    pub batches: Family<Labels, Counter>,
+    pub observations: Counter,
+    pub request_bytes: Counter,
+    pub endpoints: Gauge,
+    pub findings: Gauge,
+    pub agents: Gauge,
+    pub connections_open: Gauge,
+    /// Connections closed at once because `max_connections` was reached.
+    pub connections_refused: Counter,
+    pub tls_handshake_failures: Counter,
+    pub catalogue_reloads: Counter,
+}
+
+impl Default for CollectorMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CollectorMetrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("shadowtap_collector");
+        let m = CollectorMetrics {
+            batches: Family::default(),
+            observations: Counter::default(),
+            request_bytes: Counter::default(),
+            endpoints: Gauge::default(),
+            findings: Gauge::default(),
+            agents: Gauge::default(),
+            connections_open: Gauge::default(),
+            connections_refused: Counter::default(),
+            tls_handshake_failures: Counter::default(),
+            catalogue_reloads: Counter::default(),
+            registry: Registry::default(),
+        };
+        registry.register("batches", "Batches received, by result", m.batches.clone());
+        registry.register(
+            "observations",
+            "Observations in accepted batches",
+            m.observations.clone(),
+        );
+        registry.register(
+            "request_bytes",
+            "Batch body bytes received",
+            m.request_bytes.clone(),
+        );
+        registry.register(
+            "endpoints",
+            "Distinct endpoints stored",
+            m.endpoints.clone(),
+        );
+        registry.register(
+            "findings",
+            "Findings at the last computation",
+            m.findings.clone(),
+        );
+        registry.register("agents", "Agents known to the store", m.agents.clone());
+        registry.register(
+            "connections_open",
+            "Open client connections",
+            m.connections_open.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "Connections closed because the connection cap was reached",
+            m.connections_refused.clone(),
+        );
+        registry.register(
+            "tls_handshake_failures",
+            "TLS handshakes that failed (bad or foreign client certificates, timeouts)",
+            m.tls_handshake_failures.clone(),
+        );
+        registry.register(
+            "catalogue_reloads",
+            "Catalogue reloads after a file changed",
+            m.catalogue_reloads.clone(),
+        );
+        CollectorMetrics { registry, ..m }
+    }
+
+    pub fn batch(&self, result: &'static str, reason: &'static str) {
+        self.batches
+            .get_or_create(&vec![("result", result), ("reason", reason)])
+            .inc();
+    }
+
+    pub fn batch_count(&self, result: &'static str, reason: &'static str) -> u64 {
+        self.batches
+            .get_or_create(&vec![("result", result), ("reason", reason)])
+            .get()
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}

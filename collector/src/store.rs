@@ -1,0 +1,576 @@
+//! The collector's store: the merged inventory, capture totals and each agent's high-water mark.
+//!
+//! [`Store`] is the seam (ARCHITECTURE.md section 4): [`SledStore`] is the implementation, and
+//! [`Store::export_jsonl`] / [`Store::import_jsonl`] move the whole store between backends.
+//!
+//! Exactly-once effect: [`Store::apply`] merges a batch and raises the agent's high-water mark
+//! `(epoch, seq)` in one sled transaction, and a batch at or below the mark changes nothing. The
+//! store is flushed to disk before `apply` returns, so an acknowledged batch survives a SIGKILL.
+//!
+//! Not here: findings (computed from the inventory against the catalogue by the server) and
+//! review state (a later issue).
+
+use analyzer::inventory::{EndpointRecord, Inventory, InventoryLimits};
+use analyzer::observation::EndpointKey;
+use analyzer::time::Timestamp;
+use analyzer::wire::{shell_fields, shell_from_fields, AckStatus, Batch};
+use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::sync::Mutex;
+
+/// What the store keeps per agent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentState {
+    /// High-water mark: the highest `(epoch, seq)` applied.
+    pub epoch: u64,
+    pub seq: u64,
+    pub batches: u64,
+    pub observations: u64,
+    /// Packet time of the newest window applied.
+    pub last_window_end: Timestamp,
+}
+
+/// Caps of the store, each with a counter when reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreLimits {
+    pub inventory: InventoryLimits,
+    /// Distinct agents (a new agent past this is refused).
+    pub max_agents: usize,
+}
+
+impl Default for StoreLimits {
+    fn default() -> Self {
+        StoreLimits {
+            inventory: InventoryLimits::default(),
+            max_agents: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store database at {path}: {source}")]
+    Open { path: String, source: sled::Error },
+    #[error("store database: {0}")]
+    Db(#[from] sled::Error),
+    #[error("store record {what} is corrupt: {message}")]
+    Corrupt { what: String, message: String },
+    #[error("agent limit of {0} reached: refusing a new agent")]
+    TooManyAgents(usize),
+    #[error("store export/import I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("batch inventory: {0}")]
+    Wire(#[from] analyzer::wire::WireError),
+    #[error("store import line {line}: {message}")]
+    Import { line: u64, message: String },
+}
+
+/// Storage of the collector's state. Implementations must make `apply` atomic and durable.
+pub trait Store: Send + Sync {
+    /// Merge `batch` unless it is at or below its agent's high-water mark.
+    fn apply(&self, batch: &Batch) -> Result<AckStatus, StoreError>;
+    /// The merged inventory.
+    fn inventory(&self) -> Result<Inventory, StoreError>;
+    /// Summed capture counters of every applied batch.
+    fn counters(&self) -> Result<BTreeMap<String, u64>, StoreError>;
+    fn agents(&self) -> Result<BTreeMap<String, AgentState>, StoreError>;
+    /// Distinct endpoints stored.
+    fn endpoint_count(&self) -> Result<u64, StoreError>;
+    /// Write every record as one JSON line; returns the number of lines.
+    fn export_jsonl(&self, out: &mut dyn Write) -> Result<u64, StoreError>;
+    /// Merge records written by `export_jsonl` (sums, unions, the higher high-water mark).
+    fn import_jsonl(&self, input: &mut dyn BufRead) -> Result<u64, StoreError>;
+}
+
+/// One line of the JSONL export: `{"endpoint": {...}}`, `{"agent": {...}}`, ...
+///
+/// Externally tagged on purpose: an internally tagged enum buffers its content, and buffered
+/// maps cannot read the integer keys (status codes) that the records hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportRecord {
+    Endpoint {
+        key: EndpointKey,
+        record: Box<EndpointRecord>,
+    },
+    /// Every inventory field but the endpoints (hosts, timeline, ...), as the inventory
+    /// serialises them.
+    Inventory {
+        fields: serde_json::Map<String, serde_json::Value>,
+    },
+    Agent {
+        id: String,
+        state: AgentState,
+    },
+    Counter {
+        name: String,
+        value: u64,
+    },
+}
+
+/// The sled implementation: trees `endpoints` (one record per key), `agents`, and `meta`
+/// (counters, the endpoint count, and the endpoint-less rest of the inventory as one JSON value:
+/// hosts, timeline and whatever the inventory grows, merged by the inventory's own `merge`).
+pub struct SledStore {
+    db: sled::Db,
+    endpoints: sled::Tree,
+    agents: sled::Tree,
+    meta: sled::Tree,
+    limits: StoreLimits,
+    /// Serialises writers: sled transactions would retry on conflict anyway, and one writer
+    /// keeps the endpoint count exact and the flush-before-ack simple.
+    write: Mutex<()>,
+}
+
+const META_ENDPOINTS: &[u8] = b"endpoint_count";
+const META_DROPPED: &[u8] = b"dropped_observations";
+const META_SHELL: &[u8] = b"inventory_shell";
+const COUNTER_PREFIX: &str = "counter:";
+
+fn enc<T: Serialize>(v: &T) -> Vec<u8> {
+    // Plain data with string keys: serialisation cannot fail.
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+fn dec<T: for<'de> Deserialize<'de>>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        what: what.to_string(),
+        message: e.to_string(),
+    })
+}
+
+fn u64_of(bytes: Option<sled::IVec>) -> u64 {
+    bytes
+        .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0)
+}
+
+/// How `merge_tx` updates an agent's state: `None` means "duplicate, change nothing".
+type AgentUpdate<'a> = (
+    &'a str,
+    &'a dyn Fn(Option<AgentState>) -> Option<AgentState>,
+);
+
+type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
+
+fn abort<T>(e: StoreError) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(e))
+}
+
+impl SledStore {
+    pub fn open(dir: &Path, limits: StoreLimits) -> Result<SledStore, StoreError> {
+        let open = |e| StoreError::Open {
+            path: dir.display().to_string(),
+            source: e,
+        };
+        let db = sled::Config::new().path(dir).open().map_err(open)?;
+        Ok(SledStore {
+            endpoints: db.open_tree("endpoints")?,
+            agents: db.open_tree("agents")?,
+            meta: db.open_tree("meta")?,
+            db,
+            limits,
+            write: Mutex::new(()),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        // A writer that panicked left no partial transaction behind (sled aborts it): go on.
+        self.write.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Merge `inv`, `counters` and optionally an agent state, in one transaction.
+    fn merge_tx(
+        &self,
+        agent: Option<AgentUpdate<'_>>,
+        inv: &Inventory,
+        counters: &BTreeMap<String, u64>,
+    ) -> Result<bool, StoreError> {
+        let max_endpoints = self.limits.inventory.max_endpoints as u64;
+        let max_agents = self.limits.max_agents;
+        let agent_count = self.agents.len();
+        let mut shell_new = inv.clone();
+        shell_new.endpoints.clear();
+        let limits = self.limits.inventory.clone();
+        let r = (&self.endpoints, &self.agents, &self.meta).transaction(
+            |(endpoints, agents, meta)| -> TxResult<bool> {
+                if let Some((id, update)) = agent {
+                    let old = match agents.get(id.as_bytes())? {
+                        Some(b) => Some(dec::<AgentState>("agent", &b).or_else(abort)?),
+                        None => None,
+                    };
+                    if old.is_none() && agent_count >= max_agents {
+                        return abort(StoreError::TooManyAgents(max_agents));
+                    }
+                    match update(old) {
+                        Some(new) => {
+                            agents.insert(id.as_bytes(), enc(&new))?;
+                        }
+                        None => return Ok(false),
+                    }
+                }
+                let mut count = u64_of(meta.get(META_ENDPOINTS)?);
+                let mut dropped = u64_of(meta.get(META_DROPPED)?);
+                for (key, rec) in &inv.endpoints {
+                    let k = enc(key);
+                    match endpoints.get(&k)? {
+                        Some(b) => {
+                            let mut one = Inventory::new(self.limits.inventory.clone());
+                            one.endpoints
+                                .insert(key.clone(), dec("endpoint", &b).or_else(abort)?);
+                            let mut other = Inventory::new(self.limits.inventory.clone());
+                            other.endpoints.insert(key.clone(), rec.clone());
+                            one.merge(&other);
+                            if let Some(merged) = one.endpoints.get(key) {
+                                endpoints.insert(k, enc(merged))?;
+                            }
+                        }
+                        None if count < max_endpoints => {
+                            endpoints.insert(k, enc(rec))?;
+                            count += 1;
+                        }
+                        None => dropped += rec.exchanges,
+                    }
+                }
+                let mut shell = match meta.get(META_SHELL)? {
+                    Some(b) => {
+                        let fields = dec("inventory shell", &b).or_else(abort)?;
+                        shell_from_fields(&fields, limits.clone())
+                            .map_err(StoreError::from)
+                            .or_else(abort)?
+                    }
+                    None => Inventory::new(limits.clone()),
+                };
+                shell.merge(&shell_new);
+                // `dropped_observations` is kept in its own key (it also counts store caps).
+                dropped += shell.dropped_observations;
+                shell.dropped_observations = 0;
+                meta.insert(META_SHELL, enc(&shell_fields(&shell)))?;
+                for (name, v) in counters {
+                    let k = format!("{COUNTER_PREFIX}{name}");
+                    let old = u64_of(meta.get(k.as_bytes())?);
+                    meta.insert(k.as_bytes(), &old.saturating_add(*v).to_be_bytes())?;
+                }
+                meta.insert(META_ENDPOINTS, &count.to_be_bytes())?;
+                meta.insert(META_DROPPED, &dropped.to_be_bytes())?;
+                Ok(true)
+            },
+        );
+        match r {
+            Ok(applied) => Ok(applied),
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(StoreError::Db(e)),
+        }
+    }
+}
+
+impl Store for SledStore {
+    fn apply(&self, batch: &Batch) -> Result<AckStatus, StoreError> {
+        let w = self.lock();
+        let inv = batch.to_inventory(self.limits.inventory.clone())?;
+        let (epoch, seq) = (batch.epoch, batch.seq);
+        let observations = batch.observations;
+        let window_end = batch.window_end;
+        let update = move |old: Option<AgentState>| -> Option<AgentState> {
+            let mut s = old.clone().unwrap_or_default();
+            if old.is_some() && (epoch, seq) <= (s.epoch, s.seq) {
+                return None;
+            }
+            s.epoch = epoch;
+            s.seq = seq;
+            s.batches += 1;
+            s.observations += observations;
+            s.last_window_end = s.last_window_end.max(window_end);
+            Some(s)
+        };
+        let applied = self.merge_tx(Some((&batch.agent_id, &update)), &inv, &batch.counters)?;
+        drop(w);
+        // Durable before the agent hears "stored" (a duplicate too: its first copy may still
+        // be in another request's flush). Flushed outside the writer lock, so the next batch's
+        // transaction overlaps this fsync, and one flush may cover several batches.
+        self.db.flush()?;
+        Ok(if applied {
+            AckStatus::Accepted
+        } else {
+            AckStatus::Duplicate
+        })
+    }
+
+    fn inventory(&self) -> Result<Inventory, StoreError> {
+        let mut inv = match self.meta.get(META_SHELL)? {
+            Some(b) => {
+                shell_from_fields(&dec("inventory shell", &b)?, self.limits.inventory.clone())?
+            }
+            None => Inventory::new(self.limits.inventory.clone()),
+        };
+        for kv in self.endpoints.iter() {
+            let (k, v) = kv?;
+            inv.endpoints
+                .insert(dec("endpoint key", &k)?, dec("endpoint", &v)?);
+        }
+        inv.dropped_observations = u64_of(self.meta.get(META_DROPPED)?);
+        Ok(inv)
+    }
+
+    fn counters(&self) -> Result<BTreeMap<String, u64>, StoreError> {
+        let mut out = BTreeMap::new();
+        for kv in self.meta.scan_prefix(COUNTER_PREFIX.as_bytes()) {
+            let (k, v) = kv?;
+            let name = String::from_utf8_lossy(&k[COUNTER_PREFIX.len()..]).into_owned();
+            out.insert(name, u64_of(Some(v)));
+        }
+        Ok(out)
+    }
+
+    fn agents(&self) -> Result<BTreeMap<String, AgentState>, StoreError> {
+        let mut out = BTreeMap::new();
+        for kv in self.agents.iter() {
+            let (k, v) = kv?;
+            out.insert(String::from_utf8_lossy(&k).into_owned(), dec("agent", &v)?);
+        }
+        Ok(out)
+    }
+
+    fn endpoint_count(&self) -> Result<u64, StoreError> {
+        Ok(u64_of(self.meta.get(META_ENDPOINTS)?))
+    }
+
+    fn export_jsonl(&self, out: &mut dyn Write) -> Result<u64, StoreError> {
+        let mut lines = 0;
+        let mut put = |r: ExportRecord, out: &mut dyn Write| -> Result<(), StoreError> {
+            out.write_all(&enc(&r))?;
+            out.write_all(b"\n")?;
+            lines += 1;
+            Ok(())
+        };
+        let inv = self.inventory()?;
+        let mut shell = inv.clone();
+        shell.endpoints.clear();
+        shell.dropped_observations = 0;
+        put(
+            ExportRecord::Inventory {
+                fields: shell_fields(&shell),
+            },
+            out,
+        )?;
+        for (key, record) in inv.endpoints {
+            put(
+                ExportRecord::Endpoint {
+                    key,
+                    record: Box::new(record),
+                },
+                out,
+            )?;
+        }
+        for (id, state) in self.agents()? {
+            put(ExportRecord::Agent { id, state }, out)?;
+        }
+        let mut counters = self.counters()?;
+        if inv.dropped_observations > 0 {
+            counters.insert(
+                "store.dropped_observations".into(),
+                inv.dropped_observations,
+            );
+        }
+        for (name, value) in counters {
+            put(ExportRecord::Counter { name, value }, out)?;
+        }
+        out.flush()?;
+        Ok(lines)
+    }
+
+    fn import_jsonl(&self, input: &mut dyn BufRead) -> Result<u64, StoreError> {
+        let _w = self.lock();
+        let mut n = 0u64;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if input.read_line(&mut line)? == 0 {
+                break;
+            }
+            n += 1;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let rec: ExportRecord =
+                serde_json::from_str(&line).map_err(|e| StoreError::Import {
+                    line: n,
+                    message: e.to_string(),
+                })?;
+            let mut inv = Inventory::new(self.limits.inventory.clone());
+            let mut counters = BTreeMap::new();
+            match rec {
+                ExportRecord::Endpoint { key, record } => {
+                    inv.endpoints.insert(key, *record);
+                }
+                ExportRecord::Inventory { fields } => {
+                    inv = shell_from_fields(&fields, self.limits.inventory.clone())?;
+                }
+                ExportRecord::Counter { name, value } => {
+                    if name == "store.dropped_observations" {
+                        inv.dropped_observations = value;
+                    } else {
+                        counters.insert(name, value);
+                    }
+                }
+                ExportRecord::Agent { id, state } => {
+                    let update = move |old: Option<AgentState>| {
+                        let mut s = old.unwrap_or_default();
+                        if (state.epoch, state.seq) > (s.epoch, s.seq) {
+                            s.epoch = state.epoch;
+                            s.seq = state.seq;
+                        }
+                        s.batches += state.batches;
+                        s.observations += state.observations;
+                        s.last_window_end = s.last_window_end.max(state.last_window_end);
+                        Some(s)
+                    };
+                    self.merge_tx(Some((&id, &update)), &inv, &counters)?;
+                    continue;
+                }
+            }
+            self.merge_tx(None, &inv, &counters)?;
+        }
+        self.db.flush()?;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use analyzer::observation::{AuthScheme, Consumer, Observation, TemplateSource};
+
+    fn obs(path: &str, ts: i64, who: &str) -> Observation {
+        Observation {
+            ts: Timestamp(ts),
+            endpoint: EndpointKey {
+                host: "api.bank".into(),
+                method: "GET".into(),
+                path: path.into(),
+            },
+            template_source: TemplateSource::Learned,
+            status: Some(200),
+            request_content_type: None,
+            response_content_type: None,
+            query_params: vec![],
+            header_params: vec![],
+            request_fields: vec![],
+            response_fields: vec![],
+            data_classes: vec![],
+            auth: AuthScheme::None,
+            consumer: Consumer {
+                address: who.into(),
+                credential: None,
+            },
+            request_body_len: 0,
+            response_body_len: 0,
+            anomalies: vec![],
+        }
+    }
+
+    fn batch(agent: &str, epoch: u64, seq: u64, paths: &[&str]) -> Batch {
+        let mut inv = Inventory::default();
+        for (i, p) in paths.iter().enumerate() {
+            inv.add(&obs(p, 1_000 + i as i64, agent));
+        }
+        let counters = BTreeMap::from([("packets".to_string(), 10)]);
+        Batch::new(agent, epoch, seq, &inv, counters)
+    }
+
+    #[test]
+    fn resent_and_older_batches_change_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SledStore::open(dir.path(), StoreLimits::default()).expect("open");
+        let b0 = batch("a1", 5, 0, &["/x", "/y"]);
+        let b1 = batch("a1", 5, 1, &["/x"]);
+        assert_eq!(store.apply(&b0).expect("apply"), AckStatus::Accepted);
+        assert_eq!(store.apply(&b1).expect("apply"), AckStatus::Accepted);
+        assert_eq!(store.apply(&b0).expect("apply"), AckStatus::Duplicate);
+        assert_eq!(store.apply(&b1).expect("apply"), AckStatus::Duplicate);
+        let inv = store.inventory().expect("inventory");
+        assert_eq!(inv.exchanges(), 3);
+        assert_eq!(store.counters().expect("counters")["packets"], 20);
+        // A new epoch (agent restarted) starts its seq again and is accepted.
+        assert_eq!(
+            store.apply(&batch("a1", 6, 0, &["/z"])).expect("apply"),
+            AckStatus::Accepted
+        );
+        let agents = store.agents().expect("agents");
+        assert_eq!((agents["a1"].epoch, agents["a1"].seq), (6, 0));
+        assert_eq!(agents["a1"].batches, 3);
+        assert_eq!(store.endpoint_count().expect("count"), 3);
+    }
+
+    #[test]
+    fn agents_have_separate_marks_and_state_survives_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let store = SledStore::open(dir.path(), StoreLimits::default()).expect("open");
+            store.apply(&batch("a1", 1, 9, &["/x"])).expect("apply");
+            assert_eq!(
+                store.apply(&batch("a2", 1, 0, &["/x"])).expect("apply"),
+                AckStatus::Accepted
+            );
+        }
+        let store = SledStore::open(dir.path(), StoreLimits::default()).expect("reopen");
+        assert_eq!(store.inventory().expect("inv").exchanges(), 2);
+        assert_eq!(
+            store.apply(&batch("a1", 1, 9, &["/x"])).expect("apply"),
+            AckStatus::Duplicate
+        );
+    }
+
+    #[test]
+    fn endpoint_and_agent_caps_hold_and_count() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let limits = StoreLimits {
+            inventory: InventoryLimits {
+                max_endpoints: 2,
+                max_names: 10,
+            },
+            max_agents: 1,
+        };
+        let store = SledStore::open(dir.path(), limits).expect("open");
+        store
+            .apply(&batch("a1", 1, 0, &["/a", "/b", "/c", "/c"]))
+            .expect("apply");
+        let inv = store.inventory().expect("inv");
+        assert_eq!(inv.endpoints.len(), 2);
+        assert_eq!(inv.dropped_observations, 2);
+        let err = store.apply(&batch("a2", 1, 0, &["/a"])).expect_err("cap");
+        assert!(matches!(err, StoreError::TooManyAgents(1)), "{err}");
+    }
+
+    #[test]
+    fn jsonl_export_import_round_trips() {
+        let (d1, d2) = (
+            tempfile::tempdir().expect("t"),
+            tempfile::tempdir().expect("t"),
+        );
+        let a = SledStore::open(d1.path(), StoreLimits::default()).expect("open");
+        a.apply(&batch("a1", 1, 0, &["/x", "/y"])).expect("apply");
+        a.apply(&batch("a2", 3, 4, &["/x"])).expect("apply");
+        let mut buf = Vec::new();
+        let lines = a.export_jsonl(&mut buf).expect("export");
+        assert!(lines >= 5, "{lines}");
+        let b = SledStore::open(d2.path(), StoreLimits::default()).expect("open");
+        b.import_jsonl(&mut buf.as_slice()).expect("import");
+        assert_eq!(b.inventory().expect("i"), a.inventory().expect("i"));
+        assert_eq!(b.agents().expect("a"), a.agents().expect("a"));
+        assert_eq!(b.counters().expect("c"), a.counters().expect("c"));
+        // The imported mark still deduplicates.
+        assert_eq!(
+            b.apply(&batch("a2", 3, 4, &["/x"])).expect("apply"),
+            AckStatus::Duplicate
+        );
+        let err = b
+            .import_jsonl(&mut &b"{\"type\":\"nope\"}\n"[..])
+            .expect_err("bad");
+        assert!(err.to_string().contains("line 1"), "{err}");
+    }
+}

@@ -1,0 +1,235 @@
+//! `shadowtap agent`: capture on an interface (or replay a capture file), aggregate per window,
+//! spool, and ship batches to the collector over mutual TLS.
+
+use super::common;
+use agent::metrics::AgentMetrics;
+use agent::ship::client::{client_config, CollectorUrl};
+use agent::ship::runner::{self, RunConfig};
+use agent::ship::settings::{cert_identity, AgentSettings};
+use agent::ship::shipper::{Shipper, ShipperConfig};
+use agent::ship::spool::SpoolLimits;
+use agent::source::{FileSource, LiveConfig, LiveSource};
+use analyzer::inventory::InventoryLimits;
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Args)]
+pub struct AgentArgs {
+    /// Interface to capture on (the span / mirror port).
+    #[arg(long, value_name = "IF", conflicts_with = "read")]
+    interface: Option<String>,
+    /// Replay a capture file into the collector instead of capturing live.
+    #[arg(long, value_name = "FILE")]
+    read: Option<PathBuf>,
+    /// BPF capture filter (tcpdump syntax).
+    #[arg(long, value_name = "FILTER")]
+    bpf: Option<String>,
+    /// Collector URL, https://HOST:PORT.
+    #[arg(long, value_name = "URL")]
+    collector: Option<String>,
+    /// This agent's certificate (PEM), signed by the agent CA.
+    #[arg(long, value_name = "FILE")]
+    cert: Option<PathBuf>,
+    /// This agent's private key (PEM).
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
+    /// CA certificate that signed the collector's certificate (PEM).
+    #[arg(long, value_name = "FILE")]
+    ca: Option<PathBuf>,
+    /// Agent id (default: the certificate's CN).
+    #[arg(long, value_name = "ID")]
+    agent_id: Option<String>,
+    /// Spool directory for unsent batches.
+    #[arg(long, value_name = "DIR")]
+    spool: Option<PathBuf>,
+    /// Capture worker threads (default: cores - 1).
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+    /// Packet-time seconds per aggregation window.
+    #[arg(long, value_name = "SECS")]
+    window_secs: Option<u64>,
+    /// Ship the open window after this many idle milliseconds.
+    #[arg(long, value_name = "MS")]
+    idle_flush_ms: Option<u64>,
+    /// Serve Prometheus metrics at http://ADDR/metrics.
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<String>,
+    /// OpenAPI catalogue used to template paths as the collector will (files or directories).
+    #[arg(long = "catalog", value_name = "FILE|DIR")]
+    catalog: Vec<PathBuf>,
+    /// Configuration file (TOML) with an [agent] section.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Take the client address from X-Forwarded-For/Forwarded.
+    #[arg(long)]
+    trust_forwarded: bool,
+}
+
+fn required<T: Clone>(v: &Option<T>, what: &str) -> Result<T> {
+    match v {
+        Some(v) => Ok(v.clone()),
+        None => bail!("agent: {what} is required (flag or [agent] in the config file)"),
+    }
+}
+
+pub fn run(args: AgentArgs) -> Result<u8> {
+    let config = super::config::Config::load(args.config.as_deref())?;
+    let mut s: AgentSettings = config.agent.clone();
+    macro_rules! over {
+        ($($f:ident),*) => { $( if args.$f.is_some() { s.$f = args.$f.clone(); } )* };
+    }
+    over!(
+        interface,
+        bpf,
+        collector,
+        cert,
+        key,
+        ca,
+        agent_id,
+        metrics_listen
+    );
+    if let Some(v) = &args.spool {
+        s.spool = v.clone();
+    }
+    if let Some(v) = args.workers {
+        s.workers = v;
+    }
+    if let Some(v) = args.window_secs {
+        s.window_secs = v;
+    }
+    if let Some(v) = args.idle_flush_ms {
+        s.idle_flush_ms = v;
+    }
+    if !args.catalog.is_empty() {
+        s.catalog = args.catalog.clone();
+    }
+    let url = CollectorUrl::parse(&required(&s.collector, "--collector")?)?;
+    let (cert, key, ca) = (
+        required(&s.cert, "--cert")?,
+        required(&s.key, "--key")?,
+        required(&s.ca, "--ca")?,
+    );
+    let tls = client_config(&ca, Some((&cert, &key)))?;
+    let agent_id = match &s.agent_id {
+        Some(id) => id.clone(),
+        None => cert_identity(&cert).with_context(|| {
+            format!(
+                "agent: no CN or DNS name in {}; pass --agent-id",
+                cert.display()
+            )
+        })?,
+    };
+    if !analyzer::wire::valid_agent_id(&agent_id) {
+        bail!("agent: agent id {agent_id:?} is not valid (A-Z a-z 0-9 . _ - : @)");
+    }
+
+    let catalogue = common::load_catalogue(&s.catalog)?;
+    let classifier = common::load_classifier(s.rules.as_deref())?;
+    let observer = Arc::new(common::observer(
+        &catalogue,
+        classifier,
+        args.trust_forwarded || config.consumers.trust_forwarded,
+    ));
+    let metrics = AgentMetrics::default();
+    let stop_metrics = Arc::new(AtomicBool::new(false));
+    if let Some(addr) = &s.metrics_listen {
+        let listener = std::net::TcpListener::bind(addr)
+            .with_context(|| format!("agent: metrics listener on {addr}"))?;
+        let (m, stop) = (metrics.clone(), Arc::clone(&stop_metrics));
+        std::thread::Builder::new()
+            .name("shadowtap-metrics".into())
+            .spawn(move || agent::metrics::serve(listener, m, stop))
+            .context("agent: starting the metrics thread")?;
+    }
+    let shipper = Shipper::start(
+        ShipperConfig {
+            agent_id: agent_id.clone(),
+            url,
+            tls,
+            spool_dir: s.spool.clone(),
+            spool: SpoolLimits {
+                max_batches: s.spool_max_batches,
+                max_bytes: s.spool_max_mib.saturating_mul(1 << 20),
+            },
+            timeout: Duration::from_millis(s.timeout_ms.max(1)),
+            retry_min: Duration::from_millis(s.retry_min_ms.max(1)),
+            retry_max: Duration::from_millis(s.retry_max_ms.max(s.retry_min_ms).max(1)),
+            drain_timeout: Duration::from_millis(s.drain_timeout_ms),
+            queue: 256,
+        },
+        metrics.clone(),
+    )
+    .with_context(|| format!("agent: spool {}", s.spool.display()))?;
+    let run_config = RunConfig {
+        workers: s.worker_count(),
+        window_secs: s.window_secs,
+        idle_flush: Duration::from_millis(s.idle_flush_ms.max(1)),
+        queue_frames: s.queue_frames,
+        block_when_full: args.read.is_some(),
+        inventory: InventoryLimits::default(),
+        shard_seed: std::collections::hash_map::RandomState::new().hash_one(0u8),
+        ..RunConfig::default()
+    };
+    eprintln!(
+        "shadowtap agent {agent_id}: epoch {}, {} worker(s), shipping to {}",
+        shipper.epoch(),
+        run_config.workers,
+        s.collector.as_deref().unwrap_or("")
+    );
+    let summary = if let Some(path) = &args.read {
+        let mut source = FileSource::open(path)?;
+        runner::run(
+            &mut source,
+            observer,
+            run_config,
+            shipper.handle(),
+            metrics.clone(),
+        )
+    } else {
+        let interface = required(&s.interface, "--interface or --read")?;
+        let live = LiveConfig {
+            interface: interface.clone(),
+            snaplen: s.snaplen,
+            promiscuous: s.promiscuous,
+            buffer_size: s.buffer_mib.saturating_mul(1 << 20),
+            bpf: s.bpf.clone(),
+            ..LiveConfig::new(interface.clone())
+        };
+        let mut source = LiveSource::open(live)?;
+        let stop = source.stop_handle();
+        ctrlc::set_handler(move || stop.stop()).context("agent: installing signal handler")?;
+        eprintln!("shadowtap agent {agent_id}: capturing on {interface}");
+        runner::run(
+            &mut source,
+            observer,
+            run_config,
+            shipper.handle(),
+            metrics.clone(),
+        )
+    };
+    let report = shipper.finish();
+    stop_metrics.store(true, std::sync::atomic::Ordering::Relaxed);
+    let summary = summary?;
+    eprintln!(
+        "shadowtap agent {agent_id}: {} frames, {} dispatch drops{}; batches sent {}, duplicate {}, failed attempts {}, rejected {}; spool left {} (dropped {})",
+        summary.frames,
+        summary.dispatch_drops,
+        summary
+            .capture
+            .map(|c| format!(", kernel drops {}, interface drops {}", c.dropped, c.if_dropped))
+            .unwrap_or_default(),
+        report.sent,
+        report.duplicate,
+        report.failed,
+        report.rejected,
+        report.spool.batches,
+        report.spool.dropped
+    );
+    Ok(0)
+}
+
+use std::hash::BuildHasher;

@@ -1,0 +1,212 @@
+//! Fleet fault tests: identities the collector must refuse, hostile requests it must survive,
+//! a collector that is down for a while (the agent spools, then drains), and a collector killed
+//! with SIGKILL mid-stream and restarted (nothing acknowledged lost, nothing counted twice).
+
+mod fleet_support;
+
+use analyzer::wire::{Ack, AckStatus, INGEST_PATH};
+use fleet_support::*;
+use std::io::Write;
+use std::net::TcpListener;
+use std::time::Duration;
+
+fn post(c: &mut agent::ship::client::HttpsClient, body: &[u8]) -> agent::ship::client::Response {
+    c.request(
+        "POST",
+        INGEST_PATH,
+        &[("Content-Type", "application/json")],
+        body,
+    )
+    .expect("the collector answers")
+}
+
+#[test]
+fn refused_identities_and_hostile_requests_leave_the_collector_serving() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki_dir = dir.path().join("pki");
+    let other = dir.path().join("other-pki");
+    pki(&pki_dir, &["a1", "a2"]);
+    pki(&other, &["a1"]);
+    let c = Collector::start(
+        &pki_dir,
+        &dir.path().join("data"),
+        "127.0.0.1:0",
+        &["--max-batch-bytes", "65536"],
+    );
+    let ca = pki_dir.join("ca.pem");
+    let id = |p: &std::path::Path, a: &str| {
+        (
+            p.join(format!("agents/{a}.pem")),
+            p.join(format!("agents/{a}.key")),
+        )
+    };
+
+    // No client certificate: the handshake completes, the ingest route refuses.
+    let mut anon = client(c.addr, &ca, None);
+    let r = post(&mut anon, &small_batch("a1", 0));
+    assert_eq!(r.status, 401);
+    assert!(
+        r.error_text().contains("client certificate"),
+        "{}",
+        r.error_text()
+    );
+
+    // A certificate from another CA: the TLS handshake is refused (after connect returned).
+    let (cert, key) = id(&other, "a1");
+    let mut foreign = client(c.addr, &ca, Some((&cert, &key)));
+    let e = foreign
+        .request("POST", INGEST_PATH, &[], &small_batch("a1", 0))
+        .expect_err("a foreign certificate must not get an answer");
+    eprintln!("foreign CA refused: {e}");
+
+    // A genuine agent claiming another agent's id.
+    let (cert, key) = id(&pki_dir, "a2");
+    let mut a2 = client(c.addr, &ca, Some((&cert, &key)));
+    let r = post(&mut a2, &small_batch("a1", 0));
+    assert_eq!(r.status, 403);
+    assert!(r.error_text().contains("\"a1\""), "{}", r.error_text());
+
+    // Garbage and oversized bodies: refused with a reason, on that connection only.
+    let r = post(&mut a2, b"\x00\x01garbage{{{");
+    assert_eq!(r.status, 400);
+    assert!(
+        r.error_text().contains("not valid JSON"),
+        "{}",
+        r.error_text()
+    );
+    let r = post(&mut a2, &vec![b' '; 200_000]);
+    assert_eq!(r.status, 413);
+    assert!(r.error_text().contains("65536"), "{}", r.error_text());
+    // A raw TCP client sending nonsense instead of TLS.
+    if let Ok(mut s) = std::net::TcpStream::connect(c.addr) {
+        let _ = s.write_all(b"GET / HTTP/1.1\r\n\r\n\xff\xff\xff");
+    }
+
+    // The collector still serves, and the genuine batch of a1 is accepted once.
+    let (cert, key) = id(&pki_dir, "a1");
+    let mut a1 = client(c.addr, &ca, Some((&cert, &key)));
+    for expected in [AckStatus::Accepted, AckStatus::Duplicate] {
+        let r = post(&mut a1, &small_batch("a1", 0));
+        assert_eq!(r.status, 200, "{}", r.error_text());
+        let ack: Ack = serde_json::from_slice(&r.body).expect("ack");
+        assert_eq!((ack.status, ack.seq), (expected, 0));
+    }
+    let inv = api_get(c.addr, &pki_dir, "/v1/inventory");
+    let inv: serde_json::Value = serde_json::from_slice(&inv.body).expect("json");
+    assert_eq!(inv["endpoints"].as_array().map(Vec::len), Some(1));
+    assert_eq!(inv["endpoints"][0]["record"]["exchanges"], 1);
+    let refused = "shadowtap_collector_batches_total{result=\"refused\"";
+    let metrics = {
+        let mut m = client(c.addr, &ca, None);
+        String::from_utf8_lossy(
+            &m.request("GET", "/metrics", &[], b"")
+                .expect("metrics")
+                .body,
+        )
+        .to_string()
+    };
+    // At least once each: a refused body may be sent twice, since the collector closes the
+    // connection on a 413 and the client retries a request that died on a reused connection.
+    for reason in ["no_certificate", "wrong_agent", "malformed", "too_large"] {
+        let line = format!("{refused},reason=\"{reason}\"}} ");
+        let n: u64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&line))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        assert!(n >= 1, "{reason}: {metrics}");
+    }
+    assert!(
+        metric(
+            c.addr,
+            &pki_dir,
+            "shadowtap_collector_tls_handshake_failures_total"
+        ) >= 1
+    );
+}
+
+#[test]
+fn collector_down_for_a_while_the_agent_spools_then_drains_exactly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki_dir = dir.path().join("pki");
+    pki(&pki_dir, &["edge-1"]);
+    let scan = scan_json();
+    // A port with nobody listening (reserved, then released for the collector).
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let metrics_port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let agent = agent_replay(dir.path(), &pki_dir, "edge-1", &format!("https://{listen}"))
+        .args(["--metrics-listen", &format!("127.0.0.1:{metrics_port}")])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn agent");
+    // The agent captures everything into its spool while the collector is away.
+    let agent_metric = |name: &str| -> u64 {
+        use std::io::Read;
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", metrics_port)) else {
+            return 0;
+        };
+        let _ = s.write_all(b"GET /metrics HTTP/1.1\r\n\r\n");
+        let mut text = String::new();
+        let _ = s.read_to_string(&mut text);
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    wait_until(
+        "the agent to spool and fail sends",
+        Duration::from_secs(120),
+        || {
+            agent_metric("shadowtap_agent_spool_batches ") > 100
+                && agent_metric("shadowtap_agent_batches_failed_total ") >= 3
+        },
+    );
+    let c = Collector::start(&pki_dir, &dir.path().join("data"), &listen, &[]);
+    let out = agent.wait_with_output().expect("agent exits");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("spool left 0 (dropped 0)"), "{log}");
+    assert_matches_scan(&report_json(&c, &pki_dir), &scan);
+}
+
+#[test]
+fn collector_killed_mid_stream_loses_nothing_acknowledged_and_counts_nothing_twice() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki_dir = dir.path().join("pki");
+    pki(&pki_dir, &["edge-1"]);
+    let scan = scan_json();
+    let data = dir.path().join("data");
+    let c = Collector::start(&pki_dir, &data, "127.0.0.1:0", &[]);
+    let listen = c.addr.to_string();
+    let agent = agent_replay(dir.path(), &pki_dir, "edge-1", &c.url())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn agent");
+    let accepted = "shadowtap_collector_batches_total{result=\"accepted\",reason=\"\"}";
+    wait_until("some batches stored", Duration::from_secs(120), || {
+        metric(c.addr, &pki_dir, accepted) >= 20
+    });
+    let before = metric(c.addr, &pki_dir, accepted);
+    c.kill();
+    eprintln!("collector SIGKILLed after acknowledging at least {before} batches");
+    let c = Collector::start(&pki_dir, &data, &listen, &[]);
+    let out = agent.wait_with_output().expect("agent exits");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("spool left 0 (dropped 0)"), "{log}");
+    // The kill hit the stream: the agent saw sends fail and retried them.
+    assert!(!log.contains("failed attempts 0,"), "{log}");
+    // Exactly the scan's numbers: every batch applied once, none lost, none twice.
+    assert_matches_scan(&report_json(&c, &pki_dir), &scan);
+    let agents = api_get(c.addr, &pki_dir, "/v1/agents");
+    let agents: serde_json::Value = serde_json::from_slice(&agents.body).expect("json");
+    eprintln!("agents after restart: {agents}; agent log: {log}");
+}
