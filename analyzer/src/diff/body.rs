@@ -10,10 +10,10 @@
 //! and a field whose type differs hides the fields below it, which would otherwise all read as
 //! undeclared.
 
-use super::{status_declared, traffic_evidence, ClassSeverity};
+use super::{endpoint_finding, status_declared, traffic_evidence, ClassSeverity, EndpointFinding};
 use crate::catalogue::schema::{parse_field_path, render_field_path, Lookup, SchemaId, TypeSet};
 use crate::catalogue::{Catalogue, Operation};
-use crate::finding::{finding_id, Finding, FindingKind, Severity};
+use crate::finding::{Finding, FindingKind, Severity};
 use crate::inventory::EndpointRecord;
 use crate::observation::{EndpointKey, FieldType};
 use std::collections::{BTreeMap, BTreeSet};
@@ -253,24 +253,21 @@ pub(super) fn drift_fields(
     let mut evidence = traffic_evidence(rec);
     evidence.undeclared_fields = drift.undeclared;
     evidence.field_type_mismatches = drift.mismatched;
-    Some(Finding {
-        id: finding_id(kind, &key.host, Some(&key.method), Some(&key.path), ""),
+    Some(endpoint_finding(EndpointFinding {
         kind,
-        severity,
-        host: key.host.clone(),
-        method: Some(key.method.clone()),
-        path: Some(key.path.clone()),
+        key,
         operation_id: op.operation_id.clone(),
+        severity,
+        severity_reason: why.join(", "),
         detail: format!(
             "{} {} {side} body: {}",
             key.method,
             key.path,
             parts.join("; ")
         ),
-        severity_reason: why.join(", "),
         confidence: rec.confidence(),
         evidence,
-    })
+    }))
 }
 
 /// `drift_content_type`: request or response media types the operation does not declare.
@@ -361,25 +358,16 @@ pub(super) fn drift_content_type(
     let mut evidence = traffic_evidence(rec);
     evidence.undeclared_content_types = undeclared;
     evidence.declared_content_types = declared;
-    Some(Finding {
-        id: finding_id(
-            FindingKind::DriftContentType,
-            &key.host,
-            Some(&key.method),
-            Some(&key.path),
-            "",
-        ),
+    Some(endpoint_finding(EndpointFinding {
         kind: FindingKind::DriftContentType,
-        severity,
-        host: key.host.clone(),
-        method: Some(key.method.clone()),
-        path: Some(key.path.clone()),
+        key,
         operation_id: op.operation_id.clone(),
-        detail,
+        severity,
         severity_reason: reason,
+        detail,
         confidence: rec.confidence(),
         evidence,
-    })
+    }))
 }
 
 #[cfg(test)]

@@ -11,11 +11,11 @@
 //! already reports the field, this finding reports the data. The caller's own credential
 //! (Authorization, API key) is how it authenticates, not exposed data, and is skipped.
 
-use super::{traffic_evidence, ClassSeverity};
+use super::{endpoint_finding, traffic_evidence, ClassSeverity, EndpointFinding};
 use crate::catalogue::schema::{parse_field_path, Lookup, SchemaId, Segment};
 use crate::catalogue::{Catalogue, Operation};
 use crate::consumer::is_credential_location;
-use crate::finding::{finding_id, Finding, FindingKind, Severity};
+use crate::finding::{Finding, FindingKind, Severity};
 use crate::inventory::EndpointRecord;
 use crate::observation::EndpointKey;
 use serde_json::Value;
@@ -197,20 +197,12 @@ pub(super) fn drift_data_class(
     let mut evidence = traffic_evidence(rec);
     evidence.data_classes = undeclared.keys().cloned().collect();
     evidence.undeclared_data_classes = undeclared;
-    Some(Finding {
-        id: finding_id(
-            FindingKind::DriftDataClass,
-            &key.host,
-            Some(&key.method),
-            Some(&key.path),
-            "",
-        ),
+    Some(endpoint_finding(EndpointFinding {
         kind: FindingKind::DriftDataClass,
-        severity,
-        host: key.host.clone(),
-        method: Some(key.method.clone()),
-        path: Some(key.path.clone()),
+        key,
         operation_id: op.operation_id.clone(),
+        severity,
+        severity_reason: reason,
         detail: format!(
             "{} {} carries data the declaration does not admit: {}{} ({total} occurrences)",
             key.method,
@@ -222,10 +214,9 @@ pub(super) fn drift_data_class(
                 String::new()
             }
         ),
-        severity_reason: reason,
         confidence: rec.confidence(),
         evidence,
-    })
+    }))
 }
 
 #[cfg(test)]

@@ -142,6 +142,37 @@ fn data_class_evidence(rec: &EndpointRecord) -> Vec<String> {
         .collect()
 }
 
+/// What varies between findings about one endpoint; [`endpoint_finding`] fills in the rest.
+pub(super) struct EndpointFinding<'a> {
+    pub kind: FindingKind,
+    pub key: &'a EndpointKey,
+    pub operation_id: Option<String>,
+    pub severity: Severity,
+    pub severity_reason: String,
+    pub detail: String,
+    pub confidence: f64,
+    pub evidence: Evidence,
+}
+
+/// A finding about one endpoint, with its stable id (one per kind and endpoint: repeated
+/// occurrences aggregate into the evidence rather than new findings).
+pub(super) fn endpoint_finding(f: EndpointFinding<'_>) -> Finding {
+    let key = f.key;
+    Finding {
+        id: finding_id(f.kind, &key.host, Some(&key.method), Some(&key.path), ""),
+        kind: f.kind,
+        severity: f.severity,
+        host: key.host.clone(),
+        method: Some(key.method.clone()),
+        path: Some(key.path.clone()),
+        operation_id: f.operation_id,
+        detail: f.detail,
+        severity_reason: f.severity_reason,
+        confidence: f.confidence,
+        evidence: f.evidence,
+    }
+}
+
 pub(super) fn traffic_evidence(rec: &EndpointRecord) -> Evidence {
     Evidence {
         exchanges: Some(rec.exchanges),
@@ -188,31 +219,22 @@ fn shadow_endpoint(
     let (severity, reason) = exposure_severity(rec, &key.method, class_severity);
     let mut evidence = traffic_evidence(rec);
     evidence.data_classes = data_class_evidence(rec);
-    Finding {
-        id: finding_id(
-            FindingKind::ShadowEndpoint,
-            &key.host,
-            Some(&key.method),
-            Some(&key.path),
-            "",
-        ),
+    endpoint_finding(EndpointFinding {
         kind: FindingKind::ShadowEndpoint,
-        severity,
-        host: key.host.clone(),
-        method: Some(key.method.clone()),
-        path: Some(key.path.clone()),
+        key,
         operation_id: None,
+        severity,
+        severity_reason: reason,
         detail: format!(
-            "{} {} is called ({} exchanges, {} consumers) but no catalogue operation declares it",
+            "{} {} is called ({}, {}) but no catalogue operation declares it",
             key.method,
             key.path,
-            rec.exchanges,
-            rec.consumers.len()
+            counted(rec.exchanges, "exchange"),
+            counted(rec.consumers.len() as u64, "consumer")
         ),
-        severity_reason: reason,
         confidence: rec.confidence(),
         evidence,
-    }
+    })
 }
 
 fn shadow_host(
@@ -302,22 +324,14 @@ fn zombie(
     evidence.data_classes = data_class_evidence(rec);
     evidence.declared_in = Some(declared_in.to_string());
     evidence.retired = retired.then_some(true);
-    Finding {
-        id: finding_id(
-            FindingKind::Zombie,
-            &key.host,
-            Some(&key.method),
-            Some(&key.path),
-            "",
-        ),
+    endpoint_finding(EndpointFinding {
         kind: FindingKind::Zombie,
-        severity,
-        host: key.host.clone(),
-        method: Some(key.method.clone()),
-        path: Some(key.path.clone()),
+        key,
         operation_id: op.operation_id.clone(),
+        severity,
+        severity_reason: reason,
         detail: format!(
-            "{} {} is {} but was called {} times by {} consumers",
+            "{} {} is {} but was called {} by {}",
             key.method,
             key.path,
             if retired {
@@ -325,13 +339,12 @@ fn zombie(
             } else {
                 "declared deprecated"
             },
-            rec.exchanges,
-            rec.consumers.len()
+            counted(rec.exchanges, "time"),
+            counted(rec.consumers.len() as u64, "consumer")
         ),
-        severity_reason: reason,
         confidence: rec.confidence(),
         evidence,
-    }
+    })
 }
 
 /// Whether a declared response key (`200`, `2XX`, `default`) covers `status`.
@@ -369,20 +382,16 @@ fn drift_status(key: &EndpointKey, rec: &EndpointRecord, op: &Operation) -> Opti
     let mut evidence = traffic_evidence(rec);
     evidence.statuses = undeclared;
     let codes: Vec<&str> = evidence.statuses.keys().map(String::as_str).collect();
-    Some(Finding {
-        id: finding_id(
-            FindingKind::DriftStatus,
-            &key.host,
-            Some(&key.method),
-            Some(&key.path),
-            "",
-        ),
+    Some(endpoint_finding(EndpointFinding {
         kind: FindingKind::DriftStatus,
-        severity: Severity::Low,
-        host: key.host.clone(),
-        method: Some(key.method.clone()),
-        path: Some(key.path.clone()),
+        key,
         operation_id: op.operation_id.clone(),
+        severity: Severity::Low,
+        severity_reason: if server_errors {
+            "behaviour differs from the contract; undeclared server errors".into()
+        } else {
+            "behaviour differs from the contract".into()
+        },
         detail: format!(
             "{} {} answered undeclared status {} in {total} exchanges (declared: {})",
             key.method,
@@ -390,14 +399,9 @@ fn drift_status(key: &EndpointKey, rec: &EndpointRecord, op: &Operation) -> Opti
             codes.join(", "),
             op.responses.join(", ")
         ),
-        severity_reason: if server_errors {
-            "behaviour differs from the contract; undeclared server errors".into()
-        } else {
-            "behaviour differs from the contract".into()
-        },
         confidence: rec.confidence(),
         evidence,
-    })
+    }))
 }
 
 fn drift_param(
@@ -483,25 +487,16 @@ fn drift_param(
     let mut evidence = traffic_evidence(rec);
     evidence.undeclared_params = undeclared;
     evidence.missing_params = missing;
-    Some(Finding {
-        id: finding_id(
-            FindingKind::DriftParam,
-            &key.host,
-            Some(&key.method),
-            Some(&key.path),
-            "",
-        ),
+    Some(endpoint_finding(EndpointFinding {
         kind: FindingKind::DriftParam,
-        severity,
-        host: key.host.clone(),
-        method: Some(key.method.clone()),
-        path: Some(key.path.clone()),
+        key,
         operation_id: op.operation_id.clone(),
-        detail: format!("{} {}: {}", key.method, key.path, parts.join("; ")),
+        severity,
         severity_reason: reason,
+        detail: format!("{} {}: {}", key.method, key.path, parts.join("; ")),
         confidence: rec.confidence(),
         evidence,
-    })
+    }))
 }
 
 fn loc_label(loc: ParamLocation) -> &'static str {
@@ -561,25 +556,16 @@ fn drift_auth(
     evidence.unauthenticated = Some(rec.unauthenticated());
     evidence.authenticated = Some(rec.authenticated());
     evidence.declared_security = Some(declared);
-    Some(Finding {
-        id: finding_id(
-            FindingKind::DriftAuth,
-            &key.host,
-            Some(&key.method),
-            Some(&key.path),
-            "",
-        ),
+    Some(endpoint_finding(EndpointFinding {
         kind: FindingKind::DriftAuth,
-        severity,
-        host: key.host.clone(),
-        method: Some(key.method.clone()),
-        path: Some(key.path.clone()),
+        key,
         operation_id: op.operation_id.clone(),
-        detail,
+        severity,
         severity_reason: reason,
+        detail,
         confidence: rec.confidence(),
         evidence,
-    })
+    }))
 }
 
 fn orphaned(
@@ -643,6 +629,15 @@ fn orphaned(
             declared_in: Some(declared_in(catalogue, op)),
             ..Evidence::default()
         },
+    }
+}
+
+/// `1 consumer`, `2 consumers`.
+fn counted(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 
