@@ -219,3 +219,89 @@ fn truncated_tunnel_headers_are_errors_not_panics() {
     assert_eq!(counter(&stats, "decode.decode_tunnel_errors"), count);
     assert_eq!(counter(&stats, "decode.decode_frames"), count);
 }
+
+/// Cut the IPv4 packet of an Ethernet frame into fragments of at most `size` payload bytes
+/// (a multiple of 8, RFC 791 section 3.2), returned last fragment first. Frames that are not
+/// plain Ethernet + IPv4, or are small enough, come back as they are.
+fn fragment(frame: &[u8], size: usize, id: u16) -> Vec<Vec<u8>> {
+    let is_v4 = frame.get(12..14) == Some(&[0x08, 0x00][..]);
+    let ihl = frame.get(14).map_or(0, |b| usize::from(b & 0x0f) * 4);
+    let total = frame
+        .get(16..18)
+        .map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
+    if !is_v4 || ihl < 20 || total <= ihl + size || frame.len() < 14 + total {
+        return vec![frame.to_vec()];
+    }
+    let header = &frame[..14 + ihl];
+    let payload = &frame[14 + ihl..14 + total];
+    let mut out: Vec<Vec<u8>> = payload
+        .chunks(size)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let mut f = header.to_vec();
+            let len = u16::try_from(ihl + chunk.len()).expect("fits");
+            f[16..18].copy_from_slice(&len.to_be_bytes());
+            f[18..20].copy_from_slice(&id.to_be_bytes());
+            let last = (i + 1) * size >= payload.len();
+            let word = u16::try_from(i * size / 8).expect("fits") | if last { 0 } else { 0x2000 };
+            f[20..22].copy_from_slice(&word.to_be_bytes());
+            f.extend_from_slice(chunk);
+            f
+        })
+        .collect();
+    out.reverse();
+    out
+}
+
+fn fragment_all(frames: &[OwnedFrame], size: usize) -> Vec<OwnedFrame> {
+    frames
+        .iter()
+        .enumerate()
+        .flat_map(|(i, fr)| {
+            let id = u16::try_from(i % 65_536).expect("fits");
+            fragment(&fr.data, size, id)
+                .into_iter()
+                .map(|d| OwnedFrame::new(fr.ts, LinkType::Ethernet, d))
+        })
+        .collect()
+}
+
+#[test]
+fn fragmented_demo_gives_the_plain_inventory() {
+    let frames = demo_frames();
+    let (plain, plain_stats) = scan(frames.clone());
+    let cases = [
+        ("IPv4 fragments", fragment_all(&frames, 256)),
+        (
+            "fragmented VXLAN",
+            fragment_all(&wrap(&frames, |d, _| vxlan(d)), 512),
+        ),
+    ];
+    for (name, fragmented) in cases {
+        assert!(fragmented.len() > frames.len(), "{name}: something was cut");
+        let (inv, stats) = scan(fragmented);
+        assert_eq!(
+            inv, plain,
+            "{name}: inventory differs from the plain capture"
+        );
+        assert_eq!(stats.http_exchanges, plain_stats.http_exchanges, "{name}");
+        assert!(
+            counter(&stats, "decode.decode_defrag_reassembled") > 0,
+            "{name}"
+        );
+        for lost in [
+            "decode.decode_defrag_expired",
+            "decode.decode_defrag_evicted",
+            "decode.decode_defrag_too_large",
+            "decode.decode_defrag_truncated",
+            "decode.decode_defrag_overlaps",
+        ] {
+            assert_eq!(counter(&stats, lost), 0, "{name}: {lost}");
+        }
+        assert_eq!(
+            counter(&stats, "decode.decode_defrag_held_bytes"),
+            0,
+            "{name}"
+        );
+    }
+}

@@ -17,10 +17,16 @@
 //! and III inside GRE. The packet returned is the innermost one; each layer is counted
 //! (`encap_*`, `tunnel_*`) and a broken tunnel header is a `tunnel_errors`.
 //!
+//! IP fragments (IPv4 MF/offset, RFC 791; IPv6 fragment header, RFC 8200 section 4.5) are
+//! reassembled by a [`Decoder`], which owns a bounded [`Defragmenter`] and the buffer of the
+//! last completed datagram: unfragmented frames stay zero-copy (the packet borrows the frame),
+//! a completed datagram is decoded again from the decoder's buffer (TCP, UDP, tunnels inside).
+//! The stateless [`decode`] only counts fragments (`ip_fragments`, as [`Transport::Other`]).
+//!
 //! This module does not validate checksums (mirror ports and offloading NICs produce wrong
-//! ones on good traffic) and does not reassemble IP fragments (they are counted in
-//! `ip_fragments` and passed on as [`Transport::Other`]).
+//! ones on good traffic).
 
+use crate::defrag::{DefragLimits, Defragmenter, FragKey, Fragment, Pushed};
 use crate::flow::seq::SeqNumber;
 use crate::source::{Frame, LinkType};
 use analyzer::time::Timestamp;
@@ -46,7 +52,7 @@ pub enum Transport<'a> {
         dst_port: u16,
         payload: &'a [u8],
     },
-    /// Any other protocol, and IP fragments (not reassembled).
+    /// Any other protocol, and IP fragments when decoded without a [`Decoder`].
     Other,
 }
 
@@ -78,7 +84,8 @@ pub struct DecodeStats {
     pub decoded: u64,
     pub tcp: u64,
     pub udp: u64,
-    /// IP packets with another transport (ICMP, ...), fragments included.
+    /// IP packets with another transport (ICMP, ...), and fragments [`decode`] did not
+    /// reassemble.
     pub other_transport: u64,
     /// Frames that are not IP (ARP, LLDP, unknown EtherType or address family).
     pub non_ip: u64,
@@ -91,7 +98,8 @@ pub struct DecodeStats {
     /// IP packets whose length field claims more bytes than the frame had on the wire (not a
     /// snaplen cut: a malformed packet a receiver drops, so we drop it too).
     pub ip_length_exceeds_frame: u64,
-    /// IP fragments (IPv4 MF/offset, IPv6 fragment header); not reassembled.
+    /// IP fragments (IPv4 MF/offset, IPv6 fragment header). A [`Decoder`] hands them to its
+    /// defragmenter (`decode_defrag_*` counters); [`decode`] passes them on as `Other`.
     pub ip_fragments: u64,
     /// TCP header missing, cut or invalid.
     pub tcp_errors: u64,
@@ -193,8 +201,19 @@ enum Network<'a> {
     Ethernet(&'a [u8]),
 }
 
-/// Decode one frame. Returns `None` (and counts why) when there is no IP packet to use.
+/// Decode one frame without state. Returns `None` (and counts why) when there is no IP packet
+/// to use. Fragments are counted and returned as [`Transport::Other`]; use a [`Decoder`] to
+/// reassemble them.
 pub fn decode<'a>(frame: &Frame<'a>, stats: &mut DecodeStats) -> Option<Packet<'a>> {
+    decode_with(frame, stats, None)
+}
+
+/// [`decode`], handing IP fragments to `frags` (when given) instead of decoding them.
+fn decode_with<'a>(
+    frame: &Frame<'a>,
+    stats: &mut DecodeStats,
+    frags: Option<&mut Option<Fragment<'a>>>,
+) -> Option<Packet<'a>> {
     stats.frames += 1;
     let data = frame.data;
     let network = match frame.link {
@@ -236,7 +255,172 @@ pub fn decode<'a>(frame: &Frame<'a>, stats: &mut DecodeStats) -> Option<Packet<'
         },
         LinkType::Other(_) => return count(stats, |s| &mut s.unsupported_link),
     };
-    decode_network(network, frame, stats, 0)
+    decode_network(network, frame, stats, 0, frags)
+}
+
+/// A decoder with state: IP fragments are reassembled (bounded, see [`crate::defrag`]).
+#[derive(Debug, Default)]
+pub struct Decoder {
+    pub stats: DecodeStats,
+    pub defrag: Defragmenter,
+    /// The last reassembled datagram (IP header rebuilt), which the returned packet borrows.
+    datagram: Vec<u8>,
+}
+
+impl Decoder {
+    pub fn new(limits: DefragLimits) -> Self {
+        Decoder {
+            stats: DecodeStats::default(),
+            defrag: Defragmenter::new(limits),
+            datagram: Vec::new(),
+        }
+    }
+
+    /// Decode one frame. An unfragmented packet borrows the frame; a fragment is held until
+    /// its datagram completes, and the packet of the completed datagram borrows the decoder.
+    pub fn decode<'s, 'f: 's>(&'s mut self, frame: &Frame<'f>) -> Option<Packet<'s>> {
+        let mut frag: Option<Fragment<'f>> = None;
+        let packet = decode_with(frame, &mut self.stats, Some(&mut frag));
+        if packet.is_some() {
+            return packet;
+        }
+        let frag = frag?;
+        let Pushed::Complete(payload) = self.defrag.push(&frag, frame.ts) else {
+            return None;
+        };
+        if !rebuild(&frag.key, &payload, &mut self.datagram) {
+            self.defrag.stats.too_large += 1;
+            return None;
+        }
+        let inner = Frame {
+            ts: frame.ts,
+            link: LinkType::RawIp,
+            data: &self.datagram,
+            wire_len: u32::try_from(self.datagram.len()).unwrap_or(u32::MAX),
+        };
+        // Fragments inside the datagram (a fragmented packet in a fragmented tunnel) are only
+        // counted: one level of reassembly per frame keeps the work per frame bounded.
+        decode_network(Network::Ip(inner.data), &inner, &mut self.stats, 0, None)
+    }
+
+    /// Every counter: the decode counters, then the defragmenter's.
+    pub fn counters(&self) -> Vec<(&'static str, u64)> {
+        let mut out = self.stats.counters();
+        out.extend(self.defrag.stats.counters());
+        out
+    }
+}
+
+/// An IP header without fragmentation for `payload` of the datagram `key` (into `out`).
+/// False when the datagram is too long for the header's length field.
+fn rebuild(key: &FragKey, payload: &[u8], out: &mut Vec<u8>) -> bool {
+    out.clear();
+    match (key.src, key.dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            let Ok(total) = u16::try_from(payload.len() + 20) else {
+                return false;
+            };
+            let id = u16::try_from(key.id & 0xffff).unwrap_or(0);
+            out.extend_from_slice(&[0x45, 0]);
+            out.extend_from_slice(&total.to_be_bytes());
+            out.extend_from_slice(&id.to_be_bytes());
+            out.extend_from_slice(&[0, 0, 64, key.proto, 0, 0]);
+            out.extend_from_slice(&s.octets());
+            out.extend_from_slice(&d.octets());
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            let Ok(len) = u16::try_from(payload.len()) else {
+                return false;
+            };
+            out.extend_from_slice(&[0x60, 0, 0, 0]);
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(&[key.proto, 64]);
+            out.extend_from_slice(&s.octets());
+            out.extend_from_slice(&d.octets());
+        }
+        _ => return false,
+    }
+    out.extend_from_slice(payload);
+    true
+}
+
+/// If `d` is an IP fragment, what the defragmenter needs. `None` for whole datagrams and for
+/// headers too broken to tell (the ordinary path then judges and counts them).
+fn fragment_of(d: &[u8]) -> Option<Fragment<'_>> {
+    let version = d.first()? >> 4;
+    if version == 4 {
+        // RFC 791 section 3.1: IHL, total length, identification, flags (MF = 0x2000) and
+        // the 13-bit offset in 8-byte units.
+        let ihl = usize::from(d.first()? & 0x0f) * 4;
+        let total = usize::from(be16(d, 2)?);
+        let flags = be16(d, 6)?;
+        let more = flags & 0x2000 != 0;
+        let offset = usize::from(flags & 0x1fff) * 8;
+        if (!more && offset == 0) || ihl < 20 || total < ihl {
+            return None;
+        }
+        let src: [u8; 4] = d.get(12..16)?.try_into().ok()?;
+        let dst: [u8; 4] = d.get(16..20)?.try_into().ok()?;
+        let payload = d.get(ihl..total.min(d.len()))?;
+        return Some(Fragment {
+            key: FragKey {
+                src: IpAddr::from(src),
+                dst: IpAddr::from(dst),
+                id: u32::from(be16(d, 4)?),
+                proto: *d.get(9)?,
+            },
+            offset,
+            more,
+            payload,
+            truncated: total > d.len(),
+        });
+    }
+    if version != 6 {
+        return None;
+    }
+    // RFC 8200 section 4: walk hop-by-hop (0), routing (43) and destination options (60)
+    // headers to the fragment header (44); anything else means no fragment header.
+    let end = 40 + usize::from(be16(d, 4)?);
+    let mut next = *d.get(6)?;
+    let mut at = 40usize;
+    for _ in 0..8 {
+        match next {
+            0 | 43 | 60 => {
+                next = *d.get(at)?;
+                at += (usize::from(*d.get(at + 1)?) + 1) * 8;
+            }
+            44 => {
+                let off_m = be16(d, at + 2)?;
+                let more = off_m & 1 != 0;
+                let offset = usize::from(off_m >> 3) * 8;
+                if !more && offset == 0 {
+                    // An atomic fragment (RFC 6946): a whole datagram.
+                    return None;
+                }
+                let id: [u8; 4] = d.get(at + 4..at + 8)?.try_into().ok()?;
+                let src: [u8; 16] = d.get(8..24)?.try_into().ok()?;
+                let dst: [u8; 16] = d.get(24..40)?.try_into().ok()?;
+                let start = at + 8;
+                if end < start {
+                    return None;
+                }
+                return Some(Fragment {
+                    key: FragKey {
+                        src: IpAddr::from(src),
+                        dst: IpAddr::from(dst),
+                        id: u32::from_be_bytes(id),
+                        proto: *d.get(at)?,
+                    },
+                    offset,
+                    more,
+                    payload: d.get(start..end.min(d.len()))?,
+                    truncated: end > d.len(),
+                });
+            }
+            _ => return None,
+        }
+    }
+    None
 }
 
 /// Cisco HDLC link type number.
@@ -263,6 +447,7 @@ fn decode_network<'a>(
     frame: &Frame<'a>,
     stats: &mut DecodeStats,
     mut depth: usize,
+    mut frags: Option<&mut Option<Fragment<'a>>>,
 ) -> Option<Packet<'a>> {
     loop {
         depth += 1;
@@ -314,14 +499,21 @@ fn decode_network<'a>(
             Network::Ether(EtherType(ETH_IPV4 | ETH_IPV6), d) => Network::Ip(d),
             Network::Ether(t, d) => {
                 let sliced = LaxSlicedPacket::from_ether_type(t, d);
-                return from_sliced(frame, sliced, stats, depth);
+                return from_sliced(frame, sliced, stats, depth, frags);
             }
             Network::Ip(d) => {
+                if let Some(slot) = frags.as_deref_mut() {
+                    if let Some(f) = fragment_of(d) {
+                        stats.ip_fragments += 1;
+                        *slot = Some(f);
+                        return None;
+                    }
+                }
                 let sliced = match LaxSlicedPacket::from_ip(d) {
                     Ok(s) => s,
                     Err(_) => return count(stats, |s| &mut s.ip_errors),
                 };
-                return from_sliced(frame, sliced, stats, depth);
+                return from_sliced(frame, sliced, stats, depth, frags);
             }
         };
     }
@@ -400,6 +592,7 @@ fn from_sliced<'a>(
     sliced: LaxSlicedPacket<'a>,
     stats: &mut DecodeStats,
     depth: usize,
+    frags: Option<&mut Option<Fragment<'a>>>,
 ) -> Option<Packet<'a>> {
     let stop_layer = sliced.stop_err.as_ref().map(|(_, layer)| *layer);
     let (src, dst, ip_payload, expected_len) = match &sliced.net {
@@ -459,7 +652,7 @@ fn from_sliced<'a>(
         // Tunnels: decode what they carry instead of the outer packet.
         if ip_payload.ip_number == etherparse::IpNumber::GRE {
             return match gre(ip_payload.payload, stats) {
-                Some(inner) => decode_network(inner, frame, stats, depth),
+                Some(inner) => decode_network(inner, frame, stats, depth, frags),
                 None => count(stats, |s| &mut s.tunnel_errors),
             };
         }
@@ -471,7 +664,9 @@ fn from_sliced<'a>(
             {
                 stats.tunnel_vxlan += 1;
                 return match payload.get(8..) {
-                    Some(inner) => decode_network(Network::Ethernet(inner), frame, stats, depth),
+                    Some(inner) => {
+                        decode_network(Network::Ethernet(inner), frame, stats, depth, frags)
+                    }
                     None => count(stats, |s| &mut s.tunnel_errors),
                 };
             }
@@ -532,6 +727,9 @@ fn from_sliced<'a>(
         transport,
     })
 }
+
+#[cfg(test)]
+mod defrag_tests;
 
 #[cfg(test)]
 mod tests {

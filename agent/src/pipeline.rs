@@ -4,7 +4,8 @@
 //! each observation into an [`ObservationSink`] (an in-process inventory for `scan`, a shipper
 //! for the live agent). Time is packet time: flow expiry runs when packet time advances.
 
-use crate::decode::{decode, DecodeStats};
+use crate::decode::Decoder;
+use crate::defrag::DefragLimits;
 use crate::flow::table::{FlowLimits, FlowTable};
 use crate::http::{HttpConnection, HttpCtx, HttpLimits};
 use crate::source::{Frame, FrameSource, SourceError};
@@ -36,6 +37,7 @@ impl ObservationSink for Inventory {
 pub struct PipelineConfig {
     pub flows: FlowLimits,
     pub http: HttpLimits,
+    pub defrag: DefragLimits,
 }
 
 /// Packet-time interval between idle-flow sweeps.
@@ -59,7 +61,7 @@ pub struct PipelineStats {
 pub struct Pipeline<'o, S: ObservationSink> {
     observer: &'o Observer,
     sink: S,
-    decode_stats: DecodeStats,
+    decoder: Decoder,
     flows: FlowTable<HttpConnection>,
     http: HttpCtx,
     packets: u64,
@@ -76,7 +78,7 @@ impl<'o, S: ObservationSink> Pipeline<'o, S> {
         Pipeline {
             observer,
             sink,
-            decode_stats: DecodeStats::default(),
+            decoder: Decoder::new(config.defrag),
             flows: FlowTable::new(config.flows),
             http: HttpCtx::new(config.http),
             packets: 0,
@@ -94,7 +96,7 @@ impl<'o, S: ObservationSink> Pipeline<'o, S> {
         self.packets += 1;
         self.bytes += u64::from(frame.wire_len);
         self.latest = self.latest.max(frame.ts);
-        if let Some(packet) = decode(frame, &mut self.decode_stats) {
+        if let Some(packet) = self.decoder.decode(frame) {
             self.flows.process(&packet, &mut self.http);
         }
         self.sweep_idle(frame.ts);
@@ -156,13 +158,16 @@ impl<'o, S: ObservationSink> Pipeline<'o, S> {
     /// Counters so far, without finishing (the live agent ships per-window deltas).
     pub fn stats(&self) -> PipelineStats {
         let mut counters = BTreeMap::new();
-        for (name, v) in self.decode_stats.counters() {
+        for (name, v) in self.decoder.counters() {
             counters.insert(format!("decode.{name}"), v);
         }
         for (name, v) in self.flows.stats().counters() {
             counters.insert(format!("flow.{name}"), v);
         }
         for (name, v) in self.http.stats.counters() {
+            counters.insert(format!("http.{name}"), v);
+        }
+        for (name, v) in self.http.tls_flights.counters() {
             counters.insert(format!("http.{name}"), v);
         }
         PipelineStats {

@@ -161,6 +161,8 @@ pub struct HttpConnection {
     stopped: bool,
     cap_hit: bool,
     closed: bool,
+    /// A TLS connection whose handshake flights are still being read for certificates.
+    tls: Option<Box<crate::tls::flight::TlsFlights>>,
 }
 
 impl HttpConnection {
@@ -237,6 +239,21 @@ impl HttpConnection {
             return Some(want);
         }
         Some(role)
+    }
+
+    /// After TLS flight bytes: emit the observation once both flights are read, and keep the
+    /// stream coming until then.
+    fn tls_progress(&mut self, ctx: &mut HttpCtx) -> Interest {
+        if self.tls.as_ref().is_some_and(|t| t.done()) {
+            if let Some(t) = self.tls.take() {
+                ctx.tls.push(t.finish(&mut ctx.tls_flights));
+            }
+        }
+        if self.tls.is_some() {
+            Interest::Continue
+        } else {
+            Interest::Stop
+        }
     }
 
     fn not_http(&mut self, ctx: &mut HttpCtx) {
@@ -935,6 +952,7 @@ impl StreamHandler for HttpConnection {
             stopped: false,
             cap_hit: false,
             closed: false,
+            tls: None,
         }
     }
 
@@ -944,16 +962,21 @@ impl StreamHandler for HttpConnection {
         }
         match event {
             StreamEvent::Data { dir, ts, bytes } => {
+                if let Some(t) = self.tls.as_mut() {
+                    t.data(dir, bytes, &mut ctx.tls_flights);
+                    return self.tls_progress(ctx);
+                }
                 if !self.decided && !self.stopped && crate::tls::looks_like_tls(bytes) {
                     // Not HTTP, but the handshake names the host: keep that much (only the
-                    // first segment is read; a ClientHello cut there still yields its SNI).
+                    // first segment is read; a ClientHello cut there still yields its SNI),
+                    // then read the first flights for certificate subjects (TLS 1.2).
                     if let Some(hello) = crate::tls::parse_client_hello(bytes) {
                         ctx.stats.tls_client_hellos += 1;
                         let client = match dir {
                             Dir::ToServer => self.client_addr,
                             Dir::ToClient => self.server_addr,
                         };
-                        ctx.tls.push(analyzer::tls::TlsObservation {
+                        let obs = analyzer::tls::TlsObservation {
                             ts,
                             sni: hello.sni,
                             alpn: hello.alpn,
@@ -961,12 +984,25 @@ impl StreamHandler for HttpConnection {
                             server_cert_subject: None,
                             client_cert_subject: None,
                             consumer: client.ip().to_string(),
-                        });
+                        };
+                        self.tls = Some(Box::new(crate::tls::flight::TlsFlights::new(
+                            obs,
+                            dir,
+                            bytes,
+                            &mut ctx.tls_flights,
+                        )));
+                        self.not_http(ctx);
+                        return self.tls_progress(ctx);
                     }
                 }
                 self.on_data(dir, ts, bytes, ctx)
             }
             StreamEvent::Gap { dir, ts, len } => {
+                if let Some(t) = self.tls.as_mut() {
+                    // Bytes after a hole cannot be framed as records: read what came before.
+                    t.settle(dir, &mut ctx.tls_flights);
+                    return self.tls_progress(ctx);
+                }
                 if !self.stopped {
                     self.on_gap(dir, ts, len, ctx);
                 }
@@ -977,12 +1013,19 @@ impl StreamHandler for HttpConnection {
                 }
             }
             StreamEvent::End { dir, ts } => {
+                if let Some(t) = self.tls.as_mut() {
+                    t.settle(dir, &mut ctx.tls_flights);
+                    return self.tls_progress(ctx);
+                }
                 if !self.stopped {
                     let role = self.role_of(dir);
                     self.on_end(role, ts, ctx);
                 }
             }
             StreamEvent::Close { ts, .. } => {
+                if let Some(t) = self.tls.take() {
+                    ctx.tls.push(t.finish(&mut ctx.tls_flights));
+                }
                 if self.decided && !self.stopped {
                     self.on_end(Role::Client, ts, ctx);
                     self.on_end(Role::Server, ts, ctx);
@@ -993,7 +1036,7 @@ impl StreamHandler for HttpConnection {
                 return Interest::Stop;
             }
         }
-        if self.stopped {
+        if self.stopped && self.tls.is_none() {
             Interest::Stop
         } else {
             Interest::Continue

@@ -208,7 +208,7 @@ impl HttpStats {
 }
 
 /// Shared by all connections of one capture worker.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct HttpCtx {
     pub limits: HttpLimits,
     /// Output queue: finished exchanges, drained by the pipeline after each packet.
@@ -216,6 +216,18 @@ pub struct HttpCtx {
     /// Output queue: TLS ClientHellos of connections that are not HTTP, drained likewise.
     pub tls: Vec<analyzer::tls::TlsObservation>,
     pub stats: HttpStats,
+    /// Buffers of TLS handshake flights still being read (certificate subjects).
+    pub tls_flights: crate::tls::flight::FlightStats,
+}
+
+/// Bytes of TLS handshake flights buffered at once across all connections of a worker:
+/// 1024 connections mid-handshake with a full [`crate::tls::flight::MAX_FLIGHT_BYTES`] each.
+pub const MAX_TLS_FLIGHT_BUDGET: usize = 1024 * crate::tls::flight::MAX_FLIGHT_BYTES;
+
+impl Default for HttpCtx {
+    fn default() -> Self {
+        HttpCtx::new(HttpLimits::default())
+    }
 }
 
 impl HttpCtx {
@@ -225,6 +237,10 @@ impl HttpCtx {
             exchanges: Vec::new(),
             tls: Vec::new(),
             stats: HttpStats::default(),
+            tls_flights: crate::tls::flight::FlightStats {
+                budget: MAX_TLS_FLIGHT_BUDGET,
+                ..Default::default()
+            },
         }
     }
 }

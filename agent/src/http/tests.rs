@@ -646,3 +646,55 @@ fn http_connection_is_send() {
     assert_send::<HttpConnection>();
     assert_send::<super::HttpCtx>();
 }
+
+transcript!(http_overlap_conflict_flagged, "overlap_conflict.t", |o| {
+    assert_eq!(summary(&o), vec![s("GET", "/balance", 200)]);
+    let ex = &o.exchanges[0];
+    assert!(
+        ex.anomalies.contains(&Anomaly::OverlapConflict),
+        "{:?}",
+        ex.anomalies
+    );
+    assert_eq!(ex.response_body.sample, b"0123456789");
+});
+
+transcript!(http_rst_mid_body_is_incomplete, "rst_mid_body.t", |o| {
+    assert_eq!(summary(&o), vec![s("GET", "/statement", 200)]);
+    let ex = &o.exchanges[0];
+    assert!(
+        ex.anomalies.contains(&Anomaly::BodyIncomplete),
+        "{:?}",
+        ex.anomalies
+    );
+    assert_eq!(ex.response_body.sample, b"0123456789");
+});
+
+transcript!(http_half_close_still_pairs, "half_close.t", |o| {
+    assert_eq!(summary(&o), vec![s("GET", "/accounts", 200)]);
+    assert!(
+        o.exchanges[0].anomalies.is_empty(),
+        "{:?}",
+        o.exchanges[0].anomalies
+    );
+    assert_eq!(o.exchanges[0].response_body.sample, b"ok");
+});
+
+transcript!(
+    http_large_gap_resyncs_at_the_next_request,
+    "large_gap_resync.t",
+    |o| {
+        assert_eq!(
+            summary(&o),
+            vec![
+                s("GET", "/one", 200),
+                s("POST", "/upload", 200),
+                s("GET", "/three", 200)
+            ],
+            "{:#?}",
+            o.exchanges.iter().map(|e| &e.anomalies).collect::<Vec<_>>()
+        );
+        assert!(o.exchanges[1].anomalies.contains(&Anomaly::Gap));
+        assert!(!o.exchanges[2].anomalies.contains(&Anomaly::Gap));
+        assert_eq!(o.exchanges[2].response_body.sample, b"3");
+    }
+);

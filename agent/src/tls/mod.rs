@@ -14,6 +14,8 @@
 //!
 //! Not here: decryption, TLS 1.3 certificates (encrypted), validation of anything.
 
+pub mod flight;
+
 /// What a ClientHello says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientHello {
@@ -321,7 +323,7 @@ mod tests {
 
     /// A ClientHello with SNI, ALPN (h2, http/1.1), supported_versions (1.3) and a GREASE
     /// cipher.
-    fn hello(sni: &str) -> Vec<u8> {
+    pub(crate) fn hello(sni: &str) -> Vec<u8> {
         let mut exts = Vec::new();
         let mut sn = vec![0u8];
         sn.extend_from_slice(&(sni.len() as u16).to_be_bytes());
@@ -374,7 +376,7 @@ mod tests {
         assert_eq!(parse_client_hello(b"GET / HTTP/1.1\r\n"), None);
     }
 
-    fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+    pub(crate) fn der(tag: u8, content: &[u8]) -> Vec<u8> {
         let mut v = vec![tag];
         if content.len() < 0x80 {
             v.push(content.len() as u8);
@@ -386,7 +388,7 @@ mod tests {
         v
     }
 
-    fn name(cn: &str, o: &str) -> Vec<u8> {
+    pub(crate) fn name(cn: &str, o: &str) -> Vec<u8> {
         let atv = |oid: u8, v: &str| {
             der(
                 0x31,
@@ -397,6 +399,39 @@ mod tests {
             )
         };
         der(0x30, &[atv(0x03, cn), atv(0x0a, o)].concat())
+    }
+
+    /// A Certificate handshake message (type 11, RFC 5246 section 7.4.2) holding one
+    /// certificate whose subject is `CN=<cn>,O=<o>`.
+    pub(crate) fn certificate_msg(cn: &str, o: &str) -> Vec<u8> {
+        let tbs = der(
+            0x30,
+            &[
+                der(0xa0, &der(0x02, &[2])),
+                der(0x02, &[1]),
+                der(0x30, &der(0x06, &[0x2a])),
+                name("Issuing CA", "Bank"),
+                der(
+                    0x30,
+                    &[der(0x17, b"250101000000Z"), der(0x17, b"260101000000Z")].concat(),
+                ),
+                name(cn, o),
+            ]
+            .concat(),
+        );
+        let cert = der(
+            0x30,
+            &[tbs, der(0x30, &der(0x06, &[0x2a])), der(0x03, &[0])].concat(),
+        );
+        let mut list = Vec::new();
+        list.extend_from_slice(&(cert.len() as u32).to_be_bytes()[1..]);
+        list.extend_from_slice(&cert);
+        let mut body = (list.len() as u32).to_be_bytes()[1..].to_vec();
+        body.extend_from_slice(&list);
+        let mut hs = vec![11];
+        hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+        hs.extend_from_slice(&body);
+        hs
     }
 
     #[test]
