@@ -16,6 +16,9 @@
 //! catalogue_poll_ms = 5000
 //! max_endpoints = 100000
 //! max_agents = 10000
+//! max_reviews = 100000
+//! max_sessions = 256
+//! session_ttl_secs = 28800
 //! ```
 
 use crate::store::StoreLimits;
@@ -56,6 +59,12 @@ pub struct CollectorSettings {
     /// Per endpoint: distinct names in any one map.
     pub max_names: usize,
     pub max_agents: usize,
+    /// Review records kept (one per reviewed finding).
+    pub max_reviews: usize,
+    /// Dashboard sessions open at once; the oldest is ended to make room.
+    pub max_sessions: usize,
+    /// Dashboard session lifetime from login.
+    pub session_ttl_secs: u64,
 }
 
 impl Default for CollectorSettings {
@@ -77,6 +86,9 @@ impl Default for CollectorSettings {
             max_endpoints: inv.max_endpoints,
             max_names: inv.max_names,
             max_agents: 10_000,
+            max_reviews: 100_000,
+            max_sessions: 256,
+            session_ttl_secs: 8 * 3600,
         }
     }
 }
@@ -89,6 +101,7 @@ impl CollectorSettings {
                 max_names: self.max_names,
             },
             max_agents: self.max_agents,
+            max_reviews: self.max_reviews,
         }
     }
 }

@@ -5,8 +5,10 @@
 
 pub mod catalogue_files;
 pub mod config;
+pub mod dashboard;
 pub mod metrics;
 pub mod pki;
+pub mod review;
 pub mod server;
 pub mod store;
 pub mod tls;

@@ -26,6 +26,15 @@ pub struct CollectorMetrics {
     pub connections_refused: Counter,
     pub tls_handshake_failures: Counter,
     pub catalogue_reloads: Counter,
+    /// Dashboard logins by `result` (ok, refused).
+    pub logins: Family<Labels, Counter>,
+    /// Review actions applied, by `action` and `via` (dashboard, api).
+    pub reviews: Family<Labels, Counter>,
+    /// Review requests refused, by `reason` (csrf, invalid, unknown_finding, cap).
+    pub reviews_refused: Family<Labels, Counter>,
+    pub sessions: Gauge,
+    /// Sessions ended early because `max_sessions` was reached.
+    pub sessions_evicted: Counter,
 }
 
 impl Default for CollectorMetrics {
@@ -48,6 +57,11 @@ impl CollectorMetrics {
             connections_refused: Counter::default(),
             tls_handshake_failures: Counter::default(),
             catalogue_reloads: Counter::default(),
+            logins: Family::default(),
+            reviews: Family::default(),
+            reviews_refused: Family::default(),
+            sessions: Gauge::default(),
+            sessions_evicted: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("batches", "Batches received, by result", m.batches.clone());
@@ -92,6 +106,23 @@ impl CollectorMetrics {
             "Catalogue reloads after a file changed",
             m.catalogue_reloads.clone(),
         );
+        registry.register("ui_logins", "Dashboard logins, by result", m.logins.clone());
+        registry.register(
+            "reviews",
+            "Review actions applied, by action and channel",
+            m.reviews.clone(),
+        );
+        registry.register(
+            "reviews_refused",
+            "Review requests refused, by reason",
+            m.reviews_refused.clone(),
+        );
+        registry.register("ui_sessions", "Open dashboard sessions", m.sessions.clone());
+        registry.register(
+            "ui_sessions_evicted",
+            "Dashboard sessions ended early because the session cap was reached",
+            m.sessions_evicted.clone(),
+        );
         CollectorMetrics { registry, ..m }
     }
 
@@ -105,6 +136,11 @@ impl CollectorMetrics {
         self.batches
             .get_or_create(&vec![("result", result), ("reason", reason)])
             .get()
+    }
+
+    /// Count one label set of a family (labels are fixed vocabularies).
+    pub fn bump(family: &Family<Labels, Counter>, labels: &[(&'static str, &'static str)]) {
+        family.get_or_create(&labels.to_vec()).inc();
     }
 
     pub fn render(&self) -> String {

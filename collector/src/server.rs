@@ -8,6 +8,9 @@
 //! | `GET /v1/findings` | bearer token | findings against the current catalogue |
 //! | `GET /v1/report?format=text\|json\|markdown` | bearer token | the `scan` report |
 //! | `GET /v1/agents` | bearer token | each agent's high-water mark and totals |
+//! | `GET /v1/reviews` | bearer token | every review record with its state in force |
+//! | `POST /v1/findings/{id}/review` | bearer token | acknowledge, suppress, accept, reopen |
+//! | `GET/POST /ui/...` | session cookie (+ CSRF token on POST) | the dashboard ([`crate::dashboard`]) |
 //! | `GET /metrics`, `GET /healthz` | none | Prometheus text; liveness |
 //!
 //! Hostile input: every connection has a handshake and header timeout, the connection count is
@@ -71,14 +74,43 @@ struct CatalogueState {
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub metrics: CollectorMetrics,
-    settings: CollectorSettings,
+    pub(crate) sessions: crate::dashboard::Sessions,
+    pub(crate) settings: CollectorSettings,
     wire: WireLimits,
     classifier: Classifier,
     catalogue: RwLock<CatalogueState>,
 }
 
 impl AppState {
-    fn catalogue(&self) -> Arc<Catalogue> {
+    /// State over an already open store and a loaded catalogue (what [`start`] builds; tests
+    /// use it to drive [`router`] without sockets).
+    pub fn new(
+        settings: CollectorSettings,
+        classifier: Classifier,
+        store: Arc<dyn Store>,
+        catalogue: Catalogue,
+    ) -> Arc<AppState> {
+        Arc::new(AppState {
+            store,
+            metrics: CollectorMetrics::new(),
+            sessions: crate::dashboard::Sessions::new(
+                settings.max_sessions,
+                Duration::from_secs(settings.session_ttl_secs.max(60)),
+            ),
+            wire: WireLimits {
+                max_bytes: settings.max_batch_bytes,
+                ..WireLimits::default()
+            },
+            classifier,
+            catalogue: RwLock::new(CatalogueState {
+                catalogue: Arc::new(catalogue),
+                stamps: stamps(&settings.catalog),
+            }),
+            settings,
+        })
+    }
+
+    pub(crate) fn catalogue(&self) -> Arc<Catalogue> {
         let guard = self.catalogue.read().unwrap_or_else(|p| p.into_inner());
         Arc::clone(&guard.catalogue)
     }
@@ -167,20 +199,7 @@ pub async fn start(
         addr: settings.listen.clone(),
         source: e,
     })?;
-    let state = Arc::new(AppState {
-        store: Arc::new(store),
-        metrics: CollectorMetrics::new(),
-        wire: WireLimits {
-            max_bytes: settings.max_batch_bytes,
-            ..WireLimits::default()
-        },
-        classifier,
-        catalogue: RwLock::new(CatalogueState {
-            catalogue: Arc::new(catalogue),
-            stamps: stamps(&settings.catalog),
-        }),
-        settings,
-    });
+    let state = AppState::new(settings, classifier, Arc::new(store), catalogue);
     if let Ok(agents) = state.store.agents() {
         state.metrics.agents.set(agents.len() as i64);
     }
@@ -310,12 +329,20 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/findings", get(findings))
         .route("/v1/report", get(report))
         .route("/v1/agents", get(agents))
+        .route("/v1/reviews", get(reviews))
+        .route(
+            "/v1/findings/{id}/review",
+            post(api_review).layer(axum::extract::DefaultBodyLimit::max(
+                crate::dashboard::MAX_FORM_BYTES,
+            )),
+        )
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
+        .merge(crate::dashboard::routes())
         .with_state(state)
 }
 
-fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
+pub(crate) fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
     (
         status,
         Json(ErrorBody {
@@ -467,6 +494,16 @@ async fn ingest(
     }
 }
 
+/// Constant-time equality of two secrets (length is not secret).
+pub(crate) fn same_secret(given: &str, expected: &str) -> bool {
+    given.len() == expected.len()
+        && given
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
 /// Constant-time comparison of the bearer token.
 #[allow(clippy::result_large_err)]
 fn authorized(st: &AppState, headers: &HeaderMap) -> Result<(), Response> {
@@ -481,13 +518,7 @@ fn authorized(st: &AppState, headers: &HeaderMap) -> Result<(), Response> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    let same = given.len() == expected.len()
-        && given
-            .bytes()
-            .zip(expected.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-    if same {
+    if same_secret(given, expected) {
         Ok(())
     } else {
         Err(refuse(
@@ -497,13 +528,13 @@ fn authorized(st: &AppState, headers: &HeaderMap) -> Result<(), Response> {
     }
 }
 
-fn store_err(e: StoreError) -> Response {
+pub(crate) fn store_err(e: StoreError) -> Response {
     refuse(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
 }
 
 // The error is the HTTP response itself, returned to the client at once: boxing it buys nothing.
 #[allow(clippy::result_large_err)]
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, Response> {
     match tokio::task::spawn_blocking(f).await {
@@ -547,6 +578,79 @@ async fn agents(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response
         Ok(a) => Json(a).into_response(),
         Err(r) => r,
     }
+}
+
+/// Every review record with the state in force now (an expired suppression reads `open`).
+async fn reviews(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&st, &headers) {
+        return r;
+    }
+    let store = Arc::clone(&st.store);
+    match blocking(move || store.reviews()).await {
+        Ok(all) => {
+            let now = crate::review::now_secs();
+            let out: BTreeMap<String, serde_json::Value> = all
+                .into_iter()
+                .map(|(id, r)| {
+                    let state = r.effective(now);
+                    (id, serde_json::json!({"state": state, "record": r}))
+                })
+                .collect();
+            Json(out).into_response()
+        }
+        Err(r) => r,
+    }
+}
+
+/// Body of `POST /v1/findings/{id}/review`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiReview {
+    action: String,
+    #[serde(default)]
+    reason: String,
+    /// Suppressions: how long, in seconds.
+    #[serde(default)]
+    expires_in_secs: Option<u64>,
+    /// Who, for the audit record (recorded as `api:<by>`).
+    #[serde(default)]
+    by: Option<String>,
+}
+
+async fn api_review(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: Result<Json<ApiReview>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    if let Err(r) = authorized(&st, &headers) {
+        return r;
+    }
+    let Json(req) = match body {
+        Ok(b) => b,
+        Err(e) => {
+            CollectorMetrics::bump(&st.metrics.reviews_refused, &[("reason", "invalid")]);
+            return refuse(e.status(), format!("review body: {}", e.body_text()));
+        }
+    };
+    let by = match req.by.as_deref().map(str::trim).filter(|b| !b.is_empty()) {
+        Some(b) => format!("api:{b}"),
+        None => "api".to_string(),
+    };
+    crate::dashboard::apply_review(
+        &st,
+        &id,
+        &req.action,
+        &req.reason,
+        req.expires_in_secs,
+        &by,
+        "api",
+    )
+    .await
+    .map(|(state, record)| {
+        Json(serde_json::json!({"id": id, "state": state, "record": record})).into_response()
+    })
+    .unwrap_or_else(|r| r)
 }
 
 #[derive(serde::Deserialize)]

@@ -7,9 +7,12 @@
 //! `(epoch, seq)` in one sled transaction, and a batch at or below the mark changes nothing. The
 //! store is flushed to disk before `apply` returns, so an acknowledged batch survives a SIGKILL.
 //!
-//! Not here: findings (computed from the inventory against the catalogue by the server) and
-//! review state (a later issue).
+//! Review state (`reviews` tree) is kept by finding id, one [`ReviewRecord`] each, capped by
+//! [`StoreLimits::max_reviews`]; it is exported and imported with the rest.
+//!
+//! Not here: findings (computed from the inventory against the catalogue by the server).
 
+use crate::review::ReviewRecord;
 use analyzer::inventory::{EndpointRecord, Inventory, InventoryLimits};
 use analyzer::observation::EndpointKey;
 use analyzer::time::Timestamp;
@@ -39,6 +42,8 @@ pub struct StoreLimits {
     pub inventory: InventoryLimits,
     /// Distinct agents (a new agent past this is refused).
     pub max_agents: usize,
+    /// Review records (one per reviewed finding); a new one past this is refused.
+    pub max_reviews: usize,
 }
 
 impl Default for StoreLimits {
@@ -46,6 +51,7 @@ impl Default for StoreLimits {
         StoreLimits {
             inventory: InventoryLimits::default(),
             max_agents: 10_000,
+            max_reviews: 100_000,
         }
     }
 }
@@ -64,6 +70,8 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
     #[error("batch inventory: {0}")]
     Wire(#[from] analyzer::wire::WireError),
+    #[error("review limit of {0} records reached: refusing a new one")]
+    TooManyReviews(usize),
     #[error("store import line {line}: {message}")]
     Import { line: u64, message: String },
 }
@@ -83,6 +91,10 @@ pub trait Store: Send + Sync {
     fn export_jsonl(&self, out: &mut dyn Write) -> Result<u64, StoreError>;
     /// Merge records written by `export_jsonl` (sums, unions, the higher high-water mark).
     fn import_jsonl(&self, input: &mut dyn BufRead) -> Result<u64, StoreError>;
+    /// Every review record by finding id.
+    fn reviews(&self) -> Result<BTreeMap<String, ReviewRecord>, StoreError>;
+    /// Set (or with `None` remove) the review of a finding; durable when it returns.
+    fn set_review(&self, id: &str, record: Option<&ReviewRecord>) -> Result<(), StoreError>;
 }
 
 /// One line of the JSONL export: `{"endpoint": {...}}`, `{"agent": {...}}`, ...
@@ -109,6 +121,10 @@ pub enum ExportRecord {
         name: String,
         value: u64,
     },
+    Review {
+        id: String,
+        record: ReviewRecord,
+    },
 }
 
 /// The sled implementation: trees `endpoints` (one record per key), `agents`, and `meta`
@@ -119,6 +135,7 @@ pub struct SledStore {
     endpoints: sled::Tree,
     agents: sled::Tree,
     meta: sled::Tree,
+    reviews: sled::Tree,
     limits: StoreLimits,
     /// Serialises writers: sled transactions would retry on conflict anyway, and one writer
     /// keeps the endpoint count exact and the flush-before-ack simple.
@@ -172,6 +189,7 @@ impl SledStore {
             endpoints: db.open_tree("endpoints")?,
             agents: db.open_tree("agents")?,
             meta: db.open_tree("meta")?,
+            reviews: db.open_tree("reviews")?,
             db,
             limits,
             write: Mutex::new(()),
@@ -379,6 +397,9 @@ impl Store for SledStore {
         for (name, value) in counters {
             put(ExportRecord::Counter { name, value }, out)?;
         }
+        for (id, record) in self.reviews()? {
+            put(ExportRecord::Review { id, record }, out)?;
+        }
         out.flush()?;
         Ok(lines)
     }
@@ -417,6 +438,21 @@ impl Store for SledStore {
                         counters.insert(name, value);
                     }
                 }
+                ExportRecord::Review { id, record } => {
+                    // The newer decision wins.
+                    let old = self.reviews.get(id.as_bytes())?;
+                    let keep_old = match &old {
+                        Some(b) => dec::<ReviewRecord>("review", b)?.at > record.at,
+                        None => false,
+                    };
+                    if !keep_old {
+                        if old.is_none() && self.reviews.len() >= self.limits.max_reviews {
+                            return Err(StoreError::TooManyReviews(self.limits.max_reviews));
+                        }
+                        self.reviews.insert(id.as_bytes(), enc(&record))?;
+                    }
+                    continue;
+                }
                 ExportRecord::Agent { id, state } => {
                     let update = move |old: Option<AgentState>| {
                         let mut s = old.unwrap_or_default();
@@ -437,6 +473,37 @@ impl Store for SledStore {
         }
         self.db.flush()?;
         Ok(n)
+    }
+
+    fn reviews(&self) -> Result<BTreeMap<String, ReviewRecord>, StoreError> {
+        let mut out = BTreeMap::new();
+        for kv in self.reviews.iter() {
+            let (k, v) = kv?;
+            out.insert(String::from_utf8_lossy(&k).into_owned(), dec("review", &v)?);
+        }
+        Ok(out)
+    }
+
+    fn set_review(&self, id: &str, record: Option<&ReviewRecord>) -> Result<(), StoreError> {
+        let w = self.lock();
+        match record {
+            Some(r) => {
+                // Under the writer lock, so the count cannot race past the cap.
+                if !self.reviews.contains_key(id.as_bytes())?
+                    && self.reviews.len() >= self.limits.max_reviews
+                {
+                    return Err(StoreError::TooManyReviews(self.limits.max_reviews));
+                }
+                self.reviews.insert(id.as_bytes(), enc(r))?;
+            }
+            None => {
+                self.reviews.remove(id.as_bytes())?;
+            }
+        }
+        drop(w);
+        // A reviewer's decision is acknowledged only once it is on disk, like a batch.
+        self.reviews.flush()?;
+        Ok(())
     }
 }
 
@@ -534,6 +601,7 @@ mod tests {
                 max_names: 10,
             },
             max_agents: 1,
+            max_reviews: 1,
         };
         let store = SledStore::open(dir.path(), limits).expect("open");
         store
@@ -544,6 +612,29 @@ mod tests {
         assert_eq!(inv.dropped_observations, 2);
         let err = store.apply(&batch("a2", 1, 0, &["/a"])).expect_err("cap");
         assert!(matches!(err, StoreError::TooManyAgents(1)), "{err}");
+        // Reviews: one record allowed; replacing or removing it is always fine.
+        let rec = |at| ReviewRecord {
+            state: crate::review::ReviewState::Accepted,
+            reason: String::new(),
+            expires: None,
+            by: "t".into(),
+            at,
+        };
+        store
+            .set_review("aaaaaaaaaaaaaaaa", Some(&rec(1)))
+            .expect("first");
+        store
+            .set_review("aaaaaaaaaaaaaaaa", Some(&rec(2)))
+            .expect("replace");
+        let err = store
+            .set_review("bbbbbbbbbbbbbbbb", Some(&rec(3)))
+            .expect_err("cap");
+        assert!(matches!(err, StoreError::TooManyReviews(1)), "{err}");
+        store.set_review("aaaaaaaaaaaaaaaa", None).expect("remove");
+        store
+            .set_review("bbbbbbbbbbbbbbbb", Some(&rec(3)))
+            .expect("room again");
+        assert_eq!(store.reviews().expect("reviews").len(), 1);
     }
 
     #[test]
@@ -555,6 +646,15 @@ mod tests {
         let a = SledStore::open(d1.path(), StoreLimits::default()).expect("open");
         a.apply(&batch("a1", 1, 0, &["/x", "/y"])).expect("apply");
         a.apply(&batch("a2", 3, 4, &["/x"])).expect("apply");
+        let review = ReviewRecord {
+            state: crate::review::ReviewState::Suppressed,
+            reason: "pen test".into(),
+            expires: Some(99),
+            by: "ana".into(),
+            at: 9,
+        };
+        a.set_review("0123456789abcdef", Some(&review))
+            .expect("review");
         let mut buf = Vec::new();
         let lines = a.export_jsonl(&mut buf).expect("export");
         assert!(lines >= 5, "{lines}");
@@ -563,6 +663,7 @@ mod tests {
         assert_eq!(b.inventory().expect("i"), a.inventory().expect("i"));
         assert_eq!(b.agents().expect("a"), a.agents().expect("a"));
         assert_eq!(b.counters().expect("c"), a.counters().expect("c"));
+        assert_eq!(b.reviews().expect("r")["0123456789abcdef"], review);
         // The imported mark still deduplicates.
         assert_eq!(
             b.apply(&batch("a2", 3, 4, &["/x"])).expect("apply"),

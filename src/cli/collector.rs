@@ -101,6 +101,10 @@ pub fn run(args: CollectorArgs) -> Result<u8> {
         let running = collector::server::start(s, classifier).await?;
         // Tests and service managers read this line to learn the bound port.
         eprintln!("shadowtap collector listening on {}", running.addr);
+        eprintln!(
+            "dashboard: https://{}/ui (sign in with the API token)",
+            running.addr
+        );
         wait_for_signal().await;
         running.shutdown().await;
         Ok::<u8, anyhow::Error>(0)

@@ -6,7 +6,8 @@
 //! (hosts, paths, parameter names, titles, details) goes through [`escape`].
 //!
 //! The building blocks are public so a server-rendered dashboard can reuse them: the
-//! [`STYLESHEET`], [`escape`], [`severity_badge`], [`hbar_chart`] and [`column_chart`].
+//! [`STYLESHEET`], [`escape`], [`severity_badge`], [`hbar_chart`], [`column_chart`],
+//! [`finding_card`], [`short_time`], [`minute_label`], [`format_count`] and [`format_bytes`].
 
 use super::{by_severity, finding_target, human_bytes, thousands, ScanReport};
 use crate::finding::{Finding, Severity};
@@ -175,6 +176,21 @@ pub fn column_chart(points: &[(String, u64)], color: &str) -> String {
     }
     s.push_str("</svg>");
     s
+}
+
+/// `1234567` -> `1,234,567`.
+pub fn format_count(n: u64) -> String {
+    thousands(n)
+}
+
+/// Bytes in human units (MB = 10^6 bytes).
+pub fn format_bytes(n: u64) -> String {
+    human_bytes(n)
+}
+
+/// `GET api.bank/accounts`, or the host alone for host-level findings (not escaped).
+pub fn finding_target_text(f: &Finding) -> String {
+    finding_target(f)
 }
 
 /// The whole report as one HTML document.
@@ -385,7 +401,8 @@ fn card(o: &mut String, k: &str, v: &str, note: &str) {
     );
 }
 
-fn finding_card(o: &mut String, f: &Finding) {
+/// One finding as a card (severity stripe, badge, target, detail, why, evidence), escaped.
+pub fn finding_card(o: &mut String, f: &Finding) {
     let _ = write!(
         o,
         "<div class=\"finding {sev}\"><div class=\"head\">{badge} <span class=\"chip\">{kind}</span> \
@@ -434,7 +451,7 @@ fn finding_card(o: &mut String, f: &Finding) {
 }
 
 /// `2026-03-02T09:00:00.000000Z` -> `2026-03-02 09:00:00 UTC`.
-fn short_time(t: &str) -> String {
+pub fn short_time(t: &str) -> String {
     match (t.get(..10), t.get(11..19)) {
         (Some(d), Some(h)) => format!("{d} {h} UTC"),
         _ => t.to_string(),
@@ -442,7 +459,7 @@ fn short_time(t: &str) -> String {
 }
 
 /// Minutes since the epoch -> `HH:MM`.
-fn minute_label(minute: i64) -> String {
+pub fn minute_label(minute: i64) -> String {
     let m = minute.rem_euclid(24 * 60);
     format!("{:02}:{:02}", m / 60, m % 60)
 }
