@@ -6,6 +6,7 @@
 //! Each stage is bounded and counts what it could not see; see `counters`.
 
 pub mod decode;
+pub mod defrag;
 pub mod flow;
 pub mod http;
 pub mod metrics;

@@ -7,9 +7,6 @@
 use super::common;
 use analyzer::catalogue::{Catalogue, CatalogueConfig};
 use analyzer::diff::baseline::Baseline;
-use analyzer::diff::diff;
-use analyzer::finding::Severity;
-use analyzer::inventory::{Inventory, InventoryLimits};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -61,17 +58,14 @@ pub fn run(args: BaselineArgs) -> Result<u8> {
             let mut catalogue = common::load_catalogue(&args.catalog)?;
             apply_catalogue_config(&mut catalogue, &config.catalogue);
             let classifier = common::load_classifier(args.rules.as_deref())?;
-            let observer = common::observer(
+            let observer = common::observer_with(
                 &catalogue,
                 classifier,
-                args.trust_forwarded || config.consumers.trust_forwarded,
-            );
-            let inventory = Inventory::new(InventoryLimits::default());
-            let (inventory, _stats, _totals) =
-                common::read_captures(&args.captures, &observer, inventory, false)?;
-            let class_severity =
-                |class: &str| observer.classifier.severity(class).unwrap_or(Severity::Low);
-            Baseline::from_findings(&diff(&inventory, &catalogue, &class_severity))
+                &config.consumers,
+                args.trust_forwarded,
+            )?;
+            let analysis = common::analyse(&args.captures, &catalogue, &observer, &config, false)?;
+            Baseline::from_findings(&analysis.findings)
         }
     };
     std::fs::write(&args.out, baseline.to_json() + "\n")

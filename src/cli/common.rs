@@ -8,10 +8,53 @@ use analyzer::consumer::ConsumerConfig;
 use analyzer::observe::Observer;
 use analyzer::report::CaptureTotals;
 use analyzer::template::Templater;
+use analyzer::tls::{TlsInventory, TlsObservation};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+
+/// The `scan` sink: the HTTP [`Inventory`] and, beside it, the [`TlsInventory`] of encrypted
+/// connections (SNI hosts), so HTTPS hosts count for `shadow_host` too.
+#[derive(Debug, Default)]
+pub struct ScanSink {
+    pub inventory: analyzer::inventory::Inventory,
+    pub tls: TlsInventory,
+}
+
+impl ScanSink {
+    pub fn new(inventory: analyzer::inventory::Inventory, tls: TlsInventory) -> Self {
+        ScanSink { inventory, tls }
+    }
+}
+
+impl ObservationSink for ScanSink {
+    fn observation(&mut self, obs: analyzer::observation::Observation) {
+        self.inventory.add(&obs);
+    }
+
+    fn tls(&mut self, obs: TlsObservation) {
+        self.tls.add(&obs);
+    }
+}
+
+/// HTTP findings plus TLS `shadow_host` findings, in the order `analyzer::diff` gives: severity
+/// (highest first), kind, host, method, path.
+pub fn merge_findings(
+    mut findings: Vec<analyzer::finding::Finding>,
+    tls: Vec<analyzer::finding::Finding>,
+) -> Vec<analyzer::finding::Finding> {
+    findings.extend(tls);
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(a.kind.cmp(&b.kind))
+            .then_with(|| a.host.cmp(&b.host))
+            .then_with(|| a.method.cmp(&b.method))
+            .then_with(|| a.path.cmp(&b.path))
+    });
+    findings
+}
 
 /// Captures above this size get a progress bar (when stderr is a terminal).
 const PROGRESS_MIN_BYTES: u64 = 8 * 1024 * 1024;
@@ -151,4 +194,53 @@ pub fn read_captures<S: ObservationSink>(
         errors,
     };
     Ok((sink, stats, totals))
+}
+
+/// What reading captures against a catalogue gives: the inventory (cardinality-collapsed), the
+/// TLS hosts, every finding sorted, and the capture totals. `scan` and `baseline` share it so a
+/// baseline holds exactly the findings a scan would report.
+pub struct Analysis {
+    pub inventory: analyzer::inventory::Inventory,
+    pub tls: TlsInventory,
+    pub findings: Vec<analyzer::finding::Finding>,
+    pub totals: CaptureTotals,
+}
+
+pub fn analyse(
+    captures: &[PathBuf],
+    catalogue: &Catalogue,
+    observer: &Observer,
+    config: &super::config::Config,
+    show_progress: bool,
+) -> Result<Analysis> {
+    use analyzer::finding::Severity;
+    use analyzer::inventory::{Inventory, InventoryLimits};
+    use analyzer::tls::TlsLimits;
+    let sink = ScanSink::new(
+        Inventory::new(InventoryLimits::default()),
+        TlsInventory::new(TlsLimits::default()),
+    );
+    let (sink, _stats, mut totals) = read_captures(captures, observer, sink, show_progress)?;
+    let ScanSink { mut inventory, tls } = sink;
+    totals
+        .counters
+        .insert("tls.hosts_dropped".into(), tls.dropped_hosts);
+    totals.counters.insert(
+        "tls.names_dropped".into(),
+        tls.hosts.values().map(|h| h.dropped_names).sum(),
+    );
+    // Cardinality learning runs on the whole inventory: it needs every sibling at once.
+    let collapsed = analyzer::cardinality::collapse(&mut inventory, &config.templating);
+    totals.counters.extend(collapsed.counters());
+    let class_severity = |class: &str| observer.classifier.severity(class).unwrap_or(Severity::Low);
+    let findings = merge_findings(
+        analyzer::diff::diff(&inventory, catalogue, &class_severity),
+        analyzer::tls::tls_findings(&tls, &inventory, catalogue),
+    );
+    Ok(Analysis {
+        inventory,
+        tls,
+        findings,
+        totals,
+    })
 }

@@ -2,10 +2,8 @@
 
 use super::common;
 use super::{EXIT_DAMAGED_INPUT, EXIT_FAIL_ON};
-use analyzer::diff::diff;
 use analyzer::finding::Severity;
-use analyzer::inventory::{Inventory, InventoryLimits};
-use analyzer::report::{render_markdown, render_text, ScanReport};
+use analyzer::report::{render_markdown, render_text, ScanReport, TlsHostsSummary};
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -74,15 +72,19 @@ pub fn run(args: ScanArgs) -> Result<u8> {
         &config.consumers,
         args.trust_forwarded,
     )?;
-    let inventory = Inventory::new(InventoryLimits::default());
-    let (mut inventory, _stats, mut totals) =
-        common::read_captures(&args.captures, &observer, inventory, !args.no_progress)?;
-    // Cardinality learning runs on the whole inventory: it needs every sibling at once.
-    let collapsed = analyzer::cardinality::collapse(&mut inventory, &config.templating);
-    totals.counters.extend(collapsed.counters());
+    let common::Analysis {
+        inventory,
+        tls: tls_inventory,
+        findings,
+        totals,
+    } = common::analyse(
+        &args.captures,
+        &catalogue,
+        &observer,
+        &config,
+        !args.no_progress,
+    )?;
     let damaged = !totals.errors.is_empty();
-    let class_severity = |class: &str| observer.classifier.severity(class).unwrap_or(Severity::Low);
-    let findings = diff(&inventory, &catalogue, &class_severity);
     let (findings, comparison) = match &baseline {
         Some((source, b)) => {
             let (shown, cmp) = b.compare(source, findings);
@@ -92,6 +94,7 @@ pub fn run(args: ScanArgs) -> Result<u8> {
     };
     let mut report = ScanReport::build(totals, &inventory, &catalogue, findings);
     report.baseline = comparison;
+    report.summary.tls_hosts = TlsHostsSummary::from_inventory(&tls_inventory);
     let rendered = match args.format {
         Format::Text => render_text(&report),
         Format::Json => report.to_json() + "\n",

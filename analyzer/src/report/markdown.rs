@@ -52,6 +52,9 @@ pub fn render_markdown(r: &ScanReport) -> String {
         "| Catalogue | {} APIs, {} operations |",
         s.catalogue.apis, s.catalogue.operations
     );
+    if s.tls_hosts.count > 0 || s.tls_hosts.without_sni > 0 {
+        let _ = writeln!(o, "| TLS | {} |", esc(&s.tls_hosts.one_line()));
+    }
     let _ = writeln!(o, "| Findings | {} |", s.findings);
 
     let _ = writeln!(o, "\n## Findings\n");

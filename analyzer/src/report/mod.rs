@@ -63,6 +63,95 @@ pub struct Summary {
     pub counters: BTreeMap<String, u64>,
     pub capture_errors: Vec<String>,
     pub catalogue: CatalogueSummary,
+    /// Hosts seen only through TLS handshakes (SNI), filled in by the caller that kept a
+    /// [`crate::tls::TlsInventory`]; empty otherwise.
+    pub tls_hosts: TlsHostsSummary,
+}
+
+/// TLS hosts by SNI, with the handshake metadata that identifies clients and servers.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TlsHostsSummary {
+    /// Distinct SNI hosts recorded.
+    pub count: usize,
+    /// TLS connections with SNI.
+    pub connections: u64,
+    /// ClientHellos without server_name (counted, not listed).
+    pub without_sni: u64,
+    /// Connections not recorded because the host cap was reached.
+    pub dropped_hosts: u64,
+    pub hosts: Vec<TlsHostView>,
+}
+
+/// One SNI host.
+#[derive(Debug, Clone, Serialize)]
+pub struct TlsHostView {
+    pub host: String,
+    pub connections: u64,
+    pub alpn: Vec<String>,
+    pub ja4: Vec<String>,
+    pub server_subjects: Vec<String>,
+    pub client_subjects: Vec<String>,
+    pub consumers: usize,
+    pub first_seen: Option<String>,
+    pub last_seen: Option<String>,
+}
+
+impl TlsHostsSummary {
+    pub fn from_inventory(tls: &crate::tls::TlsInventory) -> Self {
+        TlsHostsSummary {
+            count: tls.hosts.len(),
+            connections: tls.connections(),
+            without_sni: tls.without_sni,
+            dropped_hosts: tls.dropped_hosts,
+            hosts: tls
+                .hosts
+                .iter()
+                .map(|(host, r)| TlsHostView {
+                    host: host.clone(),
+                    connections: r.connections,
+                    alpn: r.alpn.iter().cloned().collect(),
+                    ja4: r.ja4.iter().cloned().collect(),
+                    server_subjects: r.server_cert_subjects.iter().cloned().collect(),
+                    client_subjects: r.client_cert_subjects.iter().cloned().collect(),
+                    consumers: r.consumers.len(),
+                    first_seen: r.first_seen.map(crate::time::Timestamp::rfc3339),
+                    last_seen: r.last_seen.map(crate::time::Timestamp::rfc3339),
+                })
+                .collect(),
+        }
+    }
+
+    /// One line: `2 TLS hosts (5 connections): a.example [h2,http/1.1; 1 JA4], ...`.
+    pub fn one_line(&self) -> String {
+        let hosts: Vec<String> = self
+            .hosts
+            .iter()
+            .map(|h| {
+                format!(
+                    "{} [{}; {} JA4]",
+                    h.host,
+                    if h.alpn.is_empty() {
+                        "no ALPN".to_string()
+                    } else {
+                        h.alpn.join(",")
+                    },
+                    h.ja4.len()
+                )
+            })
+            .collect();
+        let mut line = format!(
+            "{} TLS host{} ({} connection{})",
+            self.count,
+            if self.count == 1 { "" } else { "s" },
+            self.connections,
+            if self.connections == 1 { "" } else { "s" }
+        );
+        if !hosts.is_empty() {
+            line.push_str(": ");
+            line.push_str(&hosts.join(", "));
+        }
+        line
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -199,6 +288,7 @@ impl ScanReport {
                     .map(|p| format!("{} at {}: {}", p.source, p.pointer, p.message))
                     .collect(),
             },
+            tls_hosts: TlsHostsSummary::default(),
         };
         ScanReport {
             summary,

@@ -33,6 +33,9 @@ pub fn render_text(r: &ScanReport) -> String {
         s.declared_endpoints,
         s.endpoints - s.declared_endpoints
     );
+    if s.tls_hosts.count > 0 || s.tls_hosts.without_sni > 0 {
+        let _ = writeln!(o, "TLS        {}", s.tls_hosts.one_line());
+    }
     let _ = writeln!(
         o,
         "Catalogue  {} APIs, {} operations",
