@@ -216,8 +216,13 @@ impl Classifier {
         if value.is_empty() {
             return Vec::new();
         }
-        let words = name_words(place.field_name());
-        let hinted = |hints: &[Hint], at_end: bool| hints.iter().any(|h| h.matches(&words, at_end));
+        // Split the field name only when a hinted pattern needs it: most values match no
+        // pattern at all.
+        let words = std::cell::OnceCell::new();
+        let hinted = |hints: &[Hint], at_end: bool| {
+            let words = words.get_or_init(|| name_words(place.field_name()));
+            hints.iter().any(|h| h.matches(words, at_end))
+        };
         // (class index, preview, byte range of the accepted candidate in `value`)
         let mut found: Vec<(usize, String, std::ops::Range<usize>)> = Vec::new();
         for idx in self.set.matches(value).iter() {

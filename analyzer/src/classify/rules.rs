@@ -197,12 +197,18 @@ impl Hint {
         if self.0.is_empty() {
             return false;
         }
+        // Walk the words from each start, consuming the hint as a prefix (no allocation:
+        // this runs for every classified value with a hinted pattern).
         (0..words.len()).any(|i| {
-            let mut joined = String::new();
-            words[i..].iter().enumerate().any(|(k, w)| {
-                joined.push_str(w);
-                joined == self.0 && (!at_end || i + k + 1 == words.len())
-            })
+            let mut rest = self.0.as_str();
+            for (k, w) in words[i..].iter().enumerate() {
+                match rest.strip_prefix(w.as_str()) {
+                    Some("") => return !at_end || i + k + 1 == words.len(),
+                    Some(r) => rest = r,
+                    None => return false,
+                }
+            }
+            false
         })
     }
 }
