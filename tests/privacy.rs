@@ -4,8 +4,9 @@
 //! The demo capture plants valid card numbers, IBANs, e-mail addresses, phone numbers, JWT
 //! bearer tokens, API keys and Basic credentials. This test pulls every one of them out of the
 //! pcap bytes itself (so it follows the generator, whatever it plants), runs `scan` in every
-//! format (to stdout and with `--out`) and `exchanges`, and requires that no output, no file
-//! written and no diagnostic contains any of them, nor the digit runs that would unmask them.
+//! format (to stdout and with `--out`), saves the inventory, makes every export from it, runs
+//! `exchanges`, and requires that no output, no file written and no diagnostic contains any of
+//! them, nor the digit runs that would unmask them.
 //! A failure prints the kind of value and the output it leaked into, never the value.
 
 use std::collections::BTreeSet;
@@ -211,7 +212,7 @@ fn no_planted_value_reaches_any_output_or_file() {
     let catalog = demo("catalog");
     let catalog_arg = catalog.to_str().expect("utf-8 path");
     let mut outputs: Vec<(String, String)> = Vec::new();
-    for format in ["text", "json", "markdown"] {
+    for format in ["text", "json", "markdown", "html", "sarif"] {
         let base = [
             "scan",
             pcap_arg,
@@ -232,6 +233,43 @@ fn no_planted_value_reaches_any_output_or_file() {
         outputs.push((format!("scan --format {format} --out (stdout)"), stdout));
         outputs.push((format!("scan --format {format} --out (stderr)"), stderr));
     }
+    // The saved inventory and every export made from it.
+    let inventory = dir.path().join("inventory.json");
+    let inventory_arg = inventory.to_str().expect("utf-8 path").to_string();
+    let (stdout, stderr) = shadowtap(
+        &[
+            "scan",
+            pcap_arg,
+            "--catalog",
+            catalog_arg,
+            "--no-progress",
+            "--save-inventory",
+            &inventory_arg,
+        ],
+        dir.path(),
+    );
+    outputs.push(("scan --save-inventory (stdout)".into(), stdout));
+    outputs.push(("scan --save-inventory (stderr)".into(), stderr));
+    for format in ["csv", "ndjson", "openapi", "cyclonedx", "backstage"] {
+        let file = dir.path().join(format!("export.{format}"));
+        let file_arg = file.to_str().expect("utf-8 path").to_string();
+        let (stdout, stderr) = shadowtap(
+            &[
+                "export",
+                "--format",
+                format,
+                "--inventory",
+                &inventory_arg,
+                "--catalog",
+                catalog_arg,
+                "--out",
+                &file_arg,
+            ],
+            dir.path(),
+        );
+        outputs.push((format!("export --format {format} (stdout)"), stdout));
+        outputs.push((format!("export --format {format} (stderr)"), stderr));
+    }
     let (stdout, stderr) = shadowtap(&["exchanges", pcap_arg], dir.path());
     assert!(stdout.lines().count() > 1000, "exchanges printed its lines");
     outputs.push(("exchanges (stdout)".into(), stdout));
@@ -245,7 +283,11 @@ fn no_planted_value_reaches_any_output_or_file() {
         outputs.push((format!("file {}", path.display()), text));
         files += 1;
     }
-    assert_eq!(files, 3, "one report file per format");
+    // Five report formats, the saved inventory and five exports.
+    assert_eq!(
+        files, 11,
+        "one file per report format, inventory and export"
+    );
 
     // The reports did see the data: masked previews are there.
     let json_report = &outputs
