@@ -11,6 +11,12 @@ if ! pkg-config --exists libpcap 2>/dev/null && [ ! -e /usr/lib/x86_64-linux-gnu
     missing+=(libpcap-dev)
 fi
 command -v cc >/dev/null 2>&1 || missing+=(build-essential)
+# As root the live-capture test builds network namespaces (iproute2) and runs a python3 HTTP
+# server in them; without root that test skips, so these are not needed.
+if [ "$(id -u)" -eq 0 ]; then
+    command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+    command -v python3 >/dev/null 2>&1 || missing+=(python3)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
