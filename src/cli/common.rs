@@ -45,14 +45,7 @@ pub fn merge_findings(
     tls: Vec<analyzer::finding::Finding>,
 ) -> Vec<analyzer::finding::Finding> {
     findings.extend(tls);
-    findings.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then(a.kind.cmp(&b.kind))
-            .then_with(|| a.host.cmp(&b.host))
-            .then_with(|| a.method.cmp(&b.method))
-            .then_with(|| a.path.cmp(&b.path))
-    });
+    analyzer::diff::sort_findings(&mut findings);
     findings
 }
 

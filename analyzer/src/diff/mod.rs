@@ -100,6 +100,13 @@ pub fn diff(
         }
     }
 
+    sort_findings(&mut findings);
+    findings
+}
+
+/// The one order of findings in every output: severity (highest first), kind, host, method,
+/// path. Callers that add findings from elsewhere (TLS hosts) sort again with this.
+pub fn sort_findings(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
@@ -108,7 +115,6 @@ pub fn diff(
             .then_with(|| a.method.cmp(&b.method))
             .then_with(|| a.path.cmp(&b.path))
     });
-    findings
 }
 
 fn declared_in(catalogue: &Catalogue, op: &Operation) -> String {
