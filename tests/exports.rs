@@ -9,9 +9,7 @@ use analyzer::export::{
 };
 use analyzer::finding::Severity;
 use analyzer::inventory::Inventory;
-use analyzer::observation::{
-    AuthScheme, Consumer, EndpointKey, FieldShape, FieldType, Observation, TemplateSource,
-};
+use analyzer::observation::{Consumer, EndpointKey, FieldShape, FieldType, Observation};
 use analyzer::report::{render_html, render_markdown, render_sarif, CaptureTotals, ScanReport};
 use analyzer::time::Timestamp;
 use serde_json::Value;
@@ -308,32 +306,26 @@ const FORMULA: &str = "=cmd|' /C calc'!A0";
 
 fn hostile_obs(host: &str, path: &str) -> Observation {
     Observation {
-        ts: Timestamp::from_secs_micros(1_772_442_000, 0),
-        endpoint: EndpointKey {
-            host: host.into(),
-            method: "POST".into(),
-            path: path.into(),
-        },
-        template_source: TemplateSource::Learned,
         status: Some(200),
         request_content_type: Some("application/json".into()),
         response_content_type: Some("application/json".into()),
         query_params: vec![format!("q{SCRIPT}")],
-        header_params: vec![],
         request_fields: vec![FieldShape {
             path: format!("f{IMG}"),
             ty: FieldType::String,
         }],
-        response_fields: vec![],
-        data_classes: vec![],
-        auth: AuthScheme::None,
-        consumer: Consumer {
-            address: "10.0.0.9".into(),
-            credential: None,
-        },
-        request_body_len: 0,
-        response_body_len: 0,
-        anomalies: vec![],
+        ..Observation::bare(
+            Timestamp::from_secs_micros(1_772_442_000, 0),
+            EndpointKey {
+                host: host.into(),
+                method: "POST".into(),
+                path: path.into(),
+            },
+            Consumer {
+                address: "10.0.0.9".into(),
+                credential: None,
+            },
+        )
     }
 }
 

@@ -88,19 +88,9 @@ fn observation(host: &str, method: &str, path: &str, ts: i64) -> Observation {
         ty,
     };
     Observation {
-        ts: Timestamp(ts),
-        endpoint: EndpointKey {
-            host: host.into(),
-            method: method.into(),
-            path: path.into(),
-        },
         template_source: TemplateSource::Declared,
         status: Some(200),
-        request_content_type: None,
         response_content_type: Some("application/json".into()),
-        query_params: vec![],
-        header_params: vec![],
-        request_fields: vec![],
         response_fields: vec![
             field("id", FieldType::String),
             field("object", FieldType::String),
@@ -114,15 +104,19 @@ fn observation(host: &str, method: &str, path: &str, ts: i64) -> Observation {
             field("data[].id", FieldType::String),
             field("internal_risk", FieldType::Integer),
         ],
-        data_classes: vec![],
         auth: AuthScheme::Bearer,
-        consumer: Consumer {
-            address: "10.0.0.1".into(),
-            credential: Some("key:1".into()),
-        },
-        request_body_len: 0,
-        response_body_len: 0,
-        anomalies: vec![],
+        ..Observation::bare(
+            Timestamp(ts),
+            EndpointKey {
+                host: host.into(),
+                method: method.into(),
+                path: path.into(),
+            },
+            Consumer {
+                address: "10.0.0.1".into(),
+                credential: Some("key:1".into()),
+            },
+        )
     }
 }
 

@@ -367,7 +367,7 @@ fn fresh_name(parent: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observation::{AuthScheme, Consumer, Observation};
+    use crate::observation::{Consumer, Observation};
     use crate::template::Templater;
     use crate::time::Timestamp;
 
@@ -375,29 +375,20 @@ mod tests {
     fn obs(method: &str, path: &str, who: &str) -> Observation {
         let t = Templater::default().template("h", path);
         Observation {
-            ts: Timestamp(1),
-            endpoint: EndpointKey {
-                host: "h".into(),
-                method: method.into(),
-                path: t.path,
-            },
             template_source: t.source,
             status: Some(200),
-            request_content_type: None,
-            response_content_type: None,
-            query_params: vec![],
-            header_params: vec![],
-            request_fields: vec![],
-            response_fields: vec![],
-            data_classes: vec![],
-            auth: AuthScheme::None,
-            consumer: Consumer {
-                address: who.into(),
-                credential: None,
-            },
-            request_body_len: 0,
-            response_body_len: 0,
-            anomalies: vec![],
+            ..Observation::bare(
+                Timestamp(1),
+                EndpointKey {
+                    host: "h".into(),
+                    method: method.into(),
+                    path: t.path,
+                },
+                Consumer {
+                    address: who.into(),
+                    credential: None,
+                },
+            )
         }
     }
 

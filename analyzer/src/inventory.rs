@@ -407,23 +407,13 @@ impl Inventory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observation::{AuthScheme, Consumer, DataClassHit, FieldShape};
+    use crate::observation::{Consumer, DataClassHit, FieldShape};
 
     fn obs(path: &str, ts: i64, status: u16, who: &str) -> Observation {
         Observation {
-            ts: Timestamp(ts),
-            endpoint: EndpointKey {
-                host: "h".into(),
-                method: "GET".into(),
-                path: path.into(),
-            },
-            template_source: TemplateSource::Learned,
             status: Some(status),
-            request_content_type: None,
             response_content_type: Some("application/json".into()),
             query_params: vec!["q".into()],
-            header_params: vec![],
-            request_fields: vec![],
             response_fields: vec![FieldShape {
                 path: "a".into(),
                 ty: FieldType::String,
@@ -433,14 +423,19 @@ mod tests {
                 location: "response.body.a".into(),
                 preview: format!("{who}***@example.com"),
             }],
-            auth: AuthScheme::None,
-            consumer: Consumer {
-                address: who.into(),
-                credential: None,
-            },
-            request_body_len: 0,
             response_body_len: 10,
-            anomalies: vec![],
+            ..Observation::bare(
+                Timestamp(ts),
+                EndpointKey {
+                    host: "h".into(),
+                    method: "GET".into(),
+                    path: path.into(),
+                },
+                Consumer {
+                    address: who.into(),
+                    credential: None,
+                },
+            )
         }
     }
 

@@ -141,6 +141,30 @@ pub struct Observation {
 }
 
 impl Observation {
+    /// An observation of `endpoint` at `ts` by `consumer` with nothing else seen: no response,
+    /// no parameters, fields or data classes, no credentials. Synthetic inputs (tests, benches)
+    /// start from it and set what they need.
+    pub fn bare(ts: Timestamp, endpoint: EndpointKey, consumer: Consumer) -> Self {
+        Observation {
+            ts,
+            endpoint,
+            template_source: TemplateSource::Learned,
+            status: None,
+            request_content_type: None,
+            response_content_type: None,
+            query_params: Vec::new(),
+            header_params: Vec::new(),
+            request_fields: Vec::new(),
+            response_fields: Vec::new(),
+            data_classes: Vec::new(),
+            auth: AuthScheme::None,
+            consumer,
+            request_body_len: 0,
+            response_body_len: 0,
+            anomalies: Vec::new(),
+        }
+    }
+
     /// False when the capture missed part of this exchange.
     pub fn complete(&self) -> bool {
         !self.anomalies.iter().any(|a| a.lowers_confidence())

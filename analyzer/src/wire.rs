@@ -359,38 +359,31 @@ fn truncate(s: &str, max: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observation::{
-        AuthScheme, Consumer, FieldShape, FieldType, Observation, TemplateSource,
-    };
+    use crate::observation::{AuthScheme, Consumer, FieldShape, FieldType, Observation};
 
     fn obs(path: &str, ts: i64) -> Observation {
         Observation {
-            ts: Timestamp(ts),
-            endpoint: EndpointKey {
-                host: "api.bank".into(),
-                method: "GET".into(),
-                path: path.into(),
-            },
-            template_source: TemplateSource::Learned,
             status: Some(200),
-            request_content_type: None,
             response_content_type: Some("application/json".into()),
             query_params: vec!["q".into()],
-            header_params: vec![],
-            request_fields: vec![],
             response_fields: vec![FieldShape {
                 path: "a".into(),
                 ty: FieldType::String,
             }],
-            data_classes: vec![],
             auth: AuthScheme::Bearer,
-            consumer: Consumer {
-                address: "10.0.0.1".into(),
-                credential: Some("key:0123".into()),
-            },
-            request_body_len: 0,
             response_body_len: 3,
-            anomalies: vec![],
+            ..Observation::bare(
+                Timestamp(ts),
+                EndpointKey {
+                    host: "api.bank".into(),
+                    method: "GET".into(),
+                    path: path.into(),
+                },
+                Consumer {
+                    address: "10.0.0.1".into(),
+                    credential: Some("key:0123".into()),
+                },
+            )
         }
     }
 

@@ -510,33 +510,23 @@ impl Store for SledStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use analyzer::observation::{AuthScheme, Consumer, Observation, TemplateSource};
+    use analyzer::observation::{Consumer, Observation};
 
     fn obs(path: &str, ts: i64, who: &str) -> Observation {
         Observation {
-            ts: Timestamp(ts),
-            endpoint: EndpointKey {
-                host: "api.bank".into(),
-                method: "GET".into(),
-                path: path.into(),
-            },
-            template_source: TemplateSource::Learned,
             status: Some(200),
-            request_content_type: None,
-            response_content_type: None,
-            query_params: vec![],
-            header_params: vec![],
-            request_fields: vec![],
-            response_fields: vec![],
-            data_classes: vec![],
-            auth: AuthScheme::None,
-            consumer: Consumer {
-                address: who.into(),
-                credential: None,
-            },
-            request_body_len: 0,
-            response_body_len: 0,
-            anomalies: vec![],
+            ..Observation::bare(
+                Timestamp(ts),
+                EndpointKey {
+                    host: "api.bank".into(),
+                    method: "GET".into(),
+                    path: path.into(),
+                },
+                Consumer {
+                    address: who.into(),
+                    credential: None,
+                },
+            )
         }
     }
 

@@ -144,18 +144,11 @@ impl Call {
     }
     fn observation(&self, ts: i64) -> Observation {
         Observation {
-            ts: Timestamp(ts),
-            endpoint: EndpointKey {
-                host: self.host.into(),
-                method: self.method.into(),
-                path: self.path.into(),
-            },
             template_source: TemplateSource::Declared,
             status: Some(self.status),
             request_content_type: self.request_type.map(str::to_string),
             response_content_type: self.response_type.map(str::to_string),
             query_params: self.query.iter().map(|q| q.to_string()).collect(),
-            header_params: vec![],
             request_fields: self.request.as_ref().map(shapes).unwrap_or_default(),
             response_fields: self.response.as_ref().map(shapes).unwrap_or_default(),
             data_classes: self
@@ -168,13 +161,18 @@ impl Call {
                 })
                 .collect(),
             auth: self.auth.clone(),
-            consumer: Consumer {
-                address: "10.0.0.1".into(),
-                credential: Some("key:1".into()),
-            },
-            request_body_len: 0,
-            response_body_len: 0,
-            anomalies: vec![],
+            ..Observation::bare(
+                Timestamp(ts),
+                EndpointKey {
+                    host: self.host.into(),
+                    method: self.method.into(),
+                    path: self.path.into(),
+                },
+                Consumer {
+                    address: "10.0.0.1".into(),
+                    credential: Some("key:1".into()),
+                },
+            )
         }
     }
 }

@@ -394,13 +394,6 @@ components:
 
     pub fn obs(host: &str, method: &str, path: &str, ts: i64) -> Observation {
         Observation {
-            ts: Timestamp(ts),
-            endpoint: EndpointKey {
-                host: host.into(),
-                method: method.into(),
-                path: path.into(),
-            },
-            template_source: TemplateSource::Learned,
             status: Some(200),
             request_content_type: Some("application/json".into()),
             response_content_type: Some("application/json".into()),
@@ -430,13 +423,20 @@ components:
                 preview: "GB** **** 1234".into(),
             }],
             auth: AuthScheme::Bearer,
-            consumer: Consumer {
-                address: "10.0.0.7".into(),
-                credential: Some("key:0011223344556677".into()),
-            },
             request_body_len: 10,
             response_body_len: 20,
-            anomalies: vec![],
+            ..Observation::bare(
+                Timestamp(ts),
+                EndpointKey {
+                    host: host.into(),
+                    method: method.into(),
+                    path: path.into(),
+                },
+                Consumer {
+                    address: "10.0.0.7".into(),
+                    credential: Some("key:0011223344556677".into()),
+                },
+            )
         }
     }
 
