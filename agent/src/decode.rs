@@ -1205,8 +1205,11 @@ mod tests {
             let decoded = decode(&f, &mut s).is_some();
             prop_assert_eq!(s.frames, 1);
             prop_assert_eq!(s.decoded, u64::from(decoded));
+            // Broken tunnel headers and nesting past the cap end decoding too: each frame
+            // lands in exactly one outcome.
             let not_decoded = s.non_ip + s.unsupported_link + s.link_errors + s.ip_errors
-                + s.ip_length_exceeds_frame + s.tcp_errors + s.udp_errors;
+                + s.ip_length_exceeds_frame + s.tcp_errors + s.udp_errors
+                + s.tunnel_errors + s.encap_depth_exceeded;
             prop_assert_eq!(s.decoded + not_decoded, 1, "{:?}", s);
         }
 
