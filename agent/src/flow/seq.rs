@@ -5,9 +5,11 @@
 //! is what the wrapping signed difference computes (the same rule as smoltcp's `SeqNumber`).
 //! Call sites use this type instead of bare `u32` arithmetic so no wrap is forgotten.
 //!
-//! The order is only meaningful for numbers within 2^31 of each other (it is not transitive
-//! across the whole space), so never use `SeqNumber` as a key of an ordered collection; map it
-//! to a stream offset first (see `reassembly`).
+//! The order is only meaningful for numbers within 2^31 of each other: it is not transitive
+//! across the whole space (0 < 2^30 < 2^31 < 3 * 2^30 < 0), and two numbers exactly 2^31 apart
+//! are each "before" the other. So `SeqNumber` is only [`PartialOrd`] (as smoltcp's is), never
+//! `Ord`: it cannot be sorted, used as the key of an ordered collection or `max`ed by accident.
+//! Map it to a stream offset first (see `reassembly`), or compare two numbers explicitly.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -65,15 +67,12 @@ impl Sub<SeqNumber> for SeqNumber {
     }
 }
 
-impl Ord for SeqNumber {
-    fn cmp(&self, other: &SeqNumber) -> Ordering {
-        self.distance(*other).cmp(&0)
-    }
-}
-
+/// RFC 9293 section 3.4 comparison: `a < b` when the wrapping difference `a - b`, read as a
+/// signed 32-bit number, is negative. Always `Some`, but not an order over the whole space
+/// (see the module docs), hence no `Ord`.
 impl PartialOrd for SeqNumber {
     fn partial_cmp(&self, other: &SeqNumber) -> Option<Ordering> {
-        Some(self.cmp(other))
+        (self.0.wrapping_sub(other.0) as i32).partial_cmp(&0)
     }
 }
 
@@ -106,8 +105,32 @@ mod tests {
         assert!(SeqNumber(u32::MAX) < SeqNumber(0));
         assert!(SeqNumber(5) > SeqNumber(u32::MAX - 5));
         assert!(SeqNumber(100) < SeqNumber(200));
-        assert_eq!(SeqNumber(3).cmp(&SeqNumber(3)), Ordering::Equal);
-        assert_eq!(SeqNumber(u32::MAX - 1).max(SeqNumber(1)), SeqNumber(1));
+        assert!(SeqNumber(3) <= SeqNumber(3) && SeqNumber(3) >= SeqNumber(3));
+        assert_eq!(
+            SeqNumber(3).partial_cmp(&SeqNumber(3)),
+            Some(Ordering::Equal)
+        );
+        assert!(
+            SeqNumber(1) > SeqNumber(u32::MAX - 1),
+            "1 comes after the wrap"
+        );
+    }
+
+    #[test]
+    fn the_order_is_not_transitive_nor_antisymmetric_at_half_the_space() {
+        let q = 1u32 << 30;
+        let ring = [
+            SeqNumber(0),
+            SeqNumber(q),
+            SeqNumber(2 * q),
+            SeqNumber(3 * q),
+        ];
+        for i in 0..4 {
+            assert!(ring[i] < ring[(i + 1) % 4], "{i}");
+        }
+        // Exactly 2^31 apart: each is "before" the other.
+        let (a, b) = (SeqNumber(0), SeqNumber(1 << 31));
+        assert!(a < b && b < a);
     }
 
     proptest! {

@@ -1,9 +1,9 @@
 //! The TCP flow table: one entry per connection, bounded, expired by packet time.
 //!
 //! [`FlowTable::process`] takes decoded packets in capture order, finds the connection by its
-//! canonical [`FlowKey`], feeds the sender's [`Reassembler`] (and tells the other direction
-//! what the packet acknowledged), and hands the resulting [`StreamEvent`]s to the connection's
-//! [`StreamHandler`] in packet order.
+//! canonical [`FlowKey`](super::FlowKey), feeds the sender's [`Reassembler`] (and tells the
+//! other direction what the packet acknowledged), and hands the resulting [`StreamEvent`]s to
+//! the connection's [`StreamHandler`] in packet order.
 //!
 //! Rules, each with the reason:
 //! - **Which side is the client.** SYN without ACK: the sender. SYN-ACK: the receiver
@@ -30,9 +30,15 @@
 //! activity is tracked with an intrusive list over a slab, so touching a flow, evicting and
 //! expiring are O(1) per flow and allocate nothing on the packet path.
 //!
+//! Per packet, the work is kept small and the memory touched close together: the map is keyed
+//! by the packed `ConnKey` (no `SocketAddr` is built or compared; one hash of five words),
+//! and the LRU links and `last_seen` live in a dense side array (`Lru`, 16 bytes a flow)
+//! rather than in the flow's slot, so moving a flow to the front of the list touches its
+//! neighbours' 16 bytes, not their (cold, handler-sized) slots.
+//!
 //! Not here: UDP, IP fragment reassembly, application protocols (the handler's job).
 
-use super::key::{FlowKey, FlowTuple, Side};
+use super::key::{ConnKey, Endpoint, Side};
 use super::reassembly::{Delivery, ReasmLimits, ReasmStats, Reassembler, Segment};
 use super::{CloseReason, ConnInfo, Dir, Interest, StreamEvent, StreamHandler};
 use crate::decode::{Packet, TcpSegment, Transport};
@@ -147,7 +153,7 @@ fn index(dir: Dir) -> usize {
 }
 
 struct Flow<H> {
-    key: FlowKey,
+    key: ConnKey,
     /// Which side of `key` is the client.
     client: Side,
     handler: H,
@@ -156,19 +162,28 @@ struct Flow<H> {
     /// `End` delivered (or, when stopped, FIN seen) per direction.
     ended: [bool; 2],
     stopped: bool,
-    last_seen: Timestamp,
     /// Creation order, for deterministic `finish`.
     serial: u64,
+}
+
+/// The part of a flow every packet's LRU update touches, kept apart from the flow (same
+/// index) so that neighbours' slots stay cold.
+#[derive(Debug, Clone, Copy)]
+struct Lru {
+    last_seen: Timestamp,
     /// LRU neighbours: `newer` is more recently active.
     newer: u32,
     older: u32,
 }
 
-/// Connections keyed by [`FlowKey`], each with a handler `H`.
+/// Connections keyed by their canonical [`super::FlowKey`] (packed, see `key::ConnKey`), each
+/// with a handler `H`.
 pub struct FlowTable<H: StreamHandler> {
     limits: FlowLimits,
-    map: HashMap<FlowKey, u32, foldhash::fast::RandomState>,
+    map: HashMap<ConnKey, u32, foldhash::fast::RandomState>,
     slots: Vec<Option<Flow<H>>>,
+    /// Same indices as `slots` (entries of free slots are unused).
+    lru: Vec<Lru>,
     free: Vec<u32>,
     /// Most and least recently active flows.
     newest: u32,
@@ -207,6 +222,7 @@ impl<H: StreamHandler> FlowTable<H> {
             limits,
             map: HashMap::with_hasher(foldhash::fast::RandomState::default()),
             slots: Vec::new(),
+            lru: Vec::new(),
             free: Vec::new(),
             newest: NIL,
             oldest: NIL,
@@ -239,11 +255,10 @@ impl<H: StreamHandler> FlowTable<H> {
         };
         self.stats.packets += 1;
         self.stats.payload_bytes += seg.payload.len() as u64;
-        let tuple = FlowTuple::new(
-            SocketAddr::new(pkt.src, seg.src_port),
-            SocketAddr::new(pkt.dst, seg.dst_port),
+        let (key, side) = ConnKey::new(
+            Endpoint::new(pkt.src, seg.src_port),
+            Endpoint::new(pkt.dst, seg.dst_port),
         );
-        let (key, side) = tuple.canonical();
         let ts = pkt.ts;
         let mut found = self.map.get(&key).copied();
         if let Some(idx) = found {
@@ -273,8 +288,11 @@ impl<H: StreamHandler> FlowTable<H> {
     /// nothing expires (looks at the least recently active flow only), so it can be called
     /// every few thousand packets or whenever packet time advances.
     pub fn expire(&mut self, now: Timestamp, ctx: &mut H::Ctx) {
-        while let Some(flow) = self.slot(self.oldest) {
-            if now.since(flow.last_seen) <= self.limits.idle_timeout_micros {
+        while self.slot(self.oldest).is_some() {
+            let Some(lru) = self.lru.get(self.oldest as usize) else {
+                break;
+            };
+            if now.since(lru.last_seen) <= self.limits.idle_timeout_micros {
                 break;
             }
             self.close(self.oldest, CloseReason::Expired, now, ctx);
@@ -300,10 +318,6 @@ impl<H: StreamHandler> FlowTable<H> {
         self.slots.get(idx as usize).and_then(Option::as_ref)
     }
 
-    fn slot_mut(&mut self, idx: u32) -> Option<&mut Flow<H>> {
-        self.slots.get_mut(idx as usize).and_then(Option::as_mut)
-    }
-
     /// A SYN without ACK from a side whose stream already started elsewhere: the tuple was
     /// reused by a new connection (a retransmitted SYN has the same ISN).
     fn is_new_connection(&self, idx: u32, side: Side, seg: &TcpSegment<'_>) -> bool {
@@ -325,7 +339,7 @@ impl<H: StreamHandler> FlowTable<H> {
 
     fn create(
         &mut self,
-        key: FlowKey,
+        key: ConnKey,
         side: Side,
         seg: &TcpSegment<'_>,
         ts: Timestamp,
@@ -355,8 +369,8 @@ impl<H: StreamHandler> FlowTable<H> {
             self.stats.orientation_guessed += 1;
         }
         let info = ConnInfo {
-            client: key.endpoint(client),
-            server: key.endpoint(client.other()),
+            client: SocketAddr::from(key.endpoint(client)),
+            server: SocketAddr::from(key.endpoint(client.other())),
             started: ts,
             orientation_known,
         };
@@ -373,8 +387,10 @@ impl<H: StreamHandler> FlowTable<H> {
             dirs: [Reassembler::new(reasm), Reassembler::new(reasm)],
             ended: [false; 2],
             stopped: false,
-            last_seen: ts,
             serial: self.serial,
+        };
+        let lru = Lru {
+            last_seen: ts,
             newer: NIL,
             older: NIL,
         };
@@ -383,10 +399,14 @@ impl<H: StreamHandler> FlowTable<H> {
                 if let Some(s) = self.slots.get_mut(i as usize) {
                     *s = Some(flow);
                 }
+                if let Some(l) = self.lru.get_mut(i as usize) {
+                    *l = lru;
+                }
                 i
             }
             None => {
                 self.slots.push(Some(flow));
+                self.lru.push(lru);
                 (self.slots.len() - 1) as u32
             }
         };
@@ -397,11 +417,11 @@ impl<H: StreamHandler> FlowTable<H> {
         idx
     }
 
-    /// Mark `idx` as the most recently active flow, at packet time `ts`.
+    /// Mark `idx` (a live flow) as the most recently active flow, at packet time `ts`.
     fn touch(&mut self, idx: u32, ts: Timestamp) {
-        if let Some(f) = self.slot_mut(idx) {
+        if let Some(l) = self.lru.get_mut(idx as usize) {
             // Packet time can step back in merged captures; activity never does.
-            f.last_seen = f.last_seen.max(ts);
+            l.last_seen = l.last_seen.max(ts);
         }
         if self.newest != idx {
             self.unlink(idx);
@@ -409,13 +429,14 @@ impl<H: StreamHandler> FlowTable<H> {
         }
     }
 
+    /// Put the live flow `idx` (not in the list) at the newest end of the list.
     fn link_newest(&mut self, idx: u32) {
         let old_newest = self.newest;
-        if let Some(f) = self.slot_mut(idx) {
-            f.newer = NIL;
-            f.older = old_newest;
+        if let Some(l) = self.lru.get_mut(idx as usize) {
+            l.newer = NIL;
+            l.older = old_newest;
         }
-        if let Some(n) = self.slot_mut(old_newest) {
+        if let Some(n) = self.lru.get_mut(old_newest as usize) {
             n.newer = idx;
         }
         self.newest = idx;
@@ -424,15 +445,20 @@ impl<H: StreamHandler> FlowTable<H> {
         }
     }
 
+    /// Take the live flow `idx` out of the list. (Links of free slots are stale: only live
+    /// flows are ever linked or unlinked, and `NIL` is never a valid index.)
     fn unlink(&mut self, idx: u32) {
-        let Some((newer, older)) = self.slot(idx).map(|f| (f.newer, f.older)) else {
+        if self.slot(idx).is_none() {
+            return;
+        }
+        let Some(&Lru { newer, older, .. }) = self.lru.get(idx as usize) else {
             return;
         };
-        match self.slot_mut(newer) {
+        match self.lru.get_mut(newer as usize) {
             Some(n) => n.older = older,
             None => self.newest = older,
         }
-        match self.slot_mut(older) {
+        match self.lru.get_mut(older as usize) {
             Some(o) => o.newer = newer,
             None => self.oldest = newer,
         }
@@ -568,5 +594,7 @@ impl<H: StreamHandler> FlowTable<H> {
     }
 }
 
+#[cfg(test)]
+mod lru_oracle;
 #[cfg(test)]
 mod tests;
