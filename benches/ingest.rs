@@ -7,8 +7,9 @@
 //! observations) and the whole capture as one batch (1,940 observations), the two ends of the
 //! window-length trade-off. Observations/s = batches/s x observations per batch (printed).
 
+use agent::analysis::AnalysisSink;
 use agent::pipeline::{Pipeline, PipelineConfig};
-use agent::ship::aggregator::{Aggregator, Sealed};
+use agent::ship::aggregator::{Sealed, Window};
 use agent::ship::client::{client_config, CollectorUrl, HttpsClient};
 use agent::source::file::FileSource;
 use agent::source::FrameSource;
@@ -37,19 +38,20 @@ fn windows() -> (Vec<Inventory>, Inventory) {
     );
     let mut source =
         FileSource::open(&root.join("fixtures/demo/openbanking.pcap")).expect("demo capture");
-    let agg = Aggregator::new(InventoryLimits::default(), 1);
-    let mut p = Pipeline::new(PipelineConfig::default(), &observer, agg);
+    let mut window = Window::new(1);
+    let sink = AnalysisSink::new(&observer, InventoryLimits::default());
+    let mut p = Pipeline::new(PipelineConfig::default(), sink);
     let mut out = Vec::new();
     while let Some(frame) = source.next_frame().expect("read") {
         p.feed(&frame);
-        if p.sink_mut().due(frame.ts) {
+        if window.due(frame.ts) {
             let stats = p.stats();
-            let Sealed { inventory, .. } = p.sink_mut().seal(&stats);
+            let Sealed { inventory, .. } = window.seal(p.sink_mut(), &stats);
             out.push(inventory);
         }
     }
-    let (mut agg, stats) = p.finish();
-    out.push(agg.seal(&stats).inventory);
+    let (mut sink, stats) = p.finish();
+    out.push(window.seal(&mut sink, &stats).inventory);
     out.retain(|i| !i.endpoints.is_empty());
     let mut whole = Inventory::default();
     for w in &out {

@@ -7,7 +7,6 @@ use agent::source::file::FileSource;
 use agent::source::memory::{read_all, MemorySource};
 use analyzer::classify::Classifier;
 use analyzer::consumer::ConsumerConfig;
-use analyzer::inventory::Inventory;
 use analyzer::observe::Observer;
 use analyzer::template::Templater;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -31,10 +30,14 @@ fn pipeline(c: &mut Criterion) {
     group.sample_size(20);
     group.bench_function("demo_capture_pipeline", |b| {
         b.iter(|| {
-            let mut p = Pipeline::new(PipelineConfig::default(), &observer, Inventory::default());
+            let sink = agent::analysis::AnalysisSink::new(
+                &observer,
+                analyzer::inventory::InventoryLimits::default(),
+            );
+            let mut p = Pipeline::new(PipelineConfig::default(), sink);
             let mut src = MemorySource::new(frames.clone());
             p.run(&mut src, &mut |_| {}).expect("memory source");
-            p.finish()
+            p.finish().0.into_inventory()
         })
     });
     group.finish();

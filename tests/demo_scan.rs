@@ -289,17 +289,25 @@ fn flow_of(frame: &OwnedFrame) -> Option<(String, String)> {
 }
 
 fn scan_frames(frames: Vec<OwnedFrame>, catalogue: &Catalogue) -> (Inventory, BTreeSet<Key>) {
-    let observer = Observer::new(
+    let mut observer = Observer::new(
         Templater::new(catalogue.routes()),
         Classifier::builtin(),
         ConsumerConfig::new(b"interleave", false),
     );
-    let mut pipeline = Pipeline::new(PipelineConfig::default(), &observer, Inventory::default());
+    // Which bodies a sampled run learns depends on the order exchanges complete in; this test
+    // is about reconstruction, so every body is learned.
+    observer.learn = analyzer::engine::policy::LearnMode::All;
+    let sink = agent::analysis::AnalysisSink::new(
+        &observer,
+        analyzer::inventory::InventoryLimits::default(),
+    );
+    let mut pipeline = Pipeline::new(PipelineConfig::default(), sink);
     let mut source = MemorySource::new(frames);
     pipeline
         .run(&mut source, &mut |_| {})
         .expect("memory source");
-    let (inventory, _) = pipeline.finish();
+    let (sink, _) = pipeline.finish();
+    let inventory = sink.into_inventory();
     let severity = |c: &str| {
         observer
             .classifier

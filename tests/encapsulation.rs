@@ -5,25 +5,19 @@
 //! Wrappers are built by hand here (checksums are left zero: shadowtap never validates them,
 //! as mirror ports and offloading NICs produce wrong ones on good traffic).
 
+mod frames_support;
+
+use agent::analysis::AnalysisSink;
 use agent::pipeline::{Pipeline, PipelineConfig, PipelineStats};
-use agent::source::file::FileSource;
-use agent::source::memory::{read_all, MemorySource, OwnedFrame};
+use agent::source::memory::{MemorySource, OwnedFrame};
 use agent::source::LinkType;
 use analyzer::catalogue::Catalogue;
 use analyzer::classify::Classifier;
 use analyzer::consumer::ConsumerConfig;
-use analyzer::inventory::Inventory;
+use analyzer::inventory::{Inventory, InventoryLimits};
 use analyzer::observe::Observer;
 use analyzer::template::Templater;
-use std::path::PathBuf;
-
-fn demo_frames() -> Vec<OwnedFrame> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo/openbanking.pcap");
-    let mut source = FileSource::open(&path).expect("open demo capture");
-    let frames = read_all(&mut source).expect("read demo capture");
-    assert!(frames.iter().all(|f| f.link == LinkType::Ethernet));
-    frames
-}
+use frames_support::{demo_frames, fragment_all, outer_ipv4, vxlan, wrap};
 
 fn scan(frames: Vec<OwnedFrame>) -> (Inventory, PipelineStats) {
     let catalogue = Catalogue::default();
@@ -32,39 +26,13 @@ fn scan(frames: Vec<OwnedFrame>) -> (Inventory, PipelineStats) {
         Classifier::builtin(),
         ConsumerConfig::new(b"encapsulation", false),
     );
-    let mut pipeline = Pipeline::new(PipelineConfig::default(), &observer, Inventory::default());
+    let sink = AnalysisSink::new(&observer, InventoryLimits::default());
+    let mut pipeline = Pipeline::new(PipelineConfig::default(), sink);
     pipeline
         .run(&mut MemorySource::new(frames), &mut |_| {})
         .expect("memory source");
-    pipeline.finish()
-}
-
-const OUTER_MACS: [u8; 12] = [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2];
-
-/// Outer Ethernet + IPv4 (10.99.0.1 -> 10.99.0.2) with `proto`, carrying `payload`.
-fn outer_ipv4(proto: u8, payload: &[u8]) -> Vec<u8> {
-    let mut f = OUTER_MACS.to_vec();
-    f.extend_from_slice(&[0x08, 0x00]);
-    let total = u16::try_from(20 + payload.len()).expect("fits");
-    f.extend_from_slice(&[0x45, 0]);
-    f.extend_from_slice(&total.to_be_bytes());
-    f.extend_from_slice(&[0, 0, 0x40, 0, 64, proto, 0, 0]);
-    f.extend_from_slice(&[10, 99, 0, 1, 10, 99, 0, 2]);
-    f.extend_from_slice(payload);
-    f
-}
-
-/// RFC 7348: UDP to 4789, 8-byte VXLAN header with the I flag and VNI 42.
-fn vxlan(inner: &[u8]) -> Vec<u8> {
-    let mut udp = Vec::new();
-    let len = u16::try_from(8 + 8 + inner.len()).expect("fits");
-    udp.extend_from_slice(&49152u16.to_be_bytes());
-    udp.extend_from_slice(&4789u16.to_be_bytes());
-    udp.extend_from_slice(&len.to_be_bytes());
-    udp.extend_from_slice(&[0, 0]);
-    udp.extend_from_slice(&[0x08, 0, 0, 0, 0, 0, 42, 0]);
-    udp.extend_from_slice(inner);
-    outer_ipv4(17, &udp)
+    let (sink, stats) = pipeline.finish();
+    (sink.into_inventory(), stats)
 }
 
 /// GRE with the sequence bit (ERSPAN type II), protocol 0x88BE, 8-byte ERSPAN II header.
@@ -104,17 +72,6 @@ fn mpls(frame: &[u8]) -> Vec<u8> {
     f.extend_from_slice(&[0x00, 0x02, 0x01, 0x40]); // label 32, bottom of stack
     f.extend_from_slice(frame.get(14..).expect("ip"));
     f
-}
-
-fn wrap(frames: &[OwnedFrame], f: impl Fn(&[u8], u32) -> Vec<u8>) -> Vec<OwnedFrame> {
-    frames
-        .iter()
-        .enumerate()
-        .map(|(i, fr)| {
-            let seq = u32::try_from(i).expect("fits");
-            OwnedFrame::new(fr.ts, LinkType::Ethernet, f(&fr.data, seq))
-        })
-        .collect()
 }
 
 fn counter(stats: &PipelineStats, name: &str) -> u64 {
@@ -218,52 +175,6 @@ fn truncated_tunnel_headers_are_errors_not_panics() {
     assert_eq!(counter(&stats, "decode.decode_decoded"), 0);
     assert_eq!(counter(&stats, "decode.decode_tunnel_errors"), count);
     assert_eq!(counter(&stats, "decode.decode_frames"), count);
-}
-
-/// Cut the IPv4 packet of an Ethernet frame into fragments of at most `size` payload bytes
-/// (a multiple of 8, RFC 791 section 3.2), returned last fragment first. Frames that are not
-/// plain Ethernet + IPv4, or are small enough, come back as they are.
-fn fragment(frame: &[u8], size: usize, id: u16) -> Vec<Vec<u8>> {
-    let is_v4 = frame.get(12..14) == Some(&[0x08, 0x00][..]);
-    let ihl = frame.get(14).map_or(0, |b| usize::from(b & 0x0f) * 4);
-    let total = frame
-        .get(16..18)
-        .map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
-    if !is_v4 || ihl < 20 || total <= ihl + size || frame.len() < 14 + total {
-        return vec![frame.to_vec()];
-    }
-    let header = &frame[..14 + ihl];
-    let payload = &frame[14 + ihl..14 + total];
-    let mut out: Vec<Vec<u8>> = payload
-        .chunks(size)
-        .enumerate()
-        .map(|(i, chunk)| {
-            let mut f = header.to_vec();
-            let len = u16::try_from(ihl + chunk.len()).expect("fits");
-            f[16..18].copy_from_slice(&len.to_be_bytes());
-            f[18..20].copy_from_slice(&id.to_be_bytes());
-            let last = (i + 1) * size >= payload.len();
-            let word = u16::try_from(i * size / 8).expect("fits") | if last { 0 } else { 0x2000 };
-            f[20..22].copy_from_slice(&word.to_be_bytes());
-            f.extend_from_slice(chunk);
-            f
-        })
-        .collect();
-    out.reverse();
-    out
-}
-
-fn fragment_all(frames: &[OwnedFrame], size: usize) -> Vec<OwnedFrame> {
-    frames
-        .iter()
-        .enumerate()
-        .flat_map(|(i, fr)| {
-            let id = u16::try_from(i % 65_536).expect("fits");
-            fragment(&fr.data, size, id)
-                .into_iter()
-                .map(|d| OwnedFrame::new(fr.ts, LinkType::Ethernet, d))
-        })
-        .collect()
 }
 
 #[test]

@@ -14,7 +14,6 @@ use agent::source::LinkType;
 use analyzer::catalogue::Catalogue;
 use analyzer::classify::Classifier;
 use analyzer::consumer::ConsumerConfig;
-use analyzer::inventory::Inventory;
 use analyzer::observe::Observer;
 use analyzer::template::Templater;
 use analyzer::time::Timestamp;
@@ -95,7 +94,11 @@ fn run(frames: Vec<Vec<u8>>) -> PipelineStats {
         Classifier::builtin(),
         ConsumerConfig::new(b"limits", false),
     );
-    let mut p = Pipeline::new(config(), &observer, Inventory::default());
+    let sink = agent::analysis::AnalysisSink::new(
+        &observer,
+        analyzer::inventory::InventoryLimits::default(),
+    );
+    let mut p = Pipeline::new(config(), sink);
     let t0 = 1_763_700_000 * Timestamp::MICROS_PER_SEC;
     for (i, f) in frames.into_iter().enumerate() {
         let ts = Timestamp(t0 + i64::try_from(i).expect("few") * 1000);

@@ -5,12 +5,14 @@
 //! ```
 //! Each stage is bounded and counts what it could not see; see `counters`.
 
+pub mod analysis;
 pub mod decode;
 pub mod defrag;
 pub mod flow;
 pub mod http;
 pub mod metrics;
 pub mod pipeline;
+pub mod runner;
 pub mod ship;
 pub mod source;
 pub mod tls;

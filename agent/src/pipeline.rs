@@ -1,37 +1,19 @@
-//! The capture pipeline: frames -> decode -> TCP flows -> HTTP -> observations -> sink.
+//! One capture worker: frames -> decode -> TCP flows -> HTTP -> an [`ExchangeSink`].
 //!
-//! One `Pipeline` is one shared-nothing worker. It owns its flow table and counters and pushes
-//! each observation into an [`ObservationSink`] (an in-process inventory for `scan`, a shipper
-//! for the live agent). Time is packet time: flow expiry runs when packet time advances.
+//! A `Pipeline` is shared-nothing: it owns its decoder, flow table, HTTP counters and sink.
+//! What the sink does with exchanges (count them into an inventory, keep them whole for a
+//! forensic view) is its own business; see `crate::http::sink`. Time is packet time: flow
+//! expiry runs when packet time advances. The multi-worker runner decodes frames itself (once,
+//! to shard them) and hands workers decoded packets through [`Pipeline::feed_packet`].
 
-use crate::decode::Decoder;
+use crate::decode::{Decoder, Packet};
 use crate::defrag::DefragLimits;
 use crate::flow::table::{FlowLimits, FlowTable};
-use crate::http::{HttpConnection, HttpCtx, HttpLimits};
+use crate::http::{ExchangeSink, HttpConnection, HttpCtx, HttpLimits};
 use crate::source::{Frame, FrameSource, SourceError};
-use analyzer::exchange::HttpExchange;
-use analyzer::inventory::Inventory;
-use analyzer::observation::Observation;
-use analyzer::observe::Observer;
+use analyzer::exchange::Anomaly;
 use analyzer::time::Timestamp;
 use std::collections::BTreeMap;
-
-/// Where observations go. `exchange` is an optional hook for forensic views (`exchanges`).
-pub trait ObservationSink {
-    fn observation(&mut self, obs: Observation);
-
-    /// Called for every exchange before it is observed, including lone responses.
-    fn exchange(&mut self, _exchange: &HttpExchange) {}
-
-    /// Called for every TLS connection whose ClientHello was read (SNI, ALPN, fingerprint).
-    fn tls(&mut self, _obs: analyzer::tls::TlsObservation) {}
-}
-
-impl ObservationSink for Inventory {
-    fn observation(&mut self, obs: Observation) {
-        self.add(&obs);
-    }
-}
 
 #[derive(Debug, Clone, Default)]
 pub struct PipelineConfig {
@@ -44,7 +26,7 @@ pub struct PipelineConfig {
 const EXPIRY_SWEEP_MICROS: i64 = 10 * Timestamp::MICROS_PER_SEC;
 
 /// Counters of one pipeline run, by stage.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PipelineStats {
     pub packets: u64,
     pub bytes: u64,
@@ -58,34 +40,44 @@ pub struct PipelineStats {
     pub counters: BTreeMap<String, u64>,
 }
 
-pub struct Pipeline<'o, S: ObservationSink> {
-    observer: &'o Observer,
-    sink: S,
+impl PipelineStats {
+    /// Add another worker's counters (workers of one run, or the dispatcher's decode counters).
+    pub fn merge(&mut self, other: &PipelineStats) {
+        self.packets += other.packets;
+        self.bytes += other.bytes;
+        self.tcp_flows += other.tcp_flows;
+        self.http_exchanges += other.http_exchanges;
+        self.unobserved_exchanges += other.unobserved_exchanges;
+        for (k, v) in &other.anomalies {
+            *self.anomalies.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &other.counters {
+            *self.counters.entry(k.clone()).or_default() += v;
+        }
+    }
+}
+
+pub struct Pipeline<S: ExchangeSink> {
+    /// Counters of work done elsewhere for this pipeline (a dispatcher's frames and decoding).
+    external: PipelineStats,
     decoder: Decoder,
-    flows: FlowTable<HttpConnection>,
-    http: HttpCtx,
+    flows: FlowTable<HttpConnection<S>>,
+    http: HttpCtx<S>,
     packets: u64,
     bytes: u64,
-    exchanges: u64,
-    unobserved: u64,
-    anomalies: BTreeMap<&'static str, u64>,
     last_sweep: Option<Timestamp>,
     latest: Timestamp,
 }
 
-impl<'o, S: ObservationSink> Pipeline<'o, S> {
-    pub fn new(config: PipelineConfig, observer: &'o Observer, sink: S) -> Self {
+impl<S: ExchangeSink> Pipeline<S> {
+    pub fn new(config: PipelineConfig, sink: S) -> Self {
         Pipeline {
-            observer,
-            sink,
+            external: PipelineStats::default(),
             decoder: Decoder::new(config.defrag),
             flows: FlowTable::new(config.flows),
-            http: HttpCtx::new(config.http),
+            http: HttpCtx::new(config.http, sink),
             packets: 0,
             bytes: 0,
-            exchanges: 0,
-            unobserved: 0,
-            anomalies: BTreeMap::new(),
             last_sweep: None,
             latest: Timestamp(0),
         }
@@ -95,12 +87,36 @@ impl<'o, S: ObservationSink> Pipeline<'o, S> {
     pub fn feed(&mut self, frame: &Frame<'_>) {
         self.packets += 1;
         self.bytes += u64::from(frame.wire_len);
-        self.latest = self.latest.max(frame.ts);
         if let Some(packet) = self.decoder.decode(frame) {
             self.flows.process(&packet, &mut self.http);
         }
-        self.sweep_idle(frame.ts);
-        self.drain();
+        self.advance(frame.ts);
+    }
+
+    /// Feed one packet decoded elsewhere (the multi-worker runner decodes once, to shard).
+    /// Frames and bytes are counted where they were read, not here.
+    pub fn feed_packet(&mut self, packet: &Packet<'_>) {
+        self.flows.process(packet, &mut self.http);
+        self.advance(packet.ts);
+    }
+
+    /// Count work done for this pipeline elsewhere (the dispatcher's frames and decoding), so
+    /// that its counters appear in [`Pipeline::stats`] and in the agent's windows.
+    pub fn add_external(&mut self, stats: &PipelineStats) {
+        self.external.merge(stats);
+    }
+
+    /// Packet time moved on (a frame, or a tick of a live capture): expire idle flows.
+    pub fn advance(&mut self, now: Timestamp) {
+        self.latest = self.latest.max(now);
+        match self.last_sweep {
+            None => self.last_sweep = Some(now),
+            Some(last) if now.since(last) >= EXPIRY_SWEEP_MICROS => {
+                self.flows.expire(now, &mut self.http);
+                self.last_sweep = Some(now);
+            }
+            Some(_) => {}
+        }
     }
 
     /// Feed a whole source. On a read error everything read before it stays fed and the error
@@ -122,37 +138,13 @@ impl<'o, S: ObservationSink> Pipeline<'o, S> {
         Ok(())
     }
 
-    fn sweep_idle(&mut self, now: Timestamp) {
-        match self.last_sweep {
-            None => self.last_sweep = Some(now),
-            Some(last) if now.since(last) >= EXPIRY_SWEEP_MICROS => {
-                self.flows.expire(now, &mut self.http);
-                self.last_sweep = Some(now);
-            }
-            Some(_) => {}
-        }
-    }
-
-    fn drain(&mut self) {
-        for obs in std::mem::take(&mut self.http.tls) {
-            self.sink.tls(obs);
-        }
-        for ex in std::mem::take(&mut self.http.exchanges) {
-            self.exchanges += 1;
-            for a in &ex.anomalies {
-                *self.anomalies.entry(a.as_str()).or_default() += 1;
-            }
-            self.sink.exchange(&ex);
-            match self.observer.observe(&ex) {
-                Some(obs) => self.sink.observation(obs),
-                None => self.unobserved += 1,
-            }
-        }
+    pub fn sink(&self) -> &S {
+        &self.http.sink
     }
 
     /// The sink, e.g. for the live agent to seal an aggregation window between frames.
     pub fn sink_mut(&mut self) -> &mut S {
-        &mut self.sink
+        &mut self.http.sink
     }
 
     /// Counters so far, without finishing (the live agent ships per-window deltas).
@@ -170,26 +162,28 @@ impl<'o, S: ObservationSink> Pipeline<'o, S> {
         for (name, v) in self.http.tls_flights.counters() {
             counters.insert(format!("http.{name}"), v);
         }
-        PipelineStats {
+        let anomalies = Anomaly::ALL
+            .iter()
+            .map(|&a| (a.as_str().to_string(), self.http.stats.anomaly(a)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        let mut stats = PipelineStats {
             packets: self.packets,
             bytes: self.bytes,
             tcp_flows: self.flows.stats().flows_created,
-            http_exchanges: self.exchanges,
-            unobserved_exchanges: self.unobserved,
-            anomalies: self
-                .anomalies
-                .iter()
-                .map(|(k, v)| (k.to_string(), *v))
-                .collect(),
+            http_exchanges: self.http.stats.exchanges,
+            unobserved_exchanges: self.http.stats.exchanges_without_request,
+            anomalies,
             counters,
-        }
+        };
+        stats.merge(&self.external);
+        stats
     }
 
-    /// Close every flow (end of capture), observe what they still held, and hand back the sink.
+    /// Close every flow (end of capture), hand over what they still held, and return the sink.
     pub fn finish(mut self) -> (S, PipelineStats) {
         self.flows.finish(self.latest, &mut self.http);
-        self.drain();
         let stats = self.stats();
-        (self.sink, stats)
+        (self.http.sink, stats)
     }
 }

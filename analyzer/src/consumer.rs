@@ -18,7 +18,7 @@
 //! cannot be confirmed by anyone without the secret. [`describe`] turns an id back into kind,
 //! label and verification status for reports.
 
-use crate::exchange::{find_header, Header, RequestHead};
+use crate::exchange::{find_header, HeaderLike, RequestHead};
 use crate::observation::{AuthScheme, Consumer};
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -190,6 +190,13 @@ impl ConsumerConfig {
         self.trusted_proxies.iter().any(|n| n.contains(ip))
     }
 
+    /// A seed for in-process hash tables keyed by credentials (derived from the site secret, so
+    /// nobody without it can steer collisions).
+    pub fn hash_seed(&self) -> u64 {
+        let k = blake3::derive_key("shadowtap 2026 worker hash seed v1", &self.key);
+        u64::from_le_bytes([k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]])
+    }
+
     /// Keyed fingerprint of a credential: `kind:` + 16 hex digits.
     pub fn fingerprint(&self, kind: &str, credential: &[u8]) -> String {
         format!("{kind}:{}", self.hex_fingerprint(credential))
@@ -205,11 +212,125 @@ impl ConsumerConfig {
     }
 }
 
-/// Where the credential was found, with its raw bytes (borrowed; never stored).
-struct Credential<'a> {
-    scheme: AuthScheme,
-    kind: &'static str,
-    secret: Cow<'a, [u8]>,
+/// Where a request presented its credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CredentialSource {
+    /// The `Authorization` header (the scheme token is in [`RawCredential::scheme`]).
+    Authorization,
+    /// One of [`API_KEY_HEADERS`].
+    ApiKeyHeader,
+    /// One of [`API_KEY_PARAMS`] in the query string (the value still percent-encoded).
+    ApiKeyQuery,
+    Cookie,
+}
+
+/// A credential as the request carries it, borrowed from the head: found cheaply on every
+/// request, turned into a consumer id ([`resolve_credential`]) only when a cache has not seen
+/// it. Never stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawCredential<'a> {
+    pub source: CredentialSource,
+    /// The Authorization scheme token as sent (empty for other sources).
+    pub scheme: &'a [u8],
+    /// The credential bytes as sent (Basic: the base64 token; query: still encoded).
+    pub secret: &'a [u8],
+}
+
+/// The credential a request presents, in precedence order: `Authorization`, an API-key header,
+/// an API-key query parameter (`query` yields raw name/value pairs), a cookie.
+pub fn find_credential<'a, H: HeaderLike>(
+    headers: &'a [H],
+    query: impl Iterator<Item = (&'a str, &'a str)>,
+) -> Option<RawCredential<'a>> {
+    if let Some(h) = find_header(headers, "authorization") {
+        let value = trim_ascii(h.value());
+        let (scheme, rest) = match value.iter().position(|b| *b == b' ') {
+            Some(i) => (&value[..i], trim_ascii(&value[i + 1..])),
+            None => (value, &value[value.len()..]),
+        };
+        return Some(RawCredential {
+            source: CredentialSource::Authorization,
+            scheme,
+            secret: rest,
+        });
+    }
+    for name in API_KEY_HEADERS {
+        if let Some(h) = find_header(headers, name) {
+            return Some(RawCredential {
+                source: CredentialSource::ApiKeyHeader,
+                scheme: &[],
+                secret: h.value(),
+            });
+        }
+    }
+    for (name, value) in query {
+        let name = crate::engine::target::decode_component(name);
+        if API_KEY_PARAMS.iter().any(|p| name.eq_ignore_ascii_case(p)) && !value.is_empty() {
+            return Some(RawCredential {
+                source: CredentialSource::ApiKeyQuery,
+                scheme: &[],
+                secret: value.as_bytes(),
+            });
+        }
+    }
+    find_header(headers, "cookie").map(|h| RawCredential {
+        source: CredentialSource::Cookie,
+        scheme: &[],
+        secret: h.value(),
+    })
+}
+
+/// The consumer id a credential gives (`oauth:...` for a readable JWT bearer token, else a
+/// keyed fingerprint) and the authentication scheme. This is the costly step (base64, JSON,
+/// BLAKE3): the count path caches its result per credential.
+pub fn resolve_credential(cfg: &ConsumerConfig, raw: &RawCredential<'_>) -> (String, AuthScheme) {
+    let (scheme, kind) = match raw.source {
+        CredentialSource::Authorization => {
+            let token = String::from_utf8_lossy(raw.scheme).to_ascii_lowercase();
+            match token.as_str() {
+                "basic" => (AuthScheme::Basic, "basic"),
+                "bearer" => (AuthScheme::Bearer, "bearer"),
+                "digest" => (AuthScheme::Digest, "digest"),
+                // Keep odd scheme tokens short and printable: they come from the wire.
+                _ => (AuthScheme::Other(sanitize_scheme(&token)), "auth"),
+            }
+        }
+        CredentialSource::ApiKeyHeader | CredentialSource::ApiKeyQuery => {
+            (AuthScheme::ApiKey, "key")
+        }
+        CredentialSource::Cookie => (AuthScheme::Cookie, "cookie"),
+    };
+    let secret: Cow<'_, [u8]> = match raw.source {
+        // Basic: fingerprint the user name only, so a password change keeps the consumer.
+        CredentialSource::Authorization if scheme == AuthScheme::Basic => {
+            basic_user(raw.secret).map_or(Cow::Borrowed(raw.secret), Cow::Owned)
+        }
+        CredentialSource::ApiKeyQuery => {
+            let text = String::from_utf8_lossy(raw.secret);
+            Cow::Owned(
+                crate::engine::target::decode_component(&text)
+                    .into_owned()
+                    .into_bytes(),
+            )
+        }
+        _ => Cow::Borrowed(raw.secret),
+    };
+    let id = match scheme {
+        AuthScheme::Bearer => oauth_client(&secret, cfg),
+        _ => None,
+    }
+    .unwrap_or_else(|| cfg.fingerprint(kind, &secret));
+    (id, scheme)
+}
+
+/// The client address a request is attributed to: the TCP peer, or the forwarded client when
+/// the configuration trusts forwarded headers (from these peers).
+pub fn client_address<H: HeaderLike>(headers: &[H], peer: IpAddr, cfg: &ConsumerConfig) -> String {
+    if cfg.trust_forwarded {
+        forwarded_client(headers, peer, cfg).unwrap_or_else(|| peer.to_string())
+    } else {
+        peer.to_string()
+    }
 }
 
 /// Identify the caller and the authentication scheme of a request.
@@ -235,11 +356,7 @@ pub fn identify_with_tls(
     tls_client_subject: Option<&str>,
     cfg: &ConsumerConfig,
 ) -> (Consumer, AuthScheme) {
-    let address = if cfg.trust_forwarded {
-        forwarded_client(&req.headers, peer, cfg).unwrap_or_else(|| peer.to_string())
-    } else {
-        peer.to_string()
-    };
+    let address = client_address(&req.headers, peer, cfg);
     let cert = tls_client_subject
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -247,91 +364,39 @@ pub fn identify_with_tls(
             Some(label) => format!("tls:{label}"),
             None => format!("tls:#{}", cfg.hex_fingerprint(s.as_bytes())),
         });
-    match credential(req, query) {
-        Some(c) => {
-            let id = cert
-                .or_else(|| match c.scheme {
-                    AuthScheme::Bearer => oauth_client(&c.secret, cfg),
-                    _ => None,
-                })
-                .unwrap_or_else(|| cfg.fingerprint(c.kind, &c.secret));
+    // `query` holds decoded pairs; encode what decoding would change so that the raw-pair
+    // lookup sees them as a request would carry them.
+    let encoded: Vec<(String, String)> = query
+        .iter()
+        .map(|(k, v)| (encode_component(k), encode_component(v)))
+        .collect();
+    let pairs = encoded.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    match find_credential(&req.headers, pairs) {
+        Some(raw) => {
+            let (id, scheme) = resolve_credential(cfg, &raw);
+            let credential = Some(cert.unwrap_or(id));
             (
                 Consumer {
                     address,
-                    credential: Some(id),
+                    credential,
                 },
-                c.scheme,
+                scheme,
             )
         }
-        None if cert.is_some() => (
+        None => (
             Consumer {
                 address,
                 credential: cert,
             },
             AuthScheme::None,
         ),
-        None => (
-            Consumer {
-                address,
-                credential: None,
-            },
-            AuthScheme::None,
-        ),
     }
 }
 
-fn credential<'a>(req: &'a RequestHead, query: &'a [(String, String)]) -> Option<Credential<'a>> {
-    if let Some(h) = find_header(&req.headers, "authorization") {
-        let value = trim_ascii(&h.value);
-        let (scheme_token, rest) = match value.iter().position(|b| *b == b' ') {
-            Some(i) => (&value[..i], trim_ascii(&value[i + 1..])),
-            None => (value, &value[value.len()..]),
-        };
-        let scheme = String::from_utf8_lossy(scheme_token).to_ascii_lowercase();
-        let (scheme, kind) = match scheme.as_str() {
-            "basic" => (AuthScheme::Basic, "basic"),
-            "bearer" => (AuthScheme::Bearer, "bearer"),
-            "digest" => (AuthScheme::Digest, "digest"),
-            // Keep odd scheme tokens short and printable: they come from the wire.
-            _ => (AuthScheme::Other(sanitize_scheme(&scheme)), "auth"),
-        };
-        // Basic: fingerprint the user name only, so a password change keeps the consumer.
-        let secret = match scheme {
-            AuthScheme::Basic => basic_user(rest).map_or(Cow::Borrowed(rest), Cow::Owned),
-            _ => Cow::Borrowed(rest),
-        };
-        return Some(Credential {
-            scheme,
-            kind,
-            secret,
-        });
-    }
-    for name in API_KEY_HEADERS {
-        if let Some(h) = find_header(&req.headers, name) {
-            return Some(Credential {
-                scheme: AuthScheme::ApiKey,
-                kind: "key",
-                secret: Cow::Borrowed(&h.value),
-            });
-        }
-    }
-    for (name, value) in query {
-        if API_KEY_PARAMS.iter().any(|p| name.eq_ignore_ascii_case(p)) && !value.is_empty() {
-            return Some(Credential {
-                scheme: AuthScheme::ApiKey,
-                kind: "key",
-                secret: Cow::Borrowed(value.as_bytes()),
-            });
-        }
-    }
-    if let Some(h) = find_header(&req.headers, "cookie") {
-        return Some(Credential {
-            scheme: AuthScheme::Cookie,
-            kind: "cookie",
-            secret: Cow::Borrowed(&h.value),
-        });
-    }
-    None
+/// Percent-encode `%` and `+` so that [`crate::engine::target::decode_component`] gives `s`
+/// back.
+fn encode_component(s: &str) -> String {
+    s.replace('%', "%25").replace('+', "%2B")
 }
 
 /// The user name of a Basic credential (RFC 7617: base64 of `user:password`).
@@ -370,9 +435,18 @@ fn trim_ascii(b: &[u8]) -> &[u8] {
 /// is a listed proxy; then the rightmost hop that is not a listed proxy, since only the hops
 /// our own proxies appended can be believed. A hop that is not an address (`unknown`, an
 /// obfuscated identifier) stops the walk: what is left of it cannot be attributed.
-fn forwarded_client(headers: &[Header], peer: IpAddr, cfg: &ConsumerConfig) -> Option<String> {
+fn forwarded_client<H: HeaderLike>(
+    headers: &[H],
+    peer: IpAddr,
+    cfg: &ConsumerConfig,
+) -> Option<String> {
     let mut hops: Vec<Option<IpAddr>> = Vec::new();
-    if let Some(v) = find_header(headers, "forwarded").and_then(Header::value_str) {
+    let text = |name: &str| {
+        find_header(headers, name)
+            .and_then(|h| std::str::from_utf8(h.value()).ok())
+            .map(str::trim)
+    };
+    if let Some(v) = text("forwarded") {
         for element in v.split(',').take(MAX_FORWARDED_HOPS) {
             for part in element.split(';') {
                 let part = part.trim();
@@ -383,7 +457,7 @@ fn forwarded_client(headers: &[Header], peer: IpAddr, cfg: &ConsumerConfig) -> O
         }
     }
     if hops.is_empty() {
-        let v = find_header(headers, "x-forwarded-for").and_then(Header::value_str)?;
+        let v = text("x-forwarded-for")?;
         hops = v
             .split(',')
             .take(MAX_FORWARDED_HOPS)
@@ -541,7 +615,7 @@ fn parse_forwarded_addr(addr: &str) -> Option<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exchange::HttpVersion;
+    use crate::exchange::{Header, HttpVersion};
 
     fn req(headers: &[(&str, &str)]) -> RequestHead {
         RequestHead {

@@ -76,6 +76,78 @@ pub struct EndpointRecord {
     /// typed per segment or declared are explained by `template_source` and are not listed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub template_params: BTreeMap<String, TemplateParamStat>,
+    /// How many bodies were learned (decoded and walked) and how many only framed, per side:
+    /// field shapes and data classes come from the learned ones.
+    #[serde(default, skip_serializing_if = "BodyStats::is_empty")]
+    pub bodies: BodyStats,
+}
+
+/// Body accounting of one side (request or response) of an endpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BodySide {
+    /// Bodies decoded and walked for field shapes and data classes.
+    pub learned: u64,
+    /// Bodies framed (and, when not content-coded, scanned by the prefilter) but not walked.
+    pub skipped: u64,
+    /// Of the learned ones, bodies walked because the prefilter saw a data class new to the
+    /// endpoint in them.
+    #[serde(default)]
+    pub prefiltered: u64,
+    /// Body bytes on the wire (after transfer decoding).
+    #[serde(default)]
+    pub bytes: u64,
+}
+
+impl BodySide {
+    pub fn merge(&mut self, other: &BodySide) {
+        self.learned += other.learned;
+        self.skipped += other.skipped;
+        self.prefiltered += other.prefiltered;
+        self.bytes += other.bytes;
+    }
+}
+
+/// [`BodySide`] for requests and responses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BodyStats {
+    pub request: BodySide,
+    pub response: BodySide,
+}
+
+impl BodyStats {
+    pub fn is_empty(&self) -> bool {
+        *self == BodyStats::default()
+    }
+
+    pub fn merge(&mut self, other: &BodyStats) {
+        self.request.merge(&other.request);
+        self.response.merge(&other.response);
+    }
+
+    /// Bodies with content, learned or not.
+    pub fn total(&self) -> u64 {
+        self.request.learned + self.request.skipped + self.response.learned + self.response.skipped
+    }
+
+    pub fn learned(&self) -> u64 {
+        self.request.learned + self.response.learned
+    }
+
+    pub fn prefiltered(&self) -> u64 {
+        self.request.prefiltered + self.response.prefiltered
+    }
+
+    /// Bodies with content that were learned, out of all bodies with content, 0.0..=1.0 (1.0
+    /// when there were none): how much of what the endpoint's bodies carried was looked at.
+    pub fn coverage(&self) -> f64 {
+        let learned = self.request.learned + self.response.learned;
+        let all = learned + self.request.skipped + self.response.skipped;
+        if all == 0 {
+            1.0
+        } else {
+            learned as f64 / all as f64
+        }
+    }
 }
 
 impl EndpointRecord {
@@ -100,6 +172,7 @@ impl EndpointRecord {
             last_seen: obs.ts,
             overflow: 0,
             template_params: BTreeMap::new(),
+            bodies: BodyStats::default(),
         }
     }
 
@@ -216,6 +289,7 @@ impl EndpointRecord {
         self.first_seen = self.first_seen.min(other.first_seen);
         self.last_seen = self.last_seen.max(other.last_seen);
         self.overflow += overflow;
+        self.bodies.merge(&other.bodies);
         // Bounded by the template's parameter count, itself bounded by `MAX_SEGMENTS`.
         for (name, stat) in &other.template_params {
             let mine =
@@ -323,7 +397,7 @@ pub struct Inventory {
 pub const TIMELINE_MINUTES: usize = 7 * 24 * 60;
 
 /// Drop the oldest minutes beyond [`TIMELINE_MINUTES`].
-fn trim_timeline(timeline: &mut BTreeMap<i64, u64>) {
+pub(crate) fn trim_timeline(timeline: &mut BTreeMap<i64, u64>) {
     while timeline.len() > TIMELINE_MINUTES {
         timeline.pop_first();
     }

@@ -9,6 +9,7 @@ pub mod catalogue;
 pub mod classify;
 pub mod consumer;
 pub mod diff;
+pub mod engine;
 pub mod exchange;
 pub mod export;
 pub mod finding;
@@ -20,6 +21,7 @@ pub mod report;
 pub mod template;
 pub mod time;
 pub mod tls;
+pub mod walk;
 pub mod wire;
 
 /// Hash maps keyed by attacker-controlled data use a randomly seeded fast hasher.

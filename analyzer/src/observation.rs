@@ -79,6 +79,19 @@ impl AuthScheme {
         }
     }
 
+    /// The scheme a [`AuthScheme::label`] names.
+    pub fn from_label(label: &str) -> AuthScheme {
+        match label {
+            "none" => AuthScheme::None,
+            "basic" => AuthScheme::Basic,
+            "bearer" => AuthScheme::Bearer,
+            "digest" => AuthScheme::Digest,
+            "api_key" => AuthScheme::ApiKey,
+            "cookie" => AuthScheme::Cookie,
+            other => AuthScheme::Other(other.to_string()),
+        }
+    }
+
     /// Whether the request carried any credential at all.
     pub fn has_credentials(&self) -> bool {
         !matches!(self, AuthScheme::None)

@@ -1,18 +1,20 @@
-//! Exchange -> observation: the step where raw traffic becomes names, shapes and labels.
+//! The observer: what turns an exchange into names, shapes and labels, and the bounds on that
+//! work.
 //!
-//! Everything sensitive stops here. The observation keeps parameter and field *names*, JSON
+//! Everything sensitive stops here. What leaves keeps parameter and field *names*, JSON
 //! *types*, data-class *labels* with masked previews, and a keyed fingerprint of the
-//! credential; never a value, a body or a token. Work per exchange is bounded by
-//! [`ObserveLimits`].
+//! credential; never a value, a body or a token. The work itself is done by the count and
+//! learn paths of [`crate::engine`]; [`Observer::observe`] runs them over one owned exchange and
+//! materialises the result as an [`Observation`] (forensic views, tests).
 
-use crate::classify::{Classifier, Place};
-use crate::consumer::{self, ConsumerConfig};
-use crate::exchange::{find_header, Body, Header, HttpExchange};
-use crate::host::normalize_host;
-use crate::observation::{DataClassHit, EndpointKey, FieldShape, FieldType, Observation};
+use crate::classify::Classifier;
+use crate::consumer::ConsumerConfig;
+use crate::engine::policy::LearnMode;
+use crate::engine::InventoryBuilder;
+use crate::exchange::{AnomalySet, BodyDepth, BodyEnd, BodyShape, HttpExchange};
+use crate::inventory::InventoryLimits;
+use crate::observation::{Consumer, DataClassHit, FieldShape, Observation};
 use crate::template::Templater;
-use percent_encoding::percent_decode_str;
-use std::collections::BTreeSet;
 
 /// Bounds on the work done for one exchange.
 #[derive(Debug, Clone)]
@@ -25,6 +27,9 @@ pub struct ObserveLimits {
     pub max_classified_values: usize,
     /// Query parameters and headers considered per request.
     pub max_params: usize,
+    /// Body bytes kept for learning: a scanned body the prefilter flags is walked up to this
+    /// much (the HTTP layer keeps the same for decoded bodies).
+    pub max_body_sample: usize,
 }
 
 impl Default for ObserveLimits {
@@ -34,53 +39,12 @@ impl Default for ObserveLimits {
             max_depth: 24,
             max_classified_values: 2048,
             max_params: 128,
+            max_body_sample: 64 * 1024,
         }
     }
 }
 
-/// Request headers that are part of HTTP itself, not of an API's interface; they are not
-/// reported as parameters (lowercase, sorted for binary search).
-const STANDARD_HEADERS: &[&str] = &[
-    "accept",
-    "accept-charset",
-    "accept-encoding",
-    "accept-language",
-    "authorization",
-    "cache-control",
-    "connection",
-    "content-encoding",
-    "content-length",
-    "content-type",
-    "cookie",
-    "date",
-    "expect",
-    "forwarded",
-    "host",
-    "if-match",
-    "if-modified-since",
-    "if-none-match",
-    "if-range",
-    "if-unmodified-since",
-    "keep-alive",
-    "origin",
-    "pragma",
-    "proxy-authorization",
-    "proxy-connection",
-    "range",
-    "referer",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "user-agent",
-    "via",
-    "x-forwarded-for",
-    "x-forwarded-host",
-    "x-forwarded-port",
-    "x-forwarded-proto",
-    "x-real-ip",
-    "x-request-id",
-];
+pub use crate::engine::params::STANDARD_HEADERS;
 
 /// Turns exchanges into observations.
 #[derive(Debug, Clone)]
@@ -89,42 +53,8 @@ pub struct Observer {
     pub classifier: Classifier,
     pub consumers: ConsumerConfig,
     pub limits: ObserveLimits,
-}
-
-/// The request target split into its parts.
-struct Target {
-    /// Authority from an absolute-form target (`http://host/path`).
-    authority: Option<String>,
-    path: String,
-    query: Vec<(String, String)>,
-}
-
-/// Per-exchange budget and sink for classifier hits.
-struct Findings<'a> {
-    classifier: &'a Classifier,
-    budget: usize,
-    hits: BTreeSet<DataClassHit>,
-}
-
-impl Findings<'_> {
-    fn check(&mut self, value: &str, place: Place<'_>, location: impl FnOnce() -> String) {
-        if self.budget == 0 || value.is_empty() {
-            return;
-        }
-        self.budget -= 1;
-        let detections = self.classifier.classify(value, place);
-        if detections.is_empty() {
-            return;
-        }
-        let location = location();
-        for d in detections {
-            self.hits.insert(DataClassHit {
-                class: d.class,
-                location: location.clone(),
-                preview: d.preview,
-            });
-        }
-    }
+    /// Which bodies are learned (`--learn`).
+    pub learn: LearnMode,
 }
 
 impl Observer {
@@ -134,99 +64,111 @@ impl Observer {
             classifier,
             consumers,
             limits: ObserveLimits::default(),
+            learn: LearnMode::default(),
         }
     }
 
-    /// The observation an exchange gives, or `None` when there is no request to say which
-    /// endpoint it concerns (a lone response is counted by the capture side instead).
+    /// The observation an exchange gives, every value and body learned, or `None` when there
+    /// is no request to say which endpoint it concerns (a lone response is counted by the
+    /// capture side instead).
     pub fn observe(&self, ex: &HttpExchange) -> Option<Observation> {
         let req = ex.request.as_ref()?;
-        let target = parse_target(&req.target, self.limits.max_params);
-        let host = target
-            .authority
-            .clone()
-            .or_else(|| {
-                find_header(&req.headers, "host")
-                    .and_then(Header::value_str)
-                    .map(str::to_string)
-            })
-            .filter(|h| !h.is_empty())
-            .map(|h| normalize_host(&h))
-            .unwrap_or_else(|| normalize_host(&server_authority(ex)));
-        let method = req.method.to_ascii_uppercase();
-        let templated = self.templater.template(&host, &target.path);
-
-        let mut found = Findings {
-            classifier: &self.classifier,
-            budget: self.limits.max_classified_values,
-            hits: BTreeSet::new(),
+        let mut all = self.clone();
+        all.learn = LearnMode::All;
+        let mut builder = InventoryBuilder::new(&all, InventoryLimits::default());
+        let shape = |b: &crate::exchange::Body| BodyShape {
+            present: b.wire_len > 0,
+            identity: true,
         };
-
-        let mut query_params = BTreeSet::new();
-        for (name, value) in &target.query {
-            query_params.insert(name.clone());
-            found.check(value, Place::Query { name }, || {
-                format!("request.query.{name}")
+        let (mut request, _) = req.with_view(|v| {
+            builder.request(ex.client.ip(), ex.server, v, shape(&ex.request_body), ex.ts)
+        });
+        let learned = |b| BodyEnd {
+            wire_len: ex.request_body.wire_len,
+            complete: true,
+            decoded: Some(b),
+        };
+        builder.body_end(&mut request, &learned(&ex.request_body));
+        let response = ex.response.as_ref().map(|r| {
+            let (mut m, depth) = r.with_view(|v| {
+                builder.response(Some(&request), v, shape(&ex.response_body), ex.ts)
             });
-        }
-
-        let mut header_params = BTreeSet::new();
-        for h in req.headers.iter().take(self.limits.max_params) {
-            let name = h.name.to_ascii_lowercase();
-            if STANDARD_HEADERS.binary_search(&name.as_str()).is_err() {
-                header_params.insert(name.clone());
-            }
-            if let Some(value) = h.value_str() {
-                found.check(value, Place::Header { name: &name }, || {
-                    format!("request.header.{name}")
-                });
-            }
-        }
-        if let Some(resp) = &ex.response {
-            for h in resp.headers.iter().take(self.limits.max_params) {
-                let name = h.name.to_ascii_lowercase();
-                if let Some(value) = h.value_str() {
-                    found.check(value, Place::Header { name: &name }, || {
-                        format!("response.header.{name}")
-                    });
-                }
-            }
-        }
-
-        let request_content_type = media_type(&req.headers);
-        let response_content_type = ex.response.as_ref().and_then(|r| media_type(&r.headers));
-        let request_fields = self.body_fields(
-            &ex.request_body,
-            request_content_type.as_deref(),
-            "request.body",
-            &mut found,
+            debug_assert!(depth != BodyDepth::Scan);
+            builder.body_end(
+                &mut m,
+                &BodyEnd {
+                    wire_len: ex.response_body.wire_len,
+                    complete: true,
+                    decoded: Some(&ex.response_body),
+                },
+            );
+            m
+        });
+        let anomalies: AnomalySet = ex.anomalies.iter().copied().collect();
+        builder.exchange(
+            Some(request),
+            response,
+            ex.ts,
+            anomalies,
+            ex.response_delay_micros,
         );
-        let response_fields = self.body_fields(
-            &ex.response_body,
-            response_content_type.as_deref(),
-            "response.body",
-            &mut found,
-        );
-
-        let (consumer, auth) =
-            consumer::identify(req, &target.query, ex.client.ip(), &self.consumers);
-
+        let inventory = builder.finish();
+        let (endpoint, rec) = inventory.endpoints.into_iter().next()?;
+        let names = |m: &std::collections::BTreeMap<String, u64>| m.keys().cloned().collect();
+        let fields = |m: &std::collections::BTreeMap<String, std::collections::BTreeSet<_>>| {
+            m.iter()
+                .flat_map(|(path, types)| {
+                    types.iter().map(move |ty| FieldShape {
+                        path: path.clone(),
+                        ty: *ty,
+                    })
+                })
+                .collect()
+        };
+        let consumer_id = rec.consumers.keys().next().cloned().unwrap_or_default();
+        let consumer = match consumer_id.strip_prefix("addr:") {
+            Some(address) => Consumer {
+                address: address.to_string(),
+                credential: None,
+            },
+            None => Consumer {
+                address: crate::consumer::client_address(
+                    &req.headers,
+                    ex.client.ip(),
+                    &self.consumers,
+                ),
+                credential: Some(consumer_id),
+            },
+        };
+        let auth = rec
+            .auth
+            .keys()
+            .next()
+            .map_or(crate::observation::AuthScheme::None, |l| {
+                crate::observation::AuthScheme::from_label(l)
+            });
         Some(Observation {
             ts: ex.ts,
-            endpoint: EndpointKey {
-                host,
-                method,
-                path: templated.path,
-            },
-            template_source: templated.source,
-            status: ex.response.as_ref().map(|r| r.status),
-            request_content_type,
-            response_content_type,
-            query_params: query_params.into_iter().collect(),
-            header_params: header_params.into_iter().collect(),
-            request_fields,
-            response_fields,
-            data_classes: found.hits.into_iter().collect(),
+            endpoint,
+            template_source: rec.template_source,
+            status: rec.statuses.keys().next().copied(),
+            request_content_type: rec.request_content_types.keys().next().cloned(),
+            response_content_type: rec.response_content_types.keys().next().cloned(),
+            query_params: names(&rec.query_params),
+            header_params: names(&rec.header_params),
+            request_fields: fields(&rec.request_fields),
+            response_fields: fields(&rec.response_fields),
+            data_classes: rec
+                .data_classes
+                .iter()
+                .flat_map(|(class, locations)| {
+                    locations.iter().map(move |(location, stat)| DataClassHit {
+                        class: class.clone(),
+                        location: location.clone(),
+                        preview: stat.preview.clone(),
+                    })
+                })
+                .collect(),
             auth,
             consumer,
             request_body_len: ex.request_body.decoded_len,
@@ -234,206 +176,12 @@ impl Observer {
             anomalies: ex.anomalies.clone(),
         })
     }
-
-    /// Field shapes of a JSON or form body, classifying leaf values on the way.
-    fn body_fields(
-        &self,
-        body: &Body,
-        content_type: Option<&str>,
-        prefix: &str,
-        found: &mut Findings<'_>,
-    ) -> Vec<FieldShape> {
-        if body.sample.is_empty() {
-            return Vec::new();
-        }
-        let mut shapes = BTreeSet::new();
-        let ct = content_type.unwrap_or("");
-        let looks_json = ct.ends_with("json") || ct.ends_with("+json") || {
-            let first = body.sample.iter().find(|b| !b.is_ascii_whitespace());
-            ct.is_empty() && matches!(first, Some(b'{') | Some(b'['))
-        };
-        if looks_json {
-            // A truncated sample does not parse; its shapes stay unknown rather than guessed.
-            if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body.sample) {
-                let mut walk = JsonWalk {
-                    limits: &self.limits,
-                    shapes: &mut shapes,
-                    found,
-                    prefix,
-                };
-                walk.value(&value, &mut String::new(), None, 0);
-            }
-        } else if ct == "application/x-www-form-urlencoded" {
-            if let Ok(text) = std::str::from_utf8(&body.sample) {
-                for (name, value) in parse_pairs(text, self.limits.max_fields) {
-                    shapes.insert(FieldShape {
-                        path: name.clone(),
-                        ty: FieldType::String,
-                    });
-                    found.check(&value, Place::BodyField { name: &name }, || {
-                        format!("{prefix}.{name}")
-                    });
-                }
-            }
-        }
-        shapes.into_iter().collect()
-    }
-}
-
-struct JsonWalk<'a, 'f> {
-    limits: &'a ObserveLimits,
-    shapes: &'a mut BTreeSet<FieldShape>,
-    found: &'a mut Findings<'f>,
-    prefix: &'a str,
-}
-
-impl JsonWalk<'_, '_> {
-    /// Record `value` at `path` (`a.b[].c`), `name` being its last field name.
-    fn value(
-        &mut self,
-        value: &serde_json::Value,
-        path: &mut String,
-        name: Option<&str>,
-        depth: usize,
-    ) {
-        use serde_json::Value;
-        if depth > self.limits.max_depth || self.shapes.len() >= self.limits.max_fields {
-            return;
-        }
-        let ty = match value {
-            Value::Null => FieldType::Null,
-            Value::Bool(_) => FieldType::Boolean,
-            Value::Number(n) if n.is_i64() || n.is_u64() => FieldType::Integer,
-            Value::Number(_) => FieldType::Number,
-            Value::String(_) => FieldType::String,
-            Value::Array(_) => FieldType::Array,
-            Value::Object(_) => FieldType::Object,
-        };
-        if !path.is_empty() {
-            self.shapes.insert(FieldShape {
-                path: path.clone(),
-                ty,
-            });
-        }
-        let field = name.unwrap_or("");
-        match value {
-            Value::String(s) => {
-                let prefix = self.prefix;
-                self.found
-                    .check(s, Place::BodyField { name: field }, || join(prefix, path));
-            }
-            Value::Number(n) => {
-                let text = n.to_string();
-                let prefix = self.prefix;
-                self.found
-                    .check(&text, Place::BodyField { name: field }, || {
-                        join(prefix, path)
-                    });
-            }
-            Value::Array(items) => {
-                let len = path.len();
-                path.push_str("[]");
-                // Elements of one array share a path; walking them all merges their shapes.
-                for item in items {
-                    if self.shapes.len() >= self.limits.max_fields {
-                        break;
-                    }
-                    self.value(item, path, name, depth + 1);
-                }
-                path.truncate(len);
-            }
-            Value::Object(map) => {
-                for (key, item) in map {
-                    let len = path.len();
-                    if !path.is_empty() {
-                        path.push('.');
-                    }
-                    path.push_str(key);
-                    self.value(item, path, Some(key), depth + 1);
-                    path.truncate(len);
-                }
-            }
-            Value::Null | Value::Bool(_) => {}
-        }
-    }
-}
-
-fn join(prefix: &str, path: &str) -> String {
-    if path.is_empty() {
-        prefix.to_string()
-    } else if path.starts_with('[') {
-        format!("{prefix}{path}")
-    } else {
-        format!("{prefix}.{path}")
-    }
-}
-
-/// Media type without parameters, lowercased.
-fn media_type(headers: &[Header]) -> Option<String> {
-    let v = find_header(headers, "content-type")?.value_str()?;
-    let mt = v.split(';').next()?.trim().to_ascii_lowercase();
-    (!mt.is_empty()).then_some(mt)
-}
-
-/// `ip:port` of the server, for requests without a Host header (HTTP/1.0, HTTP/0.9).
-fn server_authority(ex: &HttpExchange) -> String {
-    match ex.server.ip() {
-        std::net::IpAddr::V4(ip) => format!("{ip}:{}", ex.server.port()),
-        std::net::IpAddr::V6(ip) => format!("[{ip}]:{}", ex.server.port()),
-    }
-}
-
-fn parse_target(raw: &str, max_params: usize) -> Target {
-    let (authority, rest) = match raw.find("://") {
-        Some(i) if raw[..i].bytes().all(|b| b.is_ascii_alphabetic()) => {
-            let after = &raw[i + 3..];
-            let end = after.find(['/', '?']).unwrap_or(after.len());
-            let auth = &after[..end];
-            // Drop userinfo: it is a credential, not a host.
-            let auth = auth.rsplit_once('@').map_or(auth, |(_, h)| h);
-            (Some(auth.to_string()), &after[end..])
-        }
-        _ => (None, raw),
-    };
-    let rest = rest.split('#').next().unwrap_or("");
-    let (path, query) = match rest.split_once('?') {
-        Some((p, q)) => (p, q),
-        None => (rest, ""),
-    };
-    let path = if path.is_empty() {
-        "/".to_string()
-    } else {
-        path.to_string()
-    };
-    Target {
-        authority,
-        path,
-        query: parse_pairs(query, max_params),
-    }
-}
-
-/// `a=1&b=2` pairs, percent- and plus-decoded, at most `max` of them.
-fn parse_pairs(text: &str, max: usize) -> Vec<(String, String)> {
-    text.split('&')
-        .filter(|p| !p.is_empty())
-        .take(max)
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode_component(k), decode_component(v))
-        })
-        .filter(|(k, _)| !k.is_empty())
-        .collect()
-}
-
-fn decode_component(s: &str) -> String {
-    let plus = s.replace('+', " ");
-    percent_decode_str(&plus).decode_utf8_lossy().into_owned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exchange::{HttpVersion, RequestHead, ResponseHead};
+    use crate::exchange::{Body, Header, HttpVersion, RequestHead, ResponseHead};
     use crate::observation::AuthScheme;
     use crate::time::Timestamp;
 

@@ -3,11 +3,12 @@
 
 use super::common;
 use agent::metrics::AgentMetrics;
+use agent::ship::capture::{self, CaptureConfig};
 use agent::ship::client::{client_config, CollectorUrl};
-use agent::ship::runner::{self, RunConfig};
 use agent::ship::settings::{cert_identity, AgentSettings};
 use agent::ship::shipper::{Shipper, ShipperConfig};
 use agent::ship::spool::SpoolLimits;
+use agent::source::afpacket::AfPacketConfig;
 use agent::source::{FileSource, LiveConfig, LiveSource};
 use analyzer::inventory::InventoryLimits;
 use anyhow::{bail, Context, Result};
@@ -67,6 +68,21 @@ pub struct AgentArgs {
     /// Take the client address from X-Forwarded-For/Forwarded.
     #[arg(long)]
     trust_forwarded: bool,
+    /// Which exchanges are learned from (field shapes, data classes); every exchange is
+    /// counted either way.
+    #[arg(long, value_enum, default_value = "sampled")]
+    learn: common::Learn,
+    /// Live capture engine: one AF_PACKET ring per worker in a fanout group (Linux), or one
+    /// libpcap handle whose frames are dispatched to the workers. `afpacket` falls back to
+    /// libpcap (with a warning) when the rings cannot be opened.
+    #[arg(long, value_enum, default_value = "afpacket")]
+    capture: CaptureEngine,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum CaptureEngine {
+    Afpacket,
+    Pcap,
 }
 
 fn required<T: Clone>(v: &Option<T>, what: &str) -> Result<T> {
@@ -129,11 +145,12 @@ pub fn run(args: AgentArgs) -> Result<u8> {
 
     let catalogue = common::load_catalogue(&s.catalog)?;
     let classifier = common::load_classifier(s.rules.as_deref())?;
-    let observer = Arc::new(common::observer(
+    let mut observer = common::observer(
         &catalogue,
         classifier,
         args.trust_forwarded || config.consumers.trust_forwarded,
-    ));
+    );
+    observer.learn = args.learn.mode();
     let metrics = AgentMetrics::default();
     let stop_metrics = Arc::new(AtomicBool::new(false));
     if let Some(addr) = &s.metrics_listen {
@@ -164,15 +181,22 @@ pub fn run(args: AgentArgs) -> Result<u8> {
         metrics.clone(),
     )
     .with_context(|| format!("agent: spool {}", s.spool.display()))?;
-    let run_config = RunConfig {
-        workers: s.worker_count(),
+    // Own rings need no dispatcher thread: one worker per core. Otherwise one core reads.
+    let workers =
+        if s.workers == 0 && args.read.is_none() && args.capture == CaptureEngine::Afpacket {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            s.worker_count()
+        };
+    let run_config = CaptureConfig {
+        workers,
         window_secs: s.window_secs,
         idle_flush: Duration::from_millis(s.idle_flush_ms.max(1)),
-        queue_frames: s.queue_frames,
+        queue_batches: s.queue_batches(),
         block_when_full: args.read.is_some(),
         inventory: InventoryLimits::default(),
         shard_seed: std::collections::hash_map::RandomState::new().hash_one(0u8),
-        ..RunConfig::default()
+        ..CaptureConfig::default()
     };
     eprintln!(
         "shadowtap agent {agent_id}: epoch {}, {} worker(s), shipping to {}",
@@ -182,10 +206,10 @@ pub fn run(args: AgentArgs) -> Result<u8> {
     );
     let summary = if let Some(path) = &args.read {
         let mut source = FileSource::open(path)?;
-        runner::run(
+        capture::run(
             &mut source,
-            observer,
-            run_config,
+            &observer,
+            &run_config,
             shipper.handle(),
             metrics.clone(),
         )
@@ -199,17 +223,55 @@ pub fn run(args: AgentArgs) -> Result<u8> {
             bpf: s.bpf.clone(),
             ..LiveConfig::new(interface.clone())
         };
-        let mut source = LiveSource::open(live)?;
-        let stop = source.stop_handle();
-        ctrlc::set_handler(move || stop.stop()).context("agent: installing signal handler")?;
-        eprintln!("shadowtap agent {agent_id}: capturing on {interface}");
-        runner::run(
-            &mut source,
-            observer,
-            run_config,
-            shipper.handle(),
-            metrics.clone(),
-        )
+        let rings = match args.capture {
+            CaptureEngine::Afpacket => {
+                let ring = AfPacketConfig {
+                    snaplen: s.snaplen,
+                    promiscuous: s.promiscuous,
+                    bpf: s.bpf.clone(),
+                    ..AfPacketConfig::new(interface.clone())
+                };
+                match capture::open_rings(&ring, run_config.workers) {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        eprintln!("shadowtap agent: warning: AF_PACKET rings unavailable ({e}); capturing with libpcap");
+                        None
+                    }
+                }
+            }
+            CaptureEngine::Pcap => None,
+        };
+        match rings {
+            Some((sources, stop)) => {
+                ctrlc::set_handler(move || stop.stop())
+                    .context("agent: installing signal handler")?;
+                eprintln!(
+                    "shadowtap agent {agent_id}: capturing on {interface} with {} AF_PACKET ring(s)",
+                    sources.len()
+                );
+                capture::run_rings(
+                    sources,
+                    &observer,
+                    &run_config,
+                    shipper.handle(),
+                    metrics.clone(),
+                )
+            }
+            None => {
+                let mut source = LiveSource::open(live)?;
+                let stop = source.stop_handle();
+                ctrlc::set_handler(move || stop.stop())
+                    .context("agent: installing signal handler")?;
+                eprintln!("shadowtap agent {agent_id}: capturing on {interface} with libpcap");
+                capture::run(
+                    &mut source,
+                    &observer,
+                    &run_config,
+                    shipper.handle(),
+                    metrics.clone(),
+                )
+            }
+        }
     };
     let report = shipper.finish();
     stop_metrics.store(true, std::sync::atomic::Ordering::Relaxed);

@@ -33,6 +33,8 @@ pub struct BaselineArgs {
     /// Take the client address from X-Forwarded-For/Forwarded.
     #[arg(long)]
     trust_forwarded: bool,
+    #[command(flatten)]
+    analysis: common::AnalysisArgs,
 }
 
 /// Read a baseline (or saved report) file; errors name the file and the JSON pointer.
@@ -58,13 +60,22 @@ pub fn run(args: BaselineArgs) -> Result<u8> {
             let mut catalogue = common::load_catalogue(&args.catalog)?;
             apply_catalogue_config(&mut catalogue, &config.catalogue);
             let classifier = common::load_classifier(args.rules.as_deref())?;
-            let observer = common::observer_with(
+            let mut observer = common::observer_with(
                 &catalogue,
                 classifier,
                 &config.consumers,
                 args.trust_forwarded,
             )?;
-            let analysis = common::analyse(&args.captures, &catalogue, &observer, &config, false)?;
+            observer.learn = args.analysis.learn_mode();
+            let workers = args.analysis.workers();
+            let analysis = common::analyse(
+                &args.captures,
+                &catalogue,
+                &observer,
+                &config,
+                workers,
+                false,
+            )?;
             Baseline::from_findings(&analysis.findings)
         }
     };

@@ -1,6 +1,9 @@
 //! Pieces shared by subcommands: catalogue loading, observer setup, capture reading.
 
-use agent::pipeline::{ObservationSink, Pipeline, PipelineConfig, PipelineStats};
+use agent::analysis::AnalysisSink;
+use agent::http::ExchangeSink;
+use agent::pipeline::PipelineStats;
+use agent::runner::{self, NoHooks, Progress, RunConfig};
 use agent::source::file::FileSource;
 use analyzer::catalogue::Catalogue;
 use analyzer::classify::Classifier;
@@ -8,35 +11,11 @@ use analyzer::consumer::ConsumerConfig;
 use analyzer::observe::Observer;
 use analyzer::report::CaptureTotals;
 use analyzer::template::Templater;
-use analyzer::tls::{TlsInventory, TlsObservation};
+use analyzer::tls::TlsInventory;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-
-/// The `scan` sink: the HTTP [`Inventory`] and, beside it, the [`TlsInventory`] of encrypted
-/// connections (SNI hosts), so HTTPS hosts count for `shadow_host` too.
-#[derive(Debug, Default)]
-pub struct ScanSink {
-    pub inventory: analyzer::inventory::Inventory,
-    pub tls: TlsInventory,
-}
-
-impl ScanSink {
-    pub fn new(inventory: analyzer::inventory::Inventory, tls: TlsInventory) -> Self {
-        ScanSink { inventory, tls }
-    }
-}
-
-impl ObservationSink for ScanSink {
-    fn observation(&mut self, obs: analyzer::observation::Observation) {
-        self.inventory.add(&obs);
-    }
-
-    fn tls(&mut self, obs: TlsObservation) {
-        self.tls.add(&obs);
-    }
-}
 
 /// HTTP findings plus TLS `shadow_host` findings, in the order `analyzer::diff` gives: severity
 /// (highest first), kind, host, method, path.
@@ -136,46 +115,112 @@ pub fn observer(catalogue: &Catalogue, classifier: Classifier, trust_forwarded: 
     )
 }
 
-/// Run every capture through one pipeline, in order (rotated files continue each other's
-/// flows). A damaged capture is read up to the damage and its error kept for the report.
-pub fn read_captures<S: ObservationSink>(
-    captures: &[PathBuf],
-    observer: &Observer,
-    sink: S,
-    show_progress: bool,
-) -> Result<(S, PipelineStats, CaptureTotals)> {
-    let mut pipeline = Pipeline::new(PipelineConfig::default(), observer, sink);
-    let mut errors = Vec::new();
-    for path in captures {
-        let mut source = FileSource::open(path)?;
-        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        let bar = (show_progress && size >= PROGRESS_MIN_BYTES && std::io::stderr().is_terminal())
-            .then(|| {
-                let bar = ProgressBar::new(size);
-                bar.set_style(
-                    ProgressStyle::with_template(
-                        "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-                    )
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                );
-                bar.set_message(path.display().to_string());
-                bar
-            });
-        // Compressed inputs report uncompressed bytes; the bar then only shows movement.
-        let mut progress = |n: u64| {
-            if let Some(b) = &bar {
-                b.set_position(n.min(size));
-            }
-        };
-        if let Err(e) = pipeline.run(&mut source, &mut progress) {
-            eprintln!("shadowtap: warning: {e} (frames before it were analysed)");
-            errors.push(e.to_string());
-        }
-        if let Some(b) = bar {
-            b.finish_and_clear();
+/// How much of the traffic is learned from (`--learn`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Learn {
+    /// Dense at first, then sampled while nothing new appears; a prefilter sends bodies with a
+    /// data class new to their endpoint to the walk anyway.
+    Sampled,
+    /// Every body decoded and walked, every header value classified (slowest).
+    All,
+}
+
+/// Options of the analysis shared by `scan` and `baseline`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct AnalysisArgs {
+    /// Worker threads (default: one per core). Connections are sharded by a symmetric hash.
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Which exchanges are learned from (field shapes, data classes); every exchange is
+    /// counted either way.
+    #[arg(long, value_enum, default_value = "sampled")]
+    pub learn: Learn,
+}
+
+impl AnalysisArgs {
+    pub fn workers(&self) -> usize {
+        self.workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1)
+    }
+
+    pub fn learn_mode(&self) -> analyzer::engine::policy::LearnMode {
+        self.learn.mode()
+    }
+}
+
+impl Learn {
+    pub fn mode(self) -> analyzer::engine::policy::LearnMode {
+        match self {
+            Learn::Sampled => analyzer::engine::policy::LearnMode::default(),
+            Learn::All => analyzer::engine::policy::LearnMode::All,
         }
     }
-    let (sink, stats) = pipeline.finish();
+}
+
+/// Run every capture through the runner with one sink per worker, in order (rotated files
+/// continue each other's flows). A damaged capture is read up to the damage and its error
+/// kept for the report. Returns the sinks, the counters of the whole run and the totals.
+pub fn read_captures<S>(
+    captures: &[PathBuf],
+    sinks: Vec<S>,
+    show_progress: bool,
+) -> Result<(Vec<S>, PipelineStats, CaptureTotals)>
+where
+    S: ExchangeSink + Send,
+    S::Message: Send,
+{
+    let config = RunConfig {
+        workers: sinks.len(),
+        // A shard seed from the OS: flows cannot be steered onto one worker.
+        shard_seed: std::hash::BuildHasher::hash_one(
+            &std::collections::hash_map::RandomState::new(),
+            0u8,
+        ),
+        ..RunConfig::default()
+    };
+    let mut hooks = vec![NoHooks; sinks.len()];
+    let (outcome, finished, _summary) = runner::run(&config, sinks, &mut hooks, |feeder| {
+        let mut errors = Vec::new();
+        for path in captures {
+            let mut source = FileSource::open(path)?;
+            let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+            let bar =
+                (show_progress && size >= PROGRESS_MIN_BYTES && std::io::stderr().is_terminal())
+                    .then(|| {
+                        let bar = ProgressBar::new(size);
+                        bar.set_style(
+                            ProgressStyle::with_template(
+                                "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                            )
+                            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                        );
+                        bar.set_message(path.display().to_string());
+                        bar
+                    });
+            // Compressed inputs report uncompressed bytes; the bar then only shows movement.
+            let mut progress = |p: Progress| {
+                if let Some(b) = &bar {
+                    b.set_position(p.consumed.min(size));
+                }
+            };
+            if let Err(e) = feeder.source(&mut source, &mut progress) {
+                eprintln!("shadowtap: warning: {e} (frames before it were analysed)");
+                errors.push(e.to_string());
+            }
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+        }
+        Ok::<_, anyhow::Error>(errors)
+    });
+    let errors = outcome?;
+    let mut stats = PipelineStats::default();
+    let mut sinks = Vec::with_capacity(finished.len());
+    for f in finished {
+        stats.merge(&f.stats);
+        sinks.push(f.sink);
+    }
     let totals = CaptureTotals {
         capture_files: captures.iter().map(|p| p.display().to_string()).collect(),
         packets: stats.packets,
@@ -186,7 +231,7 @@ pub fn read_captures<S: ObservationSink>(
         counters: stats.counters.clone(),
         errors,
     };
-    Ok((sink, stats, totals))
+    Ok((sinks, stats, totals))
 }
 
 /// What reading captures against a catalogue gives: the inventory (cardinality-collapsed), the
@@ -204,17 +249,25 @@ pub fn analyse(
     catalogue: &Catalogue,
     observer: &Observer,
     config: &super::config::Config,
+    workers: usize,
     show_progress: bool,
 ) -> Result<Analysis> {
     use analyzer::finding::Severity;
     use analyzer::inventory::{Inventory, InventoryLimits};
     use analyzer::tls::TlsLimits;
-    let sink = ScanSink::new(
-        Inventory::new(InventoryLimits::default()),
-        TlsInventory::new(TlsLimits::default()),
-    );
-    let (sink, _stats, mut totals) = read_captures(captures, observer, sink, show_progress)?;
-    let ScanSink { mut inventory, tls } = sink;
+    let sinks = (0..workers.max(1))
+        .map(|_| AnalysisSink::new(observer, InventoryLimits::default()))
+        .collect();
+    let (sinks, _stats, mut totals) = read_captures(captures, sinks, show_progress)?;
+    let mut inventory = Inventory::new(InventoryLimits::default());
+    let mut tls = TlsInventory::new(TlsLimits::default());
+    for sink in sinks {
+        for (name, v) in sink.builder.counters() {
+            *totals.counters.entry(format!("engine.{name}")).or_default() += v;
+        }
+        inventory.merge(&sink.builder.finish());
+        tls.merge(&sink.tls);
+    }
     totals
         .counters
         .insert("tls.hosts_dropped".into(), tls.dropped_hosts);

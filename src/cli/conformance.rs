@@ -26,11 +26,9 @@
 use super::common;
 use super::exchanges::{masked_target, Reorder};
 use agent::flow::{CloseReason, ConnInfo, Dir, StreamEvent, StreamHandler};
-use agent::http::{HttpConnection, HttpCtx, HttpLimits};
-use agent::pipeline::ObservationSink;
+use agent::http::{Forensic, HttpConnection, HttpCtx, HttpLimits, Recorder};
 use analyzer::classify::Classifier;
 use analyzer::exchange::{find_header, Header, HttpExchange};
-use analyzer::observation::Observation;
 use analyzer::time::Timestamp;
 use anyhow::{Context, Result};
 use clap::Args;
@@ -106,8 +104,7 @@ struct Collect {
     recs: Vec<Rec>,
 }
 
-impl ObservationSink for Collect {
-    fn observation(&mut self, _obs: Observation) {}
+impl Collect {
     fn exchange(&mut self, ex: &HttpExchange) {
         for e in self.reorder.push(ex) {
             self.recs.push(Rec::of(&e));
@@ -303,13 +300,11 @@ fn pcap_case(corpus: &Path, dir: &Path, observer: &analyzer::observe::Observer) 
     let Some(pcap) = expected["pcap"].as_str().map(|p| dir.join(p)) else {
         return fail(source, name, "expected.json: no `pcap` field");
     };
-    let recs = match common::read_captures(
-        std::slice::from_ref(&pcap),
-        observer,
-        Collect::default(),
-        false,
-    ) {
-        Ok((mut sink, _, totals)) => {
+    let mut collect = Collect::default();
+    let sink = Forensic(|ex: HttpExchange| collect.exchange(&ex));
+    let recs = match common::read_captures(std::slice::from_ref(&pcap), vec![sink], false) {
+        Ok((_, _, totals)) => {
+            let mut sink = collect;
             let rest = sink.reorder.drain();
             sink.recs.extend(rest.iter().map(Rec::of));
             if let Some(e) = totals.errors.first() {
@@ -584,7 +579,7 @@ pub fn replay_bytes(client: &[u8], server: &[u8]) -> Vec<HttpExchange> {
         started: Timestamp(0),
         orientation_known: true,
     };
-    let mut ctx = HttpCtx::new(HttpLimits::default());
+    let mut ctx = HttpCtx::new(HttpLimits::default(), Recorder::default());
     let mut conn = HttpConnection::open(&info, &mut ctx);
     let ts = Timestamp(0);
     let events = [
@@ -614,7 +609,7 @@ pub fn replay_bytes(client: &[u8], server: &[u8]) -> Vec<HttpExchange> {
     for ev in events.into_iter().flatten() {
         let _ = conn.on_event(ev, &mut ctx);
     }
-    std::mem::take(&mut ctx.exchanges)
+    std::mem::take(&mut ctx.sink.exchanges)
 }
 
 fn unreachable_addr() -> std::net::SocketAddr {

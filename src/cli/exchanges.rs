@@ -8,10 +8,9 @@
 //! them by the flow idle timeout, after which no earlier exchange can still appear.
 
 use super::common;
-use agent::pipeline::ObservationSink;
+use agent::http::Forensic;
 use analyzer::classify::{Classifier, Place};
 use analyzer::exchange::{find_header, Header, HttpExchange};
-use analyzer::observation::Observation;
 use analyzer::time::Timestamp;
 use anyhow::Result;
 use clap::Args;
@@ -94,9 +93,7 @@ impl<W: Write> JsonLines<'_, W> {
     }
 }
 
-impl<W: Write> ObservationSink for JsonLines<'_, W> {
-    fn observation(&mut self, _obs: Observation) {}
-
+impl<W: Write> JsonLines<'_, W> {
     fn exchange(&mut self, ex: &HttpExchange) {
         if self.error.is_some() {
             return;
@@ -157,14 +154,16 @@ pub(crate) fn exchange_json(ex: &HttpExchange, classifier: &Classifier) -> serde
 pub fn run(args: ExchangesArgs) -> Result<u8> {
     let catalogue = analyzer::catalogue::Catalogue::default();
     let observer = common::observer(&catalogue, common::load_classifier(None)?, false);
-    let stdout = std::io::stdout().lock();
-    let sink = JsonLines {
-        out: std::io::BufWriter::new(stdout),
+    let mut lines = JsonLines {
+        out: std::io::BufWriter::new(std::io::stdout()),
         classifier: &observer.classifier,
         reorder: Reorder::default(),
         error: None,
     };
-    let (mut sink, _stats, totals) = common::read_captures(&args.captures, &observer, sink, false)?;
+    // One worker: exchanges come out in the order its connections finish them.
+    let sink = Forensic(|ex: HttpExchange| lines.exchange(&ex));
+    let (_, _stats, totals) = common::read_captures(&args.captures, vec![sink], false)?;
+    let mut sink = lines;
     let rest = sink.reorder.drain();
     sink.write(rest);
     if sink.reorder.released_early > 0 {

@@ -54,6 +54,8 @@ pub struct ScanArgs {
     /// Also write the inventory with its catalogue matches (JSON) for `shadowtap export`.
     #[arg(long, value_name = "FILE")]
     save_inventory: Option<PathBuf>,
+    #[command(flatten)]
+    analysis: common::AnalysisArgs,
 }
 
 pub fn run(args: ScanArgs) -> Result<u8> {
@@ -66,12 +68,13 @@ pub fn run(args: ScanArgs) -> Result<u8> {
     let mut catalogue = common::load_catalogue(&args.catalog)?;
     super::baseline::apply_catalogue_config(&mut catalogue, &config.catalogue);
     let classifier = common::load_classifier(args.rules.as_deref())?;
-    let observer = common::observer_with(
+    let mut observer = common::observer_with(
         &catalogue,
         classifier,
         &config.consumers,
         args.trust_forwarded,
     )?;
+    observer.learn = args.analysis.learn_mode();
     let common::Analysis {
         inventory,
         tls: tls_inventory,
@@ -82,6 +85,7 @@ pub fn run(args: ScanArgs) -> Result<u8> {
         &catalogue,
         &observer,
         &config,
+        args.analysis.workers(),
         !args.no_progress,
     )?;
     let damaged = !totals.errors.is_empty();

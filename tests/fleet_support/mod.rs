@@ -172,7 +172,7 @@ pub fn scan_json() -> serde_json::Value {
         .arg(demo_pcap())
         .arg("--catalog")
         .arg(demo_catalog())
-        .args(["--format", "json"])
+        .args(["--format", "json", "--learn", "all"])
         .env("SHADOWTAP_SITE_SECRET", SECRET)
         .output()
         .expect("run scan");
@@ -219,7 +219,15 @@ pub fn agent_replay(dir: &Path, pki: &Path, agent_id: &str, collector: &str) -> 
     cmd.arg("agent")
         .arg("--read")
         .arg(demo_pcap())
-        .args(["--collector", collector, "--window-secs", "1", "--config"])
+        .args([
+            "--collector",
+            collector,
+            "--window-secs",
+            "1",
+            "--learn",
+            "all",
+        ])
+        .arg("--config")
         .arg(&config)
         .arg("--catalog")
         .arg(demo_catalog())

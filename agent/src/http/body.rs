@@ -8,7 +8,7 @@
 //! `ffffffffffffffffff` is an [`Anomaly::InvalidChunk`], not an overflow. Content decoding lives
 //! in `decode.rs`.
 
-use analyzer::exchange::{find_header, Anomaly, Header, HttpVersion};
+use analyzer::exchange::{Anomaly, AnomalySet, HeaderLike, HttpVersion};
 
 /// Longest chunk extension we skip before calling the framing broken.
 const MAX_CHUNK_EXT: u32 = 4096;
@@ -28,40 +28,119 @@ pub(crate) enum Framing {
     Invalid,
 }
 
-/// The framing of one message plus what was odd about its headers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct FramingDecision {
-    pub framing: Framing,
-    pub flags: Vec<Anomaly>,
-    /// Content codings to undo, in the order they were applied: Content-Encoding values, then
-    /// transfer codings other than the final chunked.
-    pub codings: Vec<String>,
+/// A content coding the body decoder can undo (RFC 9110 section 8.4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Coding {
+    Gzip,
+    Deflate,
+    Brotli,
 }
 
-fn comma_list(headers: &[Header], name: &str) -> Vec<String> {
+/// More stacked codings than this is treated as hostile and the body is kept raw.
+pub(crate) const MAX_STACKED_CODINGS: usize = 4;
+
+/// The codings applied to one body, in the order they were applied (Content-Encoding values,
+/// then transfer codings other than the final chunked). No allocation: at most
+/// [`MAX_STACKED_CODINGS`], beyond which (or on an unknown name) `unknown` is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Codings {
+    list: [Option<Coding>; MAX_STACKED_CODINGS],
+    len: usize,
+    /// An unknown coding name, or too many codings: the body cannot be decoded.
+    pub unknown: bool,
+}
+
+impl Codings {
+    /// Add one coding by its name as sent (`identity` and empty names are no-ops).
+    fn push_name(&mut self, name: &[u8]) {
+        let coding = match name {
+            b"" => return,
+            n if n.eq_ignore_ascii_case(b"identity") => return,
+            n if n.eq_ignore_ascii_case(b"gzip") || n.eq_ignore_ascii_case(b"x-gzip") => {
+                Coding::Gzip
+            }
+            n if n.eq_ignore_ascii_case(b"deflate") => Coding::Deflate,
+            n if n.eq_ignore_ascii_case(b"br") => Coding::Brotli,
+            _ => {
+                self.unknown = true;
+                return;
+            }
+        };
+        match self.list.get_mut(self.len) {
+            Some(slot) => {
+                *slot = Some(coding);
+                self.len += 1;
+            }
+            None => self.unknown = true,
+        }
+    }
+
+    /// Codings by name, in the order they were applied.
+    #[cfg(test)]
+    pub fn from_names<'a>(names: impl IntoIterator<Item = &'a [u8]>) -> Codings {
+        let mut c = Codings::default();
+        names.into_iter().for_each(|n| c.push_name(n));
+        c
+    }
+
+    /// The codings in the order they were applied.
+    pub fn iter(&self) -> impl Iterator<Item = Coding> + '_ {
+        self.list.iter().take(self.len).flatten().copied()
+    }
+
+    /// No coding to undo: the body on the wire is the content (what the prefilter can read).
+    pub fn is_identity(&self) -> bool {
+        self.len == 0 && !self.unknown
+    }
+}
+
+/// The framing of one message plus what was odd about its headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FramingDecision {
+    pub framing: Framing,
+    pub flags: AnomalySet,
+    pub codings: Codings,
+}
+
+impl FramingDecision {
+    /// `framing` with nothing odd and nothing to decode (HTTP/0.9 messages have no fields).
+    pub fn plain(framing: Framing) -> FramingDecision {
+        FramingDecision {
+            framing,
+            flags: AnomalySet::EMPTY,
+            codings: Codings::default(),
+        }
+    }
+}
+
+/// The comma-separated items of every header named `name`, trimmed, empty ones skipped.
+fn list_items<'a, H: HeaderLike>(
+    headers: &'a [H],
+    name: &'a str,
+) -> impl Iterator<Item = &'a [u8]> + 'a {
     headers
         .iter()
-        .filter(|h| h.name.eq_ignore_ascii_case(name))
-        .flat_map(|h| {
-            h.value
-                .split(|&b| b == b',')
-                .map(|v| String::from_utf8_lossy(v).trim().to_ascii_lowercase())
-        })
+        .filter(move |h| h.name().eq_ignore_ascii_case(name))
+        .flat_map(|h| h.value().split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
         .filter(|v| !v.is_empty())
-        .collect()
+}
+
+fn has_header<H: HeaderLike>(headers: &[H], name: &str) -> bool {
+    headers.iter().any(|h| h.name().eq_ignore_ascii_case(name))
 }
 
 /// Content-Length per RFC 9112 section 6.3 rule 5 and RFC 9110 section 8.6: a list of identical
 /// valid values is accepted as that value; differing values or a non-digit value invalidate
 /// the framing.
-fn content_length(headers: &[Header], flags: &mut Vec<Anomaly>) -> Option<Result<u64, ()>> {
+fn content_length<H: HeaderLike>(headers: &[H], flags: &mut AnomalySet) -> Option<Result<u64, ()>> {
     let mut found: Option<u64> = None;
     let mut any = false;
     for h in headers
         .iter()
-        .filter(|h| h.name.eq_ignore_ascii_case("content-length"))
+        .filter(|h| h.name().eq_ignore_ascii_case("content-length"))
     {
-        for part in h.value.split(|&b| b == b',') {
+        for part in h.value().split(|&b| b == b',') {
             any = true;
             let text = part.trim_ascii();
             let valid = !text.is_empty() && text.iter().all(u8::is_ascii_digit);
@@ -77,12 +156,12 @@ fn content_length(headers: &[Header], flags: &mut Vec<Anomaly>) -> Option<Result
                 None
             };
             let Some(value) = value else {
-                flags.push(Anomaly::InvalidContentLength);
+                flags.insert(Anomaly::InvalidContentLength);
                 return Some(Err(()));
             };
             match found {
                 Some(prev) if prev != value => {
-                    flags.push(Anomaly::ConflictingContentLength);
+                    flags.insert(Anomaly::ConflictingContentLength);
                     return Some(Err(()));
                 }
                 _ => found = Some(value),
@@ -93,7 +172,7 @@ fn content_length(headers: &[Header], flags: &mut Vec<Anomaly>) -> Option<Result
         (false, _) => None,
         (true, Some(v)) => Some(Ok(v)),
         (true, None) => {
-            flags.push(Anomaly::InvalidContentLength);
+            flags.insert(Anomaly::InvalidContentLength);
             Some(Err(()))
         }
     }
@@ -101,41 +180,50 @@ fn content_length(headers: &[Header], flags: &mut Vec<Anomaly>) -> Option<Result
 
 /// Shared part of RFC 9112 section 6.3 rules 3 to 5 (Transfer-Encoding, Content-Length).
 /// Returns `None` when neither header is present.
-fn te_cl_framing(
-    headers: &[Header],
+fn te_cl_framing<H: HeaderLike>(
+    headers: &[H],
     version: HttpVersion,
     is_request: bool,
     d: &mut FramingDecision,
 ) -> Option<Framing> {
-    let te = comma_list(headers, "transfer-encoding");
-    let has_te = find_header(headers, "transfer-encoding").is_some();
-    if has_te {
+    if has_header(headers, "transfer-encoding") {
         // Rule 3: TE overrides CL; both present is a smuggling signal.
-        if find_header(headers, "content-length").is_some() {
-            d.flags.push(Anomaly::ContentLengthWithTransferEncoding);
+        if has_header(headers, "content-length") {
+            d.flags.insert(Anomaly::ContentLengthWithTransferEncoding);
         }
         // RFC 9112 section 6.1: TE in an HTTP/1.0 message means faulty framing. We flag it and
         // still follow the coding, as the peer we observe evidently did something with it.
         if version != HttpVersion::Http11 {
-            d.flags.push(Anomaly::InvalidTransferEncoding);
+            d.flags.insert(Anomaly::InvalidTransferEncoding);
         }
-        let chunked_last = te.last().is_some_and(|c| c == "chunked");
-        let chunked_elsewhere = te.iter().rev().skip(1).any(|c| c == "chunked");
+        // One pass: every item but the last is a coding applied before the final one.
+        let mut last: Option<&[u8]> = None;
+        let mut chunked_elsewhere = false;
+        let mut before_last = Codings::default();
+        for item in list_items(headers, "transfer-encoding") {
+            if let Some(prev) = last.replace(item) {
+                if prev.eq_ignore_ascii_case(b"chunked") {
+                    chunked_elsewhere = true;
+                } else {
+                    before_last.push_name(prev);
+                }
+            }
+        }
+        let chunked_last = last.is_some_and(|c| c.eq_ignore_ascii_case(b"chunked"));
         if chunked_last && !chunked_elsewhere {
-            d.codings
-                .extend(te.iter().take(te.len().saturating_sub(1)).cloned());
+            d.codings.append(&before_last);
             return Some(Framing::Chunked);
         }
         // Rule 4: chunked not final. A request's length is then unknowable; a response
         // runs until the connection closes.
-        if !d.flags.contains(&Anomaly::InvalidTransferEncoding) {
-            d.flags.push(Anomaly::InvalidTransferEncoding);
-        }
+        d.flags.insert(Anomaly::InvalidTransferEncoding);
         if is_request {
             return Some(Framing::Invalid);
         }
-        d.codings
-            .extend(te.iter().filter(|c| *c != "chunked").cloned());
+        d.codings.append(&before_last);
+        if let Some(l) = last.filter(|c| !c.eq_ignore_ascii_case(b"chunked")) {
+            d.codings.push_name(l);
+        }
         return Some(Framing::UntilClose);
     }
     match content_length(headers, &mut d.flags) {
@@ -146,49 +234,98 @@ fn te_cl_framing(
     }
 }
 
-fn new_decision(headers: &[Header]) -> FramingDecision {
-    FramingDecision {
-        framing: Framing::None,
-        flags: Vec::new(),
-        codings: comma_list(headers, "content-encoding"),
+impl Codings {
+    fn append(&mut self, other: &Codings) {
+        for c in other.iter() {
+            match self.list.get_mut(self.len) {
+                Some(slot) => {
+                    *slot = Some(c);
+                    self.len += 1;
+                }
+                None => self.unknown = true,
+            }
+        }
+        self.unknown |= other.unknown;
     }
 }
 
-/// RFC 9112 section 6.3 for a request.
-pub(crate) fn request_framing(headers: &[Header], version: HttpVersion) -> FramingDecision {
-    let mut d = new_decision(headers);
-    // Rule 6: a request without TE or CL has no body.
-    d.framing = te_cl_framing(headers, version, true, &mut d).unwrap_or(Framing::None);
+fn new_decision<H: HeaderLike>(headers: &[H]) -> FramingDecision {
+    let mut d = FramingDecision::plain(Framing::None);
+    for item in list_items(headers, "content-encoding") {
+        d.codings.push_name(item);
+    }
     d
 }
 
-/// RFC 9112 section 6.3 for a response to a request with `request_method` (GET assumed when
-/// the request was not seen).
-pub(crate) fn response_framing(
-    status: u16,
-    request_method: Option<&str>,
-    headers: &[Header],
+/// Flag an unknown coding once the framing says there is a body: it will be kept as sent.
+fn finish(mut d: FramingDecision) -> FramingDecision {
+    let has_body = match d.framing {
+        Framing::Length(n) => n > 0,
+        Framing::Chunked | Framing::UntilClose => true,
+        Framing::None | Framing::Tunnel | Framing::Invalid => false,
+    };
+    if d.codings.unknown && has_body {
+        d.flags.insert(Anomaly::UnknownEncoding);
+    }
+    d
+}
+
+/// RFC 9112 section 6.3 for a request.
+pub(crate) fn request_framing<H: HeaderLike>(
+    headers: &[H],
     version: HttpVersion,
 ) -> FramingDecision {
     let mut d = new_decision(headers);
-    let method = request_method.unwrap_or("GET");
-    d.framing = if status == 101
-        || (method.eq_ignore_ascii_case("CONNECT") && (200..300).contains(&status))
-    {
-        // Rule 2 and RFC 9110 section 15.2.2: the connection now carries another protocol.
-        Framing::Tunnel
-    } else if method.eq_ignore_ascii_case("HEAD")
-        || (100..200).contains(&status)
-        || status == 204
-        || status == 304
-    {
-        // Rule 1: these responses never have content, whatever their headers say.
-        Framing::None
-    } else {
-        // Rule 7: otherwise the body runs until the server closes.
-        te_cl_framing(headers, version, false, &mut d).unwrap_or(Framing::UntilClose)
-    };
-    d
+    // Rule 6: a request without TE or CL has no body.
+    d.framing = te_cl_framing(headers, version, true, &mut d).unwrap_or(Framing::None);
+    finish(d)
+}
+
+/// What the request a response answers says about the response's framing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RequestMethod {
+    Head,
+    Connect,
+    /// Any other method (and GET assumed when the request was not seen).
+    Other,
+}
+
+impl RequestMethod {
+    pub fn of(method: &str) -> RequestMethod {
+        if method.eq_ignore_ascii_case("HEAD") {
+            RequestMethod::Head
+        } else if method.eq_ignore_ascii_case("CONNECT") {
+            RequestMethod::Connect
+        } else {
+            RequestMethod::Other
+        }
+    }
+}
+
+/// RFC 9112 section 6.3 for a response to a request made with `method`.
+pub(crate) fn response_framing<H: HeaderLike>(
+    status: u16,
+    method: RequestMethod,
+    headers: &[H],
+    version: HttpVersion,
+) -> FramingDecision {
+    let mut d = new_decision(headers);
+    d.framing =
+        if status == 101 || (method == RequestMethod::Connect && (200..300).contains(&status)) {
+            // Rule 2 and RFC 9110 section 15.2.2: the connection now carries another protocol.
+            Framing::Tunnel
+        } else if method == RequestMethod::Head
+            || (100..200).contains(&status)
+            || status == 204
+            || status == 304
+        {
+            // Rule 1: these responses never have content, whatever their headers say.
+            Framing::None
+        } else {
+            // Rule 7: otherwise the body runs until the server closes.
+            te_cl_framing(headers, version, false, &mut d).unwrap_or(Framing::UntilClose)
+        };
+    finish(d)
 }
 
 /// Where the chunked parser is (RFC 9112 section 7.1 grammar).
@@ -469,6 +606,7 @@ fn after_size(value: u64) -> Chunk {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use analyzer::exchange::Header;
 
     fn h(name: &str, value: &str) -> Header {
         Header::new(name, value.as_bytes())
@@ -515,12 +653,15 @@ mod tests {
         let te_cl = [h("Transfer-Encoding", "chunked"), h("Content-Length", "5")];
         let d = request_framing(&te_cl, v);
         assert_eq!(d.framing, Framing::Chunked);
-        assert_eq!(d.flags, vec![Anomaly::ContentLengthWithTransferEncoding]);
+        assert_eq!(
+            d.flags,
+            AnomalySet::of(Anomaly::ContentLengthWithTransferEncoding)
+        );
 
         let bad_te = [h("Transfer-Encoding", "chunked, gzip")];
         assert_eq!(request_framing(&bad_te, v).framing, Framing::Invalid);
         assert_eq!(
-            response_framing(200, None, &bad_te, v).framing,
+            response_framing(200, RequestMethod::Other, &bad_te, v).framing,
             Framing::UntilClose
         );
 
@@ -528,36 +669,58 @@ mod tests {
         let d = request_framing(&cl2, v);
         assert_eq!(
             (d.framing, d.flags),
-            (Framing::Invalid, vec![Anomaly::ConflictingContentLength])
+            (
+                Framing::Invalid,
+                AnomalySet::of(Anomaly::ConflictingContentLength)
+            )
         );
         let same = [h("Content-Length", "5, 5")];
         assert_eq!(request_framing(&same, v).framing, Framing::Length(5));
         let neg = [h("Content-Length", "-1")];
         assert_eq!(
             request_framing(&neg, v).flags,
-            vec![Anomaly::InvalidContentLength]
+            AnomalySet::of(Anomaly::InvalidContentLength)
         );
 
-        assert_eq!(request_framing(&[], v).framing, Framing::None);
+        let none: [Header; 0] = [];
+        let other = RequestMethod::Other;
+        assert_eq!(request_framing(&none, v).framing, Framing::None);
         assert_eq!(
-            response_framing(200, None, &[], v).framing,
+            response_framing(200, other, &none, v).framing,
             Framing::UntilClose
         );
         let cl = [h("Content-Length", "10")];
         assert_eq!(
-            response_framing(200, Some("HEAD"), &cl, v).framing,
+            response_framing(200, RequestMethod::Head, &cl, v).framing,
             Framing::None
         );
-        assert_eq!(response_framing(304, None, &cl, v).framing, Framing::None);
-        assert_eq!(response_framing(204, None, &cl, v).framing, Framing::None);
-        assert_eq!(response_framing(101, None, &[], v).framing, Framing::Tunnel);
+        assert_eq!(response_framing(304, other, &cl, v).framing, Framing::None);
+        assert_eq!(response_framing(204, other, &cl, v).framing, Framing::None);
         assert_eq!(
-            response_framing(200, Some("CONNECT"), &[], v).framing,
+            response_framing(101, other, &none, v).framing,
             Framing::Tunnel
         );
         assert_eq!(
-            response_framing(407, Some("CONNECT"), &cl, v).framing,
+            response_framing(200, RequestMethod::Connect, &none, v).framing,
+            Framing::Tunnel
+        );
+        assert_eq!(
+            response_framing(407, RequestMethod::Connect, &cl, v).framing,
             Framing::Length(10)
         );
+
+        let stacked = [
+            h("Content-Encoding", "GZIP, identity"),
+            h("Transfer-Encoding", "br, chunked"),
+        ];
+        let d = response_framing(200, other, &stacked, v);
+        assert_eq!(d.framing, Framing::Chunked);
+        assert_eq!(
+            d.codings.iter().collect::<Vec<_>>(),
+            vec![Coding::Gzip, Coding::Brotli]
+        );
+        let odd = [h("Content-Encoding", "zstd")];
+        let d = response_framing(200, other, &odd, v);
+        assert!(d.codings.unknown && d.flags.contains(Anomaly::UnknownEncoding));
     }
 }

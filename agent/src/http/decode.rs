@@ -12,13 +12,12 @@
 //! This module does not do transfer decoding (chunked); `body.rs` does that before bytes
 //! arrive here.
 
-use analyzer::exchange::{Anomaly, Body};
+use super::body::{Coding, Codings};
+use analyzer::exchange::{Anomaly, AnomalySet, Body};
 use brotli::DecompressorWriter;
 use flate2::write::{DeflateDecoder, MultiGzDecoder, ZlibDecoder};
 use std::io::{self, Write};
 
-/// More stacked codings than this is treated as hostile and the body is kept raw.
-const MAX_STACKED_CODINGS: usize = 4;
 /// Output buffer of the brotli writer; each push into the chain is at most this large.
 const BROTLI_BUFFER: usize = 4096;
 /// Compressed bytes are handed to the decoders in blocks of this size (the last one may be
@@ -237,13 +236,6 @@ impl Write for Chain {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Coding {
-    Gzip,
-    Deflate,
-    Brotli,
-}
-
 enum Mode {
     /// No content coding: bytes go straight to the sink.
     Identity(Sink),
@@ -267,36 +259,22 @@ pub(crate) struct BodyDecoder {
     wire_len: u64,
     /// Bytes never seen (gaps) inside this body.
     missing: bool,
-    flags: Vec<Anomaly>,
+    flags: AnomalySet,
 }
 
 impl BodyDecoder {
     /// `codings` in the order they were applied (Content-Encoding order, then transfer
     /// codings other than chunked), each already lower-cased and trimmed.
-    pub(crate) fn new(codings: &[String], limits: DecodeLimits) -> BodyDecoder {
-        let mut flags = Vec::new();
-        let mut parsed = Vec::new();
-        let mut unknown = false;
-        for c in codings {
-            match c.as_str() {
-                "" | "identity" => {}
-                "gzip" | "x-gzip" => parsed.push(Coding::Gzip),
-                "deflate" => parsed.push(Coding::Deflate),
-                "br" => parsed.push(Coding::Brotli),
-                _ => unknown = true,
-            }
-        }
-        if parsed.len() > MAX_STACKED_CODINGS {
-            unknown = true;
-        }
-        let mode = if unknown {
-            flags.push(Anomaly::UnknownEncoding);
+    pub(crate) fn new(codings: &Codings, limits: DecodeLimits) -> BodyDecoder {
+        let mut flags = AnomalySet::EMPTY;
+        let mode = if codings.unknown {
+            flags.insert(Anomaly::UnknownEncoding);
             Mode::Raw
-        } else if parsed.is_empty() {
+        } else if codings.is_identity() {
             Mode::Identity(Sink::new(limits, true))
         } else {
             let mut chain = Chain::Sink(Sink::new(limits, false));
-            for coding in parsed {
+            for coding in codings.iter() {
                 chain = Chain::wrap(coding, chain);
             }
             Mode::Decoding(Box::new(chain))
@@ -402,19 +380,19 @@ impl BodyDecoder {
         if capped {
             if let Some(sink) = chain.sink_mut() {
                 let sink = std::mem::replace(sink, Sink::new(self.limits, true));
-                self.flags.push(Anomaly::DecompressionCapped);
+                self.flags.insert(Anomaly::DecompressionCapped);
                 self.raw = Vec::new();
                 self.mode = Mode::Stopped(sink);
             }
         } else {
-            self.flags.push(Anomaly::DecompressionFailed);
+            self.flags.insert(Anomaly::DecompressionFailed);
             self.mode = Mode::Raw;
         }
     }
 
     /// The body ended. `complete` is false when it ended early (close, gap, bad framing):
     /// then an unfinished compressed stream is not reported as a decoding failure.
-    pub(crate) fn finish(mut self, complete: bool) -> (Body, Vec<Anomaly>) {
+    pub(crate) fn finish(mut self, complete: bool) -> (Body, AnomalySet) {
         self.feed_block();
         if let Mode::Decoding(chain) = &mut self.mode {
             if complete && self.wire_len > 0 && chain.finish().is_err() {
@@ -426,7 +404,7 @@ impl BodyDecoder {
         let (sample, decoded_len) = match self.mode {
             Mode::Identity(sink) | Mode::Stopped(sink) => {
                 if sink.sample_overflow {
-                    self.flags.push(Anomaly::BodySampleCapped);
+                    self.flags.insert(Anomaly::BodySampleCapped);
                 }
                 if sink.capped {
                     truncated = true;
@@ -437,7 +415,7 @@ impl BodyDecoder {
             Mode::Decoding(mut chain) => match chain.sink_mut() {
                 Some(sink) => {
                     if sink.sample_overflow {
-                        self.flags.push(Anomaly::BodySampleCapped);
+                        self.flags.insert(Anomaly::BodySampleCapped);
                     }
                     truncated |= sink.sample_overflow || sink.capped;
                     (std::mem::take(&mut sink.sample), sink.decoded)
@@ -447,13 +425,13 @@ impl BodyDecoder {
             Mode::Raw => {
                 let overflow = wire_len > self.raw.len() as u64;
                 if overflow && !self.missing {
-                    self.flags.push(Anomaly::BodySampleCapped);
+                    self.flags.insert(Anomaly::BodySampleCapped);
                 }
                 truncated |= overflow;
                 (self.raw, wire_len)
             }
         };
-        if self.flags.contains(&Anomaly::DecompressionCapped) {
+        if self.flags.contains(Anomaly::DecompressionCapped) {
             truncated = true;
         }
         (
@@ -489,12 +467,13 @@ mod tests {
     }
 
     fn run(codings: &[&str], wire: &[u8], chunk: usize) -> (Body, Vec<Anomaly>) {
-        let codings: Vec<String> = codings.iter().map(|s| s.to_string()).collect();
+        let codings = Codings::from_names(codings.iter().map(|c| c.as_bytes()));
         let mut d = BodyDecoder::new(&codings, limits());
         for part in wire.chunks(chunk.max(1)) {
             d.push(part);
         }
-        d.finish(true)
+        let (body, flags) = d.finish(true);
+        (body, flags.iter().collect())
     }
 
     #[test]

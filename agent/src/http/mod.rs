@@ -1,15 +1,17 @@
 //! HTTP/1.x over reassembled TCP streams: probe, parse, pair requests with responses.
 //!
 //! [`HttpConnection`] is the flow table's [`StreamHandler`](crate::flow::StreamHandler): it
-//! receives each connection's bytes in packet order across both directions and pushes finished
-//! [`HttpExchange`]s into [`HttpCtx::exchanges`], which the pipeline drains after every packet.
+//! receives each connection's bytes in packet order across both directions and hands every
+//! message head, body and finished exchange to the worker's [`ExchangeSink`] (`sink.rs`), which
+//! decides per body how deep to parse it: framed only, scanned, or decoded for learning.
 //!
 //! - Probing looks at the payload, never the port (`connection.rs`): the first line of a
 //!   direction must be a request line (any token method) or an `HTTP/1.x` status line, or the
 //!   connection is dropped with `Interest::Stop`.
-//! - Heads are accumulated per direction up to [`HttpLimits::max_head_bytes`] and parsed with
-//!   httparse (`parser.rs`); framing follows RFC 9112 section 6 (`body.rs`); bodies are content
-//!   decoded incrementally under size and ratio caps (`decode.rs`).
+//! - Heads are parsed with httparse where they lie when whole in one segment, else accumulated
+//!   per direction up to [`HttpLimits::max_head_bytes`] (`parser.rs`); framing follows RFC 9112
+//!   section 6 (`body.rs`); bodies the sink learns from are content decoded incrementally under
+//!   size and ratio caps (`decode.rs`).
 //! - Nothing hostile traffic can send makes this layer fail: oddities become
 //!   [`Anomaly`](analyzer::exchange::Anomaly) flags on the exchange they touch, and lost framing
 //!   (gaps, garbage) is recovered by resyncing to the next plausible start line.
@@ -20,14 +22,16 @@ mod body;
 mod connection;
 mod decode;
 mod parser;
+pub mod sink;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 pub(crate) mod transcript;
 
 pub use connection::{BufferUsage, HttpConnection};
+pub use sink::{ConnMeta, ExchangeInfo, ExchangeSink, Forensic, Recorder};
 
-use analyzer::exchange::{Anomaly, HttpExchange};
+use analyzer::exchange::{Anomaly, AnomalySet};
 
 /// Caps applied per connection and per message. Each one has a counter in [`HttpStats`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,40 +63,10 @@ impl Default for HttpLimits {
     }
 }
 
-/// How many variants [`Anomaly`] has; [`anomaly_index`] is exhaustive so adding one fails to
-/// compile until it is counted here too.
-const ANOMALY_COUNT: usize = 24;
+/// How many variants [`Anomaly`] has.
+const ANOMALY_COUNT: usize = Anomaly::ALL.len();
 
-fn anomaly_index(a: Anomaly) -> usize {
-    match a {
-        Anomaly::Gap => 0,
-        Anomaly::UnpairedResponse => 1,
-        Anomaly::UnpairedRequest => 2,
-        Anomaly::TruncatedHead => 3,
-        Anomaly::HeadTooLarge => 4,
-        Anomaly::BodySampleCapped => 5,
-        Anomaly::DecompressionCapped => 6,
-        Anomaly::DecompressionFailed => 7,
-        Anomaly::UnknownEncoding => 8,
-        Anomaly::ContentLengthWithTransferEncoding => 9,
-        Anomaly::ConflictingContentLength => 10,
-        Anomaly::InvalidContentLength => 11,
-        Anomaly::InvalidTransferEncoding => 12,
-        Anomaly::InvalidChunk => 13,
-        Anomaly::ObsoleteLineFolding => 14,
-        Anomaly::BareLf => 15,
-        Anomaly::Desync => 16,
-        Anomaly::Tunnel => 17,
-        Anomaly::BodyIncomplete => 18,
-        Anomaly::SnaplenTruncated => 19,
-        Anomaly::OverlapConflict => 20,
-        Anomaly::Pipelined => 21,
-        Anomaly::ExchangeCapReached => 22,
-        Anomaly::InvalidHeader => 23,
-    }
-}
-
-/// Counter names for anomalies, in [`anomaly_index`] order.
+/// Counter names for anomalies, in [`Anomaly::index`] order.
 const ANOMALY_COUNTER_NAMES: [&str; ANOMALY_COUNT] = [
     "http_anomaly_gap",
     "http_anomaly_unpaired_response",
@@ -139,8 +113,10 @@ pub struct HttpStats {
     pub responses: u64,
     /// 1xx interim responses skipped (101 counts as a tunnel instead).
     pub interim_responses: u64,
-    /// Exchanges pushed to the output queue.
+    /// Exchanges handed to the sink.
     pub exchanges: u64,
+    /// Of those, exchanges without a request (a response whose request was not seen).
+    pub exchanges_without_request: u64,
     /// Requests parsed while the pending queue was full: not paired, response unpaired.
     pub pending_queue_drops: u64,
     /// Connections that reached `max_exchanges_per_conn`.
@@ -157,22 +133,21 @@ pub struct HttpStats {
     pub gaps: u64,
     /// Heads too short to salvage when a gap, the head cap or the stream end cut them.
     pub lost_heads: u64,
-    /// Emitted exchanges per anomaly flag, in [`anomaly_index`] order.
+    /// Emitted exchanges per anomaly flag, in [`Anomaly::index`] order.
     anomalies: [u64; ANOMALY_COUNT],
 }
 
 impl HttpStats {
     /// Emitted exchanges carrying `anomaly`.
     pub fn anomaly(&self, anomaly: Anomaly) -> u64 {
-        self.anomalies
-            .get(anomaly_index(anomaly))
-            .copied()
-            .unwrap_or(0)
+        self.anomalies.get(anomaly.index()).copied().unwrap_or(0)
     }
 
-    pub(crate) fn count_anomaly(&mut self, anomaly: Anomaly) {
-        if let Some(c) = self.anomalies.get_mut(anomaly_index(anomaly)) {
-            *c += 1;
+    pub(crate) fn count_anomalies(&mut self, set: AnomalySet) {
+        for a in set.iter() {
+            if let Some(c) = self.anomalies.get_mut(a.index()) {
+                *c += 1;
+            }
         }
     }
 
@@ -188,6 +163,10 @@ impl HttpStats {
             ("http_responses", self.responses),
             ("http_interim_responses", self.interim_responses),
             ("http_exchanges", self.exchanges),
+            (
+                "http_exchanges_without_request",
+                self.exchanges_without_request,
+            ),
             ("http_pending_queue_drops", self.pending_queue_drops),
             ("http_exchange_cap_hits", self.exchange_cap_hits),
             ("http_exchange_cap_drops", self.exchange_cap_drops),
@@ -207,40 +186,40 @@ impl HttpStats {
     }
 }
 
-/// Shared by all connections of one capture worker.
+/// Shared by all connections of one capture worker: limits, counters, and the sink every
+/// connection reports to.
 #[derive(Debug)]
-pub struct HttpCtx {
+pub struct HttpCtx<S> {
     pub limits: HttpLimits,
-    /// Output queue: finished exchanges, drained by the pipeline after each packet.
-    pub exchanges: Vec<HttpExchange>,
-    /// Output queue: TLS ClientHellos of connections that are not HTTP, drained likewise.
-    pub tls: Vec<analyzer::tls::TlsObservation>,
+    pub sink: S,
     pub stats: HttpStats,
     /// Buffers of TLS handshake flights still being read (certificate subjects).
     pub tls_flights: crate::tls::flight::FlightStats,
+    /// Scratch space for heads that need normalising before httparse reads them.
+    norm: Vec<u8>,
 }
 
 /// Bytes of TLS handshake flights buffered at once across all connections of a worker:
 /// 1024 connections mid-handshake with a full [`crate::tls::flight::MAX_FLIGHT_BYTES`] each.
 pub const MAX_TLS_FLIGHT_BUDGET: usize = 1024 * crate::tls::flight::MAX_FLIGHT_BYTES;
 
-impl Default for HttpCtx {
+impl<S: Default> Default for HttpCtx<S> {
     fn default() -> Self {
-        HttpCtx::new(HttpLimits::default())
+        HttpCtx::new(HttpLimits::default(), S::default())
     }
 }
 
-impl HttpCtx {
-    pub fn new(limits: HttpLimits) -> Self {
+impl<S> HttpCtx<S> {
+    pub fn new(limits: HttpLimits, sink: S) -> Self {
         HttpCtx {
             limits,
-            exchanges: Vec::new(),
-            tls: Vec::new(),
+            sink,
             stats: HttpStats::default(),
             tls_flights: crate::tls::flight::FlightStats {
                 budget: MAX_TLS_FLIGHT_BUDGET,
                 ..Default::default()
             },
+            norm: Vec::new(),
         }
     }
 }

@@ -1,15 +1,17 @@
 //! Message heads: start-line recognition (probe and resync) and head parsing with httparse.
 //!
-//! A head reaches [`parse_request`] / [`parse_response`] complete (through its empty line) and
-//! bounded by `max_head_bytes`; finding that end is the connection's job. Before httparse sees
-//! a head we normalise it into a copy: line ends become CRLF (bare LF is flagged, RFC 9112
+//! A head reaches [`with_request`] / [`with_response`] complete (through its empty line) and
+//! bounded by `max_head_bytes`; finding that end is the connection's job. The result is a
+//! borrowed view (no copy of names or values) handed to a closure. A head httparse can read as
+//! it is (CRLF line ends, no line starting with whitespace) is parsed in place; any other is
+//! first normalised into a scratch copy: line ends become CRLF (bare LF is flagged, RFC 9112
 //! section 2.2), obsolete line folding is replaced by a space (RFC 9112 section 5.2, which
 //! httparse only offers for responses), and whitespace-led lines right after the start line are
 //! dropped (RFC 9112 section 2.2). Header names are kept as sent.
 //!
 //! This module does not decide body framing (`body.rs`).
 
-use analyzer::exchange::{Anomaly, Header, HttpVersion, RequestHead, ResponseHead};
+use analyzer::exchange::{Anomaly, AnomalySet, HttpVersion, RequestView, ResponseView};
 
 /// Longest method token we consider plausible when probing or resyncing. Real extension
 /// methods (`BASELINE-CONTROL`, `VERSION-CONTROL`) are far shorter.
@@ -99,16 +101,31 @@ pub(crate) fn prefix_may_be_start_line(prefix: &[u8]) -> bool {
     true
 }
 
-/// A head copied to CRLF form with folded lines joined, plus what had to be fixed.
-struct Normalized {
-    bytes: Vec<u8>,
-    lines: usize,
-    flags: Vec<Anomaly>,
+/// Headers parsed into a stack array first; heads with more fields get a heap array sized to
+/// their line count (bounded by the head cap).
+const STACK_HEADERS: usize = 64;
+
+/// Whether a complete head (through its empty line) is already in the form httparse reads
+/// without help: CRLF line ends only and no line starting with whitespace (folding, or
+/// whitespace before the first field). Most heads are; the rest are normalised into a copy.
+pub(crate) fn is_plain(head: &[u8]) -> bool {
+    for nl in memchr::memchr_iter(b'\n', head) {
+        if nl == 0 || head.get(nl - 1) != Some(&b'\r') {
+            return false;
+        }
+        if matches!(head.get(nl + 1), Some(b' ' | b'\t')) {
+            return false;
+        }
+    }
+    true
 }
 
-fn normalize(head: &[u8]) -> Normalized {
-    let mut flags = Vec::new();
-    let mut bytes = Vec::with_capacity(head.len() + 16);
+/// Copy `head` into `out` in CRLF form with folded lines joined; returns the number of lines
+/// and what had to be fixed.
+fn normalize(head: &[u8], out: &mut Vec<u8>) -> (usize, AnomalySet) {
+    let mut flags = AnomalySet::EMPTY;
+    out.clear();
+    out.reserve(head.len() + 16);
     let mut lines = 0;
     let mut prev_was_start = true;
     let mut consumed = 0usize;
@@ -119,8 +136,8 @@ fn normalize(head: &[u8]) -> Normalized {
         let line = match raw.strip_suffix(b"\r") {
             Some(l) => l,
             None => {
-                if terminated && !flags.contains(&Anomaly::BareLf) {
-                    flags.push(Anomaly::BareLf);
+                if terminated {
+                    flags.insert(Anomaly::BareLf);
                 }
                 raw
             }
@@ -135,25 +152,48 @@ fn normalize(head: &[u8]) -> Normalized {
                 continue;
             }
             // RFC 9112 section 5.2: replace obs-fold with SP before interpreting the value.
-            if !flags.contains(&Anomaly::ObsoleteLineFolding) {
-                flags.push(Anomaly::ObsoleteLineFolding);
-            }
-            bytes.truncate(bytes.len().saturating_sub(2));
-            bytes.push(b' ');
-            bytes.extend_from_slice(line.trim_ascii_start());
-            bytes.extend_from_slice(b"\r\n");
+            flags.insert(Anomaly::ObsoleteLineFolding);
+            out.truncate(out.len().saturating_sub(2));
+            out.push(b' ');
+            out.extend_from_slice(line.trim_ascii_start());
+            out.extend_from_slice(b"\r\n");
             continue;
         }
         prev_was_start = n == 0;
-        bytes.extend_from_slice(line);
-        bytes.extend_from_slice(b"\r\n");
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
         lines += 1;
     }
-    bytes.extend_from_slice(b"\r\n");
-    Normalized {
-        bytes,
-        lines,
-        flags,
+    out.extend_from_slice(b"\r\n");
+    (lines, flags)
+}
+
+/// A head in the form httparse reads, and what normalising it had to fix.
+pub(crate) struct Prepared<'a> {
+    bytes: &'a [u8],
+    flags: AnomalySet,
+}
+
+impl<'a> Prepared<'a> {
+    /// `head` itself when plain, else its normalised copy in `norm`.
+    pub fn new(head: &'a [u8], norm: &'a mut Vec<u8>) -> Prepared<'a> {
+        if is_plain(head) {
+            Prepared::plain(head)
+        } else {
+            let (_, flags) = normalize(head, norm);
+            Prepared {
+                bytes: norm.as_slice(),
+                flags,
+            }
+        }
+    }
+
+    /// A head the caller found plain already ([`is_plain`]).
+    pub fn plain(head: &'a [u8]) -> Prepared<'a> {
+        Prepared {
+            bytes: head,
+            flags: AnomalySet::EMPTY,
+        }
     }
 }
 
@@ -175,130 +215,156 @@ fn version(minor: Option<u8>) -> HttpVersion {
     }
 }
 
-fn headers(parsed: &[httparse::Header<'_>]) -> Vec<Header> {
-    parsed
-        .iter()
-        .map(|h| Header::new(h.name, h.value))
-        .collect()
+/// What one httparse attempt gave.
+enum Attempt<R> {
+    Done(R),
+    /// More header fields than slots: retry with enough of them.
+    TooManyHeaders,
+    Failed,
 }
 
-/// Parse a complete request head (start line through the empty line).
-pub(crate) fn parse_request(head: &[u8]) -> Option<(RequestHead, Vec<Anomaly>)> {
-    let first = head.split(|&b| b == b'\n').next().unwrap_or_default();
-    if classify_start_line(first) == StartLine::Request09 {
-        let line = String::from_utf8_lossy(first.strip_suffix(b"\r").unwrap_or(first)).into_owned();
-        let mut parts = line.split(' ').filter(|p| !p.is_empty());
-        let method = parts.next().unwrap_or_default().to_string();
-        let target = parts.next().unwrap_or_default().to_string();
-        let flags = if first.ends_with(b"\r") {
-            Vec::new()
-        } else {
-            vec![Anomaly::BareLf]
-        };
-        return Some((
-            RequestHead {
-                method,
-                target,
-                version: HttpVersion::Http09,
-                headers: Vec::new(),
-            },
-            flags,
-        ));
+/// Run httparse over `bytes` with header slots on the stack (or, for a head with more fields
+/// than fit, on the heap, sized by its line count), strict first and then ignoring invalid
+/// header lines.
+fn with_slots<'b, R>(
+    bytes: &[u8],
+    mut parse: impl FnMut(&mut [httparse::Header<'b>], bool) -> Attempt<R>,
+) -> Option<R> {
+    let mut stack: [httparse::Header<'b>; STACK_HEADERS] = [httparse::EMPTY_HEADER; STACK_HEADERS];
+    let mut heap = Vec::new();
+    for lenient in [false, true] {
+        let mut attempt = parse(&mut stack, lenient);
+        if matches!(attempt, Attempt::TooManyHeaders) {
+            if heap.is_empty() {
+                let lines = memchr::memchr_iter(b'\n', bytes).count();
+                heap = vec![httparse::EMPTY_HEADER; lines + 1];
+            }
+            attempt = parse(&mut heap, lenient);
+        }
+        if let Attempt::Done(r) = attempt {
+            return Some(r);
+        }
     }
-    let mut norm = normalize(head);
+    None
+}
+
+fn attempt<T, R>(
+    result: Result<httparse::Status<T>, httparse::Error>,
+    done: impl FnOnce() -> Option<R>,
+) -> Attempt<R> {
+    match result {
+        Ok(httparse::Status::Complete(_)) => done().map_or(Attempt::Failed, Attempt::Done),
+        Err(httparse::Error::TooManyHeaders) => Attempt::TooManyHeaders,
+        _ => Attempt::Failed,
+    }
+}
+
+/// Parse a complete request head (start line through the empty line) whose start line the
+/// caller classified as `kind`, and call `f` with the borrowed view and what was odd about it.
+/// `None` when the head does not parse.
+pub(crate) fn with_request<R>(
+    head: Prepared<'_>,
+    kind: StartLine,
+    f: impl FnOnce(&RequestView<'_>, AnomalySet) -> R,
+) -> Option<R> {
+    if kind == StartLine::Request09 {
+        let first = head.bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+        let line = first.strip_suffix(b"\r").unwrap_or(first);
+        let line = std::str::from_utf8(line).ok()?;
+        let mut parts = line.split(' ').filter(|p| !p.is_empty());
+        let view = RequestView {
+            method: parts.next().unwrap_or_default(),
+            target: parts.next().unwrap_or_default(),
+            version: HttpVersion::Http09,
+            headers: &[],
+        };
+        let mut flags = head.flags;
+        if !first.ends_with(b"\r") {
+            flags.insert(Anomaly::BareLf);
+        }
+        return Some(f(&view, flags));
+    }
+    let Prepared { mut bytes, flags } = head;
     // `METHOD SP HTTP/1.x` (no target): give httparse a placeholder target, report it empty.
     let no_target = {
-        let line = norm.bytes.split(|&b| b == b'\r').next().unwrap_or_default();
+        let line = bytes.split(|&b| b == b'\r').next().unwrap_or_default();
         let mut parts = line.split(|&b| b == b' ').filter(|p| !p.is_empty());
         match (parts.next(), parts.next(), parts.next()) {
             (Some(m), Some(v), None) if is_version(v) => Some(m.len()),
             _ => None,
         }
     };
+    let mut patched = Vec::new();
     if let Some(mlen) = no_target {
-        let rest = norm.bytes.split_off(mlen);
-        norm.bytes.extend_from_slice(b" /");
-        norm.bytes.extend_from_slice(&rest);
+        patched.reserve(bytes.len() + 2);
+        patched.extend_from_slice(bytes.get(..mlen).unwrap_or_default());
+        patched.extend_from_slice(b" /");
+        patched.extend_from_slice(bytes.get(mlen..).unwrap_or_default());
+        bytes = &patched;
     }
-    let mut flags = norm.flags;
-    for lenient in [false, true] {
-        let mut slots = vec![httparse::EMPTY_HEADER; norm.lines + 1];
-        let mut req = httparse::Request::new(&mut slots);
-        if let Ok(httparse::Status::Complete(_)) =
-            config(lenient).parse_request(&mut req, &norm.bytes)
-        {
+    let mut f = Some(f);
+    with_slots(bytes, |slots, lenient| {
+        let mut req = httparse::Request::new(slots);
+        let result = config(lenient).parse_request(&mut req, bytes);
+        attempt(result, || {
+            let mut flags = flags;
             if lenient || no_target.is_some() {
-                flags.push(Anomaly::InvalidHeader);
+                flags.insert(Anomaly::InvalidHeader);
             }
-            let head = RequestHead {
-                method: req.method.unwrap_or_default().to_string(),
+            let view = RequestView {
+                method: req.method.unwrap_or_default(),
                 target: if no_target.is_some() {
-                    String::new()
+                    ""
                 } else {
-                    req.path.unwrap_or_default().to_string()
+                    req.path.unwrap_or_default()
                 },
                 version: version(req.version),
-                headers: headers(req.headers),
+                headers: req.headers,
             };
-            return Some((head, flags));
-        }
-    }
-    None
+            f.take().map(|f| f(&view, flags))
+        })
+    })
 }
 
-/// Parse a complete response head.
-pub(crate) fn parse_response(head: &[u8]) -> Option<(ResponseHead, Vec<Anomaly>)> {
-    let norm = normalize(head);
-    let mut flags = norm.flags;
-    for lenient in [false, true] {
-        let mut slots = vec![httparse::EMPTY_HEADER; norm.lines + 1];
-        let mut resp = httparse::Response::new(&mut slots);
-        if let Ok(httparse::Status::Complete(_)) =
-            config(lenient).parse_response(&mut resp, &norm.bytes)
-        {
+/// Parse a complete response head; see [`with_request`].
+pub(crate) fn with_response<R>(
+    head: Prepared<'_>,
+    f: impl FnOnce(&ResponseView<'_>, AnomalySet) -> R,
+) -> Option<R> {
+    let Prepared { bytes, flags } = head;
+    let mut f = Some(f);
+    with_slots(bytes, |slots, lenient| {
+        let mut resp = httparse::Response::new(slots);
+        let result = config(lenient).parse_response(&mut resp, bytes);
+        attempt(result, || {
+            let mut flags = flags;
             if lenient {
-                flags.push(Anomaly::InvalidHeader);
+                flags.insert(Anomaly::InvalidHeader);
             }
-            let head = ResponseHead {
+            let view = ResponseView {
                 status: resp.code.unwrap_or_default(),
                 version: version(resp.version),
-                headers: headers(resp.headers),
+                headers: resp.headers,
             };
-            return Some((head, flags));
-        }
-    }
-    None
+            f.take().map(|f| f(&view, flags))
+        })
+    })
 }
 
-/// The start line of an incomplete head, when it was complete and valid: keeps a request
-/// pairable after a gap, a cap, or the end of the stream cut its head.
-pub(crate) fn salvage_request(partial: &[u8]) -> Option<RequestHead> {
+/// The start line of an incomplete head, when it was complete and valid: keeps a message
+/// pairable after a gap, a cap, or the end of the stream cut its head. Returns the line as a
+/// head of its own (start line plus the empty line), ready for [`with_request`] /
+/// [`with_response`], when it is a start line of `kind`.
+pub(crate) fn salvage(partial: &[u8], kind: StartLine) -> Option<Vec<u8>> {
     let end = memchr::memchr(b'\n', partial)?;
     let line = partial.get(..=end)?;
-    match classify_start_line(line.strip_suffix(b"\n").unwrap_or(line)) {
-        StartLine::Request => {
-            let mut head = Vec::with_capacity(line.len() + 2);
-            head.extend_from_slice(line);
-            head.extend_from_slice(b"\r\n");
-            parse_request(&head).map(|(h, _)| h)
-        }
-        _ => None,
+    if classify_start_line(line.strip_suffix(b"\n").unwrap_or(line)) != kind {
+        return None;
     }
-}
-
-/// See [`salvage_request`].
-pub(crate) fn salvage_response(partial: &[u8]) -> Option<ResponseHead> {
-    let end = memchr::memchr(b'\n', partial)?;
-    let line = partial.get(..=end)?;
-    match classify_start_line(line.strip_suffix(b"\n").unwrap_or(line)) {
-        StartLine::Response => {
-            let mut head = Vec::with_capacity(line.len() + 2);
-            head.extend_from_slice(line);
-            head.extend_from_slice(b"\r\n");
-            parse_response(&head).map(|(h, _)| h)
-        }
-        _ => None,
-    }
+    let mut head = Vec::with_capacity(line.len() + 2);
+    head.extend_from_slice(line);
+    head.extend_from_slice(b"\r\n");
+    Some(head)
 }
 
 #[cfg(test)]
@@ -340,13 +406,44 @@ mod tests {
 
     #[test]
     fn http_head_normalisation() {
-        let (head, flags) = parse_request(b"GET / HTTP/1.1\nHost: a\nX-Long: one\n  two\n\n")
-            .unwrap_or_else(|| panic!("parse"));
+        let mut norm = Vec::new();
+        let (head, flags) = with_request(
+            Prepared::new(
+                b"GET / HTTP/1.1\nHost: a\nX-Long: one\n  two\n\n",
+                &mut norm,
+            ),
+            StartLine::Request,
+            |v, f| (analyzer::exchange::RequestHead::from_view(v), f),
+        )
+        .unwrap_or_else(|| panic!("parse"));
         assert_eq!(head.headers.len(), 2);
         assert_eq!(head.headers[1].value, b"one two");
-        assert_eq!(flags, vec![Anomaly::BareLf, Anomaly::ObsoleteLineFolding]);
-        let (_, flags) =
-            parse_response(b"HTTP/1.1 200 OK\r\nA: b\r\n\r\n").unwrap_or_else(|| panic!("parse"));
+        assert_eq!(
+            flags,
+            [Anomaly::BareLf, Anomaly::ObsoleteLineFolding]
+                .into_iter()
+                .collect()
+        );
+        let flags = with_response(
+            Prepared::new(b"HTTP/1.1 200 OK\r\nA: b\r\n\r\n", &mut norm),
+            |_, f| f,
+        )
+        .unwrap_or_else(|| panic!("parse"));
         assert!(flags.is_empty(), "{flags:?}");
+    }
+
+    #[test]
+    fn plain_heads_are_parsed_in_place() {
+        assert!(is_plain(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+        assert!(!is_plain(b"GET / HTTP/1.1\nHost: a\r\n\r\n"));
+        assert!(!is_plain(b"GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n"));
+        let many: String = (0..200).map(|i| format!("X-{i}: {i}\r\n")).collect();
+        let head = format!("GET / HTTP/1.1\r\n{many}\r\n");
+        let n = with_request(
+            Prepared::plain(head.as_bytes()),
+            StartLine::Request,
+            |v, _| v.headers.len(),
+        );
+        assert_eq!(n, Some(200), "more fields than the stack array holds");
     }
 }

@@ -4,7 +4,7 @@
 use super::transcript::{
     replay, replay_all, replay_with, Outcome, Split, Step, Transcript, STEP_MICROS, T0,
 };
-use super::{HttpConnection, HttpLimits};
+use super::{HttpConnection, HttpLimits, Recorder};
 use crate::flow::Dir;
 use analyzer::exchange::{find_header, Anomaly, HttpExchange, HttpVersion};
 use analyzer::time::Timestamp;
@@ -572,7 +572,7 @@ fn http_garbage_between_messages_desyncs() {
 
 // ---- no panics, caps hold --------------------------------------------------------------------
 
-fn within_caps(conn: &HttpConnection, limits: &HttpLimits) {
+fn within_caps(conn: &HttpConnection<Recorder>, limits: &HttpLimits) {
     let u = conn.buffer_usage();
     assert!(
         u.head_bytes.iter().all(|&b| b <= limits.max_head_bytes),
@@ -643,8 +643,8 @@ proptest! {
 fn http_connection_is_send() {
     // Capture workers may build their flow table on one thread and run it on another.
     fn assert_send<T: Send>() {}
-    assert_send::<HttpConnection>();
-    assert_send::<super::HttpCtx>();
+    assert_send::<HttpConnection<Recorder>>();
+    assert_send::<super::HttpCtx<Recorder>>();
 }
 
 transcript!(http_overlap_conflict_flagged, "overlap_conflict.t", |o| {

@@ -11,7 +11,7 @@
 //! chunk, and asserts every run produced the same exchanges (one expectation, every
 //! configuration, as in ripgrep's `testutil`).
 
-use super::{HttpConnection, HttpCtx, HttpLimits, HttpStats};
+use super::{HttpConnection, HttpCtx, HttpLimits, HttpStats, Recorder};
 use crate::flow::{CloseReason, ConnInfo, Dir, Interest, StreamEvent, StreamHandler};
 use analyzer::exchange::HttpExchange;
 use analyzer::time::Timestamp;
@@ -169,9 +169,9 @@ pub(crate) fn replay_with(
     t: &Transcript,
     split: Split,
     limits: &HttpLimits,
-    check: &mut dyn FnMut(&HttpConnection, &HttpLimits),
+    check: &mut dyn FnMut(&HttpConnection<Recorder>, &HttpLimits),
 ) -> Outcome {
-    let mut ctx = HttpCtx::new(limits.clone());
+    let mut ctx = HttpCtx::new(limits.clone(), Recorder::default());
     let (client, server) = addrs();
     let info = ConnInfo {
         client,
@@ -182,16 +182,18 @@ pub(crate) fn replay_with(
     let mut conn = HttpConnection::open(&info, &mut ctx);
     let mut stopped = false;
     let mut ts = T0;
-    let mut deliver =
-        |conn: &mut HttpConnection, ctx: &mut HttpCtx, ev: StreamEvent<'_>, stopped: &mut bool| {
-            if *stopped {
-                return;
-            }
-            if conn.on_event(ev, ctx) == Interest::Stop {
-                *stopped = true;
-            }
-            check(conn, &ctx.limits);
-        };
+    let mut deliver = |conn: &mut HttpConnection<Recorder>,
+                       ctx: &mut HttpCtx<Recorder>,
+                       ev: StreamEvent<'_>,
+                       stopped: &mut bool| {
+        if *stopped {
+            return;
+        }
+        if conn.on_event(ev, ctx) == Interest::Stop {
+            *stopped = true;
+        }
+        check(conn, &ctx.limits);
+    };
     for (i, step) in t.steps.iter().enumerate() {
         let now = Timestamp(ts);
         match step {
@@ -257,7 +259,7 @@ pub(crate) fn replay_with(
     );
     check(&conn, &ctx.limits);
     Outcome {
-        exchanges: ctx.exchanges,
+        exchanges: ctx.sink.exchanges,
         stats: ctx.stats,
         stopped: was_stopped,
     }

@@ -1,14 +1,15 @@
-//! Per-window aggregation: observations -> one [`Inventory`] per packet-time window, plus the
-//! pipeline's counter deltas for that window.
+//! Per-window aggregation: one [`Inventory`] per packet-time window (the worker's
+//! [`AnalysisSink`] sealed at each window end), plus the pipeline's counter deltas for that
+//! window.
 //!
 //! A window closes when packet time has advanced `window` past its start (or, in live mode,
 //! when the worker has been idle: that is an I/O timeout, not data time). The inventory is
 //! mergeable and commutative, so windows from many workers and agents add up at the collector
 //! to exactly what one process would have counted.
 
-use crate::pipeline::{ObservationSink, PipelineStats};
-use analyzer::inventory::{Inventory, InventoryLimits};
-use analyzer::observation::Observation;
+use crate::analysis::AnalysisSink;
+use crate::pipeline::PipelineStats;
+use analyzer::inventory::Inventory;
 use analyzer::time::Timestamp;
 use std::collections::BTreeMap;
 
@@ -26,23 +27,6 @@ impl Sealed {
         self.inventory.endpoints.is_empty()
             && self.inventory.dropped_observations == 0
             && self.counters.values().all(|v| *v == 0)
-    }
-}
-
-/// The sink a worker's pipeline writes into.
-#[derive(Debug)]
-pub struct Aggregator {
-    inventory: Inventory,
-    limits: InventoryLimits,
-    window_micros: i64,
-    window_start: Option<Timestamp>,
-    /// Counters at the last seal, to compute deltas.
-    last: BTreeMap<String, u64>,
-}
-
-impl ObservationSink for Aggregator {
-    fn observation(&mut self, obs: Observation) {
-        self.inventory.add(&obs);
     }
 }
 
@@ -66,33 +50,44 @@ pub fn flatten(stats: &PipelineStats) -> BTreeMap<String, u64> {
     out
 }
 
-impl Aggregator {
-    pub fn new(limits: InventoryLimits, window_secs: u64) -> Aggregator {
+/// A packet-time aggregation window over one worker's [`AnalysisSink`].
+#[derive(Debug)]
+pub struct Window {
+    length_micros: i64,
+    start: Option<Timestamp>,
+    /// Counters at the last seal, to compute deltas.
+    last: BTreeMap<String, u64>,
+}
+
+impl Window {
+    pub fn new(window_secs: u64) -> Window {
         let secs =
             i64::try_from(window_secs.max(1)).unwrap_or(i64::MAX / Timestamp::MICROS_PER_SEC);
-        Aggregator {
-            inventory: Inventory::new(limits.clone()),
-            limits,
-            window_micros: secs.saturating_mul(Timestamp::MICROS_PER_SEC),
-            window_start: None,
+        Window {
+            length_micros: secs.saturating_mul(Timestamp::MICROS_PER_SEC),
+            start: None,
             last: BTreeMap::new(),
         }
     }
 
     /// Whether the window that started earlier has run its length at packet time `now`.
     pub fn due(&mut self, now: Timestamp) -> bool {
-        match self.window_start {
+        match self.start {
             None => {
-                self.window_start = Some(now);
+                self.start = Some(now);
                 false
             }
-            Some(start) => now.since(start) >= self.window_micros,
+            Some(start) => now.since(start) >= self.length_micros,
         }
     }
 
-    /// Close the window: the inventory so far and the counter deltas since the last seal.
-    pub fn seal(&mut self, stats: &PipelineStats) -> Sealed {
-        let now = flatten(stats);
+    /// Close the window: the sink's inventory so far and the counter deltas since the last
+    /// seal (the pipeline's `stats` and the sink's own engine counters).
+    pub fn seal(&mut self, sink: &mut AnalysisSink<'_>, stats: &PipelineStats) -> Sealed {
+        let mut now = flatten(stats);
+        for (name, v) in sink.builder.counters() {
+            now.insert(format!("engine.{name}"), v);
+        }
         let counters = now
             .iter()
             .map(|(k, v)| {
@@ -104,9 +99,9 @@ impl Aggregator {
             .filter(|(_, v)| *v > 0)
             .collect();
         self.last = now;
-        self.window_start = None;
+        self.start = None;
         Sealed {
-            inventory: std::mem::replace(&mut self.inventory, Inventory::new(self.limits.clone())),
+            inventory: sink.builder.take(),
             counters,
         }
     }
@@ -118,7 +113,14 @@ mod tests {
 
     #[test]
     fn windows_close_by_packet_time_and_deltas_add_up() {
-        let mut a = Aggregator::new(InventoryLimits::default(), 10);
+        let observer = analyzer::observe::Observer::new(
+            analyzer::template::Templater::default(),
+            analyzer::classify::Classifier::builtin(),
+            analyzer::consumer::ConsumerConfig::new(b"t", false),
+        );
+        let mut sink =
+            AnalysisSink::new(&observer, analyzer::inventory::InventoryLimits::default());
+        let mut a = Window::new(10);
         let s = |p: u64| PipelineStats {
             packets: p,
             ..PipelineStats::default()
@@ -126,13 +128,13 @@ mod tests {
         assert!(!a.due(Timestamp(0)));
         assert!(!a.due(Timestamp(9_999_999)));
         assert!(a.due(Timestamp(10_000_000)));
-        let first = a.seal(&s(5));
+        let first = a.seal(&mut sink, &s(5));
         assert_eq!(first.counters.get("packets"), Some(&5));
         // A new window starts at the next packet.
         assert!(!a.due(Timestamp(50_000_000)));
-        let second = a.seal(&s(12));
+        let second = a.seal(&mut sink, &s(12));
         assert_eq!(second.counters.get("packets"), Some(&7));
-        let third = a.seal(&s(12));
+        let third = a.seal(&mut sink, &s(12));
         assert!(third.is_empty());
     }
 }

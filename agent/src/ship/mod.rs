@@ -1,7 +1,7 @@
 //! Shipping observations to the collector: aggregate per window, spool on disk, send over mTLS.
 //!
 //! ```text
-//! capture thread --OwnedFrame (bounded, sharded by flow)--> worker threads (Pipeline + Aggregator)
+//! dispatcher --packet batches (bounded, sharded by flow)--> worker threads (Pipeline + AnalysisSink, windows)
 //!   --Sealed window (bounded)--> spooler thread --> Spool (sled, bounded, drop-oldest)
 //!   --> sender thread --HTTPS + client cert--> collector --Ack--> remove from spool
 //! ```
@@ -12,8 +12,8 @@
 //! after `connect` returned, so nothing short of the acknowledgement counts as delivered.
 
 pub mod aggregator;
+pub mod capture;
 pub mod client;
-pub mod runner;
 pub mod settings;
 pub mod shipper;
 pub mod spool;

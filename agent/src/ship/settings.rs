@@ -88,6 +88,11 @@ impl Default for AgentSettings {
 }
 
 impl AgentSettings {
+    /// `queue_frames` as batches of the runner (packets travel to workers in batches).
+    pub fn queue_batches(&self) -> usize {
+        (self.queue_frames / crate::runner::RunConfig::default().batch_packets).max(2)
+    }
+
     /// Workers to run: the setting, or one less than the cores (the capture thread needs one).
     pub fn worker_count(&self) -> usize {
         if self.workers > 0 {

@@ -13,11 +13,12 @@
 //! `if_tsoffset`, snaplen), Enhanced and Simple Packet Blocks, and skips everything else (name
 //! resolution, statistics, decryption secrets, custom blocks).
 
-use super::{Frame, FrameSource, LinkType, SourceError, SourceErrorKind};
+use super::block::SharedReader;
+use super::{Frame, FrameSource, LinkType, SharedFrame, SourceError, SourceErrorKind};
 use analyzer::time::Timestamp;
 use flate2::read::MultiGzDecoder;
 use pcap_parser::traits::PcapReaderIterator;
-use pcap_parser::{Block, LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader};
+use pcap_parser::{Block, PcapBlockOwned, PcapError};
 use std::fs::File;
 use std::io::{self, Cursor, Read};
 use std::path::Path;
@@ -205,7 +206,7 @@ enum Step {
 /// A pcap / pcapng / gzip capture file (or any `Read` carrying one).
 pub struct FileSource {
     name: String,
-    reader: Box<dyn PcapReaderIterator + Send>,
+    reader: SharedReader<FillReader>,
     format: Format,
     shared: Arc<SharedIo>,
     /// Record buffer capacity (grows up to `MAX_RECORD_BUFFER`).
@@ -291,9 +292,9 @@ impl FileSource {
             ),
             other => SourceErrorKind::Corrupt(format!("bad {what}: {}", describe(&other))),
         };
-        let (reader, format): (Box<dyn PcapReaderIterator + Send>, Format) = match magic {
+        let (reader, format) = match magic {
             Magic::Pcap => {
-                let r = LegacyPcapReader::new(INITIAL_BUFFER, fill)
+                let r = SharedReader::legacy(INITIAL_BUFFER, fill)
                     .map_err(|e| fail(open_err(e, "file header")))?;
                 let format = Format::Legacy {
                     link: LinkType::Other(u32::MAX),
@@ -301,17 +302,17 @@ impl FileSource {
                     big_endian: false,
                     record_header: 16,
                 };
-                (Box::new(r), format)
+                (r, format)
             }
             Magic::PcapNg => {
-                let r = PcapNGReader::new(INITIAL_BUFFER, fill)
+                let r = SharedReader::ng(INITIAL_BUFFER, fill)
                     .map_err(|e| fail(open_err(e, "section header block")))?;
                 let format = Format::Ng {
                     big_endian: false,
                     interfaces: Vec::new(),
                     last_ts: Timestamp(0),
                 };
-                (Box::new(r), format)
+                (r, format)
             }
             Magic::Unknown(magic) => return Err(fail(SourceErrorKind::NotACapture { magic })),
             Magic::Gzip => {
@@ -604,8 +605,9 @@ fn on_block(
     }
 }
 
-impl FrameSource for FileSource {
-    fn next_frame(&mut self) -> Result<Option<Frame<'_>>, SourceError> {
+impl FileSource {
+    /// Read up to the next frame; its bytes are then at `at` in `reader.data()`.
+    fn advance(&mut self) -> Result<Option<FrameAt>, SourceError> {
         if self.done {
             return Ok(None);
         }
@@ -635,13 +637,7 @@ impl FrameSource for FileSource {
                         return Err(self.fail(kind));
                     }
                     self.pending_consume = at.record_len;
-                    let data = self.reader.data().get(at.start..end).unwrap_or_default();
-                    return Ok(Some(Frame {
-                        ts: at.ts,
-                        link: at.link,
-                        data,
-                        wire_len: at.wire_len,
-                    }));
+                    return Ok(Some(at));
                 }
                 Step::Eof => {
                     self.done = true;
@@ -675,6 +671,29 @@ impl FrameSource for FileSource {
                 Step::Fail(kind) => return Err(self.fail(kind)),
             }
         }
+    }
+
+    fn frame_at(&self, at: &FrameAt) -> Frame<'_> {
+        let end = at.start.saturating_add(at.caplen);
+        Frame {
+            ts: at.ts,
+            link: at.link,
+            data: self.reader.data().get(at.start..end).unwrap_or_default(),
+            wire_len: at.wire_len,
+        }
+    }
+}
+
+impl FrameSource for FileSource {
+    fn next_frame(&mut self) -> Result<Option<Frame<'_>>, SourceError> {
+        Ok(self.advance()?.map(|at| self.frame_at(&at)))
+    }
+
+    fn next_shared(&mut self) -> Result<Option<SharedFrame<'_>>, SourceError> {
+        Ok(self.advance()?.map(|at| SharedFrame {
+            frame: self.frame_at(&at),
+            block: Some(self.reader.block()),
+        }))
     }
 
     fn bytes_consumed(&self) -> u64 {

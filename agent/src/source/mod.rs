@@ -11,12 +11,15 @@
 use analyzer::time::Timestamp;
 use std::io;
 
+pub mod afpacket;
+pub mod block;
 pub mod file;
 pub mod live;
 pub mod memory;
 #[cfg(test)]
 pub(crate) mod testutil;
 
+pub use afpacket::{AfPacketConfig, AfPacketSource, AfPacketStats, AfPacketStopHandle, NextFrame};
 pub use file::FileSource;
 pub use live::{LiveConfig, LiveSource, LiveStats, LiveStopHandle};
 pub use memory::{read_all, MemorySource, OwnedFrame};
@@ -96,6 +99,23 @@ pub trait FrameSource {
 
     /// A short human name for messages: the file path, `-`, the interface, `memory`.
     fn name(&self) -> &str;
+
+    /// [`FrameSource::next_frame`], plus the shared block the frame lies in (with a serial
+    /// that changes when the source moves to another block), so a dispatcher can hand frames
+    /// to other threads by reference. The block is `None` for sources whose frames are not in
+    /// shareable memory (their bytes must be copied to cross threads).
+    fn next_shared(&mut self) -> Result<Option<SharedFrame<'_>>, SourceError> {
+        Ok(self
+            .next_frame()?
+            .map(|frame| SharedFrame { frame, block: None }))
+    }
+}
+
+/// A frame and, when the source reads into shareable blocks, the block it lies in.
+#[derive(Debug, Clone, Copy)]
+pub struct SharedFrame<'a> {
+    pub frame: Frame<'a>,
+    pub block: Option<(u64, &'a block::SharedBlock)>,
 }
 
 /// A frame source failed: which source, where in it, and why.

@@ -182,28 +182,13 @@ mod tests {
 
     use super::super::tests::{certificate_msg, hello};
     use super::MAX_FLIGHT_BYTES;
-    use crate::pipeline::{ObservationSink, Pipeline, PipelineConfig};
+    use crate::http::Recorder;
+    use crate::pipeline::{Pipeline, PipelineConfig};
     use crate::source::memory::OwnedFrame;
     use crate::source::LinkType;
-    use analyzer::catalogue::Catalogue;
-    use analyzer::classify::Classifier;
-    use analyzer::consumer::ConsumerConfig;
-    use analyzer::observation::Observation;
-    use analyzer::observe::Observer;
-    use analyzer::template::Templater;
     use analyzer::time::Timestamp;
     use analyzer::tls::TlsObservation;
     use etherparse::PacketBuilder;
-
-    #[derive(Default)]
-    struct Collect(Vec<TlsObservation>);
-
-    impl ObservationSink for Collect {
-        fn observation(&mut self, _obs: Observation) {}
-        fn tls(&mut self, obs: TlsObservation) {
-            self.0.push(obs);
-        }
-    }
 
     const CLIENT: [u8; 4] = [10, 0, 0, 1];
     const SERVER: [u8; 4] = [10, 0, 0, 2];
@@ -294,19 +279,13 @@ mod tests {
         Vec<TlsObservation>,
         crate::pipeline::PipelineStats,
     ) {
-        let catalogue = Catalogue::default();
-        let observer = Observer::new(
-            Templater::new(catalogue.routes()),
-            Classifier::builtin(),
-            ConsumerConfig::new(b"tls", false),
-        );
-        let mut p = Pipeline::new(PipelineConfig::default(), &observer, Collect::default());
+        let mut p = Pipeline::new(PipelineConfig::default(), Recorder::default());
         for f in frames {
             p.feed(&f.as_frame());
         }
-        let before_finish = p.sink_mut().0.clone();
+        let before_finish = p.sink().tls.clone();
         let (sink, stats) = p.finish();
-        (before_finish, sink.0, stats)
+        (before_finish, sink.tls, stats)
     }
 
     #[test]

@@ -83,7 +83,8 @@ pub enum RuleErrorKind {
     Duplicate(String),
     #[error("more than {MAX_CLASSES} classes")]
     TooManyClasses,
-    /// All patterns together exceed the combined pre-filter's size limit.
+    /// All patterns together exceed a combined size limit. Kept for API compatibility: the
+    /// classifier no longer compiles a combined set, so this is not produced.
     #[error("rule set too large to compile: {0}")]
     SetTooLarge(String),
 }

@@ -268,3 +268,343 @@ fn from_sources_accepts_owned_strings() {
         .unwrap_or_default();
     assert_eq!(c, ["k"]);
 }
+
+/// Today's classifier before the rework, kept as the oracle: one `RegexSet` over every
+/// pattern, field names split per value, Unicode `str` regexes.
+mod oracle {
+    use super::super::rules::{name_words, Hint};
+    use super::super::*;
+    use regex::RegexSet;
+
+    pub struct Oracle {
+        classes: Vec<ClassRule>,
+        set: RegexSet,
+        patterns: Vec<(usize, usize)>,
+    }
+
+    impl Oracle {
+        pub fn new(c: &Classifier) -> Oracle {
+            let classes = c.classes.clone();
+            let mut sources = Vec::new();
+            let mut patterns = Vec::new();
+            for (ci, class) in classes.iter().enumerate() {
+                for (pi, p) in class.patterns.iter().enumerate() {
+                    sources.push(p.source.clone());
+                    patterns.push((ci, pi));
+                }
+            }
+            let set = match RegexSet::new(&sources) {
+                Ok(s) => s,
+                Err(e) => panic!("{e}"),
+            };
+            Oracle {
+                classes,
+                set,
+                patterns,
+            }
+        }
+
+        fn bit(place: Place<'_>) -> u8 {
+            match place {
+                Place::Query { .. } => rules::PlaceSet::QUERY,
+                Place::Header { .. } => rules::PlaceSet::HEADER,
+                Place::BodyField { .. } => rules::PlaceSet::BODY,
+                Place::PathSegment => rules::PlaceSet::PATH,
+            }
+        }
+
+        pub fn classify(&self, value: &str, place: Place<'_>) -> Vec<Detection> {
+            let value = clip(value.trim(), MAX_SCAN_BYTES);
+            if value.is_empty() {
+                return Vec::new();
+            }
+            let words = std::cell::OnceCell::new();
+            let hinted = |hints: &[Hint], at_end: bool| {
+                let words = words.get_or_init(|| name_words(place.name()));
+                hints.iter().any(|h| h.matches(words, at_end))
+            };
+            let mut found: Vec<(usize, String, std::ops::Range<usize>)> = Vec::new();
+            for idx in self.set.matches(value).iter() {
+                let (ci, pi) = self.patterns[idx];
+                if found.iter().any(|(c, _, _)| *c == ci) {
+                    continue;
+                }
+                let class = &self.classes[ci];
+                if !class.places.contains(Self::bit(place)) {
+                    continue;
+                }
+                let pattern = &class.patterns[pi];
+                if pattern.requires_hint
+                    && !hinted(
+                        pattern.hints.as_deref().unwrap_or(&class.hints),
+                        class.hints_at_end,
+                    )
+                {
+                    continue;
+                }
+                if let Some(range) = first_valid_str(class, pattern, value) {
+                    found.push((ci, class.mask.apply(&value[range.clone()]), range));
+                    if found.len() >= MAX_DETECTIONS {
+                        break;
+                    }
+                }
+            }
+            let suppressed = |ci: usize, range: &std::ops::Range<usize>| {
+                self.classes[ci].suppressed_by.iter().any(|s| {
+                    found.iter().any(|(other, _, r)| {
+                        self.classes[*other].name == *s
+                            && r.start < range.end
+                            && range.start < r.end
+                    })
+                })
+            };
+            let mut out: Vec<(usize, Detection)> = found
+                .iter()
+                .filter(|(ci, _, range)| !suppressed(*ci, range))
+                .map(|(ci, preview, _)| {
+                    (
+                        *ci,
+                        Detection {
+                            class: self.classes[*ci].name.clone(),
+                            preview: preview.clone(),
+                        },
+                    )
+                })
+                .collect();
+            out.sort_by_key(|(ci, _)| *ci);
+            out.into_iter().map(|(_, d)| d).collect()
+        }
+    }
+}
+
+/// Field names the equivalence tests try: every hint spelling style, near misses, none.
+const NAMES: &[&str] = &[
+    "",
+    "note",
+    "cardNumber",
+    "card_number",
+    "pan",
+    "iban",
+    "routing_number",
+    "sort_code",
+    "accountNumber",
+    "acctNo",
+    "email",
+    "phoneNumber",
+    "mobile",
+    "hotel",
+    "customerSSN",
+    "ni_number",
+    "dateOfBirth",
+    "password_changed_at",
+    "newPassword",
+    "client_secret",
+    "x-api-key",
+    "api_key_id",
+    "Authorization",
+    "access_token",
+    "pin",
+    "DebtorAccount",
+];
+
+fn places(name: &str) -> [Place<'_>; 4] {
+    [
+        Place::Query { name },
+        Place::Header { name },
+        Place::BodyField { name },
+        Place::PathSegment,
+    ]
+}
+
+fn eval_values() -> Vec<String> {
+    include_str!("../../../fixtures/classify/eval.jsonl")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v.get("value").and_then(|s| s.as_str()).map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn classify_matches_the_oracle_on_every_eval_value_place_and_name() {
+    let c = Classifier::builtin();
+    let o = oracle::Oracle::new(&c);
+    let values = eval_values();
+    assert!(values.len() > 500);
+    let mut compared = 0;
+    for v in &values {
+        for name in NAMES {
+            for place in places(name) {
+                assert_eq!(
+                    c.classify(v, place),
+                    o.classify(v, place),
+                    "{place:?} ({} chars)",
+                    v.len()
+                );
+                compared += 1;
+            }
+        }
+    }
+    assert_eq!(compared, values.len() * NAMES.len() * 4);
+}
+
+#[test]
+fn classify_into_agrees_with_classify_and_cached_hints() {
+    let c = Classifier::builtin();
+    let values = eval_values();
+    for name in NAMES {
+        let hints = c.field_hints(name);
+        for place in places(name) {
+            let hints = if place == Place::PathSegment {
+                FieldHints::NONE
+            } else {
+                hints.clone()
+            };
+            for v in &values {
+                let mut hits = Vec::new();
+                c.classify_into(v.as_bytes(), place.kind(), &hints, &mut hits);
+                let as_detections: Vec<Detection> = hits
+                    .iter()
+                    .map(|h| Detection {
+                        class: c.class_name(h.class).to_string(),
+                        preview: h.preview.clone(),
+                    })
+                    .collect();
+                assert_eq!(as_detections, c.classify(v, place));
+                let set = c.classes_in(v.as_bytes(), place.kind(), &hints);
+                assert_eq!(set.len(), hits.len());
+                assert!(hits.iter().all(|h| set.contains(h.class)));
+            }
+        }
+    }
+}
+
+#[test]
+fn class_ids_round_trip_and_hints_are_per_name() {
+    let c = Classifier::builtin();
+    for (i, name) in c.classes().enumerate() {
+        let id = c.class_id(name);
+        assert_eq!(id.map(ClassId::index), Some(i));
+        assert_eq!(id.map(|id| c.class_name(id)), Some(name));
+    }
+    assert_eq!(c.class_id("nope"), None);
+    assert!(c.field_hints("note").is_empty());
+    assert!(c.field_hints("").is_empty());
+    assert!(!c.field_hints("x-api-key").is_empty());
+    assert_eq!(c.field_hints("apiKey"), c.field_hints("API_KEY"));
+    // A hinted pattern fires only with the hints of its name.
+    let mut hits = Vec::new();
+    c.classify_into(b"hunter2", PlaceKind::Body, &FieldHints::NONE, &mut hits);
+    assert!(hits.is_empty());
+    c.classify_into(
+        b"hunter2",
+        PlaceKind::Body,
+        &c.field_hints("password"),
+        &mut hits,
+    );
+    assert_eq!(hits.len(), 1);
+    assert_eq!(c.class_name(hits[0].class), "password");
+    assert_eq!(hits[0].preview, "********");
+}
+
+#[test]
+fn non_utf8_values_classify_as_their_lossy_text() {
+    let c = Classifier::builtin();
+    let mut hits = Vec::new();
+    let mut v = b"card 4111 1111 1111 1111 \xff\xfe".to_vec();
+    c.classify_into(&v, PlaceKind::Body, &FieldHints::NONE, &mut hits);
+    assert_eq!(hits.len(), 1);
+    assert_eq!(c.class_name(hits[0].class), "pan");
+    hits.clear();
+    v.truncate(4);
+    c.classify_into(&v, PlaceKind::Body, &FieldHints::NONE, &mut hits);
+    assert!(hits.is_empty());
+}
+
+#[test]
+fn custom_classes_need_no_derivable_condition() {
+    // A Unicode-only pattern (no ASCII compilation, no condition) and a never-ASCII literal.
+    let custom = r#"
+[[class]]
+name = "greek_ref"
+severity = "low"
+mask = "full"
+patterns = ['\p{Greek}{3}-[0-9]{4}']
+
+[[class]]
+name = "cafe"
+severity = "low"
+mask = "full"
+patterns = ['café']
+"#;
+    let c = match Classifier::with_overrides(&[("custom.toml", custom)]) {
+        Ok(c) => c,
+        Err(e) => panic!("{e}"),
+    };
+    let o = oracle::Oracle::new(&c);
+    for v in [
+        "αβγ-1234",
+        "abc-1234",
+        "un café",
+        "un cafe",
+        "4111111111111111",
+    ] {
+        assert_eq!(c.classify(v, BODY), o.classify(v, BODY), "{v}");
+    }
+    assert_eq!(classes(&c, "αβγ-1234", BODY), ["greek_ref"]);
+    assert_eq!(classes(&c, "un café", BODY), ["cafe"]);
+}
+
+mod equivalence {
+    use super::super::*;
+    use super::{oracle, NAMES};
+    use proptest::prelude::*;
+
+    /// Pieces that make the rules' shapes and near misses: digits, groups, separators, letters,
+    /// `@`, `+`, JWT and key prefixes, Unicode letters and spaces, case-folding oddities.
+    fn piece() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[0-9]{1,19}",
+            "[0-9]{4}[ -][0-9]{4}[ -][0-9]{4}[ -][0-9]{4}",
+            "[A-Z]{2}[0-9]{2}[A-Z0-9 ]{8,30}",
+            "[A-Z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]",
+            "[0-9]{3}-[0-9]{2}-[0-9]{4}",
+            "[0-9]{2}-[0-9]{2}-[0-9]{2}[ ,/][0-9]{8}",
+            "[a-z.]{1,10}@[a-z]{1,8}\\.(com|png|io)",
+            "\\+[0-9 ().-]{6,18}",
+            "(Bearer|bearer|BEARER) [A-Za-z0-9._~+/-]{4,30}",
+            "eyJ[A-Za-z0-9_-]{2,30}\\.[A-Za-z0-9_-]{0,20}\\.[A-Za-z0-9_-]{0,10}",
+            "(sk|rk)_(live|test)_[A-Za-z0-9]{10,20}",
+            "(AKIA|ASIA)[0-9A-Z]{14,18}",
+            "-----BEGIN (RSA )?PRIVATE KEY-----",
+            "[0-9]{4}[-/.][0-9]{2}[-/.][0-9]{2}(T[0-9:]{8}Z)?",
+            "[ \\t\\n\\x0b]{1,3}",
+            "[a-zA-Z]{1,8}",
+            "(é|ſ|K|\u{a0}|\u{3000}|ß|日本|٣|𝟙)",
+            "[\\x20-\\x7e]{1,12}",
+            "(true|null|redacted|\\*\\*\\*|•••)",
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        proptest::collection::vec(piece(), 1..5).prop_map(|parts| parts.join(""))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn fast_path_is_the_old_classifier(v in value(), n in 0..NAMES.len(), p in 0..4usize) {
+            static BOTH: std::sync::OnceLock<(Classifier, oracle::Oracle)> =
+                std::sync::OnceLock::new();
+            let (c, o) = BOTH.get_or_init(|| {
+                let c = Classifier::builtin();
+                let o = oracle::Oracle::new(&c);
+                (c, o)
+            });
+            let name = NAMES[n];
+            let place = super::places(name)[p];
+            prop_assert_eq!(c.classify(&v, place), o.classify(&v, place));
+        }
+    }
+}

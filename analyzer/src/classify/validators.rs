@@ -311,12 +311,29 @@ const IBAN_LENGTHS: &[(&str, usize)] = &[
     ("YT", 27),
 ];
 
+/// [`IBAN_LENGTHS`] as a table indexed by the two letters (`(a - 'A') * 26 + (b - 'A')`);
+/// 0 for an unregistered code.
+static IBAN_LENGTH_TABLE: [u8; 26 * 26] = {
+    let mut t = [0u8; 26 * 26];
+    let mut i = 0;
+    while i < IBAN_LENGTHS.len() {
+        let (c, n) = IBAN_LENGTHS[i];
+        let b = c.as_bytes();
+        t[(b[0] - b'A') as usize * 26 + (b[1] - b'A') as usize] = n as u8;
+        i += 1;
+    }
+    t
+};
+
 /// The registered IBAN length for a country code.
 pub fn iban_length(country: &str) -> Option<usize> {
-    IBAN_LENGTHS
-        .iter()
-        .find(|(c, _)| *c == country)
-        .map(|&(_, n)| n)
+    match country.as_bytes() {
+        &[a @ b'A'..=b'Z', b @ b'A'..=b'Z'] => {
+            let n = IBAN_LENGTH_TABLE[usize::from(a - b'A') * 26 + usize::from(b - b'A')];
+            (n != 0).then_some(usize::from(n))
+        }
+        _ => None,
+    }
 }
 
 /// ISO 7064 MOD 97-10 over an IBAN (country + check digits moved to the end, letters as 10..35).
@@ -348,12 +365,14 @@ pub fn iban(s: &str) -> Option<&str> {
     if bytes.len() < 4 {
         return None;
     }
-    let country = std::str::from_utf8(&bytes[..2]).ok()?.to_ascii_uppercase();
-    let want = iban_length(&country)?;
-    let mut compact = Vec::with_capacity(want);
+    let country = [bytes[0].to_ascii_uppercase(), bytes[1].to_ascii_uppercase()];
+    let want = std::str::from_utf8(&country).ok().and_then(iban_length)?;
+    // The longest registered IBAN is 33 characters: no allocation.
+    let mut compact = [0u8; 34];
+    let mut n = 0;
     let mut end = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        if compact.len() == want {
+        if n == want {
             break;
         }
         if b == b' ' {
@@ -366,16 +385,18 @@ pub fn iban(s: &str) -> Option<&str> {
         if !b.is_ascii_alphanumeric() {
             return None;
         }
-        compact.push(b.to_ascii_uppercase());
+        compact[n] = b.to_ascii_uppercase();
+        n += 1;
         end = i + 1;
     }
-    if compact.len() != want || bytes.get(end).is_some_and(|&b| b != b' ') {
+    let compact = &compact[..n];
+    if n != want || bytes.get(end).is_some_and(|&b| b != b' ') {
         return None;
     }
     if !compact[2].is_ascii_digit() || !compact[3].is_ascii_digit() {
         return None;
     }
-    iban_mod97(&compact).then(|| &s[..end])
+    iban_mod97(compact).then(|| &s[..end])
 }
 
 /// ABA routing number: 9 digits, a Federal Reserve routing symbol prefix (00-12 banks, 21-32
@@ -574,15 +595,21 @@ pub fn is_jwt(s: &str) -> bool {
     else {
         return false;
     };
-    if h.len() > 2048 || p.is_empty() {
+    if p.is_empty() || !is_jws_header(h) {
+        return false;
+    }
+    b64url_decode(p).is_some()
+}
+
+/// A JWS header segment (RFC 7515 §4.1.1): at most 2048 base64url characters decoding to a
+/// JSON object with a string `alg`.
+pub fn is_jws_header(h: &str) -> bool {
+    if h.len() > 2048 {
         return false;
     }
     let Some(header) = b64url_decode(h) else {
         return false;
     };
-    if b64url_decode(p).is_none() {
-        return false;
-    }
     match serde_json::from_slice::<serde_json::Value>(&header) {
         Ok(serde_json::Value::Object(m)) => m.get("alg").is_some_and(|a| a.is_string()),
         _ => false,
@@ -703,6 +730,17 @@ mod tests {
             None,
             "runs on without a break"
         );
+    }
+
+    #[test]
+    fn iban_length_table_is_the_registry() {
+        for (c, n) in IBAN_LENGTHS {
+            assert_eq!(iban_length(c), Some(*n), "{c}");
+        }
+        assert_eq!(iban_length("XX"), None);
+        assert_eq!(iban_length("gb"), None);
+        assert_eq!(iban_length("GBR"), None);
+        assert_eq!(iban_length(""), None);
     }
 
     #[test]

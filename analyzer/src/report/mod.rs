@@ -66,6 +66,9 @@ pub struct Summary {
     /// Hosts seen only through TLS handshakes (SNI), filled in by the caller that kept a
     /// [`crate::tls::TlsInventory`]; empty otherwise.
     pub tls_hosts: TlsHostsSummary,
+    /// Bodies learned from (decoded and walked) and only framed, over every endpoint: field
+    /// shapes and data classes come from the learned ones.
+    pub bodies: crate::inventory::BodyStats,
 }
 
 /// TLS hosts by SNI, with the handshake metadata that identifies clients and servers.
@@ -191,6 +194,11 @@ pub struct EndpointView {
     pub last_seen: String,
     /// Share of exchanges the capture saw whole.
     pub confidence: f64,
+    /// Bodies learned and skipped per side.
+    pub bodies: crate::inventory::BodyStats,
+    /// Share of bodies with content that were learned ([`crate::inventory::BodyStats::coverage`]):
+    /// what the endpoint's field shapes and data classes rest on.
+    pub body_coverage: f64,
 }
 
 /// Most consumers listed per endpoint in a report.
@@ -289,6 +297,13 @@ impl ScanReport {
                     .collect(),
             },
             tls_hosts: TlsHostsSummary::default(),
+            bodies: inventory.endpoints.values().fold(
+                crate::inventory::BodyStats::default(),
+                |mut acc, r| {
+                    acc.merge(&r.bodies);
+                    acc
+                },
+            ),
         };
         ScanReport {
             summary,
@@ -353,6 +368,8 @@ fn endpoint_view(key: &EndpointKey, rec: &EndpointRecord, catalogue: &Catalogue)
         first_seen: rec.first_seen.rfc3339(),
         last_seen: rec.last_seen.rfc3339(),
         confidence: rec.confidence(),
+        bodies: rec.bodies,
+        body_coverage: rec.bodies.coverage(),
     }
 }
 

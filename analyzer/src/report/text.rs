@@ -36,6 +36,9 @@ pub fn render_text(r: &ScanReport) -> String {
     if s.tls_hosts.count > 0 || s.tls_hosts.without_sni > 0 {
         let _ = writeln!(o, "TLS        {}", s.tls_hosts.one_line());
     }
+    if s.bodies.total() > 0 {
+        let _ = writeln!(o, "Learning   {}", learning_line(&s.bodies));
+    }
     let _ = writeln!(
         o,
         "Catalogue  {} APIs, {} operations",
@@ -117,7 +120,7 @@ pub fn render_text(r: &ScanReport) -> String {
     }
 
     let _ = writeln!(o, "\nENDPOINTS");
-    let rows: Vec<[String; 7]> = r
+    let rows: Vec<[String; 8]> = r
         .endpoints
         .iter()
         .map(|e| {
@@ -139,6 +142,11 @@ pub fn render_text(r: &ScanReport) -> String {
                 } else {
                     classes.join(",")
                 },
+                if e.bodies.total() == 0 {
+                    "-".into()
+                } else {
+                    format!("{:.0}%", e.body_coverage * 100.0)
+                },
             ]
         })
         .collect();
@@ -150,9 +158,10 @@ pub fn render_text(r: &ScanReport) -> String {
         "EXCHANGES",
         "STATUS",
         "DATA",
+        "LEARNED",
     ]
     .map(String::from);
-    let widths: Vec<usize> = (0..7)
+    let widths: Vec<usize> = (0..8)
         .map(|i| {
             rows.iter()
                 .chain(std::iter::once(&header))
@@ -180,4 +189,27 @@ pub fn render_text(r: &ScanReport) -> String {
         let _ = writeln!(o, "  {}", parts.join(", "));
     }
     o
+}
+
+/// `12,345 of 380,000 bodies learned (3.2%, 120 flagged by the prefilter)`.
+fn learning_line(b: &crate::inventory::BodyStats) -> String {
+    let (learned, total) = (b.learned(), b.total());
+    let share = learned as f64 * 100.0 / total.max(1) as f64;
+    let mut line = format!(
+        "{} of {} bodies learned ({share:.1}%",
+        thousands(learned),
+        thousands(total)
+    );
+    if b.prefiltered() > 0 {
+        let _ = write!(
+            line,
+            ", {} flagged by the prefilter",
+            thousands(b.prefiltered())
+        );
+    }
+    line.push(')');
+    if learned < total {
+        line.push_str("; the rest were counted, framed and scanned; --learn all learns every body");
+    }
+    line
 }

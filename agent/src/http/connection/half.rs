@@ -1,0 +1,441 @@
+//! One direction's parser: heads (in place or accumulated), bodies, resynchronisation.
+
+use super::super::body::{BodyReader, Step};
+use super::super::decode::BodyDecoder;
+use super::super::parser::{
+    classify_start_line, is_plain, prefix_may_be_start_line, with_request, with_response, Prepared,
+    StartLine, MAX_METHOD_LEN,
+};
+use super::super::sink::ExchangeSink;
+use super::super::HttpCtx;
+use super::pairing::Target;
+use super::{HttpConnection, Role, PROBE_WINDOW};
+use crate::flow::Dir;
+use analyzer::exchange::{Anomaly, AnomalySet, BodyDepth};
+use analyzer::time::Timestamp;
+
+/// A body being received.
+pub(super) struct InBody<M> {
+    pub reader: BodyReader,
+    pub depth: BodyDepth,
+    /// Content decoder, for [`BodyDepth::Learn`] bodies with something to decode.
+    pub decoder: Option<Box<BodyDecoder>>,
+    /// Body bytes after transfer decoding, gaps included.
+    pub wire_len: u64,
+    pub target: Target<M>,
+    pub flags: AnomalySet,
+}
+
+pub(super) enum State<M> {
+    Head,
+    Body(InBody<M>),
+    Resync,
+    Done,
+}
+
+/// One direction's parser.
+pub(super) struct Half<M> {
+    pub state: State<M>,
+    /// Head bytes (state `Head`, when a head spans several inputs) or the current line (state
+    /// `Resync`). Its allocation is kept from one message to the next.
+    pub buf: Vec<u8>,
+    /// Start of the current (incomplete) line in `buf`.
+    pub line_start: usize,
+    /// Timestamp of the first byte of the current head.
+    pub first_ts: Option<Timestamp>,
+    /// Anomalies about data lost before the next message of this direction.
+    pub carry: AnomalySet,
+    /// `Resync`: inside a line we are not keeping (too long, or cut by a cap).
+    pub skipping_line: bool,
+    /// Bytes discarded while scanning for the first start line (mid-stream probe).
+    pub probe_scanned: usize,
+    /// What the first line of the head in `buf` was.
+    pub first_kind: StartLine,
+    pub ended: bool,
+}
+
+/// Head buffers that grew beyond this are given back rather than kept for the next head.
+const KEPT_HEAD_BUFFER: usize = 4096;
+
+impl<M> Half<M> {
+    pub fn new(state: State<M>) -> Half<M> {
+        Half {
+            state,
+            buf: Vec::new(),
+            line_start: 0,
+            first_ts: None,
+            carry: AnomalySet::EMPTY,
+            skipping_line: false,
+            probe_scanned: 0,
+            first_kind: StartLine::Neither,
+            ended: false,
+        }
+    }
+
+    pub fn clear_buf(&mut self) {
+        self.buf.clear();
+        self.line_start = 0;
+        self.first_ts = None;
+    }
+
+    /// Enter `Resync`, scanning from the next line.
+    pub fn resync(&mut self) {
+        self.state = State::Resync;
+        self.skipping_line = false;
+    }
+}
+
+/// The end of a head: the first empty line, when every line ends in CRLF.
+static HEAD_END: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
+
+/// Where the whole head of a message starting at `input[0]` ends, when it is all there, plain
+/// (CRLF only, no folding) and within `cap`: the in-place fast path. Any other head takes the
+/// line-by-line path, which handles every irregularity.
+fn head_in_place(input: &[u8], cap: usize) -> Option<usize> {
+    let window = input.get(..cap.min(input.len()))?;
+    let end = HEAD_END.find(window)? + 4;
+    let head = window.get(..end)?;
+    // With every LF preceded by CR and no line starting with whitespace, the first empty line
+    // is the one just found.
+    is_plain(head).then_some(end)
+}
+
+impl<S: ExchangeSink> HttpConnection<S> {
+    pub(super) fn on_data(
+        &mut self,
+        dir: Dir,
+        ts: Timestamp,
+        mut input: &[u8],
+        ctx: &mut HttpCtx<S>,
+    ) {
+        while !input.is_empty() && !self.stopped {
+            let role = self.role_of(dir);
+            let half = self.half(role);
+            if half.ended {
+                return;
+            }
+            let used = match &half.state {
+                State::Done => return,
+                State::Head => self.head_step(role, ts, input, ctx),
+                State::Body(_) => self.body_step(role, ts, input, ctx),
+                State::Resync => self.resync_step(role, ts, input, ctx),
+            };
+            input = input.get(used..).unwrap_or_default();
+        }
+    }
+
+    /// Take a head: parse it in place when it is whole in `input`, else accumulate one line (or
+    /// what there is of it). Returns bytes consumed.
+    fn head_step(
+        &mut self,
+        role: Role,
+        ts: Timestamp,
+        input: &[u8],
+        ctx: &mut HttpCtx<S>,
+    ) -> usize {
+        let cap = ctx.limits.max_head_bytes;
+        let decided = self.decided;
+        let next_is_09 = role == Role::Server && self.next_unclaimed_is_09();
+        let half = self.half(role);
+        if half.buf.is_empty() {
+            // RFC 9112 section 2.2: ignore empty lines received before a start line.
+            let skip = input
+                .iter()
+                .take_while(|&&b| b == b'\r' || b == b'\n')
+                .count();
+            if skip > 0 {
+                return skip;
+            }
+            if next_is_09 && input.first() != Some(&b'H') {
+                half.first_ts = Some(ts);
+                self.start_http09_response(ts, ctx);
+                return 0;
+            }
+            half.first_ts = Some(ts);
+            if decided {
+                if let Some(end) = head_in_place(input, cap) {
+                    let first = input.get(..end).unwrap_or_default();
+                    let line_end = memchr::memchr(b'\n', first).unwrap_or(0);
+                    let line = first.get(..line_end).unwrap_or_default();
+                    let kind = classify_start_line(line);
+                    let fits = matches!(
+                        (role, kind),
+                        (Role::Client, StartLine::Request) | (Role::Server, StartLine::Response)
+                    );
+                    if fits {
+                        self.half(role).clear_buf();
+                        self.parse_head(role, Prepared::plain(first), kind, ts, ts, ctx);
+                        return end;
+                    }
+                }
+            }
+        }
+        let half = self.half(role);
+        let nl = memchr::memchr(b'\n', input);
+        let seg_len = nl.map_or(input.len(), |i| i + 1);
+        if half.buf.len().saturating_add(seg_len) > cap {
+            if !decided {
+                self.not_http(ctx);
+                return input.len();
+            }
+            self.head_lost(role, ts, Anomaly::HeadTooLarge, ctx);
+            let half = self.half(role);
+            half.state = State::Resync;
+            half.skipping_line = true;
+            ctx.stats.resyncs += 1;
+            return 0;
+        }
+        half.buf
+            .extend_from_slice(input.get(..seg_len).unwrap_or_default());
+        if nl.is_none() {
+            let probe = half
+                .buf
+                .get(..half.buf.len().min(MAX_METHOD_LEN + 2))
+                .unwrap_or_default();
+            let hopeless = !decided && half.line_start == 0 && !prefix_may_be_start_line(probe);
+            if hopeless {
+                self.not_http(ctx);
+            }
+            return seg_len;
+        }
+        let line = half.buf.get(half.line_start..).unwrap_or_default();
+        let is_first = half.line_start == 0;
+        let empty = line == b"\n" || line == b"\r\n";
+        half.line_start = half.buf.len();
+        if is_first {
+            let kind = classify_start_line(line.strip_suffix(b"\n").unwrap_or(line));
+            let versioned = line.trim_ascii_end().ends_with(b" HTTP/1.1")
+                || line.trim_ascii_end().ends_with(b" HTTP/1.0");
+            if !decided && kind == StartLine::Neither && versioned {
+                // A damaged request line (junk before the method): HTTP, but this message
+                // is lost. Scan this half for the next start line and let the other one
+                // decide, so its responses are still reported.
+                self.desync(role, ctx);
+                return seg_len;
+            }
+            let role = if decided {
+                role
+            } else {
+                match self.decide(role, kind, ctx) {
+                    Some(r) => r,
+                    None => return seg_len,
+                }
+            };
+            let fits = match role {
+                Role::Client => matches!(kind, StartLine::Request | StartLine::Request09),
+                Role::Server => kind == StartLine::Response,
+            };
+            if !fits {
+                self.desync(role, ctx);
+                return seg_len;
+            }
+            self.half(role).first_kind = kind;
+            if kind == StartLine::Request09 {
+                // HTTP/0.9: the request is this one line, no fields, no body.
+                self.head_complete(role, ts, ctx);
+            }
+        } else if empty {
+            self.head_complete(role, ts, ctx);
+        }
+        seg_len
+    }
+
+    /// The buffered head cannot be parsed: drop it and look for the next start line.
+    pub(super) fn desync(&mut self, role: Role, ctx: &mut HttpCtx<S>) {
+        let half = self.half(role);
+        ctx.stats.resync_bytes_discarded += half.buf.len() as u64;
+        ctx.stats.resyncs += 1;
+        half.carry.insert(Anomaly::Desync);
+        half.clear_buf();
+        half.resync();
+    }
+
+    /// The accumulated head is complete: parse it from the buffer, then keep the buffer's
+    /// allocation for the next head (unless a large head grew it).
+    fn head_complete(&mut self, role: Role, ts: Timestamp, ctx: &mut HttpCtx<S>) {
+        let half = self.half(role);
+        let first_ts = half.first_ts.unwrap_or(ts);
+        let kind = half.first_kind;
+        let mut head = std::mem::take(&mut half.buf);
+        half.clear_buf();
+        let mut norm = std::mem::take(&mut ctx.norm);
+        self.parse_head(
+            role,
+            Prepared::new(&head, &mut norm),
+            kind,
+            first_ts,
+            ts,
+            ctx,
+        );
+        ctx.norm = norm;
+        if head.capacity() <= KEPT_HEAD_BUFFER && !self.stopped {
+            head.clear();
+            let half = self.half(role);
+            if half.buf.capacity() == 0 {
+                half.buf = head;
+            }
+        }
+    }
+
+    /// Parse a complete head of `role` (its start line of `kind`) and hand it on; a head that
+    /// does not parse is a `Desync`.
+    fn parse_head(
+        &mut self,
+        role: Role,
+        head: Prepared<'_>,
+        kind: StartLine,
+        first_ts: Timestamp,
+        ts: Timestamp,
+        ctx: &mut HttpCtx<S>,
+    ) {
+        let parsed = match role {
+            Role::Client => with_request(head, kind, |view, flags| {
+                self.request_head(view, flags, first_ts, ts, ctx)
+            }),
+            Role::Server => with_response(head, |view, flags| {
+                self.response_head(view, flags, first_ts, ts, ctx)
+            }),
+        };
+        if parsed.is_none() {
+            self.desync(role, ctx);
+        }
+    }
+
+    fn body_step(
+        &mut self,
+        role: Role,
+        ts: Timestamp,
+        input: &[u8],
+        ctx: &mut HttpCtx<S>,
+    ) -> usize {
+        let HttpConnection {
+            client,
+            server,
+            pending,
+            ..
+        } = self;
+        let half = match role {
+            Role::Client => client,
+            Role::Server => server,
+        };
+        let State::Body(body) = &mut half.state else {
+            return 0;
+        };
+        let InBody {
+            reader,
+            depth,
+            decoder,
+            wire_len,
+            target,
+            ..
+        } = body;
+        let sink = &mut ctx.sink;
+        let (used, step) = match (decoder, *depth) {
+            (Some(decoder), _) => reader.feed(input, &mut |bytes| {
+                *wire_len += bytes.len() as u64;
+                decoder.push(bytes);
+            }),
+            (None, BodyDepth::Scan) => {
+                let mut message = target.message_mut(pending);
+                reader.feed(input, &mut |bytes| {
+                    *wire_len += bytes.len() as u64;
+                    if let Some(m) = message.as_deref_mut() {
+                        sink.body_data(m, bytes);
+                    }
+                })
+            }
+            (None, _) => reader.feed(input, &mut |bytes| *wire_len += bytes.len() as u64),
+        };
+        match step {
+            Step::NeedMore => {}
+            Step::Done => {
+                if let Some(body) = take_body(half) {
+                    half.state = State::Head;
+                    self.complete(body, true, ts, ctx);
+                }
+            }
+            Step::Invalid(anomaly) => {
+                if let Some(mut body) = take_body(half) {
+                    half.resync();
+                    ctx.stats.resyncs += 1;
+                    body.flags.insert(anomaly);
+                    self.complete(body, false, ts, ctx);
+                }
+            }
+        }
+        used
+    }
+
+    /// Drop bytes line by line until a plausible start line. Returns bytes consumed.
+    fn resync_step(
+        &mut self,
+        role: Role,
+        ts: Timestamp,
+        input: &[u8],
+        ctx: &mut HttpCtx<S>,
+    ) -> usize {
+        let cap = ctx.limits.max_head_bytes;
+        let decided = self.decided;
+        let half = self.half(role);
+        let nl = memchr::memchr(b'\n', input);
+        let seg_len = nl.map_or(input.len(), |i| i + 1);
+        let mut discarded = 0;
+        if half.skipping_line {
+            discarded = seg_len;
+            half.skipping_line = nl.is_none();
+        } else if half.buf.len().saturating_add(seg_len) > cap {
+            discarded = half.buf.len() + seg_len;
+            half.clear_buf();
+            half.skipping_line = nl.is_none();
+        } else {
+            if half.buf.is_empty() {
+                half.first_ts = Some(ts);
+            }
+            half.buf
+                .extend_from_slice(input.get(..seg_len).unwrap_or_default());
+            if nl.is_some() {
+                let line = half.buf.strip_suffix(b"\n").unwrap_or(&half.buf);
+                let kind = classify_start_line(line);
+                let accept = match (decided, role, kind) {
+                    (_, _, StartLine::Neither | StartLine::Request09) => false,
+                    (false, _, _) => true,
+                    (true, Role::Client, k) => k == StartLine::Request,
+                    (true, Role::Server, k) => k == StartLine::Response,
+                };
+                if accept {
+                    half.line_start = half.buf.len();
+                    half.first_kind = kind;
+                    half.state = State::Head;
+                    if !decided {
+                        // Only the first direction to find a start line decides roles.
+                        let _ = self.decide(role, kind, ctx);
+                    }
+                    return seg_len;
+                }
+                discarded = half.buf.len();
+                half.clear_buf();
+            }
+        }
+        ctx.stats.resync_bytes_discarded += discarded as u64;
+        if !decided {
+            let half = self.half(role);
+            half.probe_scanned = half.probe_scanned.saturating_add(discarded);
+            if half.probe_scanned > PROBE_WINDOW {
+                self.not_http(ctx);
+            }
+        }
+        seg_len
+    }
+}
+
+/// The body in progress, leaving the half `Done` (the caller sets the next state).
+pub(super) fn take_body<M>(half: &mut Half<M>) -> Option<InBody<M>> {
+    match std::mem::replace(&mut half.state, State::Done) {
+        State::Body(b) => Some(b),
+        other => {
+            half.state = other;
+            None
+        }
+    }
+}

@@ -1,0 +1,470 @@
+//! The learn path: what an exchange's values and bodies say (field shapes, data classes),
+//! computed only for the exchanges the body policy picks (and the bodies the prefilter flags).
+//!
+//! Bodies are walked by the streaming JSON walk ([`crate::walk`]): paths interned, no value
+//! tree. Values are classified through [`Classifier::classify_into`] with the field-name hints
+//! computed once per distinct name (per interned path, per header name, per query parameter
+//! name) instead of once per value. Names, paths and locations are interned per worker; a
+//! learned message carries ids, masked previews and nothing else. Work per exchange is bounded
+//! by [`ObserveLimits`].
+
+use super::intern::Interner;
+use crate::classify::{ClassId, Classifier, FieldHints, Hit, PlaceKind};
+use crate::exchange::HeaderLike;
+use crate::observation::FieldType;
+use crate::observe::ObserveLimits;
+use crate::walk::{self, Field, PathId, Paths, Visitor, WalkLimits};
+use crate::FastMap;
+
+/// Request and response headers whose values are never classified: their grammar (dates,
+/// lengths, tokens of the protocol itself) cannot carry the data classes we look for.
+/// Lowercase, sorted for binary search.
+pub const NEVER_CLASSIFIED: &[&str] = &[
+    "accept-encoding",
+    "accept-ranges",
+    "age",
+    "cache-control",
+    "connection",
+    "content-encoding",
+    "content-length",
+    "date",
+    "expires",
+    "if-modified-since",
+    "if-unmodified-since",
+    "keep-alive",
+    "last-modified",
+    "pragma",
+    "te",
+    "transfer-encoding",
+    "vary",
+];
+
+/// Distinct locations and names per worker.
+const MAX_LOCATIONS: usize = 1 << 18;
+const MAX_NAMES: usize = 1 << 16;
+
+/// What learning one message found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Learned {
+    /// (field path, type), de-duplicated.
+    pub fields: Vec<(PathId, FieldType)>,
+    /// (class id, location id, masked preview), de-duplicated.
+    pub hits: Vec<(u32, u32, String)>,
+}
+
+impl Learned {
+    fn field(&mut self, path: PathId, ty: FieldType) {
+        if !self.fields.contains(&(path, ty)) {
+            self.fields.push((path, ty));
+        }
+    }
+
+    fn hit(&mut self, hit: (u32, u32, String)) {
+        if !self.hits.contains(&hit) {
+            self.hits.push(hit);
+        }
+    }
+
+    fn absorb(&mut self, other: Learned) {
+        for (p, t) in other.fields {
+            self.field(p, t);
+        }
+        for h in other.hits {
+            self.hit(h);
+        }
+    }
+}
+
+/// Which side a value was on, for its location (`request.body.x`, `response.header.y`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Prefix {
+    Request,
+    Response,
+}
+
+impl Prefix {
+    fn as_str(self) -> &'static str {
+        match self {
+            Prefix::Request => "request",
+            Prefix::Response => "response",
+        }
+    }
+}
+
+/// A header or query parameter name as the learn path needs it, computed once per name.
+#[derive(Debug, Clone)]
+struct NameInfo {
+    /// Its values are classified (not one of [`NEVER_CLASSIFIED`]).
+    classified: bool,
+    hints: FieldHints,
+    /// Location ids for the request and the response side.
+    location: [Option<u32>; 2],
+}
+
+/// One worker's learn-path state: interned paths and locations, hints per name.
+#[derive(Debug)]
+pub struct Learner {
+    pub paths: Paths,
+    pub locations: Interner,
+    /// Hints per interned path (by path index).
+    path_hints: Vec<Option<FieldHints>>,
+    /// Location ids of body paths per side.
+    path_locations: FastMap<(Prefix, PathId), u32>,
+    /// Header names as sent and query parameter names (decoded), per place.
+    headers: FastMap<Box<[u8]>, NameInfo>,
+    query: FastMap<Box<str>, NameInfo>,
+    /// Class ids of the rule set mapped to this worker's ids (the rule set's own order).
+    pub class_names: Interner,
+    class_ids: Vec<Option<u32>>,
+    decoder: walk::Decoder,
+    hits: Vec<Hit>,
+}
+
+impl Default for Learner {
+    fn default() -> Self {
+        Learner {
+            paths: Paths::default(),
+            locations: Interner::new(MAX_LOCATIONS),
+            path_hints: Vec::new(),
+            path_locations: FastMap::default(),
+            headers: FastMap::default(),
+            query: FastMap::default(),
+            class_names: Interner::new(crate::classify::rules::MAX_CLASSES),
+            class_ids: Vec::new(),
+            decoder: walk::Decoder::new(),
+            hits: Vec::new(),
+        }
+    }
+}
+
+/// One learn job: the classifier, the limits, and the exchange's value budget.
+pub struct Job<'a> {
+    pub classifier: &'a Classifier,
+    pub limits: &'a ObserveLimits,
+    /// Values still allowed to be classified for this exchange.
+    pub budget: &'a mut usize,
+}
+
+/// Classify `value` and record its hits at `location`, within the budget.
+#[allow(clippy::too_many_arguments)]
+fn classify(
+    job: &mut Job<'_>,
+    value: &[u8],
+    place: PlaceKind,
+    hints: &FieldHints,
+    location: u32,
+    scratch: &mut Vec<Hit>,
+    class_ids: &mut Vec<Option<u32>>,
+    class_names: &mut Interner,
+    out: &mut Learned,
+) {
+    if *job.budget == 0 || value.is_empty() {
+        return;
+    }
+    *job.budget -= 1;
+    scratch.clear();
+    job.classifier.classify_into(value, place, hints, scratch);
+    for hit in scratch.drain(..) {
+        let Some(class) = class_id(job.classifier, hit.class, class_ids, class_names) else {
+            continue;
+        };
+        out.hit((class, location, hit.preview));
+    }
+}
+
+/// This worker's id for a rule-set class.
+fn class_id(
+    classifier: &Classifier,
+    class: ClassId,
+    ids: &mut Vec<Option<u32>>,
+    names: &mut Interner,
+) -> Option<u32> {
+    let i = class.index();
+    if let Some(Some(id)) = ids.get(i) {
+        return Some(*id);
+    }
+    let id = names.intern(classifier.class_name(class))?;
+    if ids.len() <= i {
+        ids.resize(i + 1, None);
+    }
+    if let Some(slot) = ids.get_mut(i) {
+        *slot = Some(id);
+    }
+    Some(id)
+}
+
+impl Learner {
+    fn name_info(
+        locations: &mut Interner,
+        classifier: &Classifier,
+        kind: &str,
+        name: &str,
+        classified: bool,
+    ) -> NameInfo {
+        let location = |side: Prefix, locations: &mut Interner| {
+            locations.intern(&format!("{}.{kind}.{name}", side.as_str()))
+        };
+        NameInfo {
+            classified,
+            hints: if classified {
+                classifier.field_hints(name)
+            } else {
+                FieldHints::NONE
+            },
+            location: [
+                location(Prefix::Request, locations),
+                location(Prefix::Response, locations),
+            ],
+        }
+    }
+
+    /// Query values of a learned request.
+    pub fn query(&mut self, job: &mut Job<'_>, query: &str, out: &mut Learned) {
+        for pair in walk::pairs(query.as_bytes(), job.limits.max_params) {
+            let name = self.decoder.decode(pair.name).to_string();
+            if name.is_empty() {
+                continue;
+            }
+            if !self.query.contains_key(name.as_str()) && self.query.len() < MAX_NAMES {
+                let info =
+                    Self::name_info(&mut self.locations, job.classifier, "query", &name, true);
+                self.query.insert(name.as_str().into(), info);
+            }
+            let Some(info) = self.query.get(name.as_str()) else {
+                continue;
+            };
+            let Some(location) = info.location[0] else {
+                continue;
+            };
+            let value = self.decoder.decode(pair.value);
+            classify(
+                job,
+                value.as_bytes(),
+                PlaceKind::Query,
+                &info.hints,
+                location,
+                &mut self.hits,
+                &mut self.class_ids,
+                &mut self.class_names,
+                out,
+            );
+        }
+    }
+
+    /// Header values of a learned message.
+    pub fn headers<H: HeaderLike>(
+        &mut self,
+        job: &mut Job<'_>,
+        headers: &[H],
+        side: Prefix,
+        out: &mut Learned,
+    ) {
+        for h in headers.iter().take(job.limits.max_params) {
+            let raw = h.name().as_bytes();
+            if !self.headers.contains_key(raw) && self.headers.len() < MAX_NAMES {
+                let name = h.name().to_ascii_lowercase();
+                let classified = NEVER_CLASSIFIED.binary_search(&name.as_str()).is_err();
+                let info = Self::name_info(
+                    &mut self.locations,
+                    job.classifier,
+                    "header",
+                    &name,
+                    classified,
+                );
+                self.headers.insert(raw.into(), info);
+            }
+            let Some(info) = self.headers.get(raw) else {
+                continue;
+            };
+            let location = info.location[usize::from(side == Prefix::Response)];
+            let (true, Some(location)) = (info.classified, location) else {
+                continue;
+            };
+            let Some(value) = std::str::from_utf8(h.value()).ok().map(str::trim) else {
+                continue;
+            };
+            classify(
+                job,
+                value.as_bytes(),
+                PlaceKind::Header,
+                &info.hints,
+                location,
+                &mut self.hits,
+                &mut self.class_ids,
+                &mut self.class_names,
+                out,
+            );
+        }
+    }
+
+    /// Field shapes of a JSON or form body, classifying leaf values on the way. A JSON body
+    /// that does not parse whole (a truncated sample) gives nothing: its shapes stay unknown
+    /// rather than guessed.
+    pub fn body(
+        &mut self,
+        job: &mut Job<'_>,
+        body: &[u8],
+        content_type: Option<&str>,
+        side: Prefix,
+        out: &mut Learned,
+    ) {
+        if body.is_empty() {
+            return;
+        }
+        let ct = content_type.unwrap_or("");
+        let looks_json = ct.ends_with("json") || ct.ends_with("+json") || {
+            let first = body.iter().find(|b| !b.is_ascii_whitespace());
+            ct.is_empty() && matches!(first, Some(b'{') | Some(b'['))
+        };
+        if looks_json {
+            let mut walker = BodyWalk {
+                job,
+                side,
+                found: Learned::default(),
+                path_hints: &mut self.path_hints,
+                path_locations: &mut self.path_locations,
+                locations: &mut self.locations,
+                hits: &mut self.hits,
+                class_ids: &mut self.class_ids,
+                class_names: &mut self.class_names,
+            };
+            let limits = WalkLimits {
+                max_depth: walker.job.limits.max_depth,
+                max_fields: walker.job.limits.max_fields,
+            };
+            if walk::walk_json(body, &mut self.paths, &limits, &mut walker).is_ok() {
+                let found = std::mem::take(&mut walker.found);
+                out.absorb(found);
+            }
+        } else if ct == "application/x-www-form-urlencoded" {
+            self.form(job, body, side, out);
+        }
+    }
+
+    fn form(&mut self, job: &mut Job<'_>, body: &[u8], side: Prefix, out: &mut Learned) {
+        for pair in walk::pairs(body, job.limits.max_fields) {
+            let name = self.decoder.decode(pair.name).to_string();
+            if name.is_empty() {
+                continue;
+            }
+            let Some(path) = self.paths.key(PathId::ROOT, &name) else {
+                continue;
+            };
+            out.field(path, FieldType::String);
+            let Some(location) = body_location(
+                &mut self.path_locations,
+                &mut self.locations,
+                side,
+                path,
+                self.paths.text(path),
+            ) else {
+                continue;
+            };
+            let hints = hints_for(&mut self.path_hints, path, &name, job.classifier);
+            let value = self.decoder.decode(pair.value);
+            classify(
+                job,
+                value.as_bytes(),
+                PlaceKind::Body,
+                hints,
+                location,
+                &mut self.hits,
+                &mut self.class_ids,
+                &mut self.class_names,
+                out,
+            );
+        }
+    }
+}
+
+/// The hints of a body path's name (`name`, its last key), computed once per path.
+fn hints_for<'c>(
+    cache: &'c mut Vec<Option<FieldHints>>,
+    path: PathId,
+    name: &str,
+    classifier: &Classifier,
+) -> &'c FieldHints {
+    let i = path.index();
+    if cache.len() <= i {
+        cache.resize(i + 1, None);
+    }
+    static NO_HINTS: FieldHints = FieldHints::NONE;
+    match cache.get_mut(i) {
+        Some(slot) => slot.get_or_insert_with(|| classifier.field_hints(name)),
+        None => &NO_HINTS,
+    }
+}
+
+/// The location id of a body path on `side` (`text` is the path's text):
+/// `response.body.Data.Iban`, `request.body[].x`, `response.body` for the root.
+fn body_location(
+    cache: &mut FastMap<(Prefix, PathId), u32>,
+    locations: &mut Interner,
+    side: Prefix,
+    path: PathId,
+    text: &str,
+) -> Option<u32> {
+    if let Some(&id) = cache.get(&(side, path)) {
+        return Some(id);
+    }
+    let prefix = side.as_str();
+    let location = if text.is_empty() {
+        format!("{prefix}.body")
+    } else if text.starts_with('[') {
+        format!("{prefix}.body{text}")
+    } else {
+        format!("{prefix}.body.{text}")
+    };
+    let id = locations.intern(&location)?;
+    cache.insert((side, path), id);
+    Some(id)
+}
+
+/// The walk of one JSON body: shapes and classified values into `found`.
+struct BodyWalk<'j, 'a, 'l> {
+    job: &'j mut Job<'a>,
+    side: Prefix,
+    found: Learned,
+    path_hints: &'l mut Vec<Option<FieldHints>>,
+    path_locations: &'l mut FastMap<(Prefix, PathId), u32>,
+    locations: &'l mut Interner,
+    hits: &'l mut Vec<Hit>,
+    class_ids: &'l mut Vec<Option<u32>>,
+    class_names: &'l mut Interner,
+}
+
+impl BodyWalk<'_, '_, '_> {
+    /// Classify a scalar at `path` (its last key `name`, its text `text`).
+    fn scalar(&mut self, path: PathId, name: &str, text: &str, scalar: &[u8]) {
+        let Some(location) =
+            body_location(self.path_locations, self.locations, self.side, path, text)
+        else {
+            return;
+        };
+        let hints = hints_for(self.path_hints, path, name, self.job.classifier);
+        classify(
+            self.job,
+            scalar,
+            PlaceKind::Body,
+            hints,
+            location,
+            self.hits,
+            self.class_ids,
+            self.class_names,
+            &mut self.found,
+        );
+    }
+}
+
+impl Visitor for BodyWalk<'_, '_, '_> {
+    fn field(&mut self, field: &Field<'_>) {
+        self.found.field(field.path, field.ty);
+        if let Some(scalar) = field.scalar {
+            self.scalar(field.path, field.name, field.text, scalar);
+        }
+    }
+
+    fn root_scalar(&mut self, _ty: FieldType, scalar: &[u8]) {
+        self.scalar(PathId::ROOT, "", "", scalar);
+    }
+}

@@ -1,0 +1,749 @@
+//! The count path and the learn path: exchange heads (and the bodies worth it) in, an
+//! [`Inventory`] out.
+//!
+//! An [`InventoryBuilder`] is one capture worker's analysis. For every exchange it takes the
+//! borrowed heads the HTTP layer parsed and:
+//!
+//! - **counts** it, always, without allocating in steady state: the endpoint (host, method and
+//!   raw path resolved through a route cache, `routes.rs`), status, consumer and auth scheme
+//!   (the credential resolved once per credential, `consumers.rs`), parameter names (one
+//!   interned set per request shape, `params.rs`), media types, sizes, timing and anomalies,
+//!   into per-endpoint aggregates keyed by ids (`aggregate.rs`);
+//! - **learns** from it when the body policy says so (`policy.rs`: dense first, then sampled
+//!   while nothing new appears): header and query values classified, the body decoded and
+//!   walked for field shapes and data classes (`learn.rs`). Bodies not learned are still
+//!   framed by the HTTP layer; identity-coded ones are scanned by the prefilter
+//!   ([`crate::classify`]) so that a data class new to the endpoint sends the body to the walk
+//!   anyway.
+//!
+//! The id-keyed aggregates become the string-keyed [`Inventory`] only when a window is sealed
+//! ([`InventoryBuilder::take`]) or the scan ends ([`InventoryBuilder::finish`]).
+//!
+//! Not here: HTTP parsing and framing (the agent), cardinality learning across the inventory
+//! ([`crate::cardinality`]), the diff against the catalogue ([`crate::diff`]).
+
+pub mod aggregate;
+mod consumers;
+pub mod intern;
+pub mod learn;
+pub mod params;
+pub mod policy;
+pub mod routes;
+pub mod target;
+
+use crate::classify::prefilter::BodyScan;
+use crate::classify::ClassSet;
+use crate::exchange::{
+    header_value, AnomalySet, BodyDepth, BodyEnd, BodyShape, RequestView, ResponseView,
+};
+use crate::inventory::{Inventory, InventoryLimits};
+use crate::observe::Observer;
+use crate::time::Timestamp;
+use crate::FastMap;
+use aggregate::{EndpointAgg, HostAgg, Names};
+use consumers::Consumers;
+use intern::{ByteCache, Interner};
+use learn::{Job, Learned, Learner, Prefix};
+use params::ParamSets;
+use policy::{BodyPolicy, LearnMode, PolicyKey, Side};
+use routes::{Route, Routes};
+use std::net::{IpAddr, SocketAddr};
+
+/// Distinct media types per worker.
+const MAX_MEDIA: usize = 4096;
+/// Distinct raw `Content-Type` values remembered.
+const MEDIA_CACHE: usize = 4096;
+/// Minutes of timeline kept before trimming (twice what the inventory keeps).
+const TIMELINE_SLACK: usize = 2 * crate::inventory::TIMELINE_MINUTES;
+
+/// What the builder keeps about one message (request or response) until its exchange is
+/// counted: ids, the learn decision, and what learning found. No raw value.
+#[derive(Debug)]
+pub struct Message {
+    side: Side,
+    route: Option<Route>,
+    consumer: u32,
+    auth: u32,
+    params: Option<u32>,
+    media: Option<u32>,
+    status: Option<u16>,
+    /// The policy picked this message for learning.
+    learn: bool,
+    depth: BodyDepth,
+    body_present: bool,
+    wire_len: u64,
+    /// Values the exchange may still classify (shared by request and response).
+    budget: usize,
+    learned: Option<Box<Learned>>,
+    scan: Option<Box<Scan>>,
+    prefiltered: bool,
+}
+
+/// An identity body being scanned: the prefilter state and a bounded copy to walk if it
+/// flags something new.
+#[derive(Debug, Default)]
+struct Scan {
+    prefilter: BodyScan,
+    copy: Vec<u8>,
+    truncated: bool,
+}
+
+/// One worker's count and learn paths; see the module docs.
+pub struct InventoryBuilder<'o> {
+    observer: &'o Observer,
+    limits: InventoryLimits,
+    routes: Routes,
+    consumers: Consumers,
+    params: ParamSets,
+    media: Interner,
+    media_cache: ByteCache<Option<u32>>,
+    policy: BodyPolicy,
+    learner: Learner,
+    aggs: Vec<Option<EndpointAgg>>,
+    hosts: Vec<Option<HostAgg>>,
+    timeline: FastMap<i64, u64>,
+    dropped: u64,
+    /// Spare scan states. Boxed because they move in and out of messages, where a box keeps
+    /// `Message` small; the pool only holds them between uses.
+    #[allow(clippy::vec_box)]
+    scans: Vec<Box<Scan>>,
+    /// Classes the prefilter has already seen per (endpoint, side): a body showing only these
+    /// is not walked.
+    known: FastMap<(u32, Side), ClassSet>,
+    /// The same for the values of heads.
+    known_heads: FastMap<(u32, Side), ClassSet>,
+    head_scan: BodyScan,
+    /// Scratch for the head values one scan reads (zeroed after each scan).
+    head_values: Vec<u8>,
+    sample_cap: usize,
+}
+
+impl std::fmt::Debug for InventoryBuilder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InventoryBuilder")
+            .field("endpoints", &self.routes.endpoint_count())
+            .field("dropped", &self.dropped)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Most scan buffers kept for reuse.
+const SCAN_POOL: usize = 64;
+
+impl<'o> InventoryBuilder<'o> {
+    pub fn new(observer: &'o Observer, limits: InventoryLimits) -> Self {
+        InventoryBuilder {
+            observer,
+            routes: Routes::new(limits.max_endpoints),
+            limits,
+            consumers: Consumers::new(&observer.consumers),
+            params: ParamSets::new(observer.consumers.hash_seed()),
+            media: Interner::new(MAX_MEDIA),
+            media_cache: ByteCache::new(MEDIA_CACHE),
+            policy: BodyPolicy::new(observer.learn),
+            learner: Learner::default(),
+            aggs: Vec::new(),
+            hosts: Vec::new(),
+            timeline: FastMap::default(),
+            dropped: 0,
+            scans: Vec::new(),
+            known: FastMap::default(),
+            known_heads: FastMap::default(),
+            head_scan: BodyScan::new(),
+            head_values: Vec::new(),
+            sample_cap: observer.limits.max_body_sample,
+        }
+    }
+
+    /// The media type of a `Content-Type` value (without parameters, lowercase), interned.
+    fn media_of(&mut self, value: Option<&[u8]>) -> Option<u32> {
+        let raw = value?;
+        if let Some(id) = self.media_cache.get(raw) {
+            return id;
+        }
+        let id = std::str::from_utf8(raw)
+            .ok()
+            .and_then(|v| v.trim().split(';').next())
+            .map(|m| m.trim().to_ascii_lowercase())
+            .filter(|m| !m.is_empty())
+            .and_then(|m| self.media.intern(&m));
+        self.media_cache.insert(raw, id);
+        id
+    }
+
+    fn depth(&mut self, learn: bool, body: BodyShape) -> BodyDepth {
+        if !body.present {
+            BodyDepth::Frame
+        } else if learn {
+            BodyDepth::Learn
+        } else if body.identity && matches!(self.policy.mode(), LearnMode::Sampled(_)) {
+            BodyDepth::Scan
+        } else {
+            BodyDepth::Frame
+        }
+    }
+
+    fn scan_buffer(&mut self) -> Box<Scan> {
+        self.scans.pop().unwrap_or_default()
+    }
+
+    fn give_back(&mut self, mut scan: Box<Scan>) {
+        if self.scans.len() < SCAN_POOL {
+            // A finished scan takes no more bytes: start the next body afresh (this also
+            // overwrites the seam of body bytes the old one held).
+            scan.prefilter = BodyScan::new();
+            scan.copy.clear();
+            scan.truncated = false;
+            self.scans.push(scan);
+        }
+    }
+
+    /// A request head: count-path facts, the learn decision, and how deep to parse its body.
+    pub fn request(
+        &mut self,
+        client: IpAddr,
+        server: SocketAddr,
+        head: &RequestView<'_>,
+        body: BodyShape,
+        ts: Timestamp,
+    ) -> (Message, BodyDepth) {
+        let limits = &self.observer.limits;
+        let target = target::split(head.target);
+        let host_header = header_value(head.headers, "host")
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .map(str::trim);
+        let fallback;
+        let host = match target.authority.or(host_header).filter(|h| !h.is_empty()) {
+            Some(h) => h,
+            None => {
+                fallback = server_authority(server);
+                &fallback
+            }
+        };
+        let route = self
+            .routes
+            .resolve(&self.observer.templater, host, head.method, target.path);
+        let (consumer, auth) = self.consumers.of(
+            &self.observer.consumers,
+            head.headers,
+            target.query,
+            limits.max_params,
+            client,
+        );
+        let params = self
+            .params
+            .of(target.query, head.headers, limits.max_params);
+        let media = self.media_of(header_value(head.headers, "content-type"));
+        let endpoint = route.and_then(|r| r.endpoint);
+        let mut budget = limits.max_classified_values;
+        let (learn, learned) = self.decide_and_learn_head(
+            endpoint,
+            Side::Request,
+            media,
+            head.headers,
+            target.query,
+            &mut budget,
+            ts,
+        );
+        let depth = self.depth(learn, body);
+        let scan = (depth == BodyDepth::Scan).then(|| self.scan_buffer());
+        let message = Message {
+            side: Side::Request,
+            route,
+            consumer,
+            auth,
+            params,
+            media,
+            status: None,
+            learn,
+            depth,
+            body_present: body.present,
+            wire_len: 0,
+            budget,
+            learned,
+            scan,
+            prefiltered: false,
+        };
+        (message, depth)
+    }
+
+    /// A final response head, with the request it answers (`None`: unpaired).
+    pub fn response(
+        &mut self,
+        request: Option<&Message>,
+        head: &ResponseView<'_>,
+        body: BodyShape,
+        ts: Timestamp,
+    ) -> (Message, BodyDepth) {
+        let media = self.media_of(header_value(head.headers, "content-type"));
+        let route = request.and_then(|r| r.route);
+        let mut budget = request.map_or(0, |r| r.budget);
+        let (learn, learned) = self.decide_and_learn_head(
+            route.and_then(|r| r.endpoint),
+            Side::Response,
+            media,
+            head.headers,
+            "",
+            &mut budget,
+            ts,
+        );
+        let depth = self.depth(learn, body);
+        let scan = (depth == BodyDepth::Scan).then(|| self.scan_buffer());
+        let message = Message {
+            side: Side::Response,
+            route,
+            consumer: 0,
+            auth: 0,
+            params: None,
+            media,
+            status: Some(head.status),
+            learn,
+            depth,
+            body_present: body.present,
+            wire_len: 0,
+            budget,
+            learned,
+            scan,
+            prefiltered: false,
+        };
+        (message, depth)
+    }
+
+    /// The learn decision for one message of `endpoint` (whether its body is learned), and
+    /// what its head says when it is learned or when the head prefilter flags a class new to
+    /// the endpoint: its header values (and a request's query values) classified.
+    #[allow(clippy::too_many_arguments)]
+    fn decide_and_learn_head<H: crate::exchange::HeaderLike>(
+        &mut self,
+        endpoint: Option<u32>,
+        side: Side,
+        media: Option<u32>,
+        headers: &[H],
+        query: &str,
+        budget: &mut usize,
+        ts: Timestamp,
+    ) -> (bool, Option<Box<Learned>>) {
+        let Some(endpoint) = endpoint else {
+            return (false, None);
+        };
+        let key = PolicyKey {
+            endpoint,
+            side,
+            media: media.unwrap_or(u32::MAX),
+        };
+        let learn = self.policy.decide(key, ts);
+        if !learn && !self.head_shows_new_class(endpoint, side, headers, query) {
+            return (false, None);
+        }
+        let mut out = Box::<Learned>::default();
+        let mut job = Job {
+            classifier: &self.observer.classifier,
+            limits: &self.observer.limits,
+            budget,
+        };
+        let prefix = match side {
+            Side::Request => Prefix::Request,
+            Side::Response => Prefix::Response,
+        };
+        if side == Side::Request {
+            self.learner.query(&mut job, query, &mut out);
+        }
+        self.learner.headers(&mut job, headers, prefix, &mut out);
+        (learn, Some(out))
+    }
+
+    /// Whether the values of a head (its headers, and a request's raw query) show a data class
+    /// the prefilter has not seen in heads of this endpoint and side before: then the head is
+    /// classified even though the policy did not pick the exchange. Credentials (whose classes
+    /// are the caller's own) and headers that cannot carry data are not scanned.
+    fn head_shows_new_class<H: crate::exchange::HeaderLike>(
+        &mut self,
+        endpoint: u32,
+        side: Side,
+        headers: &[H],
+        query: &str,
+    ) -> bool {
+        let classifier = &self.observer.classifier;
+        // One push of every value, each ended by a separator no token spans: a scan costs
+        // per push, and heads have many short values.
+        let values = &mut self.head_values;
+        values.clear();
+        for h in headers.iter().take(self.observer.limits.max_params) {
+            if !skipped_by_head_scan(h.name()) {
+                values.extend_from_slice(h.value());
+                values.push(b'\n');
+            }
+        }
+        values.extend_from_slice(query.as_bytes());
+        if values.is_empty() {
+            return false;
+        }
+        let scan = &mut self.head_scan;
+        scan.push(classifier, values);
+        let classes = scan.finish(classifier);
+        *scan = BodyScan::new();
+        values.fill(0);
+        values.clear();
+        if classes.is_empty() {
+            return false;
+        }
+        let known = self.known_heads.entry((endpoint, side)).or_default();
+        let new = !classes.difference(*known).is_empty();
+        *known = known.union(classes);
+        new
+    }
+
+    /// Body bytes of a [`BodyDepth::Scan`] body, as they arrive.
+    pub fn body_data(&mut self, message: &mut Message, bytes: &[u8]) {
+        if let Some(scan) = message.scan.as_mut() {
+            scan.prefilter.push(&self.observer.classifier, bytes);
+            let room = self.sample_cap.saturating_sub(scan.copy.len());
+            let take = room.min(bytes.len());
+            scan.copy
+                .extend_from_slice(bytes.get(..take).unwrap_or_default());
+            scan.truncated |= take < bytes.len();
+        }
+    }
+
+    /// A message's body ended: walk it when it was learned (or when the prefilter flags it).
+    pub fn body_end(&mut self, message: &mut Message, end: &BodyEnd<'_>) {
+        message.wire_len = end.wire_len;
+        let side = match message.side {
+            Side::Request => Prefix::Request,
+            Side::Response => Prefix::Response,
+        };
+        let media = message.media.map(|m| self.media.get(m).to_string());
+        let mut budget = message.budget;
+        if let Some(decoded) = end.decoded {
+            let learned = message.learned.get_or_insert_with(Default::default);
+            let mut job = Job {
+                classifier: &self.observer.classifier,
+                limits: &self.observer.limits,
+                budget: &mut budget,
+            };
+            self.learner
+                .body(&mut job, &decoded.sample, media.as_deref(), side, learned);
+        } else if let Some(mut scan) = message.scan.take() {
+            let endpoint = message.route.and_then(|r| r.endpoint);
+            let classes = scan.prefilter.finish(&self.observer.classifier);
+            let new = match endpoint {
+                Some(e) => {
+                    let known = self.known.entry((e, message.side)).or_default();
+                    let new = classes.difference(*known);
+                    *known = known.union(classes);
+                    new
+                }
+                None => ClassSet::EMPTY,
+            };
+            // A copy cut at the sample cap is not a whole document: the walk could not read it
+            // (a learned body is cut the same way).
+            if !new.is_empty() && end.complete && !scan.truncated {
+                let learned = message.learned.get_or_insert_with(Default::default);
+                let mut job = Job {
+                    classifier: &self.observer.classifier,
+                    limits: &self.observer.limits,
+                    budget: &mut budget,
+                };
+                self.learner
+                    .body(&mut job, &scan.copy, media.as_deref(), side, learned);
+                message.prefiltered = true;
+            }
+            self.give_back(scan);
+        }
+        message.budget = budget;
+    }
+
+    /// Count a finished exchange. `request` is `None` for a lone response, which says nothing
+    /// about an endpoint and is only counted by the HTTP layer.
+    pub fn exchange(
+        &mut self,
+        request: Option<Message>,
+        response: Option<Message>,
+        ts: Timestamp,
+        anomalies: AnomalySet,
+        response_delay_micros: Option<i64>,
+    ) {
+        let Some(req) = request else {
+            if let Some(scan) = response.and_then(|mut r| r.scan.take()) {
+                self.give_back(scan);
+            }
+            return;
+        };
+        let Some(route) = req.route else {
+            self.dropped += 1;
+            return;
+        };
+        let host = slot(&mut self.hosts, route.host, || HostAgg {
+            exchanges: 0,
+            first_seen: ts,
+            last_seen: ts,
+        });
+        host.exchanges += 1;
+        host.first_seen = host.first_seen.min(ts);
+        host.last_seen = host.last_seen.max(ts);
+        let minute = ts.micros().div_euclid(60 * Timestamp::MICROS_PER_SEC);
+        *self.timeline.entry(minute).or_default() += 1;
+        if self.timeline.len() > TIMELINE_SLACK {
+            trim(&mut self.timeline);
+        }
+        let Some(endpoint) = route.endpoint else {
+            self.dropped += 1;
+            return;
+        };
+        let cap = self.limits.max_names;
+        let source = self
+            .routes
+            .endpoint(endpoint)
+            .map_or(crate::observation::TemplateSource::Learned, |(_, s)| *s);
+        let agg = slot(&mut self.aggs, endpoint, || EndpointAgg::new(source, ts));
+        let mut novel = false;
+        agg.exchanges += 1;
+        if !anomalies.lowers_confidence() {
+            agg.complete += 1;
+        }
+        match response.as_ref().and_then(|r| r.status) {
+            Some(s) => {
+                novel |= agg.statuses.iter().all(|(k, _)| k != s);
+                agg.statuses.bump(s, 1, usize::MAX);
+            }
+            None => agg.no_response += 1,
+        }
+        if let Some(p) = req.params {
+            agg.param_sets.bump(p, 1, usize::MAX);
+        }
+        let mut overflow = 0;
+        if let Some(m) = req.media {
+            novel |= agg.request_media.iter().all(|(k, _)| k != m);
+            overflow += agg.request_media.bump(m, 1, cap);
+        }
+        if let Some(m) = response.as_ref().and_then(|r| r.media) {
+            novel |= agg.response_media.iter().all(|(k, _)| k != m);
+            overflow += agg.response_media.bump(m, 1, cap);
+        }
+        agg.consumer(req.consumer, cap);
+        novel |= agg.auth.iter().all(|(k, _)| k != req.auth);
+        overflow += agg.auth.bump(req.auth, 1, cap);
+        for a in anomalies.iter() {
+            if let Some(n) = agg.anomalies.get_mut(a.index()) {
+                *n += 1;
+            }
+        }
+        agg.first_seen = agg.first_seen.min(ts);
+        agg.last_seen = agg.last_seen.max(ts);
+        agg.overflow += overflow;
+        if let Some(d) = response_delay_micros {
+            agg.delay_sum = agg.delay_sum.saturating_add(d);
+            agg.delay_count += 1;
+            agg.delay_max = agg.delay_max.max(d);
+        }
+        let mut messages = [Some(req), response];
+        for m in messages.iter_mut().flatten() {
+            let bodies = match m.side {
+                Side::Request => &mut agg.request_bodies,
+                Side::Response => &mut agg.response_bodies,
+            };
+            bodies.bytes += m.wire_len;
+            if m.body_present {
+                if m.depth == BodyDepth::Learn || m.prefiltered {
+                    bodies.learned += 1;
+                } else {
+                    bodies.skipped += 1;
+                }
+                if m.prefiltered {
+                    bodies.prefiltered += 1;
+                }
+            }
+            let Some(learned) = m.learned.take() else {
+                continue;
+            };
+            let response = m.side == Side::Response;
+            let mut new_here = false;
+            for (path, ty) in &learned.fields {
+                new_here |= agg.field(response, *path, *ty, cap);
+            }
+            for (class, location, preview) in &learned.hits {
+                new_here |= agg.class(*class, *location, preview, cap);
+            }
+            if new_here {
+                novel = true;
+            } else if m.learn {
+                self.policy.nothing_new(PolicyKey {
+                    endpoint,
+                    side: m.side,
+                    media: m.media.unwrap_or(u32::MAX),
+                });
+            }
+        }
+        for m in messages.iter_mut().flatten() {
+            if let Some(scan) = m.scan.take() {
+                self.give_back(scan);
+            }
+        }
+        if novel {
+            self.policy.something_new(endpoint);
+        }
+    }
+
+    /// Seal a window: the inventory of everything counted since the last seal. Caches,
+    /// interners and the body policy are kept for the next window.
+    pub fn take(&mut self) -> Inventory {
+        let names = BuilderNames {
+            params: &self.params,
+            media: &self.media,
+            consumers: &self.consumers,
+            learner: &self.learner,
+        };
+        let cap = self.limits.max_names;
+        let routes = &self.routes;
+        let endpoints = self
+            .aggs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| {
+                let agg = a.as_ref()?;
+                let (key, _) = routes.endpoint(u32::try_from(i).ok()?)?;
+                Some((key.clone(), agg.record(&names, cap)))
+            })
+            .collect::<Vec<_>>();
+        let hosts = self
+            .hosts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| {
+                let h = h.as_ref()?;
+                let name = routes.hosts.get(u32::try_from(i).ok()?);
+                Some((name.to_string(), h.clone()))
+            })
+            .collect::<Vec<_>>();
+        let inventory = aggregate::inventory(
+            &self.limits,
+            endpoints.into_iter(),
+            hosts.into_iter(),
+            &self.timeline,
+            self.dropped,
+        );
+        self.aggs.clear();
+        self.hosts.clear();
+        self.timeline.clear();
+        self.dropped = 0;
+        if self.routes.endpoint_count() >= self.limits.max_endpoints {
+            self.routes.clear_endpoints();
+            self.known.clear();
+            self.known_heads.clear();
+        }
+        inventory
+    }
+
+    /// End of the scan: the inventory of everything counted.
+    pub fn finish(mut self) -> Inventory {
+        self.take()
+    }
+
+    /// The builder's own counters (`engine.*`): caches, interners, tables, policy.
+    pub fn counters(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("engine_route_cache_hits", self.routes.cache_hits),
+            ("engine_route_cache_misses", self.routes.cache_misses),
+            ("engine_route_cache_resets", self.routes.cache_resets()),
+            ("engine_endpoints_full", self.routes.endpoints_full),
+            ("engine_hosts_full", self.routes.hosts.overflow),
+            (
+                "engine_consumer_cache_resets",
+                self.consumers.cache_resets(),
+            ),
+            ("engine_consumers_full", self.consumers.overflow()),
+            ("engine_param_sets_full", self.params.overflow),
+            ("engine_param_names_full", self.params.names.overflow),
+            ("engine_media_full", self.media.overflow),
+            ("engine_paths_full", self.learner.paths.overflow()),
+            ("engine_locations_full", self.learner.locations.overflow),
+            ("engine_policies_full", self.policy.overflow),
+        ]
+    }
+}
+
+/// Headers the head prefilter does not scan: the caller's own credential (found on every
+/// request; its class is not data the endpoint exposes) and headers whose grammar cannot
+/// carry data ([`learn::NEVER_CLASSIFIED`]).
+fn skipped_by_head_scan(name: &str) -> bool {
+    const CREDENTIALS: &[&str] = &["authorization", "proxy-authorization", "cookie"];
+    CREDENTIALS
+        .iter()
+        .chain(crate::consumer::API_KEY_HEADERS)
+        .chain(learn::NEVER_CLASSIFIED)
+        .any(|n| n.len() == name.len() && n.eq_ignore_ascii_case(name))
+}
+
+/// The id-to-name side of a builder, borrowed for a conversion.
+struct BuilderNames<'a> {
+    params: &'a ParamSets,
+    media: &'a Interner,
+    consumers: &'a Consumers,
+    learner: &'a Learner,
+}
+
+impl Names for BuilderNames<'_> {
+    fn param_set(&self, id: u32) -> (Vec<&str>, Vec<&str>) {
+        match self.params.get(id) {
+            Some(set) => (
+                set.query
+                    .iter()
+                    .map(|n| self.params.names.get(*n))
+                    .collect(),
+                set.headers
+                    .iter()
+                    .map(|n| self.params.names.get(*n))
+                    .collect(),
+            ),
+            None => (Vec::new(), Vec::new()),
+        }
+    }
+    fn media(&self, id: u32) -> &str {
+        self.media.get(id)
+    }
+    fn consumer(&self, id: u32) -> &str {
+        self.consumers.name(id)
+    }
+    fn auth(&self, id: u32) -> &str {
+        self.consumers.auth_label(id)
+    }
+    fn path(&self, id: crate::walk::PathId) -> &str {
+        self.learner.paths.text(id)
+    }
+    fn location(&self, id: u32) -> &str {
+        self.learner.locations.get(id)
+    }
+    fn class(&self, id: u32) -> &str {
+        self.learner.class_names.get(id)
+    }
+}
+
+/// The entry of a dense id-indexed table, created on first use.
+fn slot<T>(table: &mut Vec<Option<T>>, id: u32, new: impl FnOnce() -> T) -> &mut T {
+    let i = id as usize;
+    if table.len() <= i {
+        table.resize_with(i + 1, || None);
+    }
+    let entry = &mut table[i];
+    entry.get_or_insert_with(new)
+}
+
+/// Keep the latest [`crate::inventory::TIMELINE_MINUTES`] minutes.
+fn trim(timeline: &mut FastMap<i64, u64>) {
+    let mut minutes: Vec<i64> = timeline.keys().copied().collect();
+    minutes.sort_unstable();
+    let excess = minutes
+        .len()
+        .saturating_sub(crate::inventory::TIMELINE_MINUTES);
+    for m in minutes.iter().take(excess) {
+        timeline.remove(m);
+    }
+}
+
+/// `ip:port` of the server, for requests without a Host header (HTTP/1.0, HTTP/0.9).
+pub fn server_authority(server: SocketAddr) -> String {
+    match server.ip() {
+        IpAddr::V4(ip) => format!("{ip}:{}", server.port()),
+        IpAddr::V6(ip) => format!("[{ip}]:{}", server.port()),
+    }
+}
