@@ -8,8 +8,10 @@
 //!   each packet to the worker its connection hashes to (a symmetric hash: both directions
 //!   meet in one worker; a fragmented datagram is sharded once it is whole). Packets travel
 //!   in batches that reference the source's read block (`source::block`) rather than copying
-//!   it. With one worker and nothing else to wait for, the worker reads the source itself:
-//!   no thread, no hand-over.
+//!   it. When the sources are files (`inline_first`), the reading thread is also worker 0:
+//!   its share is fed in place and only the other shares cross threads, so N workers use N
+//!   threads (on N cores, none waits behind a dispatcher); with one worker that is the whole
+//!   run, with no thread and no hand-over.
 //! - **Own sources** ([`run_sources`]): each worker reads a source of its own, e.g. one
 //!   AF_PACKET ring of a fanout group, where the kernel already sharded by flow.
 //!
@@ -42,10 +44,10 @@ pub struct RunConfig {
     pub batch_packets: usize,
     /// Wait for a full worker queue instead of dropping (file replay).
     pub block_when_full: bool,
-    /// With one worker, let it read the sources itself (no dispatcher thread). Right for
-    /// files; a live source whose reads can block forever needs the dispatcher so the worker
-    /// can still act on idle timeouts.
-    pub inline_single: bool,
+    /// Run worker 0 on the thread that reads the sources (with one worker: no other thread).
+    /// Right for files; a live source whose reads can block forever needs a dispatcher of its
+    /// own so every worker can still act on idle timeouts.
+    pub inline_first: bool,
     /// Wake a worker that received nothing for this long ([`WorkerHooks::idle`]).
     pub idle: Option<Duration>,
     pub pipeline: PipelineConfig,
@@ -60,7 +62,7 @@ impl Default for RunConfig {
             queue_batches: 4,
             batch_packets: 1024,
             block_when_full: true,
-            inline_single: true,
+            inline_first: true,
             idle: None,
             pipeline: PipelineConfig::default(),
             shard_seed: 0x5eed,
@@ -202,7 +204,11 @@ enum Mode<'a, S: ExchangeSink, H: WorkerHooks<S>> {
         pipeline: Box<Pipeline<S>>,
         hooks: &'a mut H,
     },
-    Dispatch(Box<Dispatcher>),
+    Dispatch {
+        dispatcher: Box<Dispatcher>,
+        /// Worker 0, run on the reading thread (`inline_first`); its queue is then unused.
+        local: Option<(Box<Pipeline<S>>, &'a mut H)>,
+    },
 }
 
 /// The dispatching side: one decoder, one open batch and one queue per worker.
@@ -219,6 +225,9 @@ struct Dispatcher {
     drops: u64,
     /// The source's capture statistics, as last polled.
     capture: Option<LiveStats>,
+    /// Worker 0 runs on this thread: nothing is sent to queue 0, and the dispatcher's
+    /// counters are handed to it at the end.
+    local_first: bool,
     /// Counters at the last report, to send deltas.
     reported: PipelineStats,
 }
@@ -245,7 +254,10 @@ impl<S: ExchangeSink, H: WorkerHooks<S>> Feeder<'_, S, H> {
                     pipeline.feed(&shared.frame);
                     hooks.packet(pipeline, shared.frame.ts);
                 }
-                Mode::Dispatch(d) => {
+                Mode::Dispatch {
+                    dispatcher: d,
+                    local,
+                } => {
                     d.frames += 1;
                     d.bytes += u64::from(shared.frame.wire_len);
                     let block = shared.block;
@@ -261,6 +273,7 @@ impl<S: ExchangeSink, H: WorkerHooks<S>> Feeder<'_, S, H> {
                         block.map(|(_, b)| b),
                         &self.config,
                         &mut self.summary,
+                        local,
                     );
                 }
             }
@@ -269,7 +282,7 @@ impl<S: ExchangeSink, H: WorkerHooks<S>> Feeder<'_, S, H> {
                 self.report(source, progress);
             }
         };
-        if let Mode::Dispatch(d) = &mut self.mode {
+        if let Mode::Dispatch { dispatcher: d, .. } = &mut self.mode {
             d.flush_all(&self.config, &mut self.summary);
             d.block = None;
         }
@@ -280,7 +293,7 @@ impl<S: ExchangeSink, H: WorkerHooks<S>> Feeder<'_, S, H> {
     fn report(&mut self, source: &mut dyn CaptureSource, progress: &mut dyn FnMut(Progress)) {
         if let Some(c) = source.capture_stats() {
             self.summary.capture = Some(c);
-            if let Mode::Dispatch(d) = &mut self.mode {
+            if let Mode::Dispatch { dispatcher: d, .. } = &mut self.mode {
                 d.capture = Some(c);
             }
         }
@@ -295,18 +308,24 @@ impl<S: ExchangeSink, H: WorkerHooks<S>> Feeder<'_, S, H> {
 }
 
 impl Dispatcher {
-    fn dispatch(
+    fn dispatch<S: ExchangeSink, H: WorkerHooks<S>>(
         &mut self,
         frame: &crate::source::Frame<'_>,
         block: Option<&SharedBlock>,
         config: &RunConfig,
         summary: &mut RunSummary,
+        local: &mut Option<(Box<Pipeline<S>>, &mut H)>,
     ) {
-        let workers = self.senders.len().max(1);
+        let (workers, local_first) = (self.senders.len(), self.local_first);
         let Some(packet) = self.decoder.decode(frame) else {
             return;
         };
-        let i = (packet.shard_hash(config.shard_seed) % workers as u64) as usize;
+        let i = shard_of(packet.shard_hash(config.shard_seed), workers, local_first);
+        if let (0, Some((pipeline, hooks))) = (i, local.as_mut()) {
+            pipeline.feed_packet(&packet);
+            hooks.packet(pipeline, packet.ts);
+            return;
+        }
         let Some(batch) = self.open.get_mut(i) else {
             return;
         };
@@ -349,6 +368,9 @@ impl Dispatcher {
     }
 
     fn send(&mut self, i: usize, config: &RunConfig, summary: &mut RunSummary) {
+        if i == 0 && self.local_first {
+            return;
+        }
         let Some(slot) = self.open.get_mut(i) else {
             return;
         };
@@ -391,6 +413,19 @@ impl Dispatcher {
         for i in 0..self.open.len() {
             self.send(i, config, summary);
         }
+    }
+}
+
+/// The worker of `workers` a flow hash belongs to. When worker 0 shares the reading thread
+/// (`local_first`: it also reads and decodes every frame), it takes half the share of each
+/// other worker (one of `2N - 1` hash slots, the others two each), so the reading thread is
+/// not the one every other waits for.
+fn shard_of(hash: u64, workers: usize, local_first: bool) -> usize {
+    let n = workers.max(1) as u64;
+    if local_first && n > 1 {
+        (hash % (2 * n - 1)).div_ceil(2) as usize
+    } else {
+        (hash % n) as usize
     }
 }
 
@@ -445,7 +480,7 @@ where
 {
     let n = sinks.len().min(hooks.len());
     let mut sinks = sinks;
-    if n == 1 && config.inline_single {
+    if n == 1 && config.inline_first {
         if let (Some(hook), Some(sink)) = (hooks.first_mut(), sinks.pop()) {
             let mut feeder = Feeder {
                 mode: Mode::Inline {
@@ -459,7 +494,7 @@ where
             let summary = feeder.summary.clone();
             let finished = match feeder.mode {
                 Mode::Inline { pipeline, hooks } => vec![finish(*pipeline, hooks)],
-                Mode::Dispatch(_) => Vec::new(),
+                Mode::Dispatch { .. } => Vec::new(),
             };
             return (out, finished, summary);
         }
@@ -467,10 +502,17 @@ where
     std::thread::scope(|scope| {
         let mut senders = Vec::with_capacity(n);
         let mut joins = Vec::with_capacity(n);
+        let mut local = None;
         for (i, (sink, hook)) in sinks.into_iter().zip(hooks.iter_mut()).enumerate() {
             let (tx, rx) = sync_channel(config.queue_batches.max(1));
             senders.push(tx);
             let pipeline = Pipeline::new(config.pipeline.clone(), sink);
+            if i == 0 && config.inline_first {
+                // Worker 0 runs here; its queue stays (shard indices), unused.
+                drop(rx);
+                local = Some((Box::new(pipeline), hook));
+                continue;
+            }
             let idle = config.idle;
             let spawned = std::thread::Builder::new()
                 .name(format!("shadowtap-worker-{i}"))
@@ -492,23 +534,43 @@ where
             drops: 0,
             capture: None,
             reported: PipelineStats::default(),
+            local_first: local.is_some(),
         };
         let mut feeder = Feeder {
-            mode: Mode::Dispatch(Box::new(dispatcher)),
+            mode: Mode::Dispatch {
+                dispatcher: Box::new(dispatcher),
+                local,
+            },
             config: config.clone(),
             summary: RunSummary::default(),
         };
         let out = drive(&mut feeder);
         let summary = feeder.summary.clone();
-        if let Mode::Dispatch(mut d) = feeder.mode {
+        let mut finished = Vec::with_capacity(n);
+        if let Mode::Dispatch {
+            dispatcher: mut d,
+            local,
+        } = feeder.mode
+        {
             // Report what is left of the dispatcher's counters, then close the queues.
             let rest = d.counters_delta();
-            if let (Some(tx), Some(c)) = (d.senders.first(), rest) {
-                let _ = tx.send(Batch::counters_only(c));
+            match local {
+                Some((mut pipeline, hooks)) => {
+                    d.senders.clear();
+                    if let Some(c) = rest {
+                        pipeline.add_external(&c);
+                    }
+                    finished.push(finish(*pipeline, hooks));
+                }
+                None => {
+                    if let (Some(tx), Some(c)) = (d.senders.first(), rest) {
+                        let _ = tx.send(Batch::counters_only(c));
+                    }
+                    d.senders.clear();
+                }
             }
-            d.senders.clear();
         }
-        let finished = joins.into_iter().filter_map(|j| j.join().ok()).collect();
+        finished.extend(joins.into_iter().filter_map(|j| j.join().ok()));
         (out, finished, summary)
     })
 }
@@ -586,4 +648,40 @@ fn read_own<S: ExchangeSink, H: WorkerHooks<S>, W: WorkerSource>(
     };
     poll(source, &mut pipeline, hook);
     (finish(pipeline, hook), result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shard_of;
+
+    #[test]
+    fn a_reading_worker_takes_half_the_share_of_the_others() {
+        for workers in 1..=5 {
+            for local_first in [false, true] {
+                let mut counts = vec![0u32; workers];
+                for hash in 0..10_000u64 {
+                    let i = shard_of(
+                        hash.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                        workers,
+                        local_first,
+                    );
+                    counts[i] += 1;
+                }
+                let expect_first = if local_first && workers > 1 {
+                    10_000 / (2 * workers - 1)
+                } else {
+                    10_000 / workers
+                };
+                let first = counts[0] as usize;
+                assert!(
+                    first.abs_diff(expect_first) <= expect_first / 10,
+                    "{workers} workers, local {local_first}: {counts:?}"
+                );
+                for &c in &counts[1..] {
+                    let other = (10_000 - first) / (workers - 1);
+                    assert!((c as usize).abs_diff(other) <= other / 10, "{counts:?}");
+                }
+            }
+        }
+    }
 }

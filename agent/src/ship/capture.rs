@@ -158,7 +158,7 @@ pub fn run(
         queue_batches: config.queue_batches,
         block_when_full: config.block_when_full,
         // A live read can block on an idle link: keep the worker free to seal on idleness.
-        inline_single: false,
+        inline_first: false,
         idle: Some(config.idle_flush),
         pipeline: config.pipeline.clone(),
         shard_seed: config.shard_seed,

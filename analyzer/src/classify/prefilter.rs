@@ -114,7 +114,7 @@ pub(crate) struct Plan {
     /// Digit shapes are looked for at all.
     digits: bool,
     /// The alternation of every literal anchor (and `eyJ` when `jwt` is non-empty).
-    literals: Option<regex::bytes::Regex>,
+    literals: Option<aho_corasick::AhoCorasick>,
     /// Longest literal anchor (a literal split across pieces is found in a join of this size).
     max_literal: usize,
 }
@@ -181,13 +181,12 @@ impl Plan {
         plan.index_targets();
         plan.max_literal = anchors.iter().map(Vec::len).max().unwrap_or(0);
         if !anchors.is_empty() {
-            let alternation: Vec<String> = anchors
-                .iter()
-                .map(|l| l.iter().map(|&b| format!("\\x{b:02x}")).collect::<String>())
-                .collect();
-            plan.literals = regex::bytes::RegexBuilder::new(&alternation.join("|"))
-                .unicode(false)
-                .build()
+            // Leftmost-first in sorted order: the same matches as the alternation regex of
+            // these literals, without a regex search's per-call setup (heads are many short
+            // pushes).
+            plan.literals = aho_corasick::AhoCorasick::builder()
+                .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+                .build(&anchors)
                 .ok();
         }
         plan
@@ -317,6 +316,26 @@ impl BodyScan {
         }
     }
 
+    /// A scan that takes `known` as lit already: triggers that could only light known classes
+    /// are dropped unexamined, and [`BodyScan::finish`] returns `known` plus what is new.
+    pub fn seeded(known: ClassSet) -> BodyScan {
+        BodyScan {
+            lit: known,
+            ..BodyScan::new()
+        }
+    }
+
+    /// Start over for another body, as [`BodyScan::seeded`] with `known`, keeping the
+    /// allocation of the pending triggers.
+    pub fn restart(&mut self, known: ClassSet) {
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.clear();
+        *self = BodyScan {
+            pending,
+            ..BodyScan::seeded(known)
+        };
+    }
+
     /// The classes lit so far. Triggers near the end of the bytes pushed so far are settled by
     /// the next push or by [`BodyScan::finish`].
     pub fn classes(&self) -> ClassSet {
@@ -373,10 +392,11 @@ impl BodyScan {
                 base: self.consumed,
                 last: true,
             };
-            if c.prefilter.digits {
-                // Non-digits after the end: every position still in flight is tested.
-                for _ in 0..64 {
-                    self.shift(c, &avail, 1, 0);
+            if c.prefilter.digits && self.digits != 0 {
+                // Non-digits after the end: every position still in flight is tested (with no
+                // digit in flight, no shape can start).
+                for _ in 0..8 {
+                    self.shift(c, &avail, 8, 0);
                 }
             }
             self.settle_pending(c, &avail);
@@ -416,17 +436,18 @@ impl BodyScan {
             if head + tail <= join.len() {
                 join[..head].copy_from_slice(&avail.seam[avail.seam.len() - head..]);
                 join[head..head + tail].copy_from_slice(&avail.piece[..tail]);
-                for m in re.find_iter(&join[..head + tail]) {
+                let join = &join[..head + tail];
+                for m in re.find_iter(join) {
                     if m.start() < head && m.end() > head {
                         let abs = avail.base - (head - m.start()) as u64;
-                        let kinds = literal_kind(&c.prefilter, m.as_bytes());
+                        let kinds = literal_kind(&c.prefilter, &join[m.range()]);
                         self.trigger(c, avail, abs, kinds);
                     }
                 }
             }
         }
         for m in re.find_iter(avail.piece) {
-            let kinds = literal_kind(&c.prefilter, m.as_bytes());
+            let kinds = literal_kind(&c.prefilter, &avail.piece[m.range()]);
             self.trigger(c, avail, avail.base + m.start() as u64, kinds);
         }
     }
@@ -475,11 +496,7 @@ impl BodyScan {
         let mut shifted = self.shifted;
         let band = ((1u64 << BLOCK) - 1) << (BAND_TOP - BLOCK);
         for block in &mut blocks {
-            let bits = digit_bits(load(block))
-                | digit_bits(load(&block[8..])) << 8
-                | digit_bits(load(&block[16..])) << 16
-                | digit_bits(load(&block[24..])) << 24
-                | digit_bits(load(&block[32..])) << 32;
+            let bits = digit_mask32(block) | digit_bits(load(&block[32..])) << 32;
             digits = (digits >> BLOCK) | (bits << (64 - BLOCK));
             shifted += u64::from(BLOCK);
             let hits = shapes(digits, band);
@@ -892,6 +909,43 @@ fn jwt_shape(w: &[u8], boundary: bool, cut: bool) -> bool {
         j += 1;
     }
     j == w.len() && cut || w.get(j) == Some(&b'.')
+}
+
+/// Digit bits of the first 32 bytes of `b` (at least 32 long): bit i set when byte i is an
+/// ASCII digit. Two 16-byte compares and byte masks (SSE2, part of every x86_64).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn digit_mask32(b: &[u8]) -> u64 {
+    use std::arch::x86_64::{
+        _mm_and_si128, _mm_cmpgt_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8,
+        _mm_set1_epi8,
+    };
+    let b = &b[..32];
+    // SAFETY: SSE2 is in the x86_64 baseline, so these intrinsics are available on every CPU
+    // this code runs on; both unaligned loads read 16 bytes inside `b` (32 bytes, checked by
+    // the slice above). Signed compares: bytes >= 0x80 are negative, below '0' like every
+    // other non-digit.
+    let (lo, hi) = unsafe {
+        let above = _mm_set1_epi8((b'0' - 1) as i8);
+        let below = _mm_set1_epi8((b'9' + 1) as i8);
+        let lo = _mm_loadu_si128(b.as_ptr().cast());
+        let hi = _mm_loadu_si128(b.as_ptr().add(16).cast());
+        let lo = _mm_and_si128(_mm_cmpgt_epi8(lo, above), _mm_cmplt_epi8(lo, below));
+        let hi = _mm_and_si128(_mm_cmpgt_epi8(hi, above), _mm_cmplt_epi8(hi, below));
+        (_mm_movemask_epi8(lo), _mm_movemask_epi8(hi))
+    };
+    let (lo, hi) = (u64::from(lo as u16), u64::from(hi as u16));
+    lo | hi << 16
+}
+
+/// Digit bits of the first 32 bytes of `b` (at least 32 long), a word at a time.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn digit_mask32(b: &[u8]) -> u64 {
+    digit_bits(load(b))
+        | digit_bits(load(&b[8..])) << 8
+        | digit_bits(load(&b[16..])) << 16
+        | digit_bits(load(&b[24..])) << 24
 }
 
 /// The first 8 bytes of `b` (at least 8 long) as a little-endian word.

@@ -113,6 +113,10 @@ pub struct InventoryBuilder<'o> {
     /// The same for the values of heads.
     known_heads: FastMap<(u32, Side), ClassSet>,
     head_scan: BodyScan,
+    /// Heads classified because the policy picked the exchange, and because the head
+    /// prefilter flagged a class new to the endpoint.
+    heads_learned: u64,
+    heads_flagged: u64,
     /// Scratch for the head values one scan reads (zeroed after each scan).
     head_values: Vec<u8>,
     sample_cap: usize,
@@ -150,6 +154,8 @@ impl<'o> InventoryBuilder<'o> {
             known: FastMap::default(),
             known_heads: FastMap::default(),
             head_scan: BodyScan::new(),
+            heads_learned: 0,
+            heads_flagged: 0,
             head_values: Vec::new(),
             sample_cap: observer.limits.max_body_sample,
         }
@@ -183,15 +189,22 @@ impl<'o> InventoryBuilder<'o> {
         }
     }
 
-    fn scan_buffer(&mut self) -> Box<Scan> {
-        self.scans.pop().unwrap_or_default()
+    /// A scan for a body of `endpoint`, seeded with the classes the endpoint's bodies already
+    /// showed: a trigger for a known class is dropped before any window is classified, and
+    /// only a class new to the endpoint costs a look (and a walk).
+    fn scan_buffer(&mut self, endpoint: Option<u32>, side: Side) -> Box<Scan> {
+        let mut scan = self.scans.pop().unwrap_or_default();
+        let known = endpoint.and_then(|e| self.known.get(&(e, side)));
+        scan.prefilter
+            .restart(known.copied().unwrap_or(ClassSet::EMPTY));
+        scan
     }
 
     fn give_back(&mut self, mut scan: Box<Scan>) {
         if self.scans.len() < SCAN_POOL {
             // A finished scan takes no more bytes: start the next body afresh (this also
             // overwrites the seam of body bytes the old one held).
-            scan.prefilter = BodyScan::new();
+            scan.prefilter.restart(ClassSet::EMPTY);
             scan.copy.clear();
             scan.truncated = false;
             self.scans.push(scan);
@@ -246,7 +259,7 @@ impl<'o> InventoryBuilder<'o> {
             ts,
         );
         let depth = self.depth(learn, body);
-        let scan = (depth == BodyDepth::Scan).then(|| self.scan_buffer());
+        let scan = (depth == BodyDepth::Scan).then(|| self.scan_buffer(endpoint, Side::Request));
         let message = Message {
             side: Side::Request,
             route,
@@ -277,9 +290,10 @@ impl<'o> InventoryBuilder<'o> {
     ) -> (Message, BodyDepth) {
         let media = self.media_of(header_value(head.headers, "content-type"));
         let route = request.and_then(|r| r.route);
+        let endpoint = route.and_then(|r| r.endpoint);
         let mut budget = request.map_or(0, |r| r.budget);
         let (learn, learned) = self.decide_and_learn_head(
-            route.and_then(|r| r.endpoint),
+            endpoint,
             Side::Response,
             media,
             head.headers,
@@ -288,7 +302,7 @@ impl<'o> InventoryBuilder<'o> {
             ts,
         );
         let depth = self.depth(learn, body);
-        let scan = (depth == BodyDepth::Scan).then(|| self.scan_buffer());
+        let scan = (depth == BodyDepth::Scan).then(|| self.scan_buffer(endpoint, Side::Response));
         let message = Message {
             side: Side::Response,
             route,
@@ -332,7 +346,11 @@ impl<'o> InventoryBuilder<'o> {
             media: media.unwrap_or(u32::MAX),
         };
         let learn = self.policy.decide(key, ts);
-        if !learn && !self.head_shows_new_class(endpoint, side, headers, query) {
+        if learn {
+            self.heads_learned += 1;
+        } else if self.head_shows_new_class(endpoint, side, headers, query) {
+            self.heads_flagged += 1;
+        } else {
             return (false, None);
         }
         let mut out = Box::<Learned>::default();
@@ -378,16 +396,15 @@ impl<'o> InventoryBuilder<'o> {
         if values.is_empty() {
             return false;
         }
+        // Seeded with the classes heads of this endpoint showed: a trigger for a known class
+        // is dropped unexamined.
+        let known = self.known_heads.entry((endpoint, side)).or_default();
         let scan = &mut self.head_scan;
+        scan.restart(*known);
         scan.push(classifier, values);
         let classes = scan.finish(classifier);
-        *scan = BodyScan::new();
         values.fill(0);
         values.clear();
-        if classes.is_empty() {
-            return false;
-        }
-        let known = self.known_heads.entry((endpoint, side)).or_default();
         let new = !classes.difference(*known).is_empty();
         *known = known.union(classes);
         new
@@ -658,6 +675,8 @@ impl<'o> InventoryBuilder<'o> {
             ("engine_paths_full", self.learner.paths.overflow()),
             ("engine_locations_full", self.learner.locations.overflow),
             ("engine_policies_full", self.policy.overflow),
+            ("engine_heads_learned", self.heads_learned),
+            ("engine_heads_flagged", self.heads_flagged),
         ]
     }
 }
@@ -666,12 +685,31 @@ impl<'o> InventoryBuilder<'o> {
 /// request; its class is not data the endpoint exposes) and headers whose grammar cannot
 /// carry data ([`learn::NEVER_CLASSIFIED`]).
 fn skipped_by_head_scan(name: &str) -> bool {
-    const CREDENTIALS: &[&str] = &["authorization", "proxy-authorization", "cookie"];
-    CREDENTIALS
+    /// Every listed name is shorter than this.
+    const LONGEST: usize = 32;
+    // The names by length: a header is compared with the one or two names of its length only
+    // (this runs for every header of every message).
+    static BY_LEN: std::sync::OnceLock<Vec<Vec<&'static [u8]>>> = std::sync::OnceLock::new();
+    let by_len = BY_LEN.get_or_init(|| {
+        const CREDENTIALS: &[&str] = &["authorization", "proxy-authorization", "cookie"];
+        let mut table = vec![Vec::new(); LONGEST];
+        for n in CREDENTIALS
+            .iter()
+            .chain(crate::consumer::API_KEY_HEADERS)
+            .chain(learn::NEVER_CLASSIFIED)
+        {
+            if let Some(slot) = table.get_mut(n.len()) {
+                slot.push(n.as_bytes());
+            }
+        }
+        table
+    });
+    let Some(candidates) = by_len.get(name.len()) else {
+        return false;
+    };
+    candidates
         .iter()
-        .chain(crate::consumer::API_KEY_HEADERS)
-        .chain(learn::NEVER_CLASSIFIED)
-        .any(|n| n.len() == name.len() && n.eq_ignore_ascii_case(name))
+        .any(|n| n.eq_ignore_ascii_case(name.as_bytes()))
 }
 
 /// The id-to-name side of a builder, borrowed for a conversion.
