@@ -69,7 +69,7 @@ pub const EMAIL_BACK: usize = 40;
 const BAND_TOP: u32 = 45;
 /// Positions shifted per step of the fast loop (five words); tested as one band.
 const BLOCK: u32 = 40;
-/// Byte and word steps test a band once this many positions are in.
+/// Partial steps (piece edges, the end of a body) test a band once this many positions are in.
 const STEP_AT: u32 = 24;
 /// Triggers waiting for the rest of their window (the next piece).
 const MAX_PENDING: usize = 64;
@@ -395,8 +395,11 @@ impl BodyScan {
             if c.prefilter.digits && self.digits != 0 {
                 // Non-digits after the end: every position still in flight is tested (with no
                 // digit in flight, no shape can start).
-                for _ in 0..8 {
-                    self.shift(c, &avail, 8, 0);
+                let mut flushed = 0;
+                while flushed < 64 {
+                    let n = BLOCK - self.since;
+                    self.shift(c, &avail, n, 0);
+                    flushed += n;
                 }
             }
             self.settle_pending(c, &avail);
@@ -476,19 +479,16 @@ impl BodyScan {
         }
     }
 
-    /// The SWAR digit pass over the piece: [`BLOCK`] bytes (five words) per step, then one test
-    /// of the [`BLOCK`] positions that now have enough lookahead.
+    /// The digit pass over the piece: [`BLOCK`] bytes per step, then one test of the
+    /// [`BLOCK`] positions that now have enough lookahead. The piece's first bytes complete
+    /// the previous piece's partial band, its last bytes start the next one.
     fn digit_triggers(&mut self, c: &Classifier, avail: &Avail<'_>) {
         let piece = avail.piece;
         let mut i = 0;
-        // Word steps until the band cadence is aligned (`since` back to 0).
-        while self.since != 0 && i + 8 <= piece.len() {
-            self.shift(c, avail, 8, digit_bits(load(&piece[i..])));
-            i += 8;
-        }
-        while self.since != 0 && i < piece.len() {
-            self.shift(c, avail, 1, u64::from(piece[i].is_ascii_digit()));
-            i += 1;
+        if self.since != 0 {
+            let n = (BLOCK - self.since).min(piece.len() as u32);
+            self.shift_bytes(c, avail, &piece[..n as usize]);
+            i = n as usize;
         }
         let mut blocks = piece[i..].chunks_exact(BLOCK as usize);
         // The history and position live in registers through the loop.
@@ -508,20 +508,28 @@ impl BodyScan {
         }
         self.digits = digits;
         self.shifted = shifted;
-        let mut rest = blocks.remainder();
-        while rest.len() >= 8 {
-            self.shift(c, avail, 8, digit_bits(load(rest)));
-            rest = &rest[8..];
-        }
-        for &b in rest {
-            self.shift(c, avail, 1, u64::from(b.is_ascii_digit()));
+        let rest = blocks.remainder();
+        if !rest.is_empty() {
+            self.shift_bytes(c, avail, rest);
         }
     }
 
-    /// Shift `n` (1..=8) positions with digit bits `bits` (bit i = position i of the group)
-    /// into the history, and test the positions that now have enough lookahead.
+    /// Shift the digit bits of `bytes` (fewer than [`BLOCK`] - `since`) into the history.
+    fn shift_bytes(&mut self, c: &Classifier, avail: &Avail<'_>, bytes: &[u8]) {
+        let mut padded = [0u8; BLOCK as usize];
+        let n = bytes.len().min(padded.len());
+        padded[..n].copy_from_slice(&bytes[..n]);
+        let bits = digit_mask32(&padded) | digit_bits(load(&padded[32..])) << 32;
+        self.shift(c, avail, n as u32, bits);
+    }
+
+    /// Shift `n` positions (at most [`BLOCK`] - `since`) with digit bits `bits` (bit i =
+    /// position i of the group; bits from `n` on are ignored) into the history, and test the
+    /// positions that now have enough lookahead.
     #[inline]
     fn shift(&mut self, c: &Classifier, avail: &Avail<'_>, n: u32, bits: u64) {
+        debug_assert!(n >= 1 && self.since + n <= BLOCK);
+        let bits = bits & ((1u64 << n) - 1);
         self.digits = (self.digits >> n) | (bits << (64 - n));
         self.shifted += u64::from(n);
         self.since += n;

@@ -118,6 +118,36 @@ pub struct Learner {
     class_ids: Vec<Option<u32>>,
     decoder: walk::Decoder,
     hits: Vec<Hit>,
+    /// Header values classified before: the same credential, user agent or client id comes
+    /// back on every request of a caller, and is classified once.
+    memo: HeadMemo,
+}
+
+/// Classifications of head values by (location, keyed hash of the value): no raw value is
+/// kept, only the hits (class and masked preview) it gave. Bounded: cleared when full.
+#[derive(Debug, Default)]
+struct HeadMemo {
+    hasher: foldhash::fast::RandomState,
+    hits: FastMap<(u32, u64, usize), Box<[Hit]>>,
+    resets: u64,
+}
+
+/// Head values remembered per worker.
+const MEMO_ENTRIES: usize = 4096;
+
+impl HeadMemo {
+    fn key(&self, location: u32, value: &[u8]) -> (u32, u64, usize) {
+        use std::hash::BuildHasher;
+        (location, self.hasher.hash_one(value), value.len())
+    }
+
+    fn remember(&mut self, key: (u32, u64, usize), hits: &[Hit]) {
+        if self.hits.len() >= MEMO_ENTRIES {
+            self.hits.clear();
+            self.resets += 1;
+        }
+        self.hits.insert(key, hits.into());
+    }
 }
 
 impl Default for Learner {
@@ -133,6 +163,7 @@ impl Default for Learner {
             class_ids: Vec::new(),
             decoder: walk::Decoder::new(),
             hits: Vec::new(),
+            memo: HeadMemo::default(),
         }
     }
 }
@@ -283,18 +314,41 @@ impl Learner {
             let Some(value) = std::str::from_utf8(h.value()).ok().map(str::trim) else {
                 continue;
             };
-            classify(
-                job,
-                value.as_bytes(),
-                PlaceKind::Header,
-                &info.hints,
-                location,
-                &mut self.hits,
-                &mut self.class_ids,
-                &mut self.class_names,
-                out,
-            );
+            if *job.budget == 0 || value.is_empty() {
+                continue;
+            }
+            *job.budget -= 1;
+            let key = self.memo.key(location, value.as_bytes());
+            let hits: &[Hit] = match self.memo.hits.get(&key) {
+                Some(hits) => hits,
+                None => {
+                    self.hits.clear();
+                    job.classifier.classify_into(
+                        value.as_bytes(),
+                        PlaceKind::Header,
+                        &info.hints,
+                        &mut self.hits,
+                    );
+                    self.memo.remember(key, &self.hits);
+                    &self.hits
+                }
+            };
+            for hit in hits {
+                if let Some(class) = class_id(
+                    job.classifier,
+                    hit.class,
+                    &mut self.class_ids,
+                    &mut self.class_names,
+                ) {
+                    out.hit((class, location, hit.preview.clone()));
+                }
+            }
         }
+    }
+
+    /// Times the memo of head values was full and started over.
+    pub fn memo_resets(&self) -> u64 {
+        self.memo.resets
     }
 
     /// Field shapes of a JSON or form body, classifying leaf values on the way. A JSON body

@@ -677,6 +677,7 @@ impl<'o> InventoryBuilder<'o> {
             ("engine_policies_full", self.policy.overflow),
             ("engine_heads_learned", self.heads_learned),
             ("engine_heads_flagged", self.heads_flagged),
+            ("engine_head_memo_resets", self.learner.memo_resets()),
         ]
     }
 }

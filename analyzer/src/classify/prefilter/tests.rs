@@ -288,3 +288,28 @@ fn digit_bits_match_the_bytes() {
         assert_eq!(digit_bits(x), want, "{b}");
     }
 }
+
+#[test]
+fn the_32_byte_digit_mask_matches_the_bytes() {
+    for b in 0..=255u8 {
+        let mut block = [0u8; 32];
+        for (i, slot) in block.iter_mut().enumerate() {
+            // Every byte value at every position, among digits, bounds and high bytes.
+            *slot = [
+                b,
+                b'0',
+                b'9',
+                b'/',
+                b':',
+                0x80,
+                0xff,
+                b.wrapping_add(i as u8),
+            ][i % 8];
+        }
+        let want = block
+            .iter()
+            .enumerate()
+            .fold(0u64, |m, (i, c)| m | (u64::from(c.is_ascii_digit()) << i));
+        assert_eq!(digit_mask32(&block), want, "{b}");
+    }
+}
