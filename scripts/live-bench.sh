@@ -8,14 +8,17 @@
 # replay rate with zero loss: no kernel ring drops and no frame missing against tcpreplay's
 # count of packets sent.
 #
-# This measures capture alone (frames counted, header bytes touched, no decoding); the full
-# pipeline (decode, flows, HTTP) is not in the loop. On a veth pair the kernel's receive work
+# By default this measures capture alone (frames counted, header bytes touched, no decoding).
+# With --pipeline every worker runs the agent's whole live path on its ring (decode, flows and
+# reassembly, HTTP, count and learn paths with sampled learning; only shipping is left out),
+# and a step counts as zero-loss only if, besides no drops, every HTTP exchange of the
+# generator's truth (times the loops replayed) was counted. On a veth pair the kernel's receive work
 # (delivery into the rings) runs on the sender's CPU, so tcpreplay and the capture share the
 # machine's cores: the figures are a floor for the capture path on this machine, not a NIC
 # line rate.
 #
 # Usage: scripts/live-bench.sh [--scale N] [--unit mbps|pps] [--steps "R1 R2 ..."]
-#                              [--secs S] [--top-loops L] [--workers "1 2"]
+#                              [--secs S] [--top-loops L] [--workers "1 2"] [--pipeline]
 # Needs root (namespaces, veth, AF_PACKET). Environment: AFPACKET_RATE_BIN / DEMOGEN_BIN use
 # prebuilt binaries instead of building them.
 set -euo pipefail
@@ -27,6 +30,7 @@ steps=""
 secs=4
 top_loops=20
 worker_counts="1 2"
+pipeline=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --scale) scale="$2"; shift 2 ;;
@@ -35,6 +39,7 @@ while [ $# -gt 0 ]; do
         --secs) secs="$2"; shift 2 ;;
         --top-loops) top_loops="$2"; shift 2 ;;
         --workers) worker_counts="$2"; shift 2 ;;
+        --pipeline) pipeline="--pipeline"; shift ;;
         -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
         *) echo "live-bench: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -73,9 +78,11 @@ fi
 
 mkdir -p bench-data
 capture="bench-data/live-bench-x${scale}.pcap"
-if [ ! -s "$capture" ]; then
-    "$DEMOGEN_BIN" --out "$capture" --scale "$scale"
+truth_file="bench-data/live-bench-x${scale}.expected.json"
+if [ ! -s "$capture" ] || [ ! -s "$truth_file" ]; then
+    "$DEMOGEN_BIN" --out "$capture" --scale "$scale" --expected "$truth_file" >/dev/null
 fi
+truth=$(python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['http_exchanges'])" "$truth_file")
 capture_bytes=$(stat -c %s "$capture")
 capture_packets=$(python3 - "$capture" <<'PY'
 import struct, sys
@@ -116,9 +123,13 @@ kv() { # kv KEY FILE: the value of KEY=VALUE in FILE
 }
 
 echo "capture: $capture ($(python3 -c "print(round($capture_bytes/1e6,1))") MB, $capture_packets packets), ~$secs s per rate step, $(nproc) CPUs"
-echo "veth pair $tap <- $ns/$peer; capture only (no decode/flow/HTTP)"
-printf '%-8s %-10s %12s %12s %10s %12s %10s %8s %10s %9s %s\n' \
-    workers target "sent" captured missing kernel_drop freeze_q "Mbps" "pps" "cap_cpu_s" per_worker
+if [ -n "$pipeline" ]; then
+    echo "veth pair $tap <- $ns/$peer; full pipeline per worker ($truth HTTP exchanges per loop)"
+else
+    echo "veth pair $tap <- $ns/$peer; capture only (no decode/flow/HTTP)"
+fi
+printf '%-8s %-10s %12s %12s %10s %12s %10s %8s %10s %9s %-14s %s\n' \
+    workers target "sent" captured missing kernel_drop freeze_q "Mbps" "pps" "cap_cpu_s" per_worker exchanges
 summary=""
 for workers in $worker_counts; do
     best="none"
@@ -135,7 +146,7 @@ for workers in $worker_counts; do
             speed=(--pps="$rate")
         fi
         rm -f "$work/ready"
-        "$AFPACKET_RATE_BIN" --interface "$tap" --workers "$workers" --idle-exit-ms 1500 \
+        "$AFPACKET_RATE_BIN" --interface "$tap" --workers "$workers" --idle-exit-ms 1500 $pipeline \
             --max-secs 600 --ready-file "$work/ready" > "$work/cap.out" 2> "$work/cap.err" &
         cap_pid=$!
         for _ in $(seq 1 500); do
@@ -160,9 +171,16 @@ for workers in $worker_counts; do
         split=$(kv per_worker "$work/cap.out")
         cpu=$(kv cpu_secs "$work/cap.out")
         missing=$((sent - frames))
-        printf '%-8s %-10s %12s %12s %10s %12s %10s %8s %10s %9s %s\n' \
-            "$workers" "$rate" "$sent" "$frames" "$missing" "$drops" "$freeze" "$mbps" "$pps" "$cpu" "$split"
-        if [ "$missing" -eq 0 ] && [ "$drops" -eq 0 ]; then
+        exchanges_ok=yes
+        exchanges="-"
+        if [ -n "$pipeline" ]; then
+            counted=$(kv exchanges "$work/cap.out")
+            exchanges="$counted/$((truth * loops))"
+            [ "$counted" -eq $((truth * loops)) ] || exchanges_ok=""
+        fi
+        printf '%-8s %-10s %12s %12s %10s %12s %10s %8s %10s %9s %-14s %s\n' \
+            "$workers" "$rate" "$sent" "$frames" "$missing" "$drops" "$freeze" "$mbps" "$pps" "$cpu" "$split" "$exchanges"
+        if [ "$missing" -eq 0 ] && [ "$drops" -eq 0 ] && [ -n "$exchanges_ok" ]; then
             best="$rate (achieved ${mbps} Mbps, ${pps} pps)"
         else
             any_fail="yes"

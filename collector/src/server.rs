@@ -383,6 +383,10 @@ async fn ingest(
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max as u64) {
         st.metrics.batch("refused", "too_large");
+        // Read (and discard) what the client is still sending, within bounds, so it is not
+        // reset mid-write and can read the answer.
+        let timeout = Duration::from_millis(st.settings.io_timeout_ms.max(1));
+        let _ = tokio::time::timeout(timeout, discard(body, DRAIN_LIMIT)).await;
         return refuse(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(
@@ -728,4 +732,21 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Response {
         st.metrics.render(),
     )
         .into_response()
+}
+
+/// Most bytes of a refused body read and discarded before answering (beyond it the
+/// connection is closed under the client).
+const DRAIN_LIMIT: usize = 4 << 20;
+
+/// Read `body` to its end or to `limit` bytes, keeping nothing.
+async fn discard(body: Body, limit: usize) {
+    use http_body_util::BodyExt as _;
+    let mut body = body;
+    let mut seen = 0usize;
+    while let Some(Ok(frame)) = body.frame().await {
+        seen += frame.data_ref().map_or(0, |d| d.len());
+        if seen > limit {
+            break;
+        }
+    }
 }

@@ -210,7 +210,8 @@ pub fn run(args: AgentArgs) -> Result<u8> {
             &mut source,
             &observer,
             &run_config,
-            shipper.handle(),
+            // A file waits for the spooler rather than dropping windows.
+            shipper.handle().waiting(),
             metrics.clone(),
         )
     } else {

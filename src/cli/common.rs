@@ -170,13 +170,12 @@ where
     S: ExchangeSink + Send,
     S::Message: Send,
 {
+    // A fixed shard seed: which worker a flow lands on decides which bodies its sampling
+    // policy learns, and an offline run must give the same report every time. (The live agent
+    // draws its seed from the OS so traffic cannot steer flows onto one worker; in a file,
+    // steering could only unbalance the run, not hide anything.)
     let config = RunConfig {
         workers: sinks.len(),
-        // A shard seed from the OS: flows cannot be steered onto one worker.
-        shard_seed: std::hash::BuildHasher::hash_one(
-            &std::collections::hash_map::RandomState::new(),
-            0u8,
-        ),
         ..RunConfig::default()
     };
     let mut hooks = vec![NoHooks; sinks.len()];

@@ -46,16 +46,30 @@ pub struct ShipReport {
     pub spool: SpoolStats,
 }
 
-/// Hands sealed windows to the shipper without ever blocking (full queue: drop and count).
+/// Hands sealed windows to the shipper. Live capture never blocks on it (full queue: drop and
+/// count `windows_dropped`); a file replay waits instead ([`ShipHandle::waiting`]): reading
+/// more slowly loses nothing.
 #[derive(Debug, Clone)]
 pub struct ShipHandle {
     tx: SyncSender<Sealed>,
     metrics: AgentMetrics,
+    wait: bool,
 }
 
 impl ShipHandle {
+    /// This handle waits for room in the queue rather than dropping a window.
+    pub fn waiting(self) -> ShipHandle {
+        ShipHandle { wait: true, ..self }
+    }
+
     pub fn ship(&self, sealed: Sealed) {
         if sealed.is_empty() {
+            return;
+        }
+        if self.wait {
+            if self.tx.send(sealed).is_err() {
+                self.metrics.windows_dropped.inc();
+            }
             return;
         }
         match self.tx.try_send(sealed) {
@@ -136,6 +150,7 @@ impl Shipper {
             // `tx` is only taken by `finish`, which consumes self.
             tx: self.tx.clone().unwrap_or_else(|| sync_channel(1).0),
             metrics: self.metrics.clone(),
+            wait: false,
         }
     }
 

@@ -229,6 +229,12 @@ pub fn render_html(r: &ScanReport) -> String {
     );
     card(
         &mut o,
+        "Bodies learned",
+        &thousands(s.bodies.learned()),
+        &super::learning_line(&s.bodies),
+    );
+    card(
+        &mut o,
         "Endpoints",
         &thousands(s.endpoints as u64),
         &format!("{} declared, {undeclared} undeclared", s.declared_endpoints),

@@ -42,6 +42,7 @@ pub fn render_markdown(r: &ScanReport) -> String {
         thousands(s.tcp_flows),
         thousands(s.http_exchanges)
     );
+    let _ = writeln!(o, "| Learning | {} |", super::learning_line(&s.bodies));
     let _ = writeln!(
         o,
         "| Inventory | {} hosts, {} endpoints ({} declared) |",

@@ -13,6 +13,7 @@ use crate::inventory::{EndpointRecord, Inventory};
 use crate::observation::{EndpointKey, TemplateSource};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 pub use html::render_html;
 pub use markdown::render_markdown;
@@ -424,6 +425,29 @@ fn template_params(path: &str, rec: &EndpointRecord) -> Vec<TemplateParamView> {
 }
 
 /// `1234567` -> `1,234,567`.
+/// `12,345 of 380,000 bodies learned (3.2%, 120 flagged by the prefilter)`.
+pub(crate) fn learning_line(b: &crate::inventory::BodyStats) -> String {
+    let (learned, total) = (b.learned(), b.total());
+    let share = learned as f64 * 100.0 / total.max(1) as f64;
+    let mut line = format!(
+        "{} of {} bodies learned ({share:.1}%",
+        thousands(learned),
+        thousands(total)
+    );
+    if b.prefiltered() > 0 {
+        let _ = write!(
+            line,
+            ", {} flagged by the prefilter",
+            thousands(b.prefiltered())
+        );
+    }
+    line.push(')');
+    if learned < total {
+        line.push_str("; the rest were counted, framed and scanned; --learn all learns every body");
+    }
+    line
+}
+
 pub(crate) fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);

@@ -37,7 +37,7 @@ pub fn render_text(r: &ScanReport) -> String {
         let _ = writeln!(o, "TLS        {}", s.tls_hosts.one_line());
     }
     if s.bodies.total() > 0 {
-        let _ = writeln!(o, "Learning   {}", learning_line(&s.bodies));
+        let _ = writeln!(o, "Learning   {}", super::learning_line(&s.bodies));
     }
     let _ = writeln!(
         o,
@@ -189,27 +189,4 @@ pub fn render_text(r: &ScanReport) -> String {
         let _ = writeln!(o, "  {}", parts.join(", "));
     }
     o
-}
-
-/// `12,345 of 380,000 bodies learned (3.2%, 120 flagged by the prefilter)`.
-fn learning_line(b: &crate::inventory::BodyStats) -> String {
-    let (learned, total) = (b.learned(), b.total());
-    let share = learned as f64 * 100.0 / total.max(1) as f64;
-    let mut line = format!(
-        "{} of {} bodies learned ({share:.1}%",
-        thousands(learned),
-        thousands(total)
-    );
-    if b.prefiltered() > 0 {
-        let _ = write!(
-            line,
-            ", {} flagged by the prefilter",
-            thousands(b.prefiltered())
-        );
-    }
-    line.push(')');
-    if learned < total {
-        line.push_str("; the rest were counted, framed and scanned; --learn all learns every body");
-    }
-    line
 }
