@@ -486,7 +486,10 @@ fn a_sampled_multi_worker_scan_gives_the_same_report_every_time() {
     let skipped = first["summary"]["bodies"]["response"]["skipped"]
         .as_u64()
         .expect("skipped count");
-    assert!(learned > 0 && skipped > 0, "sampling learned some, skipped some");
+    assert!(
+        learned > 0 && skipped > 0,
+        "sampling learned some, skipped some"
+    );
     for run in &runs[1..] {
         assert_eq!(run, &runs[0], "the same bytes every run");
     }

@@ -150,7 +150,6 @@ pub fn run(args: AgentArgs) -> Result<u8> {
         classifier,
         args.trust_forwarded || config.consumers.trust_forwarded,
     );
-    observer.learn = args.learn.mode();
     let metrics = AgentMetrics::default();
     let stop_metrics = Arc::new(AtomicBool::new(false));
     if let Some(addr) = &s.metrics_listen {
@@ -188,6 +187,8 @@ pub fn run(args: AgentArgs) -> Result<u8> {
         } else {
             s.worker_count()
         };
+    // Each worker sees its share of the flows: sampling is shared across them.
+    observer.learn = args.learn.mode().per_worker(workers);
     let run_config = CaptureConfig {
         workers,
         window_secs: s.window_secs,

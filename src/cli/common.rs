@@ -144,8 +144,9 @@ impl AnalysisArgs {
             .max(1)
     }
 
+    /// The learn mode of each worker (sampling is shared across them).
     pub fn learn_mode(&self) -> analyzer::engine::policy::LearnMode {
-        self.learn.mode()
+        self.learn.mode().per_worker(self.workers())
     }
 }
 

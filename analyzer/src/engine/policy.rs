@@ -25,6 +25,17 @@ impl Default for LearnMode {
     }
 }
 
+impl LearnMode {
+    /// The mode each of `workers` workers runs so that together they learn about what one
+    /// would: see [`SamplePolicy::shared_by`].
+    pub fn per_worker(self, workers: usize) -> LearnMode {
+        match self {
+            LearnMode::Sampled(p) => LearnMode::Sampled(p.shared_by(workers)),
+            LearnMode::All => LearnMode::All,
+        }
+    }
+}
+
 /// The knobs of [`LearnMode::Sampled`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SamplePolicy {
@@ -42,6 +53,23 @@ impl Default for SamplePolicy {
             dense: 32,
             max_stride: 256,
             max_interval_micros: 10 * 60 * Timestamp::MICROS_PER_SEC,
+        }
+    }
+}
+
+impl SamplePolicy {
+    /// One worker's share of the policy when flows are sharded across `workers`: each sees
+    /// about 1/N of an endpoint's exchanges, so it learns 1/N of the dense bodies and re-learns
+    /// a quiet endpoint N times less often; the stride (a fraction) stays. Together the
+    /// workers then learn about as many bodies as one worker would, rather than N times as
+    /// many. An endpoint whose traffic all lands on one worker (one long connection) is
+    /// re-learned at least every N x `max_interval`.
+    pub fn shared_by(self, workers: usize) -> SamplePolicy {
+        let n = u32::try_from(workers.max(1)).unwrap_or(u32::MAX);
+        SamplePolicy {
+            dense: self.dense.div_ceil(n).max(1),
+            max_stride: self.max_stride,
+            max_interval_micros: self.max_interval_micros.saturating_mul(i64::from(n)),
         }
     }
 }
@@ -171,6 +199,19 @@ mod tests {
             side: Side::Response,
             media: 0,
         }
+    }
+
+    #[test]
+    fn workers_share_the_dense_bodies_and_the_time_minimum() {
+        let p = SamplePolicy::default();
+        assert_eq!(LearnMode::Sampled(p).per_worker(1), LearnMode::Sampled(p));
+        let half = p.shared_by(2);
+        assert_eq!(half.dense, 16);
+        assert_eq!(half.max_stride, p.max_stride);
+        assert_eq!(half.max_interval_micros, 2 * p.max_interval_micros);
+        // Never below one dense body, whatever the worker count.
+        assert_eq!(p.shared_by(1000).dense, 1);
+        assert_eq!(LearnMode::All.per_worker(4), LearnMode::All);
     }
 
     #[test]
