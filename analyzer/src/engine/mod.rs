@@ -79,6 +79,35 @@ pub struct Message {
     prefiltered: bool,
 }
 
+impl Message {
+    /// A message as the count path knows it: nothing learned, its body framed only.
+    fn counted(
+        side: Side,
+        route: Option<Route>,
+        media: Option<u32>,
+        budget: usize,
+        body: BodyShape,
+    ) -> Message {
+        Message {
+            side,
+            route,
+            consumer: 0,
+            auth: 0,
+            params: None,
+            media,
+            status: None,
+            learn: false,
+            depth: BodyDepth::Frame,
+            body_present: body.present,
+            wire_len: 0,
+            budget,
+            learned: None,
+            scan: None,
+            prefiltered: false,
+        }
+    }
+}
+
 /// An identity body being scanned: the prefilter state and a bounded copy to walk if it
 /// flags something new.
 #[derive(Debug, Default)]
@@ -247,37 +276,19 @@ impl<'o> InventoryBuilder<'o> {
             .params
             .of(target.query, head.headers, limits.max_params);
         let media = self.media_of(header_value(head.headers, "content-type"));
-        let endpoint = route.and_then(|r| r.endpoint);
-        let mut budget = limits.max_classified_values;
-        let (learn, learned) = self.decide_and_learn_head(
-            endpoint,
-            Side::Request,
-            media,
-            head.headers,
-            target.query,
-            &mut budget,
-            ts,
-        );
-        let depth = self.depth(learn, body);
-        let scan = (depth == BodyDepth::Scan).then(|| self.scan_buffer(endpoint, Side::Request));
         let message = Message {
-            side: Side::Request,
-            route,
             consumer,
             auth,
             params,
-            media,
-            status: None,
-            learn,
-            depth,
-            body_present: body.present,
-            wire_len: 0,
-            budget,
-            learned,
-            scan,
-            prefiltered: false,
+            ..Message::counted(
+                Side::Request,
+                route,
+                media,
+                limits.max_classified_values,
+                body,
+            )
         };
-        (message, depth)
+        self.decide(message, head.headers, target.query, body, ts)
     }
 
     /// A final response head, with the request it answers (`None`: unpaired).
@@ -290,36 +301,40 @@ impl<'o> InventoryBuilder<'o> {
     ) -> (Message, BodyDepth) {
         let media = self.media_of(header_value(head.headers, "content-type"));
         let route = request.and_then(|r| r.route);
-        let endpoint = route.and_then(|r| r.endpoint);
-        let mut budget = request.map_or(0, |r| r.budget);
+        let budget = request.map_or(0, |r| r.budget);
+        let message = Message {
+            status: Some(head.status),
+            ..Message::counted(Side::Response, route, media, budget, body)
+        };
+        self.decide(message, head.headers, "", body, ts)
+    }
+
+    /// The learn path's part of a message whose count-path fields are set: the policy's
+    /// decision (with the head classified when learned or flagged), and how deep its body is
+    /// read.
+    fn decide<H: crate::exchange::HeaderLike>(
+        &mut self,
+        mut message: Message,
+        headers: &[H],
+        query: &str,
+        body: BodyShape,
+        ts: Timestamp,
+    ) -> (Message, BodyDepth) {
+        let endpoint = message.route.and_then(|r| r.endpoint);
         let (learn, learned) = self.decide_and_learn_head(
             endpoint,
-            Side::Response,
-            media,
-            head.headers,
-            "",
-            &mut budget,
+            message.side,
+            message.media,
+            headers,
+            query,
+            &mut message.budget,
             ts,
         );
         let depth = self.depth(learn, body);
-        let scan = (depth == BodyDepth::Scan).then(|| self.scan_buffer(endpoint, Side::Response));
-        let message = Message {
-            side: Side::Response,
-            route,
-            consumer: 0,
-            auth: 0,
-            params: None,
-            media,
-            status: Some(head.status),
-            learn,
-            depth,
-            body_present: body.present,
-            wire_len: 0,
-            budget,
-            learned,
-            scan,
-            prefiltered: false,
-        };
+        message.learn = learn;
+        message.learned = learned;
+        message.depth = depth;
+        message.scan = (depth == BodyDepth::Scan).then(|| self.scan_buffer(endpoint, message.side));
         (message, depth)
     }
 
@@ -425,49 +440,53 @@ impl<'o> InventoryBuilder<'o> {
     /// A message's body ended: walk it when it was learned (or when the prefilter flags it).
     pub fn body_end(&mut self, message: &mut Message, end: &BodyEnd<'_>) {
         message.wire_len = end.wire_len;
-        let side = match message.side {
-            Side::Request => Prefix::Request,
-            Side::Response => Prefix::Response,
+        let mut scan = message.scan.take();
+        // A scanned body is walked when the prefilter lit a class new to its endpoint. A copy
+        // cut at the sample cap is not a whole document: the walk could not read it (a
+        // learned body is cut the same way).
+        let flagged = match scan.as_deref_mut() {
+            Some(scan) if end.decoded.is_none() => {
+                let new = self.scan_shows_new_class(message, scan);
+                new && end.complete && !scan.truncated
+            }
+            _ => false,
         };
-        let media = message.media.map(|m| self.media.get(m).to_string());
-        let mut budget = message.budget;
-        if let Some(decoded) = end.decoded {
+        let body = match (end.decoded, &scan) {
+            (Some(decoded), _) => Some(decoded.sample.as_slice()),
+            (None, Some(scan)) if flagged => Some(scan.copy.as_slice()),
+            _ => None,
+        };
+        if let Some(body) = body {
+            let side = match message.side {
+                Side::Request => Prefix::Request,
+                Side::Response => Prefix::Response,
+            };
+            let media = message.media.map(|m| self.media.get(m));
             let learned = message.learned.get_or_insert_with(Default::default);
             let mut job = Job {
                 classifier: &self.observer.classifier,
                 limits: &self.observer.limits,
-                budget: &mut budget,
+                budget: &mut message.budget,
             };
-            self.learner
-                .body(&mut job, &decoded.sample, media.as_deref(), side, learned);
-        } else if let Some(mut scan) = message.scan.take() {
-            let endpoint = message.route.and_then(|r| r.endpoint);
-            let classes = scan.prefilter.finish(&self.observer.classifier);
-            let new = match endpoint {
-                Some(e) => {
-                    let known = self.known.entry((e, message.side)).or_default();
-                    let new = classes.difference(*known);
-                    *known = known.union(classes);
-                    new
-                }
-                None => ClassSet::EMPTY,
-            };
-            // A copy cut at the sample cap is not a whole document: the walk could not read it
-            // (a learned body is cut the same way).
-            if !new.is_empty() && end.complete && !scan.truncated {
-                let learned = message.learned.get_or_insert_with(Default::default);
-                let mut job = Job {
-                    classifier: &self.observer.classifier,
-                    limits: &self.observer.limits,
-                    budget: &mut budget,
-                };
-                self.learner
-                    .body(&mut job, &scan.copy, media.as_deref(), side, learned);
-                message.prefiltered = true;
-            }
+            self.learner.body(&mut job, body, media, side, learned);
+            message.prefiltered |= flagged;
+        }
+        if let Some(scan) = scan {
             self.give_back(scan);
         }
-        message.budget = budget;
+    }
+
+    /// Finish a body's prefilter scan: whether it lit a class its endpoint had not shown
+    /// (which the endpoint now has).
+    fn scan_shows_new_class(&mut self, message: &Message, scan: &mut Scan) -> bool {
+        let classes = scan.prefilter.finish(&self.observer.classifier);
+        let Some(endpoint) = message.route.and_then(|r| r.endpoint) else {
+            return false;
+        };
+        let known = self.known.entry((endpoint, message.side)).or_default();
+        let new = !classes.difference(*known).is_empty();
+        *known = known.union(classes);
+        new
     }
 
     /// Count a finished exchange. `request` is `None` for a lone response, which says nothing
