@@ -210,3 +210,118 @@ fn collector_killed_mid_stream_loses_nothing_acknowledged_and_counts_nothing_twi
     let agents: serde_json::Value = serde_json::from_slice(&agents.body).expect("json");
     eprintln!("agents after restart: {agents}; agent log: {log}");
 }
+
+#[test]
+fn a_batch_over_the_collectors_limit_is_split_to_fit_and_nothing_is_lost() {
+    // A window whose batch is larger than the collector accepts used to be resent at the head
+    // of the queue forever (413, or "broken pipe" when the collector closed mid-body), so no
+    // later batch was ever delivered. Now the agent splits it to the advertised limit.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki_dir = dir.path().join("pki");
+    pki(&pki_dir, &["edge-1"]);
+    let scan = scan_json();
+    let limit = 8 * 1024;
+    let c = Collector::start(
+        &pki_dir,
+        &dir.path().join("data"),
+        "127.0.0.1:0",
+        &["--max-batch-bytes", &limit.to_string()],
+    );
+    // One window for the whole capture: one batch of the demo's whole inventory, far over
+    // the limit.
+    let out = agent_replay(dir.path(), &pki_dir, "edge-1", &c.url())
+        .args(["--window-secs", "100000"])
+        .output()
+        .expect("run agent");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("spool left 0 (dropped 0)"), "{log}");
+    assert!(log.contains("set aside 0;"), "{log}");
+    assert!(!log.contains(" split 0,"), "the batch was split: {log}");
+    assert_matches_scan(&report_json(&c, &pki_dir), &scan);
+    let too_large = "shadowtap_collector_batches_total{result=\"refused\",reason=\"too_large\"}";
+    assert!(
+        metric(c.addr, &pki_dir, too_large) >= 1,
+        "refused once first"
+    );
+}
+
+#[test]
+fn a_batch_the_collector_refuses_as_malformed_is_set_aside_and_the_queue_moves_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki_dir = dir.path().join("pki");
+    pki(&pki_dir, &["edge-1"]);
+    let c = Collector::start(&pki_dir, &dir.path().join("data"), "127.0.0.1:0", &[]);
+    // A spool whose oldest batch claims an absurd count (as a broken or hostile agent would
+    // write it), followed by a good one.
+    let spool_dir = dir.path().join("spool-edge-1");
+    {
+        let spool = agent::ship::spool::Spool::open(&spool_dir, Default::default()).expect("spool");
+        for absurd in [true, false] {
+            spool
+                .push(|epoch, seq| {
+                    let bytes = small_batch("edge-1", seq);
+                    let mut b: analyzer::wire::Batch =
+                        serde_json::from_slice(&bytes).expect("batch");
+                    b.epoch = epoch;
+                    if absurd {
+                        b.inventory.endpoints[0].record.exchanges = u64::MAX - 57;
+                    }
+                    b
+                })
+                .expect("push");
+        }
+    }
+    let out = agent_replay(dir.path(), &pki_dir, "edge-1", &c.url())
+        .output()
+        .expect("run agent");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("set aside 1;"), "{log}");
+    assert!(log.contains("spool left 0 (dropped 0)"), "{log}");
+    let spool = agent::ship::spool::Spool::open(&spool_dir, Default::default()).expect("spool");
+    assert_eq!(spool.set_aside_batches().expect("aside").len(), 1);
+    // The good batch after it and the whole replay arrived: the demo plus the one ping.
+    let report = report_json(&c, &pki_dir);
+    let endpoints = report["endpoints"].as_array().expect("endpoints");
+    assert!(
+        endpoints
+            .iter()
+            .any(|e| e["host"] == "api.test" && e["exchanges"] == 1),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_large_body_over_the_limit_is_refused_before_it_is_sent() {
+    // With `Expect: 100-continue` the collector answers 413 from the head alone: the agent
+    // reads a refusal (and the limit) instead of "broken pipe" when the collector closes.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki_dir = dir.path().join("pki");
+    pki(&pki_dir, &["edge-1"]);
+    let c = Collector::start(
+        &pki_dir,
+        &dir.path().join("data"),
+        "127.0.0.1:0",
+        &["--max-batch-bytes", "65536"],
+    );
+    let agents = pki_dir.join("agents");
+    let mut client = client(
+        c.addr,
+        &pki_dir.join("ca.pem"),
+        Some((&agents.join("edge-1.pem"), &agents.join("edge-1.key"))),
+    );
+    let huge = vec![b' '; 64 << 20];
+    let started = std::time::Instant::now();
+    let r = post(&mut client, &huge);
+    assert_eq!(r.status, 413, "{}", r.error_text());
+    assert_eq!(
+        r.header(analyzer::wire::MAX_BATCH_HEADER),
+        Some("65536"),
+        "the limit is advertised"
+    );
+    eprintln!("64 MiB body refused in {:?}", started.elapsed());
+    // The same client goes on working.
+    let r = post(&mut client, &small_batch("edge-1", 0));
+    assert_eq!(r.status, 200, "{}", r.error_text());
+}

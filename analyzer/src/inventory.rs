@@ -100,10 +100,11 @@ pub struct BodySide {
 
 impl BodySide {
     pub fn merge(&mut self, other: &BodySide) {
-        self.learned += other.learned;
-        self.skipped += other.skipped;
-        self.prefiltered += other.prefiltered;
-        self.bytes += other.bytes;
+        // Saturating: counts come from other agents' batches (see `wire::Batch::validate`).
+        self.learned = self.learned.saturating_add(other.learned);
+        self.skipped = self.skipped.saturating_add(other.skipped);
+        self.prefiltered = self.prefiltered.saturating_add(other.prefiltered);
+        self.bytes = self.bytes.saturating_add(other.bytes);
     }
 }
 
@@ -245,11 +246,16 @@ impl EndpointRecord {
         if other.template_source == TemplateSource::Declared {
             self.template_source = TemplateSource::Declared;
         }
-        self.exchanges += other.exchanges;
-        self.complete_exchanges += other.complete_exchanges;
-        self.no_response += other.no_response;
+        // Saturating throughout: a merged count that wraps would turn a real endpoint's count
+        // into a small one; one that saturates stays visibly huge.
+        self.exchanges = self.exchanges.saturating_add(other.exchanges);
+        self.complete_exchanges = self
+            .complete_exchanges
+            .saturating_add(other.complete_exchanges);
+        self.no_response = self.no_response.saturating_add(other.no_response);
         for (s, n) in &other.statuses {
-            *self.statuses.entry(*s).or_default() += n;
+            let v = self.statuses.entry(*s).or_default();
+            *v = v.saturating_add(*n);
         }
         let mut overflow = other.overflow;
         for (map, theirs) in [
@@ -288,7 +294,7 @@ impl EndpointRecord {
         }
         self.first_seen = self.first_seen.min(other.first_seen);
         self.last_seen = self.last_seen.max(other.last_seen);
-        self.overflow += overflow;
+        self.overflow = self.overflow.saturating_add(overflow);
         self.bodies.merge(&other.bodies);
         // Bounded by the template's parameter count, itself bounded by `MAX_SEGMENTS`.
         for (name, stat) in &other.template_params {
@@ -308,7 +314,7 @@ impl EndpointRecord {
 /// Add `n` to `map[key]`; returns 1 when the key is new and the map is full (not added).
 fn bump(map: &mut BTreeMap<String, u64>, key: &str, n: u64, cap: usize) -> u64 {
     if let Some(v) = map.get_mut(key) {
-        *v += n;
+        *v = v.saturating_add(n);
         0
     } else if map.len() < cap {
         map.insert(key.to_string(), n);
@@ -345,7 +351,7 @@ fn add_class(
     let total: usize = map.values().map(BTreeMap::len).sum();
     let locations = map.entry(class.to_string()).or_default();
     if let Some(s) = locations.get_mut(location) {
-        s.count += stat.count;
+        s.count = s.count.saturating_add(stat.count);
         if stat.preview < s.preview {
             s.preview = stat.preview;
         }
@@ -371,7 +377,7 @@ pub struct HostRecord {
 
 impl HostRecord {
     fn merge(&mut self, other: &HostRecord) {
-        self.exchanges += other.exchanges;
+        self.exchanges = self.exchanges.saturating_add(other.exchanges);
         self.first_seen = self.first_seen.min(other.first_seen);
         self.last_seen = self.last_seen.max(other.last_seen);
     }
@@ -448,7 +454,7 @@ impl Inventory {
             } else if self.endpoints.len() < self.limits.max_endpoints {
                 self.endpoints.insert(key.clone(), rec.clone());
             } else {
-                self.dropped_observations += rec.exchanges;
+                self.dropped_observations = self.dropped_observations.saturating_add(rec.exchanges);
             }
         }
         for (name, host) in &other.hosts {
@@ -459,9 +465,12 @@ impl Inventory {
                 }
             }
         }
-        self.dropped_observations += other.dropped_observations;
+        self.dropped_observations = self
+            .dropped_observations
+            .saturating_add(other.dropped_observations);
         for (minute, n) in &other.timeline {
-            *self.timeline.entry(*minute).or_default() += n;
+            let v = self.timeline.entry(*minute).or_default();
+            *v = v.saturating_add(*n);
         }
         trim_timeline(&mut self.timeline);
     }

@@ -26,6 +26,10 @@ pub const INGEST_PATH: &str = "/v1/batches";
 /// Content type of an encoded batch.
 pub const CONTENT_TYPE: &str = "application/json";
 
+/// Response header in which the collector states its largest accepted batch in bytes, so agents
+/// split their batches to fit rather than learn it from a refusal.
+pub const MAX_BATCH_HEADER: &str = "x-shadowtap-max-batch-bytes";
+
 /// Bounds a decoded batch must respect (the collector refuses the rest).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WireLimits {
@@ -38,6 +42,13 @@ pub struct WireLimits {
     /// Longest string anywhere a name is expected (host, path, parameter, agent id...).
     pub max_name_len: usize,
     pub max_counters: usize,
+    /// Largest count any one batch may claim (exchanges, statuses, bytes of bodies, hits...).
+    /// 2^40 is a day of a 100 Gbit/s link at ten million exchanges a second; a claim above it
+    /// is a hostile or broken agent, and merging it could push shared totals to overflow.
+    pub max_count: u64,
+    /// Largest capture counter (packets, bytes...) in one batch: 2^56 bytes is a year at
+    /// 100 Gbit/s.
+    pub max_counter_value: u64,
 }
 
 impl Default for WireLimits {
@@ -50,6 +61,8 @@ impl Default for WireLimits {
             max_names: inv.max_names,
             max_name_len: 4096,
             max_counters: 256,
+            max_count: 1 << 40,
+            max_counter_value: 1 << 56,
         }
     }
 }
@@ -144,6 +157,12 @@ pub struct Batch {
     pub epoch: u64,
     /// Per epoch, from 0, one per batch made.
     pub seq: u64,
+    /// 32 hex digits drawn at random each time the agent starts: the collector keeps one
+    /// high-water mark per run, so a restarted agent whose spool was wiped (or whose clock went
+    /// back, repeating an epoch) never has its new batches taken for resends. Empty from agents
+    /// that predate it (then `(epoch, seq)` alone orders).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub run_id: String,
     /// Packet-time window the observations fall in.
     pub window_start: Timestamp,
     pub window_end: Timestamp,
@@ -171,6 +190,14 @@ pub enum WireError {
     },
     #[error("batch agent id is invalid: {0}")]
     AgentId(String),
+    #[error("batch run id {0:?} is not 32 lowercase hex digits")]
+    RunId(String),
+    #[error("batch {what} claims {got}, over the plausible maximum of {max} for one batch")]
+    Implausible {
+        what: &'static str,
+        got: u64,
+        max: u64,
+    },
 }
 
 /// The collector's answer to an accepted (or already applied) batch.
@@ -222,12 +249,19 @@ impl Batch {
             agent_id: agent_id.to_string(),
             epoch,
             seq,
+            run_id: String::new(),
             window_start,
             window_end,
             observations: inv.exchanges() + inv.dropped_observations,
             inventory: InventoryDoc::from_inventory(inv),
             counters,
         }
+    }
+
+    /// The same batch, stamped with the agent's run id.
+    pub fn with_run_id(mut self, run_id: &str) -> Batch {
+        self.run_id = run_id.to_string();
+        self
     }
 
     /// JSON bytes. Serialising plain data with string keys cannot fail; the fallback keeps the
@@ -268,6 +302,9 @@ impl Batch {
                 truncate(&self.agent_id, 64)
             )));
         }
+        if !self.run_id.is_empty() && !valid_run_id(&self.run_id) {
+            return Err(WireError::RunId(truncate(&self.run_id, 64).to_string()));
+        }
         let over = |what: &'static str, got: usize, max: usize| {
             if got > max {
                 Err(WireError::OverLimit { what, got, max })
@@ -283,6 +320,7 @@ impl Batch {
         let shell = shell_from_fields(&self.inventory.rest, InventoryLimits::default())?;
         over("host count", shell.hosts.len(), limits.max_hosts)?;
         over("counter count", self.counters.len(), limits.max_counters)?;
+        self.check_counts(&shell, limits)?;
         let len = limits.max_name_len;
         for name in shell.hosts.keys().chain(self.counters.keys()) {
             over("name length", name.len(), len)?;
@@ -342,10 +380,122 @@ impl Batch {
         Ok(())
     }
 
+    /// Every count against `limits.max_count` (capture counters against
+    /// `max_counter_value`): counts are summed across agents at the collector, so one agent's
+    /// absurd claim must be refused before it can saturate or skew everyone's totals.
+    fn check_counts(&self, shell: &Inventory, limits: &WireLimits) -> Result<(), WireError> {
+        let most = |what: &'static str, got: u64, max: u64| {
+            if got > max {
+                Err(WireError::Implausible { what, got, max })
+            } else {
+                Ok(())
+            }
+        };
+        let max = limits.max_count;
+        most("observations", self.observations, max)?;
+        most("dropped observations", shell.dropped_observations, max)?;
+        for v in self.counters.values() {
+            most("capture counter", *v, limits.max_counter_value)?;
+        }
+        for h in shell.hosts.values() {
+            most("host exchanges", h.exchanges, max)?;
+        }
+        for v in shell.timeline.values() {
+            most("timeline exchanges", *v, max)?;
+        }
+        for e in &self.inventory.endpoints {
+            let r = &e.record;
+            for (what, v) in [
+                ("endpoint exchanges", r.exchanges),
+                ("complete exchanges", r.complete_exchanges),
+                ("exchanges without response", r.no_response),
+                ("name overflow", r.overflow),
+                ("request bodies learned", r.bodies.request.learned),
+                ("request bodies skipped", r.bodies.request.skipped),
+                ("request bodies prefiltered", r.bodies.request.prefiltered),
+                ("request body bytes", r.bodies.request.bytes),
+                ("response bodies learned", r.bodies.response.learned),
+                ("response bodies skipped", r.bodies.response.skipped),
+                ("response bodies prefiltered", r.bodies.response.prefiltered),
+                ("response body bytes", r.bodies.response.bytes),
+            ] {
+                // Body bytes may exceed exchanges by far; the byte bound still applies.
+                let bound = if what.ends_with("bytes") {
+                    limits.max_counter_value
+                } else {
+                    max
+                };
+                most(what, v, bound)?;
+            }
+            let per_name = r
+                .statuses
+                .values()
+                .chain(r.query_params.values())
+                .chain(r.header_params.values())
+                .chain(r.request_content_types.values())
+                .chain(r.response_content_types.values())
+                .chain(r.consumers.values())
+                .chain(r.auth.values())
+                .chain(r.anomalies.values())
+                .chain(
+                    r.data_classes
+                        .values()
+                        .flat_map(|locs| locs.values().map(|s| &s.count)),
+                );
+            for v in per_name {
+                most("per-name count", *v, max)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The batch's inventory under `limits` (fails only on a batch that skipped `validate`).
     pub fn to_inventory(&self, limits: InventoryLimits) -> Result<Inventory, WireError> {
         self.inventory.to_inventory(limits)
     }
+}
+
+/// Whether `id` is a run id as agents draw them: 32 lowercase hex digits.
+pub fn valid_run_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Split `inv` (with its capture `counters`) into parts whose encoded size, as `size` measures
+/// it, is at most `max_bytes`, halving endpoints and hosts until each part fits. The counters,
+/// the timeline and the dropped count ride with the first part, so the parts sum to the whole.
+/// A part that cannot be split further (one endpoint, one host) is returned even if it is
+/// still too large: the caller decides what to do with it.
+pub fn split_to_fit(
+    inv: Inventory,
+    counters: BTreeMap<String, u64>,
+    max_bytes: usize,
+    size: &dyn Fn(&Inventory, &BTreeMap<String, u64>) -> usize,
+) -> Vec<(Inventory, BTreeMap<String, u64>)> {
+    let mut done = Vec::new();
+    let mut todo = vec![(inv, counters)];
+    while let Some((inv, counters)) = todo.pop() {
+        if inv.endpoints.len() <= 1 && inv.hosts.len() <= 1 || size(&inv, &counters) <= max_bytes {
+            done.push((inv, counters));
+            continue;
+        }
+        let (first, second) = halve(inv);
+        // Pushed second first so parts come out in key order.
+        todo.push((second, BTreeMap::new()));
+        todo.push((first, counters));
+    }
+    done
+}
+
+/// Two inventories that merge back into `inv`: endpoints and hosts split at their middle keys.
+fn halve(mut inv: Inventory) -> (Inventory, Inventory) {
+    let mut second = Inventory::new(inv.limits.clone());
+    if let Some(key) = inv.endpoints.keys().nth(inv.endpoints.len() / 2).cloned() {
+        second.endpoints = inv.endpoints.split_off(&key);
+    }
+    if let Some(key) = inv.hosts.keys().nth(inv.hosts.len() / 2).cloned() {
+        second.hosts = inv.hosts.split_off(&key);
+    }
+    (inv, second)
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -462,6 +612,90 @@ mod tests {
         }
         b.agent_id = "agent-7.dc1@bank".into();
         assert_eq!(b.validate(&WireLimits::default()), Ok(()));
+    }
+
+    #[test]
+    fn implausible_counts_and_bad_run_ids_are_refused() {
+        // A batch claiming 2^64-58 exchanges used to wrap a real endpoint's merged count to 0.
+        let mut b = Batch::new("a", 0, 0, &inventory(), BTreeMap::new());
+        b.inventory.endpoints[0].record.exchanges = u64::MAX - 57;
+        let e = Batch::decode(&b.encode(), &WireLimits::default()).expect_err("refused");
+        assert!(
+            matches!(
+                e,
+                WireError::Implausible {
+                    what: "endpoint exchanges",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let mut b = Batch::new("a", 0, 0, &inventory(), BTreeMap::new());
+        b.inventory.endpoints[1]
+            .record
+            .consumers
+            .insert("x".into(), 1 << 50);
+        assert!(matches!(
+            b.validate(&WireLimits::default()),
+            Err(WireError::Implausible {
+                what: "per-name count",
+                ..
+            })
+        ));
+        let mut b = Batch::new("a", 0, 0, &inventory(), BTreeMap::new());
+        b.counters.insert("bytes".into(), u64::MAX);
+        assert!(b.validate(&WireLimits::default()).is_err());
+        let b = Batch::new("a", 0, 0, &inventory(), BTreeMap::new()).with_run_id("NOT-HEX");
+        assert!(matches!(
+            b.validate(&WireLimits::default()),
+            Err(WireError::RunId(_))
+        ));
+        let b = b.with_run_id("0123456789abcdef0123456789abcdef");
+        assert_eq!(b.validate(&WireLimits::default()), Ok(()));
+    }
+
+    #[test]
+    fn merges_saturate_instead_of_wrapping() {
+        let mut a = inventory();
+        let mut b = inventory();
+        for r in b.endpoints.values_mut() {
+            r.exchanges = u64::MAX - 1;
+        }
+        a.merge(&b);
+        assert!(a.endpoints.values().all(|r| r.exchanges == u64::MAX));
+    }
+
+    #[test]
+    fn split_parts_fit_and_add_up_to_the_whole() {
+        let mut inv = Inventory::default();
+        for i in 0..200 {
+            let mut o = obs(&format!("/p{i}"), 100 + i);
+            o.endpoint.host = format!("h{}.bank", i % 50);
+            inv.add(&o);
+        }
+        let counters = BTreeMap::from([("packets".to_string(), 999)]);
+        let size = |i: &Inventory, c: &BTreeMap<String, u64>| {
+            Batch::new("a", 0, 0, i, c.clone()).encode().len()
+        };
+        let whole = size(&inv, &counters);
+        let max = whole / 7;
+        let parts = split_to_fit(inv.clone(), counters.clone(), max, &size);
+        assert!(parts.len() >= 7, "{} parts", parts.len());
+        let mut sum = Inventory::default();
+        let mut packets = 0;
+        for (part, c) in &parts {
+            assert!(size(part, c) <= max);
+            sum.merge(part);
+            packets += c.get("packets").copied().unwrap_or(0);
+        }
+        assert_eq!(sum, inv);
+        assert_eq!(packets, 999);
+        // One endpoint and one host cannot be split: returned as it is.
+        let mut single = Inventory::default();
+        single.add(&obs("/only", 1));
+        let parts = split_to_fit(single.clone(), BTreeMap::new(), 1, &size);
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0].0, single);
     }
 
     #[test]

@@ -29,7 +29,9 @@ use analyzer::diff::diff;
 use analyzer::finding::{Finding, Severity};
 use analyzer::inventory::Inventory;
 use analyzer::report::{render_markdown, render_text, CaptureTotals, ScanReport};
-use analyzer::wire::{Ack, AckStatus, Batch, ErrorBody, InventoryDoc, WireError, WireLimits};
+use analyzer::wire::{
+    Ack, AckStatus, Batch, ErrorBody, InventoryDoc, WireError, WireLimits, MAX_BATCH_HEADER,
+};
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -363,7 +365,23 @@ fn is_length_limit(e: &axum::Error) -> bool {
     false
 }
 
+/// `POST /v1/batches`: every answer states the batch size limit ([`MAX_BATCH_HEADER`]), so
+/// agents split to fit instead of meeting refusals.
 async fn ingest(
+    state: State<Arc<AppState>>,
+    peer: Extension<Peer>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let max = state.wire.max_bytes;
+    let mut response = ingest_batch(state, peer, headers, body).await;
+    response
+        .headers_mut()
+        .insert(MAX_BATCH_HEADER, header::HeaderValue::from(max));
+    response
+}
+
+async fn ingest_batch(
     State(st): State<Arc<AppState>>,
     Extension(peer): Extension<Peer>,
     headers: HeaderMap,
@@ -383,10 +401,16 @@ async fn ingest(
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max as u64) {
         st.metrics.batch("refused", "too_large");
-        // Read (and discard) what the client is still sending, within bounds, so it is not
-        // reset mid-write and can read the answer.
-        let timeout = Duration::from_millis(st.settings.io_timeout_ms.max(1));
-        let _ = tokio::time::timeout(timeout, discard(body, DRAIN_LIMIT)).await;
+        let expects_continue = headers
+            .get(header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        if !expects_continue {
+            // Read (and discard) what the client is still sending, within bounds, so it is
+            // not reset mid-write and can read the answer. (A client that asked to continue
+            // has sent nothing yet: reading would invite the body.)
+            let timeout = Duration::from_millis(st.settings.io_timeout_ms.max(1));
+            let _ = tokio::time::timeout(timeout, discard(body, DRAIN_LIMIT)).await;
+        }
         return refuse(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(
@@ -425,9 +449,10 @@ async fn ingest(
                 WireError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
                 WireError::Version(_) => (StatusCode::BAD_REQUEST, "version"),
                 WireError::OverLimit { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "over_limit"),
-                WireError::Malformed(_) | WireError::AgentId(_) => {
+                WireError::Malformed(_) | WireError::AgentId(_) | WireError::RunId(_) => {
                     (StatusCode::BAD_REQUEST, "malformed")
                 }
+                WireError::Implausible { .. } => (StatusCode::BAD_REQUEST, "implausible"),
             };
             st.metrics.batch("refused", reason);
             return refuse(status, e.to_string());

@@ -27,13 +27,78 @@ use std::sync::Mutex;
 /// What the store keeps per agent.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentState {
-    /// High-water mark: the highest `(epoch, seq)` applied.
+    /// The `(epoch, seq)` of the last batch applied; the high-water mark for batches without a
+    /// run id (agents that predate run ids).
     pub epoch: u64,
     pub seq: u64,
     pub batches: u64,
     pub observations: u64,
     /// Packet time of the newest window applied.
     pub last_window_end: Timestamp,
+    /// High-water mark per agent run (run id -> mark): a batch at or below its run's mark is
+    /// a resend. The newest [`MAX_RUNS_PER_AGENT`] runs by epoch are kept.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub runs: BTreeMap<String, RunMark>,
+}
+
+/// The highest batch applied from one agent run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunMark {
+    pub epoch: u64,
+    pub seq: u64,
+}
+
+/// Runs remembered per agent. An agent's spool holds batches of its last few runs at most (it
+/// sends oldest first), so a batch from a run this far back cannot still be waiting to be
+/// resent; the cap keeps a restart loop from growing the record.
+pub const MAX_RUNS_PER_AGENT: usize = 256;
+
+impl AgentState {
+    /// Record `(epoch, seq)` of `run` as applied, unless it is at or below the mark that
+    /// orders it (its run's, or for run-less batches the agent's `(epoch, seq)`): then `false`.
+    pub fn advance(&mut self, run: &str, epoch: u64, seq: u64) -> bool {
+        if run.is_empty() {
+            if self.batches > 0 && (epoch, seq) <= (self.epoch, self.seq) {
+                return false;
+            }
+        } else {
+            if self.runs.get(run).is_some_and(|m| seq <= m.seq) {
+                return false;
+            }
+            self.runs.insert(run.to_string(), RunMark { epoch, seq });
+            while self.runs.len() > MAX_RUNS_PER_AGENT {
+                let oldest = self
+                    .runs
+                    .iter()
+                    .min_by_key(|(id, m)| (m.epoch, m.seq, *id))
+                    .map(|(id, _)| id.clone());
+                match oldest {
+                    Some(id) => self.runs.remove(&id),
+                    None => break,
+                };
+            }
+        }
+        self.epoch = epoch;
+        self.seq = seq;
+        true
+    }
+
+    /// Fold in the state of the same agent from another store (import): the higher marks win.
+    fn absorb(&mut self, other: &AgentState) {
+        if (other.epoch, other.seq) > (self.epoch, self.seq) {
+            self.epoch = other.epoch;
+            self.seq = other.seq;
+        }
+        for (run, m) in &other.runs {
+            let mine = self.runs.entry(run.clone()).or_default();
+            if (m.epoch, m.seq) > (mine.epoch, mine.seq) {
+                *mine = *m;
+            }
+        }
+        self.batches = self.batches.saturating_add(other.batches);
+        self.observations = self.observations.saturating_add(other.observations);
+        self.last_window_end = self.last_window_end.max(other.last_window_end);
+    }
 }
 
 /// Caps of the store, each with a counter when reached.
@@ -293,15 +358,14 @@ impl Store for SledStore {
         let (epoch, seq) = (batch.epoch, batch.seq);
         let observations = batch.observations;
         let window_end = batch.window_end;
+        let run = batch.run_id.as_str();
         let update = move |old: Option<AgentState>| -> Option<AgentState> {
-            let mut s = old.clone().unwrap_or_default();
-            if old.is_some() && (epoch, seq) <= (s.epoch, s.seq) {
+            let mut s = old.unwrap_or_default();
+            if !s.advance(run, epoch, seq) {
                 return None;
             }
-            s.epoch = epoch;
-            s.seq = seq;
-            s.batches += 1;
-            s.observations += observations;
+            s.batches = s.batches.saturating_add(1);
+            s.observations = s.observations.saturating_add(observations);
             s.last_window_end = s.last_window_end.max(window_end);
             Some(s)
         };
@@ -456,13 +520,7 @@ impl Store for SledStore {
                 ExportRecord::Agent { id, state } => {
                     let update = move |old: Option<AgentState>| {
                         let mut s = old.unwrap_or_default();
-                        if (state.epoch, state.seq) > (s.epoch, s.seq) {
-                            s.epoch = state.epoch;
-                            s.seq = state.seq;
-                        }
-                        s.batches += state.batches;
-                        s.observations += state.observations;
-                        s.last_window_end = s.last_window_end.max(state.last_window_end);
+                        s.absorb(&state);
                         Some(s)
                     };
                     self.merge_tx(Some((&id, &update)), &inv, &counters)?;
@@ -561,6 +619,43 @@ mod tests {
         assert_eq!((agents["a1"].epoch, agents["a1"].seq), (6, 0));
         assert_eq!(agents["a1"].batches, 3);
         assert_eq!(store.endpoint_count().expect("count"), 3);
+    }
+
+    #[test]
+    fn a_restarted_agent_with_a_wiped_spool_is_not_taken_for_a_resend() {
+        // Before run ids, the epoch was the only thing telling runs apart: an agent whose spool
+        // was wiped and that restarted within the same second (or with its clock set back)
+        // reused `(epoch, 0)` and its new batches were acknowledged as duplicates and lost.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SledStore::open(dir.path(), StoreLimits::default()).expect("open");
+        let run1 = "0123456789abcdef0123456789abcdef";
+        let run2 = "fedcba9876543210fedcba9876543210";
+        let first = batch("a1", 1_700_000_000, 0, &["/x"]).with_run_id(run1);
+        let again = batch("a1", 1_700_000_000, 0, &["/y"]).with_run_id(run2);
+        assert_eq!(store.apply(&first).expect("apply"), AckStatus::Accepted);
+        assert_eq!(store.apply(&again).expect("apply"), AckStatus::Accepted);
+        assert_eq!(store.inventory().expect("inv").exchanges(), 2);
+        // Resends within either run are still no-ops, even after the other run moved on.
+        assert_eq!(store.apply(&first).expect("apply"), AckStatus::Duplicate);
+        let later = batch("a1", 1_700_000_000, 1, &["/y"]).with_run_id(run2);
+        assert_eq!(store.apply(&later).expect("apply"), AckStatus::Accepted);
+        assert_eq!(store.apply(&again).expect("apply"), AckStatus::Duplicate);
+        assert_eq!(store.inventory().expect("inv").exchanges(), 3);
+        let agents = store.agents().expect("agents");
+        assert_eq!(agents["a1"].runs.len(), 2);
+        assert_eq!(agents["a1"].batches, 3);
+    }
+
+    #[test]
+    fn runs_remembered_per_agent_are_capped_oldest_first() {
+        let mut state = AgentState::default();
+        for i in 0..(MAX_RUNS_PER_AGENT as u64 + 10) {
+            assert!(state.advance(&format!("{i:032x}"), i, 0));
+        }
+        assert_eq!(state.runs.len(), MAX_RUNS_PER_AGENT);
+        assert!(!state.runs.contains_key(&format!("{:032x}", 0)));
+        let newest = format!("{:032x}", MAX_RUNS_PER_AGENT as u64 + 9);
+        assert!(!state.advance(&newest, 0, 0), "a resend of a kept run");
     }
 
     #[test]

@@ -176,6 +176,7 @@ pub fn run(args: AgentArgs) -> Result<u8> {
             retry_max: Duration::from_millis(s.retry_max_ms.max(s.retry_min_ms).max(1)),
             drain_timeout: Duration::from_millis(s.drain_timeout_ms),
             queue: 256,
+            max_batch_bytes: agent::ship::shipper::DEFAULT_MAX_BATCH_BYTES,
         },
         metrics.clone(),
     )
@@ -279,16 +280,18 @@ pub fn run(args: AgentArgs) -> Result<u8> {
     stop_metrics.store(true, std::sync::atomic::Ordering::Relaxed);
     let summary = summary?;
     eprintln!(
-        "shadowtap agent {agent_id}: {} frames, {} dispatch drops{}; batches sent {}, duplicate {}, failed attempts {}, rejected {}; spool left {} (dropped {})",
+        "shadowtap agent {agent_id}: {} frames, {} dispatch drops{}, windows dropped {}; batches sent {}, duplicate {}, failed attempts {}, split {}, set aside {}; spool left {} (dropped {})",
         summary.frames,
         summary.dispatch_drops,
         summary
             .capture
             .map(|c| format!(", kernel drops {}, interface drops {}", c.dropped, c.if_dropped))
             .unwrap_or_default(),
+        metrics.windows_dropped.get(),
         report.sent,
         report.duplicate,
         report.failed,
+        report.split,
         report.rejected,
         report.spool.batches,
         report.spool.dropped

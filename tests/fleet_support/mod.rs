@@ -212,21 +212,14 @@ pub fn agent_replay(dir: &Path, pki: &Path, agent_id: &str, collector: &str) -> 
     let config = dir.join(format!("{agent_id}.toml"));
     std::fs::write(
         &config,
-        "[agent]\nretry_min_ms = 50\nretry_max_ms = 300\ndrain_timeout_ms = 120000\ntimeout_ms = 5000\n",
+        "[agent]\nretry_min_ms = 50\nretry_max_ms = 300\ndrain_timeout_ms = 120000\ntimeout_ms = 5000\nwindow_secs = 1\n",
     )
     .expect("write agent config");
     let mut cmd = Command::new(bin());
     cmd.arg("agent")
         .arg("--read")
         .arg(demo_pcap())
-        .args([
-            "--collector",
-            collector,
-            "--window-secs",
-            "1",
-            "--learn",
-            "all",
-        ])
+        .args(["--collector", collector, "--learn", "all"])
         .arg("--config")
         .arg(&config)
         .arg("--catalog")

@@ -21,6 +21,15 @@ use std::time::Duration;
 pub const MAX_RESPONSE_BYTES: usize = 256 << 20;
 const MAX_HEAD_BYTES: usize = 64 << 10;
 
+/// Bodies above this size are sent with `Expect: 100-continue`: a server that will refuse them
+/// (too large) says so before the body is on the wire, instead of closing under our write (which
+/// reads as "broken pipe", indistinguishable from an outage).
+pub const EXPECT_CONTINUE_ABOVE: usize = 256 << 10;
+
+/// How long to wait for `100 Continue` before sending the body anyway (RFC 9110 10.1.1: the
+/// server may not support it).
+const CONTINUE_WAIT: Duration = Duration::from_secs(2);
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("collector URL {url:?}: {why}")]
@@ -148,14 +157,24 @@ pub fn client_config(
     Ok(Arc::new(config))
 }
 
-/// A response: status and body.
+/// A response: status, headers and body.
 #[derive(Debug, Clone)]
 pub struct Response {
     pub status: u16,
+    /// Header names lowercased.
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
 impl Response {
+    /// The first value of header `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// The `error` of an [`analyzer::wire::ErrorBody`], or the body as text.
     pub fn error_text(&self) -> String {
         serde_json::from_slice::<analyzer::wire::ErrorBody>(&self.body)
@@ -257,11 +276,15 @@ impl HttpsClient {
             Some(c) => c,
             None => self.connect()?,
         };
+        let expect = body.len() > EXPECT_CONTINUE_ABOVE;
         let mut head = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n",
             self.url.addr(),
             body.len()
         );
+        if expect {
+            head.push_str("Expect: 100-continue\r\n");
+        }
         for (k, v) in headers {
             head.push_str(k);
             head.push_str(": ");
@@ -270,29 +293,103 @@ impl HttpsClient {
         }
         head.push_str("\r\n");
         let mut wire = head.into_bytes();
+        let mut pending = Vec::new();
+        if expect {
+            conn.write_all(&wire).map_err(|e| self.io(e))?;
+            conn.flush().map_err(|e| self.io(e))?;
+            match self.await_continue(&mut conn)? {
+                Continue::Go(rest) => pending = rest,
+                // The server answered before the body: it is not on the wire, so this
+                // connection cannot carry another request.
+                Continue::Final(resp) => return Ok(resp),
+            }
+            wire.clear();
+        }
         wire.extend_from_slice(body);
         conn.write_all(&wire).map_err(|e| self.io(e))?;
         conn.flush().map_err(|e| self.io(e))?;
-        let (resp, keep) = self.read_response(&mut conn)?;
+        let (resp, keep) = self.read_response(&mut conn, pending)?;
         if keep {
             self.conn = Some(conn);
         }
         Ok(resp)
     }
 
-    fn read_response(&self, conn: &mut Conn) -> Result<(Response, bool), ClientError> {
+    /// After a head with `Expect: 100-continue`: `Go` on `100 Continue` (with any bytes read
+    /// past it) or when the server stays silent for [`CONTINUE_WAIT`]; `Final` when it answers
+    /// at once.
+    fn await_continue(&self, conn: &mut Conn) -> Result<Continue, ClientError> {
+        let wait = CONTINUE_WAIT.min(self.timeout);
+        conn.sock
+            .set_read_timeout(Some(wait))
+            .map_err(|e| self.io(e))?;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let outcome = loop {
+            match conn.read(&mut chunk) {
+                Ok(0) => break Err(self.io(std::io::ErrorKind::UnexpectedEof.into())),
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    break Ok(Continue::Go(buf));
+                }
+                Err(e) => break Err(self.io(e)),
+            }
+            let mut hdrs = [httparse::EMPTY_HEADER; 32];
+            let mut resp = httparse::Response::new(&mut hdrs);
+            match resp.parse(&buf) {
+                Ok(httparse::Status::Complete(off)) if resp.code == Some(100) => {
+                    break Ok(Continue::Go(buf.split_off(off)));
+                }
+                Ok(httparse::Status::Complete(_)) => {
+                    break self
+                        .read_response(conn, std::mem::take(&mut buf))
+                        .map(|(r, _)| Continue::Final(r));
+                }
+                Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD_BYTES => {}
+                Ok(httparse::Status::Partial) => {
+                    break Err(ClientError::Response {
+                        addr: self.url.addr(),
+                        why: format!("response head over {MAX_HEAD_BYTES} bytes"),
+                    })
+                }
+                Err(e) => {
+                    break Err(ClientError::Response {
+                        addr: self.url.addr(),
+                        why: format!("response head: {e}"),
+                    })
+                }
+            }
+        };
+        conn.sock
+            .set_read_timeout(Some(self.timeout))
+            .map_err(|e| self.io(e))?;
+        outcome
+    }
+
+    /// Read one response; `buf` holds bytes of it already read.
+    fn read_response(
+        &self,
+        conn: &mut Conn,
+        mut buf: Vec<u8>,
+    ) -> Result<(Response, bool), ClientError> {
         let bad = |why: String| ClientError::Response {
             addr: self.url.addr(),
             why,
         };
-        let mut buf = Vec::with_capacity(4096);
         let mut chunk = [0u8; 16 << 10];
-        let (status, body_start, len, keep) = loop {
-            let n = conn.read(&mut chunk).map_err(|e| self.io(e))?;
-            if n == 0 {
-                return Err(bad("connection closed before a response".into()));
+        let (status, headers, body_start, len, keep) = loop {
+            if buf.is_empty() || !self.head_complete(&buf) {
+                let n = conn.read(&mut chunk).map_err(|e| self.io(e))?;
+                if n == 0 {
+                    return Err(bad("connection closed before a response".into()));
+                }
+                buf.extend_from_slice(&chunk[..n]);
             }
-            buf.extend_from_slice(&chunk[..n]);
             let mut hdrs = [httparse::EMPTY_HEADER; 32];
             let mut resp = httparse::Response::new(&mut hdrs);
             match resp.parse(&buf) {
@@ -300,6 +397,16 @@ impl HttpsClient {
                     let status = resp.code.unwrap_or(0);
                     let mut len = None;
                     let mut keep = true;
+                    let headers = resp
+                        .headers
+                        .iter()
+                        .map(|h| {
+                            (
+                                h.name.to_ascii_lowercase(),
+                                String::from_utf8_lossy(h.value).into_owned(),
+                            )
+                        })
+                        .collect();
                     for h in resp.headers.iter() {
                         if h.name.eq_ignore_ascii_case("content-length") {
                             len = std::str::from_utf8(h.value)
@@ -313,7 +420,7 @@ impl HttpsClient {
                             keep = false;
                         }
                     }
-                    break (status, off, len, keep);
+                    break (status, headers, off, len, keep);
                 }
                 Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD_BYTES => {}
                 Ok(httparse::Status::Partial) => {
@@ -336,7 +443,14 @@ impl HttpsClient {
                     body.extend_from_slice(&chunk[..n]);
                 }
                 body.truncate(len);
-                Ok((Response { status, body }, keep))
+                Ok((
+                    Response {
+                        status,
+                        headers,
+                        body,
+                    },
+                    keep,
+                ))
             }
             None => {
                 // No length: the body runs to the end of the connection.
@@ -356,9 +470,35 @@ impl HttpsClient {
                     }
                     body.extend_from_slice(&chunk[..n]);
                 }
-                Ok((Response { status, body }, false))
+                Ok((
+                    Response {
+                        status,
+                        headers,
+                        body,
+                    },
+                    false,
+                ))
             }
         }
+    }
+}
+
+/// What the server said to `Expect: 100-continue`.
+enum Continue {
+    /// Send the body; the bytes already read past the interim response.
+    Go(Vec<u8>),
+    /// The final response, before any body was sent.
+    Final(Response),
+}
+
+impl HttpsClient {
+    /// Whether `buf` holds a whole response head.
+    fn head_complete(&self, buf: &[u8]) -> bool {
+        let mut hdrs = [httparse::EMPTY_HEADER; 32];
+        matches!(
+            httparse::Response::new(&mut hdrs).parse(buf),
+            Ok(httparse::Status::Complete(_)) | Err(_)
+        )
     }
 }
 

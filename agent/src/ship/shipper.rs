@@ -2,18 +2,28 @@
 //! thread (spool -> collector, oldest first, removed only on the collector's acknowledgement).
 //!
 //! Failures back off exponentially between `retry_min` and `retry_max` (wall time: an I/O
-//! timer, not data time). A batch the collector refuses as invalid (400/413) is dropped and
-//! counted, since resending the same bytes cannot succeed; anything else (down, TLS refused,
-//! 401/403/5xx) is retried, so fixing a certificate lets the spool drain.
+//! timer, not data time). Resending the same bytes cannot cure a refusal of the bytes
+//! themselves, so such a batch never stays at the head of the queue: one refused as too large
+//! (413) is split into halves that take its place at the end of the queue (until the parts fit),
+//! one refused as malformed or implausible (400), or too large with nothing left to split, is
+//! set aside in the spool and counted. Anything else (down, TLS refused, 401/403/5xx) is
+//! retried, so fixing a certificate lets the spool drain.
+//!
+//! Windows are split before spooling to fit `max_batch_bytes`, lowered to what the collector
+//! advertises in [`MAX_BATCH_HEADER`] on its answers.
 
 use super::aggregator::Sealed;
 use super::client::{CollectorUrl, HttpsClient};
-use super::spool::{Spool, SpoolError, SpoolLimits, SpoolStats};
+use super::spool::{Spool, SpoolError, SpoolLimits, SpoolStats, Spooled};
 use crate::metrics::AgentMetrics;
-use analyzer::wire::{Ack, Batch, CONTENT_TYPE, INGEST_PATH};
+use analyzer::inventory::InventoryLimits;
+use analyzer::wire::{
+    split_to_fit, Ack, Batch, WireLimits, CONTENT_TYPE, INGEST_PATH, MAX_BATCH_HEADER,
+};
 use rustls::ClientConfig;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -34,7 +44,13 @@ pub struct ShipperConfig {
     pub drain_timeout: Duration,
     /// Sealed windows waiting to be spooled.
     pub queue: usize,
+    /// Largest batch to send; lowered to the collector's advertised limit when it says one.
+    pub max_batch_bytes: usize,
 }
+
+/// Default [`ShipperConfig::max_batch_bytes`]: half the collector's default limit, so a default
+/// fleet never meets a refusal, with room for a collector configured lower.
+pub const DEFAULT_MAX_BATCH_BYTES: usize = 8 << 20;
 
 /// What the shipper did, returned by [`Shipper::finish`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -42,7 +58,11 @@ pub struct ShipReport {
     pub sent: u64,
     pub duplicate: u64,
     pub failed: u64,
+    /// Batches refused for good and set aside (malformed, implausible, or too large and
+    /// impossible to split).
     pub rejected: u64,
+    /// Batches refused as too large and replaced by smaller parts.
+    pub split: u64,
     pub spool: SpoolStats,
 }
 
@@ -112,27 +132,33 @@ impl Shipper {
         let spool = Arc::new(Spool::open(&config.spool_dir, config.spool)?);
         let (tx, rx) = sync_channel::<Sealed>(config.queue.max(1));
         let closing = Arc::new(AtomicBool::new(false));
+        let limit = Arc::new(AtomicUsize::new(config.max_batch_bytes.max(1)));
         let mut dropped = 0;
         update_spool_gauges(&metrics, &spool, &mut dropped);
         let sender = {
-            let (spool, metrics, closing, config) = (
-                Arc::clone(&spool),
-                metrics.clone(),
-                Arc::clone(&closing),
-                config.clone(),
-            );
+            let sender = Sender {
+                config: config.clone(),
+                spool: Arc::clone(&spool),
+                metrics: metrics.clone(),
+                limit: Arc::clone(&limit),
+            };
+            let closing = Arc::clone(&closing);
             std::thread::Builder::new()
                 .name("shadowtap-sender".into())
-                .spawn(move || send_loop(config, spool, metrics, closing))
+                .spawn(move || sender.run(closing))
                 .map_err(|e| SpoolError::Db(sled::Error::Io(e)))?
         };
         let spooler = {
-            let (spool, metrics, agent_id) =
-                (Arc::clone(&spool), metrics.clone(), config.agent_id.clone());
+            let spooler = Spooler {
+                spool: Arc::clone(&spool),
+                metrics: metrics.clone(),
+                agent_id: config.agent_id.clone(),
+                limit,
+            };
             let wake = sender.thread().clone();
             std::thread::Builder::new()
                 .name("shadowtap-spooler".into())
-                .spawn(move || spool_loop(rx, spool, metrics, agent_id, wake))
+                .spawn(move || spooler.run(rx, wake))
                 .map_err(|e| SpoolError::Db(sled::Error::Io(e)))?
         };
         Ok(Shipper {
@@ -181,175 +207,376 @@ impl Shipper {
     }
 }
 
-fn spool_loop(
-    rx: Receiver<Sealed>,
+/// Turns sealed windows into spooled batches.
+struct Spooler {
     spool: Arc<Spool>,
     metrics: AgentMetrics,
     agent_id: String,
-    wake: std::thread::Thread,
-) {
-    let mut dropped = 0;
-    // Capture-level losses (libpcap's kernel and interface drops, full worker queues) ride on
-    // the next batch as deltas, so the collector's report shows what the capture missed.
-    let mut shipped_losses = [0u64; 3];
-    while let Ok(mut sealed) = rx.recv() {
-        if sealed.is_empty() {
-            continue;
-        }
-        let losses = [
-            u64::try_from(metrics.capture_drops.get()).unwrap_or(0),
-            u64::try_from(metrics.capture_if_drops.get()).unwrap_or(0),
-            metrics.dispatch_drops.get(),
-        ];
-        let names = [
+    /// The batch size to fit, shared with the sender (which learns the collector's limit).
+    limit: Arc<AtomicUsize>,
+}
+
+/// Capture-level loss counters that ride on the next batch as deltas, so the collector's report
+/// shows what this agent's capture missed (name in the batch, current cumulative value).
+fn capture_losses(metrics: &AgentMetrics) -> [(&'static str, u64); 4] {
+    [
+        (
             "capture.kernel_drops",
+            u64::try_from(metrics.capture_drops.get()).unwrap_or(0),
+        ),
+        (
             "capture.interface_drops",
-            "capture.queue_drops",
-        ];
-        for ((name, now), before) in names.iter().zip(losses).zip(shipped_losses) {
-            if now > before {
-                *sealed.counters.entry((*name).to_string()).or_default() += now - before;
+            u64::try_from(metrics.capture_if_drops.get()).unwrap_or(0),
+        ),
+        ("capture.queue_drops", metrics.dispatch_drops.get()),
+        // Windows shed because the spooler fell behind (live capture only): their exchanges
+        // are lost, and the collector must be able to say so.
+        ("capture.windows_dropped", metrics.windows_dropped.get()),
+    ]
+}
+
+impl Spooler {
+    fn run(self, rx: Receiver<Sealed>, wake: std::thread::Thread) {
+        let mut dropped = 0;
+        let mut shipped_losses = [0u64; 4];
+        while let Ok(mut sealed) = rx.recv() {
+            if sealed.is_empty() {
+                continue;
             }
+            let losses = capture_losses(&self.metrics);
+            for ((name, now), before) in losses.iter().zip(shipped_losses.iter_mut()) {
+                if *now > *before {
+                    *sealed.counters.entry((*name).to_string()).or_default() += *now - *before;
+                }
+                *before = *now;
+            }
+            let run_id = self.spool.run_id().to_string();
+            let size = |inv: &_, counters: &BTreeMap<String, u64>| {
+                Batch::new(&self.agent_id, u64::MAX, u64::MAX, inv, counters.clone())
+                    .with_run_id(&run_id)
+                    .encode()
+                    .len()
+            };
+            let limit = self.limit.load(Ordering::Relaxed);
+            for (inventory, counters) in
+                split_to_fit(sealed.inventory, sealed.counters, limit, &size)
+            {
+                let pushed = self.spool.push(|epoch, seq| {
+                    Batch::new(&self.agent_id, epoch, seq, &inventory, counters.clone())
+                        .with_run_id(&run_id)
+                });
+                if let Err(e) = pushed {
+                    self.metrics.windows_dropped.inc();
+                    tracing::warn!("spooling a batch failed, window part dropped: {e}");
+                }
+            }
+            self.metrics.windows_sealed.inc();
+            update_spool_gauges(&self.metrics, &self.spool, &mut dropped);
+            wake.unpark();
         }
-        shipped_losses = losses;
-        let pushed = spool.push(|epoch, seq| {
-            Batch::new(
-                &agent_id,
-                epoch,
-                seq,
-                &sealed.inventory,
-                sealed.counters.clone(),
-            )
-        });
-        match pushed {
-            Ok(_) => {
-                metrics.windows_sealed.inc();
-            }
-            Err(e) => {
-                metrics.windows_dropped.inc();
-                tracing::warn!("spooling a batch failed, window dropped: {e}");
-            }
-        }
-        update_spool_gauges(&metrics, &spool, &mut dropped);
-        wake.unpark();
     }
 }
 
-fn send_loop(
+/// Sends spooled batches, oldest first.
+struct Sender {
     config: ShipperConfig,
     spool: Arc<Spool>,
     metrics: AgentMetrics,
-    closing: Arc<AtomicBool>,
-) -> ShipReport {
-    let mut client = HttpsClient::new(config.url.clone(), Arc::clone(&config.tls), config.timeout);
-    let mut report = ShipReport::default();
-    let mut backoff = config.retry_min;
-    let mut next_try = Instant::now();
-    let mut drain_deadline: Option<Instant> = None;
-    let mut dropped = 0;
-    loop {
-        let now = Instant::now();
-        if closing.load(Ordering::SeqCst) {
-            let deadline = *drain_deadline.get_or_insert(now + config.drain_timeout);
-            if now >= deadline || spool.stats().batches == 0 {
-                break;
-            }
-        }
-        if now < next_try {
-            let wait = next_try - now;
-            let wait = drain_deadline.map_or(wait, |d| wait.min(d.saturating_duration_since(now)));
-            std::thread::park_timeout(wait.max(Duration::from_millis(1)));
-            continue;
-        }
-        let batch = match spool.oldest() {
-            Ok(Some(b)) => b,
-            Ok(None) => {
-                if closing.load(Ordering::SeqCst) {
+    limit: Arc<AtomicUsize>,
+}
+
+/// What to do with a batch after one attempt.
+enum Outcome {
+    /// Acknowledged (stored or already stored): removed from the spool.
+    Done,
+    /// Not delivered this time: try again after a back-off.
+    Retry,
+    /// Refused for good and dealt with (split or set aside): go on with the next one.
+    Handled,
+}
+
+impl Sender {
+    fn run(self, closing: Arc<AtomicBool>) -> ShipReport {
+        let config = &self.config;
+        let mut client =
+            HttpsClient::new(config.url.clone(), Arc::clone(&config.tls), config.timeout);
+        let mut report = ShipReport::default();
+        let mut backoff = config.retry_min;
+        let mut next_try = Instant::now();
+        let mut drain_deadline: Option<Instant> = None;
+        let mut dropped = 0;
+        loop {
+            let now = Instant::now();
+            if closing.load(Ordering::SeqCst) {
+                let deadline = *drain_deadline.get_or_insert(now + config.drain_timeout);
+                if now >= deadline || self.spool.stats().batches == 0 {
                     break;
                 }
-                // Woken by the spooler on every push; the timeout only re-checks `closing`.
-                std::thread::park_timeout(Duration::from_millis(500));
+            }
+            if now < next_try {
+                let wait = next_try - now;
+                let wait =
+                    drain_deadline.map_or(wait, |d| wait.min(d.saturating_duration_since(now)));
+                std::thread::park_timeout(wait.max(Duration::from_millis(1)));
                 continue;
             }
-            Err(e) => {
-                tracing::warn!("reading the spool failed: {e}");
-                next_try = Instant::now() + config.retry_max;
-                continue;
+            let batch = match self.spool.oldest() {
+                Ok(Some(b)) => b,
+                Ok(None) => {
+                    if closing.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    // Woken by the spooler on every push; the timeout only re-checks `closing`.
+                    std::thread::park_timeout(Duration::from_millis(500));
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!("reading the spool failed: {e}");
+                    next_try = Instant::now() + config.retry_max;
+                    continue;
+                }
+            };
+            match self.send(&mut client, &batch, &mut report) {
+                Outcome::Done => backoff = config.retry_min,
+                Outcome::Handled => {}
+                Outcome::Retry => {
+                    report.failed += 1;
+                    self.metrics.batches_failed.inc();
+                    next_try = Instant::now() + backoff;
+                    backoff = (backoff * 2).min(config.retry_max);
+                }
             }
-        };
+            update_spool_gauges(&self.metrics, &self.spool, &mut dropped);
+        }
+        update_spool_gauges(&self.metrics, &self.spool, &mut dropped);
+        report
+    }
+
+    fn send(&self, client: &mut HttpsClient, batch: &Spooled, report: &mut ShipReport) -> Outcome {
+        let id = (batch.epoch, batch.seq);
         let sent = client.request(
             "POST",
             INGEST_PATH,
             &[("Content-Type", CONTENT_TYPE)],
             &batch.bytes,
         );
-        match sent {
-            Ok(r) if r.status == 200 => match serde_json::from_slice::<Ack>(&r.body) {
-                Ok(ack) if ack.epoch == batch.epoch && ack.seq == batch.seq => {
+        let r = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!("sending batch {id:?}: {e}; will retry");
+                return Outcome::Retry;
+            }
+        };
+        if let Some(max) = r
+            .header(MAX_BATCH_HEADER)
+            .and_then(|v| v.parse::<usize>().ok())
+        {
+            let ours = self.config.max_batch_bytes.min(max).max(1);
+            if self.limit.swap(ours, Ordering::Relaxed) != ours {
+                tracing::info!("batches are split to at most {ours} bytes (collector limit {max})");
+            }
+        }
+        match r.status {
+            200 => match serde_json::from_slice::<Ack>(&r.body) {
+                Ok(ack) if (ack.epoch, ack.seq) == id => {
                     match ack.status {
                         analyzer::wire::AckStatus::Accepted => {
                             report.sent += 1;
-                            metrics.batches_sent.inc();
+                            self.metrics.batches_sent.inc();
                         }
                         analyzer::wire::AckStatus::Duplicate => {
                             report.duplicate += 1;
-                            metrics.batches_duplicate.inc();
+                            self.metrics.batches_duplicate.inc();
                         }
                     }
-                    if let Err(e) = spool.remove(batch.epoch, batch.seq) {
+                    if let Err(e) = self.spool.remove(batch.epoch, batch.seq) {
                         tracing::warn!("removing an acknowledged batch from the spool: {e}");
                     }
-                    backoff = config.retry_min;
+                    Outcome::Done
                 }
                 other => {
-                    report.failed += 1;
-                    metrics.batches_failed.inc();
                     tracing::warn!(
-                            "collector answered 200 without a matching acknowledgement ({other:?}); will retry"
-                        );
-                    next_try = Instant::now() + backoff;
-                    backoff = (backoff * 2).min(config.retry_max);
+                        "collector answered 200 without a matching acknowledgement ({other:?}); will retry"
+                    );
+                    Outcome::Retry
                 }
             },
-            Ok(r) if r.status == 400 || r.status == 413 => {
-                report.rejected += 1;
-                metrics.batches_rejected.inc();
+            413 => {
+                let limit = self.limit.load(Ordering::Relaxed);
+                // Halve at least once: a batch under the byte limit can be refused for a count
+                // over the collector's caps (endpoints, hosts), which halving also cures.
+                let target = limit.min(batch.bytes.len() / 2).max(1);
+                match self.split(batch, target) {
+                    Ok(parts) if parts > 1 => {
+                        report.split += 1;
+                        tracing::warn!(
+                            "collector refused batch {id:?} as too large ({}): split into {parts} parts",
+                            r.error_text()
+                        );
+                        Outcome::Handled
+                    }
+                    Ok(_) => self.set_aside(batch, report, &r.error_text()),
+                    Err(e) => {
+                        tracing::warn!("splitting batch {id:?}: {e}");
+                        self.set_aside(batch, report, &r.error_text())
+                    }
+                }
+            }
+            400 => self.set_aside(batch, report, &r.error_text()),
+            status => {
                 tracing::warn!(
-                    "collector refused batch ({}, {}) as invalid, dropping it: {} {}",
-                    batch.epoch,
-                    batch.seq,
-                    r.status,
+                    "collector refused batch {id:?}: {status} {}; will retry",
                     r.error_text()
                 );
-                let _ = spool.remove(batch.epoch, batch.seq);
-            }
-            Ok(r) => {
-                report.failed += 1;
-                metrics.batches_failed.inc();
-                tracing::warn!(
-                    "collector refused batch ({}, {}): {} {}; will retry",
-                    batch.epoch,
-                    batch.seq,
-                    r.status,
-                    r.error_text()
-                );
-                next_try = Instant::now() + backoff;
-                backoff = (backoff * 2).min(config.retry_max);
-            }
-            Err(e) => {
-                report.failed += 1;
-                metrics.batches_failed.inc();
-                tracing::warn!(
-                    "sending batch ({}, {}): {e}; will retry",
-                    batch.epoch,
-                    batch.seq
-                );
-                next_try = Instant::now() + backoff;
-                backoff = (backoff * 2).min(config.retry_max);
+                Outcome::Retry
             }
         }
-        update_spool_gauges(&metrics, &spool, &mut dropped);
     }
-    update_spool_gauges(&metrics, &spool, &mut dropped);
-    report
+
+    /// Replace `batch` in the spool by parts that fit `target` bytes; the number of parts (1
+    /// when it cannot be split).
+    fn split(&self, batch: &Spooled, target: usize) -> Result<usize, String> {
+        // Our own bytes, but read back from disk: decode them as the collector would, with
+        // room for the size that was refused.
+        let limits = WireLimits {
+            max_bytes: usize::MAX,
+            ..WireLimits::default()
+        };
+        let whole = Batch::decode(&batch.bytes, &limits).map_err(|e| e.to_string())?;
+        let inventory = whole
+            .to_inventory(InventoryLimits::default())
+            .map_err(|e| e.to_string())?;
+        let size = |inv: &_, counters: &BTreeMap<String, u64>| {
+            Batch::new(&whole.agent_id, u64::MAX, u64::MAX, inv, counters.clone())
+                .with_run_id(&whole.run_id)
+                .encode()
+                .len()
+        };
+        let parts = split_to_fit(inventory, whole.counters.clone(), target, &size);
+        if parts.len() < 2 {
+            return Ok(1);
+        }
+        let run_id = self.spool.run_id().to_string();
+        self.spool
+            .replace(batch.epoch, batch.seq, parts.len(), |i, epoch, seq| {
+                let (inv, counters) = &parts[i];
+                Batch::new(&whole.agent_id, epoch, seq, inv, counters.clone()).with_run_id(&run_id)
+            })
+            .map_err(|e| e.to_string())
+    }
+
+    fn set_aside(&self, batch: &Spooled, report: &mut ShipReport, why: &str) -> Outcome {
+        report.rejected += 1;
+        self.metrics.batches_rejected.inc();
+        tracing::warn!(
+            "collector refused batch ({}, {}) for good, set aside in the spool: {why}",
+            batch.epoch,
+            batch.seq
+        );
+        if let Err(e) = self.spool.set_aside(batch.epoch, batch.seq) {
+            tracing::warn!("setting a refused batch aside: {e}; removing it");
+            let _ = self.spool.remove(batch.epoch, batch.seq);
+        }
+        Outcome::Handled
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use analyzer::inventory::Inventory;
+
+    fn spooler(dir: &std::path::Path, limit: usize) -> (Spooler, Arc<Spool>, AgentMetrics) {
+        let spool = Arc::new(Spool::open(dir, SpoolLimits::default()).expect("spool"));
+        let metrics = AgentMetrics::default();
+        let s = Spooler {
+            spool: Arc::clone(&spool),
+            metrics: metrics.clone(),
+            agent_id: "edge-1".into(),
+            limit: Arc::new(AtomicUsize::new(limit)),
+        };
+        (s, spool, metrics)
+    }
+
+    fn window(hosts: usize) -> Sealed {
+        let mut inventory = Inventory::default();
+        for i in 0..hosts {
+            let obs: analyzer::observation::Observation =
+                serde_json::from_value(serde_json::json!({
+                    "ts": 1_700_000_000_000_000i64 + i as i64,
+                    "endpoint": {"host": format!("h{i}.test"), "method": "GET", "path": "/"},
+                    "template_source": "learned", "status": 200,
+                    "request_content_type": null, "response_content_type": null,
+                    "query_params": [], "header_params": [], "request_fields": [],
+                    "response_fields": [], "data_classes": [], "auth": "none",
+                    "consumer": {"address": "10.0.0.1", "credential": null},
+                    "request_body_len": 0, "response_body_len": 0, "anomalies": []
+                }))
+                .expect("observation");
+            inventory.add(&obs);
+        }
+        Sealed {
+            inventory,
+            counters: BTreeMap::from([("packets".to_string(), 7)]),
+        }
+    }
+
+    fn spooled(spool: &Spool) -> Vec<Batch> {
+        std::iter::from_fn(|| {
+            let b = spool.oldest().expect("read")?;
+            spool.remove(b.epoch, b.seq).expect("remove");
+            Some(Batch::decode(&b.bytes, &WireLimits::default()).expect("valid batch"))
+        })
+        .collect()
+    }
+
+    #[test]
+    fn shed_windows_ride_on_the_next_batch() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (s, spool, metrics) = spooler(dir.path(), DEFAULT_MAX_BATCH_BYTES);
+        // Live capture shed three windows (full queue): the handle counts them...
+        let (tx, rx) = sync_channel(1);
+        let handle = ShipHandle {
+            tx: tx.clone(),
+            metrics: metrics.clone(),
+            wait: false,
+        };
+        handle.ship(window(1));
+        for _ in 0..3 {
+            handle.ship(window(1));
+        }
+        assert_eq!(metrics.windows_dropped.get(), 3);
+        drop((handle, tx));
+        // ...and the next batch tells the collector.
+        s.run(rx, std::thread::current());
+        let batches = spooled(&spool);
+        assert_eq!(batches.len(), 1);
+        assert_eq!(batches[0].counters.get("capture.windows_dropped"), Some(&3));
+        assert!(batches.iter().all(|b| b.run_id == spool.run_id()));
+    }
+
+    #[test]
+    fn a_window_over_the_batch_limit_is_spooled_in_parts_that_fit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (s, spool, _) = spooler(dir.path(), 16 * 1024);
+        let (tx, rx) = sync_channel(1);
+        let whole = window(2_000);
+        let expected = whole.inventory.clone();
+        tx.send(whole).expect("send");
+        drop(tx);
+        s.run(rx, std::thread::current());
+        let batches = spooled(&spool);
+        assert!(batches.len() > 10, "{} parts", batches.len());
+        let mut sum = Inventory::default();
+        for b in &batches {
+            assert!(b.encode().len() <= 16 * 1024);
+            sum.merge(&b.to_inventory(Default::default()).expect("inventory"));
+        }
+        assert_eq!(sum, expected);
+        let packets: u64 = batches
+            .iter()
+            .filter_map(|b| b.counters.get("packets"))
+            .sum();
+        assert_eq!(packets, 7);
+    }
 }

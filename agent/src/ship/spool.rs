@@ -4,12 +4,25 @@
 //! the agent's epoch: each open bumps it to `max(stored + 1, unix seconds)`, so a restarted agent
 //! (or one whose spool was wiped) never reuses an `(epoch, seq)` the collector already holds.
 //!
+//! Each open also draws a random run id that every batch of the run carries: epochs order
+//! batches, but only the run id tells the collector that a wiped spool restarted within the same
+//! second is a new run rather than a resend.
+//!
 //! A full spool drops its *oldest* batch and counts it ([`SpoolStats::dropped`]): the newest
 //! traffic is the most useful after a long outage, and capture must never wait.
+//!
+//! A batch the collector refuses for good (malformed, or too large and impossible to split) is
+//! moved to the `set_aside` tree (bounded, counted in [`SpoolStats::set_aside`]) so it never
+//! blocks the queue and can still be inspected; a batch refused as too large is replaced by its
+//! parts ([`Spool::replace`]).
 
 use analyzer::wire::Batch;
+use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 use std::path::Path;
 use std::sync::Mutex;
+
+/// Refused batches kept for inspection; older ones are deleted (still counted).
+pub const MAX_SET_ASIDE: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
@@ -41,6 +54,8 @@ pub struct SpoolStats {
     pub bytes: u64,
     /// Batches evicted because the spool was full.
     pub dropped: u64,
+    /// Batches the collector refused for good, moved out of the queue.
+    pub set_aside: u64,
 }
 
 /// A spooled batch: its key and encoded bytes.
@@ -61,9 +76,31 @@ struct State {
 pub struct Spool {
     db: sled::Db,
     batches: sled::Tree,
+    set_aside: sled::Tree,
     limits: SpoolLimits,
     epoch: u64,
+    run_id: String,
     state: Mutex<State>,
+}
+
+/// A spool transaction's error (the closures never abort, so only storage errors occur).
+fn tx_error(e: TransactionError<()>) -> SpoolError {
+    match e {
+        TransactionError::Storage(e) => SpoolError::Db(e),
+        TransactionError::Abort(()) => SpoolError::Db(sled::Error::ReportableBug(
+            "spool transaction aborted".into(),
+        )),
+    }
+}
+
+/// 128 random bits as 32 lowercase hex digits.
+fn new_run_id() -> Result<String, SpoolError> {
+    use ring::rand::SecureRandom as _;
+    let mut bytes = [0u8; 16];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| SpoolError::Db(sled::Error::Unsupported("no system randomness".into())))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn key(epoch: u64, seq: u64) -> [u8; 16] {
@@ -108,6 +145,7 @@ impl Spool {
         meta.insert(b"epoch", &epoch.to_be_bytes())?;
         db.flush()?;
         let batches = db.open_tree("batches")?;
+        let set_aside = db.open_tree("set_aside")?;
         let mut stats = SpoolStats::default();
         for kv in batches.iter() {
             let (_, v) = kv?;
@@ -117,14 +155,21 @@ impl Spool {
         Ok(Spool {
             db,
             batches,
+            set_aside,
             limits,
             epoch,
+            run_id: new_run_id()?,
             state: Mutex::new(State { stats, next_seq: 0 }),
         })
     }
 
     pub fn epoch(&self) -> u64 {
         self.epoch
+    }
+
+    /// This run's id (see the module docs).
+    pub fn run_id(&self) -> &str {
+        &self.run_id
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -174,7 +219,89 @@ impl Spool {
         }))
     }
 
-    /// Remove a batch once the collector acknowledged it (or refused it for good).
+    /// Replace the batch `(epoch, seq)` by `parts` (numbered after every batch of this run, in
+    /// one transaction: a crash leaves either the batch or all its parts). `make` builds part
+    /// `i` for the given `(epoch, seq)`. Returns how many parts were stored.
+    pub fn replace(
+        &self,
+        epoch: u64,
+        seq: u64,
+        parts: usize,
+        make: impl Fn(usize, u64, u64) -> Batch,
+    ) -> Result<usize, SpoolError> {
+        let mut st = self.lock();
+        let first = st.next_seq;
+        let encoded: Vec<([u8; 16], Vec<u8>)> = (0..parts)
+            .map(|i| {
+                let seq = first + i as u64;
+                (key(self.epoch, seq), make(i, self.epoch, seq).encode())
+            })
+            .collect();
+        let old = self
+            .batches
+            .transaction(|tx| {
+                let old = tx.remove(&key(epoch, seq)[..])?;
+                for (k, v) in &encoded {
+                    tx.insert(&k[..], v.as_slice())?;
+                }
+                Ok::<_, ConflictableTransactionError<()>>(old)
+            })
+            .map_err(tx_error)?;
+        st.next_seq += parts as u64;
+        if let Some(v) = old {
+            st.stats.batches -= 1;
+            st.stats.bytes = st.stats.bytes.saturating_sub(v.len() as u64);
+        }
+        st.stats.batches += parts as u64;
+        st.stats.bytes += encoded.iter().map(|(_, v)| v.len() as u64).sum::<u64>();
+        self.db.flush()?;
+        Ok(parts)
+    }
+
+    /// Move a batch the collector refused for good out of the queue, keeping the newest
+    /// [`MAX_SET_ASIDE`] for inspection.
+    pub fn set_aside(&self, epoch: u64, seq: u64) -> Result<(), SpoolError> {
+        let mut st = self.lock();
+        let k = key(epoch, seq);
+        let moved = (&self.batches, &self.set_aside)
+            .transaction(|(queue, aside)| {
+                let old = queue.remove(&k[..])?;
+                if let Some(v) = &old {
+                    aside.insert(&k[..], v.clone())?;
+                }
+                Ok::<_, ConflictableTransactionError<()>>(old)
+            })
+            .map_err(tx_error)?;
+        if let Some(v) = moved {
+            st.stats.batches -= 1;
+            st.stats.bytes = st.stats.bytes.saturating_sub(v.len() as u64);
+            st.stats.set_aside += 1;
+        }
+        while self.set_aside.len() > MAX_SET_ASIDE {
+            if self.set_aside.pop_min()?.is_none() {
+                break;
+            }
+        }
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Batches set aside and still kept, oldest first.
+    pub fn set_aside_batches(&self) -> Result<Vec<Spooled>, SpoolError> {
+        let mut out = Vec::new();
+        for kv in self.set_aside.iter() {
+            let (k, v) = kv?;
+            let (epoch, seq) = unkey(&k);
+            out.push(Spooled {
+                epoch,
+                seq,
+                bytes: v.to_vec(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Remove a batch once the collector acknowledged it.
     pub fn remove(&self, epoch: u64, seq: u64) -> Result<(), SpoolError> {
         let mut st = self.lock();
         if let Some(v) = self.batches.remove(key(epoch, seq))? {
@@ -221,6 +348,51 @@ mod tests {
         spool.remove(first.epoch, first.seq).expect("remove");
         assert_eq!(spool.oldest().expect("read").expect("some").seq, 3);
         assert_eq!(spool.stats().batches, 2);
+    }
+
+    #[test]
+    fn replace_and_set_aside_take_a_batch_out_of_the_queue_head() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spool = Spool::open(dir.path(), SpoolLimits::default()).expect("open");
+        for _ in 0..3 {
+            spool.push(make).expect("push");
+        }
+        let head = spool.oldest().expect("read").expect("some");
+        assert_eq!(head.seq, 0);
+        assert_eq!(
+            spool
+                .replace(head.epoch, head.seq, 2, |_, e, s| make(e, s))
+                .expect("replace"),
+            2
+        );
+        // The parts go after every batch of the run; the head is now the next batch.
+        let seqs: Vec<u64> = std::iter::from_fn(|| {
+            let b = spool.oldest().expect("read")?;
+            spool.remove(b.epoch, b.seq).expect("remove");
+            Some(b.seq)
+        })
+        .collect();
+        assert_eq!(seqs, vec![1, 2, 3, 4]);
+        spool.push(make).expect("push");
+        let head = spool.oldest().expect("read").expect("some");
+        spool.set_aside(head.epoch, head.seq).expect("set aside");
+        assert_eq!(spool.oldest().expect("read").map(|b| b.seq), None);
+        let st = spool.stats();
+        assert_eq!((st.batches, st.set_aside), (0, 1));
+        assert_eq!(spool.set_aside_batches().expect("aside")[0].seq, 5);
+    }
+
+    #[test]
+    fn every_open_draws_a_new_run_id_even_in_the_same_second() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = Spool::open(dir.path(), SpoolLimits::default())
+            .expect("open")
+            .run_id()
+            .to_string();
+        let wiped = tempfile::tempdir().expect("tempdir");
+        let b = Spool::open(wiped.path(), SpoolLimits::default()).expect("open");
+        assert!(analyzer::wire::valid_run_id(&a), "{a}");
+        assert_ne!(a, b.run_id());
     }
 
     #[test]
