@@ -376,7 +376,7 @@ pub struct HostRecord {
 }
 
 impl HostRecord {
-    fn merge(&mut self, other: &HostRecord) {
+    pub fn merge(&mut self, other: &HostRecord) {
         self.exchanges = self.exchanges.saturating_add(other.exchanges);
         self.first_seen = self.first_seen.min(other.first_seen);
         self.last_seen = self.last_seen.max(other.last_seen);
@@ -419,22 +419,14 @@ impl Inventory {
 
     pub fn add(&mut self, obs: &Observation) {
         let cap = self.limits.max_names;
-        let host = self
-            .hosts
-            .entry(obs.endpoint.host.clone())
-            .or_insert(HostRecord {
-                exchanges: 0,
-                first_seen: obs.ts,
-                last_seen: obs.ts,
-            });
-        host.merge(&HostRecord {
-            exchanges: 1,
-            first_seen: obs.ts,
-            last_seen: obs.ts,
-        });
         let minute = obs.ts.micros().div_euclid(60 * Timestamp::MICROS_PER_SEC);
         *self.timeline.entry(minute).or_default() += 1;
         trim_timeline(&mut self.timeline);
+        let seen = HostRecord {
+            exchanges: 1,
+            first_seen: obs.ts,
+            last_seen: obs.ts,
+        };
         if let Some(rec) = self.endpoints.get_mut(&obs.endpoint) {
             rec.add(obs, cap);
         } else if self.endpoints.len() < self.limits.max_endpoints {
@@ -443,6 +435,18 @@ impl Inventory {
             self.endpoints.insert(obs.endpoint.clone(), rec);
         } else {
             self.dropped_observations += 1;
+            // A host is only new with a new endpoint: past the endpoint cap, a flood of
+            // distinct Host headers must not grow the host table either.
+            if let Some(host) = self.hosts.get_mut(&obs.endpoint.host) {
+                host.merge(&seen);
+            }
+            return;
+        }
+        match self.hosts.get_mut(&obs.endpoint.host) {
+            Some(host) => host.merge(&seen),
+            None => {
+                self.hosts.insert(obs.endpoint.host.clone(), seen);
+            }
         }
     }
 
@@ -458,11 +462,15 @@ impl Inventory {
             }
         }
         for (name, host) in &other.hosts {
+            let room = self.hosts.len() < self.limits.max_endpoints;
             match self.hosts.get_mut(name) {
                 Some(mine) => mine.merge(host),
-                None => {
+                // Hosts are capped like endpoints (their exchanges are already counted in
+                // `dropped_observations` when their endpoints did not fit).
+                None if room => {
                     self.hosts.insert(name.clone(), host.clone());
                 }
+                None => {}
             }
         }
         self.dropped_observations = self

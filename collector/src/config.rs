@@ -17,6 +17,8 @@
 //! max_endpoints = 100000
 //! max_agents = 10000
 //! max_reviews = 100000
+//! max_hosts = 50000
+//! max_new_hosts_per_batch = 5000
 //! max_sessions = 256
 //! session_ttl_secs = 28800
 //! ```
@@ -59,6 +61,10 @@ pub struct CollectorSettings {
     /// Per endpoint: distinct names in any one map.
     pub max_names: usize,
     pub max_agents: usize,
+    /// Distinct hosts kept; more are shed and counted (`store.hosts_shed`).
+    pub max_hosts: usize,
+    /// New hosts one batch may add (one agent cannot fill the host table at once).
+    pub max_new_hosts_per_batch: usize,
     /// Review records kept (one per reviewed finding).
     pub max_reviews: usize,
     /// Dashboard sessions open at once; the oldest is ended to make room.
@@ -86,6 +92,8 @@ impl Default for CollectorSettings {
             max_endpoints: inv.max_endpoints,
             max_names: inv.max_names,
             max_agents: 10_000,
+            max_hosts: StoreLimits::default().max_hosts,
+            max_new_hosts_per_batch: StoreLimits::default().max_new_hosts_per_batch,
             max_reviews: 100_000,
             max_sessions: 256,
             session_ttl_secs: 8 * 3600,
@@ -102,6 +110,8 @@ impl CollectorSettings {
             },
             max_agents: self.max_agents,
             max_reviews: self.max_reviews,
+            max_hosts: self.max_hosts,
+            max_new_hosts_per_batch: self.max_new_hosts_per_batch,
         }
     }
 }

@@ -13,7 +13,7 @@
 //! Not here: findings (computed from the inventory against the catalogue by the server).
 
 use crate::review::ReviewRecord;
-use analyzer::inventory::{EndpointRecord, Inventory, InventoryLimits};
+use analyzer::inventory::{EndpointRecord, HostRecord, Inventory, InventoryLimits};
 use analyzer::observation::EndpointKey;
 use analyzer::time::Timestamp;
 use analyzer::wire::{shell_fields, shell_from_fields, AckStatus, Batch};
@@ -109,6 +109,12 @@ pub struct StoreLimits {
     pub max_agents: usize,
     /// Review records (one per reviewed finding); a new one past this is refused.
     pub max_reviews: usize,
+    /// Distinct hosts kept; a new host past this is shed and counted (`store.hosts_shed`).
+    pub max_hosts: usize,
+    /// New hosts one batch may add: one agent (a valid certificate on a compromised or
+    /// misconfigured sensor) cannot fill the host table in one window. The rest are shed and
+    /// counted like hosts over the cap.
+    pub max_new_hosts_per_batch: usize,
 }
 
 impl Default for StoreLimits {
@@ -117,6 +123,8 @@ impl Default for StoreLimits {
             inventory: InventoryLimits::default(),
             max_agents: 10_000,
             max_reviews: 100_000,
+            max_hosts: 50_000,
+            max_new_hosts_per_batch: 5_000,
         }
     }
 }
@@ -193,11 +201,14 @@ pub enum ExportRecord {
 }
 
 /// The sled implementation: trees `endpoints` (one record per key), `agents`, and `meta`
-/// (counters, the endpoint count, and the endpoint-less rest of the inventory as one JSON value:
-/// hosts, timeline and whatever the inventory grows, merged by the inventory's own `merge`).
+/// (counters, the endpoint and host counts, and the rest of the inventory as one JSON value:
+/// timeline and whatever the inventory grows, merged by the inventory's own `merge`). Hosts have
+/// their own tree: a batch rewrites only the hosts it touches.
 pub struct SledStore {
     db: sled::Db,
     endpoints: sled::Tree,
+    /// Host name -> `HostRecord`, merged one host at a time (a batch touches only its own).
+    hosts: sled::Tree,
     agents: sled::Tree,
     meta: sled::Tree,
     reviews: sled::Tree,
@@ -210,6 +221,9 @@ pub struct SledStore {
 const META_ENDPOINTS: &[u8] = b"endpoint_count";
 const META_DROPPED: &[u8] = b"dropped_observations";
 const META_SHELL: &[u8] = b"inventory_shell";
+const META_HOSTS: &[u8] = b"host_count";
+/// Counter of hosts not kept (over `max_hosts` or `max_new_hosts_per_batch`).
+const HOSTS_SHED: &str = "store.hosts_shed";
 const COUNTER_PREFIX: &str = "counter:";
 
 fn enc<T: Serialize>(v: &T) -> Vec<u8> {
@@ -250,15 +264,48 @@ impl SledStore {
             source: e,
         };
         let db = sled::Config::new().path(dir).open().map_err(open)?;
-        Ok(SledStore {
+        let store = SledStore {
             endpoints: db.open_tree("endpoints")?,
+            hosts: db.open_tree("hosts")?,
             agents: db.open_tree("agents")?,
             meta: db.open_tree("meta")?,
             reviews: db.open_tree("reviews")?,
             db,
             limits,
             write: Mutex::new(()),
-        })
+        };
+        store.move_hosts_out_of_the_shell()?;
+        Ok(store)
+    }
+
+    /// Stores written before hosts had their own tree kept them inside the shell, rewritten
+    /// whole on every batch: move them, once, with the shell update in the same transaction.
+    fn move_hosts_out_of_the_shell(&self) -> Result<(), StoreError> {
+        let Some(b) = self.meta.get(META_SHELL)? else {
+            return Ok(());
+        };
+        let shell = shell_from_fields(&dec("inventory shell", &b)?, self.limits.inventory.clone())?;
+        if shell.hosts.is_empty() {
+            return Ok(());
+        }
+        let mut rest = shell.clone();
+        rest.hosts.clear();
+        let r = (&self.hosts, &self.meta).transaction(|(hosts, meta)| -> TxResult<()> {
+            let mut count = u64_of(meta.get(META_HOSTS)?);
+            for (name, rec) in &shell.hosts {
+                if hosts.insert(name.as_bytes(), enc(rec))?.is_none() {
+                    count += 1;
+                }
+            }
+            meta.insert(META_HOSTS, &count.to_be_bytes())?;
+            meta.insert(META_SHELL, enc(&shell_fields(&rest)))?;
+            Ok(())
+        });
+        match r {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(StoreError::Db(e)),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -278,9 +325,14 @@ impl SledStore {
         let agent_count = self.agents.len();
         let mut shell_new = inv.clone();
         shell_new.endpoints.clear();
+        shell_new.hosts.clear();
         let limits = self.limits.inventory.clone();
-        let r = (&self.endpoints, &self.agents, &self.meta).transaction(
-            |(endpoints, agents, meta)| -> TxResult<bool> {
+        let (max_hosts, max_new_hosts) = (
+            self.limits.max_hosts as u64,
+            self.limits.max_new_hosts_per_batch as u64,
+        );
+        let r = (&self.endpoints, &self.agents, &self.meta, &self.hosts).transaction(
+            |(endpoints, agents, meta, hosts)| -> TxResult<bool> {
                 if let Some((id, update)) = agent {
                     let old = match agents.get(id.as_bytes())? {
                         Some(b) => Some(dec::<AgentState>("agent", &b).or_else(abort)?),
@@ -318,6 +370,29 @@ impl SledStore {
                         }
                         None => dropped += rec.exchanges,
                     }
+                }
+                let mut host_count = u64_of(meta.get(META_HOSTS)?);
+                let (mut new_hosts, mut shed) = (0u64, 0u64);
+                for (name, rec) in &inv.hosts {
+                    match hosts.get(name.as_bytes())? {
+                        Some(b) => {
+                            let mut mine: HostRecord = dec("host", &b).or_else(abort)?;
+                            mine.merge(rec);
+                            hosts.insert(name.as_bytes(), enc(&mine))?;
+                        }
+                        None if host_count < max_hosts && new_hosts < max_new_hosts => {
+                            hosts.insert(name.as_bytes(), enc(rec))?;
+                            host_count += 1;
+                            new_hosts += 1;
+                        }
+                        None => shed += 1,
+                    }
+                }
+                meta.insert(META_HOSTS, &host_count.to_be_bytes())?;
+                if shed > 0 {
+                    let k = format!("{COUNTER_PREFIX}{HOSTS_SHED}");
+                    let old = u64_of(meta.get(k.as_bytes())?);
+                    meta.insert(k.as_bytes(), &old.saturating_add(shed).to_be_bytes())?;
                 }
                 let mut shell = match meta.get(META_SHELL)? {
                     Some(b) => {
@@ -393,6 +468,11 @@ impl Store for SledStore {
             let (k, v) = kv?;
             inv.endpoints
                 .insert(dec("endpoint key", &k)?, dec("endpoint", &v)?);
+        }
+        for kv in self.hosts.iter() {
+            let (k, v) = kv?;
+            inv.hosts
+                .insert(String::from_utf8_lossy(&k).into_owned(), dec("host", &v)?);
         }
         inv.dropped_observations = u64_of(self.meta.get(META_DROPPED)?);
         Ok(inv)
@@ -659,6 +739,67 @@ mod tests {
     }
 
     #[test]
+    fn hosts_are_capped_per_store_and_per_batch_and_a_batch_touches_only_its_own() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let limits = StoreLimits {
+            max_hosts: 25,
+            max_new_hosts_per_batch: 10,
+            ..StoreLimits::default()
+        };
+        let store = SledStore::open(dir.path(), limits).expect("open");
+        let hosts_batch = |seq: u64, from: usize, n: usize| {
+            let mut inv = Inventory::default();
+            for i in from..from + n {
+                let mut o = obs("/x", 1_000 + i as i64, "10.0.0.1");
+                o.endpoint.host = format!("h{i}.test");
+                inv.add(&o);
+            }
+            Batch::new("a1", 1, seq, &inv, BTreeMap::new())
+        };
+        // 30 new hosts in one batch: 10 kept, 20 shed and counted.
+        store.apply(&hosts_batch(0, 0, 30)).expect("apply");
+        assert_eq!(store.inventory().expect("inv").hosts.len(), 10);
+        assert_eq!(store.counters().expect("counters")["store.hosts_shed"], 20);
+        // Known hosts still merge; the cap of 25 holds across batches. (Kept first, in name
+        // order: h0, h1, h10..h17; then h2..h9 are new (18 hosts), then 7 of h100..h109 fit
+        // and 3 are shed, then all of h200..h209 are shed.)
+        store.apply(&hosts_batch(1, 0, 10)).expect("apply");
+        assert_eq!(store.inventory().expect("inv").hosts.len(), 18);
+        store.apply(&hosts_batch(2, 100, 10)).expect("apply");
+        store.apply(&hosts_batch(3, 200, 10)).expect("apply");
+        let inv = store.inventory().expect("inv");
+        assert_eq!(inv.hosts.len(), 25);
+        assert_eq!(inv.hosts["h0.test"].exchanges, 2);
+        assert_eq!(
+            store.counters().expect("counters")["store.hosts_shed"],
+            20 + 3 + 10
+        );
+        // Hosts live in their own tree: the shell no longer carries them.
+        let shell = store.meta.get(META_SHELL).expect("read").expect("shell");
+        assert!(!String::from_utf8_lossy(&shell).contains("h0.test"));
+    }
+
+    #[test]
+    fn a_store_with_hosts_in_its_shell_moves_them_to_the_host_tree_on_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let store = SledStore::open(dir.path(), StoreLimits::default()).expect("open");
+            let mut old = Inventory::default();
+            old.add(&obs("/x", 1_000, "10.0.0.1"));
+            old.endpoints.clear();
+            store
+                .meta
+                .insert(META_SHELL, enc(&shell_fields(&old)))
+                .expect("write an old-style shell");
+        }
+        let store = SledStore::open(dir.path(), StoreLimits::default()).expect("reopen");
+        assert_eq!(store.hosts.len(), 1);
+        assert_eq!(store.inventory().expect("inv").hosts.len(), 1);
+        let shell = store.meta.get(META_SHELL).expect("read").expect("shell");
+        assert!(!String::from_utf8_lossy(&shell).contains("api."));
+    }
+
+    #[test]
     fn agents_have_separate_marks_and_state_survives_reopen() {
         let dir = tempfile::tempdir().expect("tempdir");
         {
@@ -687,6 +828,7 @@ mod tests {
             },
             max_agents: 1,
             max_reviews: 1,
+            ..StoreLimits::default()
         };
         let store = SledStore::open(dir.path(), limits).expect("open");
         store
