@@ -325,3 +325,53 @@ fn a_large_body_over_the_limit_is_refused_before_it_is_sent() {
     let r = post(&mut client, &small_batch("edge-1", 0));
     assert_eq!(r.status, 200, "{}", r.error_text());
 }
+
+#[test]
+fn clients_that_never_finish_tls_do_not_lock_agents_out() {
+    // 1,100 sockets that connect and say nothing used to hold every connection slot for the
+    // whole I/O timeout (30 s), refusing real agents. Now one address gets a few handshake
+    // slots at most, handshakes time out sooner, and agents have a reserve.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki_dir = dir.path().join("pki");
+    pki(&pki_dir, &["edge-1"]);
+    let config = dir.path().join("collector.toml");
+    std::fs::write(&config, "[collector]\nmax_connections = 64\n").expect("config");
+    let c = Collector::start(
+        &pki_dir,
+        &dir.path().join("data"),
+        "127.0.0.1:0",
+        &["--config", config.to_str().expect("utf-8 path")],
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // The flood comes from another loopback address than the agent.
+    let flood: Vec<tokio::net::TcpStream> = rt.block_on(async {
+        let mut held = Vec::new();
+        for _ in 0..1_100 {
+            let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+            sock.bind("127.0.0.2:0".parse().expect("addr"))
+                .expect("bind");
+            if let Ok(s) = sock.connect(c.addr).await {
+                held.push(s);
+            }
+        }
+        held
+    });
+    assert!(flood.len() > 64, "{} flood sockets connected", flood.len());
+    let refused = "shadowtap_collector_connections_refused_total";
+    wait_until("the flood is turned away", Duration::from_secs(30), || {
+        // The API client is not part of the flood: it comes from 127.0.0.1.
+        metric(c.addr, &pki_dir, refused) >= 1_000
+    });
+    let agents = pki_dir.join("agents");
+    let mut client = client(
+        c.addr,
+        &pki_dir.join("ca.pem"),
+        Some((&agents.join("edge-1.pem"), &agents.join("edge-1.key"))),
+    );
+    let r = post(&mut client, &small_batch("edge-1", 0));
+    assert_eq!(r.status, 200, "{}", r.error_text());
+    drop(flood);
+}

@@ -13,6 +13,8 @@
 //! max_batch_bytes = 16777216
 //! max_connections = 1024
 //! io_timeout_ms = 30000
+//! handshake_timeout_ms = 5000
+//! max_handshakes_per_address = 32
 //! catalogue_poll_ms = 5000
 //! max_endpoints = 100000
 //! max_agents = 10000
@@ -53,8 +55,12 @@ pub struct CollectorSettings {
     pub max_batch_bytes: usize,
     /// Open connections at once; more are closed at once and counted.
     pub max_connections: usize,
-    /// TLS handshake, request head and body timeout.
+    /// Request head and body timeout.
     pub io_timeout_ms: u64,
+    /// TLS handshake timeout: short, since a slot is held while a client dawdles.
+    pub handshake_timeout_ms: u64,
+    /// TLS handshakes one address may have in flight at once.
+    pub max_handshakes_per_address: usize,
     /// How often catalogue files are checked for changes.
     pub catalogue_poll_ms: u64,
     pub max_endpoints: usize,
@@ -88,6 +94,8 @@ impl Default for CollectorSettings {
             max_batch_bytes: 16 << 20,
             max_connections: 1024,
             io_timeout_ms: 30_000,
+            handshake_timeout_ms: 5_000,
+            max_handshakes_per_address: 32,
             catalogue_poll_ms: 5_000,
             max_endpoints: inv.max_endpoints,
             max_names: inv.max_names,

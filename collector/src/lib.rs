@@ -3,6 +3,7 @@
 //!
 //! Depends on `analyzer` only (never on `agent`): the batch format is `analyzer::wire`.
 
+pub mod admission;
 pub mod catalogue_files;
 pub mod config;
 pub mod dashboard;

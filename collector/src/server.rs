@@ -14,10 +14,12 @@
 //! | `GET /metrics`, `GET /healthz` | none | Prometheus text; liveness |
 //!
 //! Hostile input: every connection has a handshake and header timeout, the connection count is
-//! capped, a batch body is read with a byte cap and a timeout, and a refusal names its reason in
+//! capped with a reserve for agents and a per-address handshake cap ([`crate::admission`]), a
+//! batch body is read with a byte cap and a timeout, and a refusal names its reason in
 //! an [`ErrorBody`]. One agent's bad batch is answered on its own connection and touches no
 //! shared state. Wall time is used for I/O timeouts and polling only; data carries packet time.
 
+use crate::admission::Admission;
 use crate::catalogue_files::load_catalogue;
 use crate::config::CollectorSettings;
 use crate::metrics::CollectorMetrics;
@@ -45,7 +47,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tower::ServiceExt;
 
 /// The client certificate identity of the connection a request came on.
@@ -272,36 +274,44 @@ async fn accept_loop(
     state: Arc<AppState>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let slots = Arc::new(Semaphore::new(state.settings.max_connections.max(1)));
+    let admission = Admission::new(
+        state.settings.max_connections,
+        state.settings.max_handshakes_per_address,
+    );
     let io_timeout = Duration::from_millis(state.settings.io_timeout_ms.max(1));
+    let handshake_timeout = Duration::from_millis(state.settings.handshake_timeout_ms.max(1));
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
             _ = stop.changed() => return,
         };
-        let Ok((tcp, _peer_addr)) = accepted else {
+        let Ok((tcp, peer_addr)) = accepted else {
             // Accept errors (EMFILE, aborted handshakes) are transient: keep serving.
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
-        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
-            state.metrics.connections_refused.inc();
-            drop(tcp);
-            continue;
+        let ticket = match admission.handshake(peer_addr.ip()) {
+            Ok(t) => t,
+            Err(why) => {
+                state.metrics.connections_refused.inc();
+                tracing::debug!("connection from {peer_addr} refused: {why:?}");
+                drop(tcp);
+                continue;
+            }
         };
         let acceptor = acceptor.clone();
         let app = app.clone();
         let state = Arc::clone(&state);
+        let admission = Arc::clone(&admission);
         tokio::spawn(async move {
-            let _permit = permit;
-            let tls = match tokio::time::timeout(io_timeout, acceptor.accept(tcp)).await {
+            let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => s,
                 _ => {
                     state.metrics.tls_handshake_failures.inc();
                     return;
                 }
             };
-            state.metrics.connections_open.inc();
+            drop(ticket);
             let peer = Peer(
                 tls.get_ref()
                     .1
@@ -309,6 +319,11 @@ async fn accept_loop(
                     .and_then(|c| c.first())
                     .and_then(tls::cert_identity),
             );
+            let Some(_slot) = admission.stay(peer.0.is_some()) else {
+                state.metrics.connections_refused.inc();
+                return;
+            };
+            state.metrics.connections_open.inc();
             let svc = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
                 req.extensions_mut().insert(peer.clone());
                 app.clone().oneshot(req)
