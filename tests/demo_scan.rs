@@ -472,6 +472,81 @@ fn catalog_check_lists_apis_operations_hosts_and_skips() {
     );
 }
 
+/// `catalog check` with the `$ref` fences: a reference into a sibling folder is skipped as
+/// outside the catalogue roots until `--catalog-root` allows that folder, and a FIFO given as
+/// the catalogue is an error at once, not a hang.
+#[test]
+fn catalog_check_keeps_refs_inside_the_roots_and_refuses_a_fifo() {
+    let dir = tempfile::tempdir().unwrap();
+    let specs = dir.path().join("specs");
+    let shared = dir.path().join("shared");
+    std::fs::create_dir_all(&specs).unwrap();
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::write(
+        specs.join("api.yaml"),
+        "openapi: 3.0.3\ninfo: {title: Fenced, version: '1'}\npaths:\n  \
+         /a: {$ref: '../shared/common.yaml#/p'}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        shared.join("common.yaml"),
+        "p: {get: {responses: {'200': {description: ok}}}}\n",
+    )
+    .unwrap();
+    let check = |extra: &[&std::ffi::OsStr]| {
+        Command::new(env!("CARGO_BIN_EXE_shadowtap"))
+            .args(["catalog", "check"])
+            .arg(&specs)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = check(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("/paths/~1a: $ref `../shared/common.yaml#/p`: document `")
+            && text.contains("is outside the catalogue roots"),
+        "{text}"
+    );
+    let out = check(&["--catalog-root".as_ref(), shared.as_os_str()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("1 APIs, 1 operations") && text.contains("0 skipped"),
+        "{text}"
+    );
+
+    let fifo = dir.path().join("pipe.yaml");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shadowtap"))
+        .args(["catalog", "check"])
+        .arg(&fifo)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("catalog check on a FIFO did not return within 20 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("pipe.yaml is a FIFO, not a file or folder"),
+        "{stderr}"
+    );
+}
+
 /// An offline run is deterministic also with several workers and sampled learning: which
 /// bodies a worker learns depends on the flows it gets, and `scan` shards by a fixed seed.
 #[test]

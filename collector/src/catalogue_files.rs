@@ -5,13 +5,58 @@
 //! relative `$ref`s name. One bad file does not stop the others: it is recorded in
 //! [`LoadedCatalogue::errors`]. Only a path that does not exist, or a folder with no spec files
 //! at all, is a hard error: that is a misconfiguration, not a bad document.
+//!
+//! Spec documents are input from whoever writes them, not from whoever runs shadowtap, so what a
+//! document can make us read is fenced:
+//! - a `$ref` (and a symlinked spec file in a folder) is read only if it resolves, symlinks and
+//!   `..` followed, inside the *catalogue roots*: the folders given, the folder of each file
+//!   given, and any extra root ([`CatalogueOptions::extra_roots`], `--catalog-root`). Anything
+//!   else becomes a problem saying it is outside the catalogue roots; it is never opened.
+//! - only regular files are read: a FIFO would block the reader for ever (freezing the
+//!   collector's hot reload), a device can be endless (`/dev/zero`).
+//! - each file is read through a size limit, and a document set (a spec and the files its
+//!   `$ref`s pull in) through a total, so a huge file stops early with an error naming it.
 
 use analyzer::catalogue::{Catalogue, CatalogueError};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
+
+/// Largest spec or referenced file read, in bytes.
+///
+/// Real specs are a few megabytes (Stripe's, one of the largest public ones, is 4 MB as JSON);
+/// 64 MiB is 16 times that, and reading stops one byte past it, so an endless or huge file
+/// costs at most this much memory before it is refused.
+pub const MAX_FILE_BYTES: u64 = 64 << 20;
+
+/// Most bytes one document set (a spec plus every file its `$ref`s pull in, up to 64 of them)
+/// reads in total: twice the largest single file, so a set of 64 large fragments cannot read
+/// 4 GiB between them. The parsed size is bounded separately (`MAX_SET_NODES` in the analyzer).
+pub const MAX_SET_BYTES: u64 = 128 << 20;
+
+/// What may be read while loading, beyond the paths themselves.
+#[derive(Debug, Clone)]
+pub struct CatalogueOptions {
+    /// Folders besides the catalogue paths' own that `$ref`s may reach (`--catalog-root`,
+    /// `catalog_root` in the config): for specs that share fragments in a sibling folder.
+    pub extra_roots: Vec<PathBuf>,
+    /// Largest file read (see [`MAX_FILE_BYTES`]).
+    pub max_file_bytes: u64,
+    /// Most bytes read for one document set (see [`MAX_SET_BYTES`]).
+    pub max_set_bytes: u64,
+}
+
+impl Default for CatalogueOptions {
+    fn default() -> Self {
+        CatalogueOptions {
+            extra_roots: Vec::new(),
+            max_file_bytes: MAX_FILE_BYTES,
+            max_set_bytes: MAX_SET_BYTES,
+        }
+    }
+}
 
 /// What loading produced.
 #[derive(Debug, Default)]
@@ -35,6 +80,15 @@ pub enum CatalogueLoadError {
     /// A path given exists but cannot be inspected or listed.
     #[error("cannot read catalogue path {}: {source}", path.display())]
     Unreadable { path: PathBuf, source: io::Error },
+    /// A path given is neither a regular file nor a folder (a FIFO, a device, a socket).
+    #[error("catalogue path {} is {kind}, not a file or folder", path.display())]
+    NotAFile { path: PathBuf, kind: &'static str },
+    /// An extra catalogue root is missing or not a folder.
+    #[error("catalogue root {} is not a folder{}", path.display(), source.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
+    BadRoot {
+        path: PathBuf,
+        source: Option<io::Error>,
+    },
 }
 
 /// Load every spec under `paths` (files, or folders walked recursively).
@@ -47,9 +101,36 @@ pub enum CatalogueLoadError {
 /// A file that parses but is not an OpenAPI document is not an error when another document
 /// `$ref`s it: it is a shared fragment (`common/parameters.yaml`), read through that reference.
 pub fn load_catalogue(paths: &[PathBuf]) -> Result<LoadedCatalogue, CatalogueLoadError> {
+    load_catalogue_with(paths, &CatalogueOptions::default())
+}
+
+/// [`load_catalogue`] with extra roots and other limits.
+pub fn load_catalogue_with(
+    paths: &[PathBuf],
+    options: &CatalogueOptions,
+) -> Result<LoadedCatalogue, CatalogueLoadError> {
     let mut files: Vec<(PathBuf, bool)> = Vec::new();
     let mut errors = Vec::new();
+    let mut roots = Roots::default();
+    for root in &options.extra_roots {
+        match fs::metadata(root) {
+            Ok(meta) if meta.is_dir() => roots.add(root),
+            Ok(_) => {
+                return Err(CatalogueLoadError::BadRoot {
+                    path: root.clone(),
+                    source: None,
+                })
+            }
+            Err(e) => {
+                return Err(CatalogueLoadError::BadRoot {
+                    path: root.clone(),
+                    source: Some(e),
+                })
+            }
+        }
+    }
     for path in paths {
+        // `metadata` does not open the file: a FIFO named here is reported, not waited on.
         let meta = fs::metadata(path).map_err(|source| match source.kind() {
             io::ErrorKind::NotFound => CatalogueLoadError::NotFound { path: path.clone() },
             _ => CatalogueLoadError::Unreadable {
@@ -57,6 +138,18 @@ pub fn load_catalogue(paths: &[PathBuf]) -> Result<LoadedCatalogue, CatalogueLoa
                 source,
             },
         })?;
+        if !meta.is_dir() && !meta.is_file() {
+            return Err(CatalogueLoadError::NotAFile {
+                path: path.clone(),
+                kind: kind_of(&meta.file_type()),
+            });
+        }
+        if meta.is_dir() {
+            roots.add(path);
+        } else {
+            let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+            roots.add(parent.unwrap_or(Path::new(".")));
+        }
         if meta.is_dir() {
             let mut found = Vec::new();
             walk(path, &mut found, &mut errors).map_err(|source| {
@@ -86,22 +179,53 @@ pub fn load_catalogue(paths: &[PathBuf]) -> Result<LoadedCatalogue, CatalogueLoa
     let mut not_openapi: Vec<(String, CatalogueError)> = Vec::new();
     for (file, from_walk) in &files {
         let name = display_name(file);
-        let text = match fs::read_to_string(file) {
+        let cannot_read = |e: ReadError| CatalogueError {
+            source_name: name.clone(),
+            pointer: String::new(),
+            message: match e {
+                ReadError::OutsideRoots { .. } => format!("not read: it resolves {e}"),
+                e => format!("cannot read file: {e}"),
+            },
+        };
+        // A file the walk found through a symlink must resolve inside the roots like a `$ref`;
+        // a file named explicitly is inside by definition (its folder is a root).
+        let checked = if *from_walk {
+            roots.check(file)
+        } else {
+            Ok(file.clone())
+        };
+        let text = match checked.and_then(|path| read_limited(&path, options.max_file_bytes)) {
             Ok(text) => text,
             Err(e) => {
-                loaded.errors.push(CatalogueError {
-                    source_name: name,
-                    pointer: String::new(),
-                    message: format!("cannot read file: {e}"),
-                });
+                loaded.errors.push(cannot_read(e));
                 continue;
             }
         };
+        // Bytes read for this document set so far.
+        let set_bytes = Cell::new(text.len() as u64);
         let read_ref = |doc: &str| {
             referenced.borrow_mut().insert(doc.to_string());
-            fs::read_to_string(doc).ok()
+            let left = options.max_set_bytes.saturating_sub(set_bytes.get());
+            let limit = options.max_file_bytes.min(left);
+            let text = roots
+                .check(Path::new(doc))
+                .and_then(|path| read_limited(&path, limit))
+                .map_err(|e| match e {
+                    ReadError::OutsideRoots { .. } => format!("document `{doc}` is {e}"),
+                    ReadError::TooLarge { .. } if limit < options.max_file_bytes => format!(
+                        "document `{doc}` cannot be read: the files of `{name}` together are \
+                         larger than the limit of {} for one document set",
+                        bytes(options.max_set_bytes)
+                    ),
+                    e => format!("document `{doc}` cannot be read: {e}"),
+                })?;
+            set_bytes.set(set_bytes.get() + text.len() as u64);
+            Ok(text)
         };
-        match loaded.catalogue.add_document_set(&name, &text, read_ref) {
+        match loaded
+            .catalogue
+            .add_document_set_with(&name, &text, read_ref)
+        {
             Ok(()) => loaded.files_loaded += 1,
             Err(e) if *from_walk && e.is_not_openapi() => not_openapi.push((name, e)),
             Err(e) => loaded.errors.push(e),
@@ -115,6 +239,169 @@ pub fn load_catalogue(paths: &[PathBuf]) -> Result<LoadedCatalogue, CatalogueLoa
             .map(|(_, e)| e),
     );
     Ok(loaded)
+}
+
+/// The folders files may be read from, each as given (made absolute, `..` collapsed) and
+/// canonical (symlinks resolved).
+#[derive(Debug, Default)]
+struct Roots {
+    dirs: Vec<(PathBuf, PathBuf)>,
+}
+
+/// Why a file was not read.
+#[derive(Debug, thiserror::Error)]
+enum ReadError {
+    #[error(
+        "outside the catalogue roots ({roots}); to allow it, add a root with --catalog-root \
+         (catalog_root in the config)"
+    )]
+    OutsideRoots { roots: String },
+    #[error("not a regular file ({kind}); only regular files are read")]
+    NotRegular { kind: &'static str },
+    #[error("larger than the limit of {}", bytes(*limit))]
+    TooLarge { limit: u64 },
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+impl Roots {
+    fn add(&mut self, dir: &Path) {
+        let lexical = lexical_absolute(dir);
+        // A root that cannot be canonicalised (it vanished meanwhile) is kept as spelled: a path
+        // under it then fails to resolve anyway.
+        let canonical = fs::canonicalize(dir).unwrap_or_else(|_| lexical.clone());
+        if !self.dirs.iter().any(|(_, c)| *c == canonical) {
+            self.dirs.push((lexical, canonical));
+        }
+    }
+
+    /// The canonical path of `path` if it lies inside a root. A path whose spelling already
+    /// leads outside (`../../secret`, `/etc/shadow`) is refused before the file system is asked
+    /// anything, so the answer does not tell whether such a file exists; one that is spelled
+    /// inside but resolves outside (a symlink) is refused after resolving.
+    fn check(&self, path: &Path) -> Result<PathBuf, ReadError> {
+        let lexical = lexical_absolute(path);
+        let spelled_inside = self
+            .dirs
+            .iter()
+            .any(|(l, c)| lexical.starts_with(l) || lexical.starts_with(c));
+        if !spelled_inside {
+            return Err(self.outside());
+        }
+        let canonical = fs::canonicalize(path)?;
+        if self.dirs.iter().any(|(_, c)| canonical.starts_with(c)) {
+            Ok(canonical)
+        } else {
+            Err(self.outside())
+        }
+    }
+
+    fn outside(&self) -> ReadError {
+        let roots: Vec<String> = self
+            .dirs
+            .iter()
+            .map(|(l, _)| l.display().to_string())
+            .collect();
+        ReadError::OutsideRoots {
+            roots: roots.join(", "),
+        }
+    }
+}
+
+/// `path` made absolute against the working directory, `.` and `..` collapsed by spelling.
+fn lexical_absolute(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = PathBuf::new();
+    for c in absolute.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Read a regular file as UTF-8 text, at most `limit` bytes.
+///
+/// The type is checked before opening (opening a FIFO blocks until a writer comes; opening a
+/// device can act on it), and again on the open handle, opened without blocking, in case the
+/// path was swapped in between. Reading stops one byte past `limit`, so an endless file costs
+/// `limit` bytes, not all memory.
+fn read_limited(path: &Path, limit: u64) -> Result<String, ReadError> {
+    let meta = fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(ReadError::NotRegular {
+            kind: kind_of(&meta.file_type()),
+        });
+    }
+    let mut open = fs::OpenOptions::new();
+    open.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        open.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = open.open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(ReadError::NotRegular {
+            kind: kind_of(&meta.file_type()),
+        });
+    }
+    if meta.len() > limit {
+        return Err(ReadError::TooLarge { limit });
+    }
+    // The length is a hint only (a file can grow while read); the `take` is the bound.
+    let mut buf = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0).saturating_add(1));
+    file.take(limit.saturating_add(1)).read_to_end(&mut buf)?;
+    if buf.len() as u64 > limit {
+        return Err(ReadError::TooLarge { limit });
+    }
+    String::from_utf8(buf).map_err(|_| {
+        ReadError::Io(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        ))
+    })
+}
+
+/// What kind of file system entry this is, for messages.
+fn kind_of(kind: &fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a FIFO";
+        }
+        if kind.is_char_device() {
+            return "a character device";
+        }
+        if kind.is_block_device() {
+            return "a block device";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    if kind.is_dir() {
+        "a folder"
+    } else if kind.is_file() {
+        "a regular file"
+    } else {
+        "a special file"
+    }
+}
+
+/// A byte count for messages: `64 MiB (67108864 bytes)`.
+fn bytes(n: u64) -> String {
+    if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
+        format!("{} MiB ({n} bytes)", n >> 20)
+    } else {
+        format!("{n} bytes")
+    }
 }
 
 /// The name a file goes by in errors, problems and `$ref` loading: its path as given, with `.`
@@ -326,6 +613,21 @@ mod tests {
         let loaded = load(&[fixtures().join("multi/common/parameters.yaml")]);
         assert_eq!(loaded.files_loaded, 0);
         assert!(loaded.errors[0].is_not_openapi());
+    }
+
+    #[test]
+    fn reading_stops_at_the_limit_even_when_the_size_is_not_known() {
+        // /proc files say they are empty and are not: only the `take` bound stops them.
+        let status = Path::new("/proc/self/status");
+        if !status.is_file() {
+            println!("SKIP: no /proc");
+            return;
+        }
+        assert!(matches!(
+            read_limited(status, 16),
+            Err(ReadError::TooLarge { limit: 16 })
+        ));
+        assert!(read_limited(status, MAX_FILE_BYTES).is_ok_and(|t| t.contains("Name:")));
     }
 
     #[test]

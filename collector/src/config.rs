@@ -6,6 +6,7 @@
 //! listen = "0.0.0.0:7443"
 //! data = "/var/lib/shadowtap/collector"
 //! catalog = ["/etc/shadowtap/catalog"]
+//! catalog_root = ["/etc/shadowtap/shared-schemas"]
 //! cert = "/etc/shadowtap/pki/collector.pem"
 //! key = "/etc/shadowtap/pki/collector.key"
 //! ca = "/etc/shadowtap/pki/agent-ca.pem"
@@ -40,6 +41,10 @@ pub struct CollectorSettings {
     pub data: PathBuf,
     /// OpenAPI documents or directories; reloaded when a file changes.
     pub catalog: Vec<PathBuf>,
+    /// Extra folders the catalogue's `$ref`s may read from, besides the `catalog` folders and
+    /// the folders of the files listed there. Files only under these are not watched: a change
+    /// there is picked up with the next change under `catalog`.
+    pub catalog_root: Vec<PathBuf>,
     /// Collector certificate chain (PEM).
     pub cert: PathBuf,
     /// Collector private key (PEM).
@@ -86,6 +91,7 @@ impl Default for CollectorSettings {
             listen: "0.0.0.0:7443".into(),
             data: PathBuf::from("/var/lib/shadowtap/collector"),
             catalog: Vec::new(),
+            catalog_root: Vec::new(),
             cert: PathBuf::from("collector.pem"),
             key: PathBuf::from("collector.key"),
             ca: PathBuf::from("ca.pem"),

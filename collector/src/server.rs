@@ -20,7 +20,7 @@
 //! shared state. Wall time is used for I/O timeouts and polling only; data carries packet time.
 
 use crate::admission::Admission;
-use crate::catalogue_files::load_catalogue;
+use crate::catalogue_files::{load_catalogue_with, CatalogueOptions};
 use crate::config::CollectorSettings;
 use crate::metrics::CollectorMetrics;
 use crate::store::{SledStore, Store, StoreError};
@@ -174,11 +174,16 @@ fn stamps(paths: &[PathBuf]) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
     out
 }
 
-fn load(paths: &[PathBuf]) -> Result<Catalogue, ServerError> {
+fn load(paths: &[PathBuf], roots: &[PathBuf]) -> Result<Catalogue, ServerError> {
     if paths.is_empty() {
         return Ok(Catalogue::default());
     }
-    let loaded = load_catalogue(paths).map_err(|e| ServerError::Catalogue(e.to_string()))?;
+    let options = CatalogueOptions {
+        extra_roots: roots.to_vec(),
+        ..CatalogueOptions::default()
+    };
+    let loaded =
+        load_catalogue_with(paths, &options).map_err(|e| ServerError::Catalogue(e.to_string()))?;
     for e in &loaded.errors {
         tracing::warn!("catalogue: {e}");
     }
@@ -192,7 +197,7 @@ pub async fn start(
 ) -> Result<Running, ServerError> {
     let store = SledStore::open(&settings.data, settings.store_limits())?;
     let tls_config = tls::server_config(&settings.cert, &settings.key, &settings.ca)?;
-    let catalogue = load(&settings.catalog)?;
+    let catalogue = load(&settings.catalog, &settings.catalog_root)?;
     let listener = TcpListener::bind(&settings.listen)
         .await
         .map_err(|e| ServerError::Listen {
@@ -238,6 +243,7 @@ async fn watch_catalogue(state: Arc<AppState>, mut stop: watch::Receiver<bool>) 
             _ = stop.changed() => return,
         }
         let paths = state.settings.catalog.clone();
+        let roots = state.settings.catalog_root.clone();
         let st = Arc::clone(&state);
         let _ = tokio::task::spawn_blocking(move || {
             let now = stamps(&paths);
@@ -248,7 +254,7 @@ async fn watch_catalogue(state: Arc<AppState>, mut stop: watch::Receiver<bool>) 
             if !changed {
                 return;
             }
-            match load(&paths) {
+            match load(&paths, &roots) {
                 Ok(cat) => {
                     let mut g = st.catalogue.write().unwrap_or_else(|p| p.into_inner());
                     *g = CatalogueState {

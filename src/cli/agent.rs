@@ -62,6 +62,10 @@ pub struct AgentArgs {
     /// OpenAPI catalogue used to template paths as the collector will (files or directories).
     #[arg(long = "catalog", value_name = "FILE|DIR")]
     catalog: Vec<PathBuf>,
+    /// Extra folder the catalogue's `$ref`s may read from, besides the catalogue's own folders
+    /// (repeatable). References that resolve anywhere else are refused.
+    #[arg(long = "catalog-root", value_name = "DIR")]
+    catalog_root: Vec<PathBuf>,
     /// Configuration file (TOML) with an [agent] section.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -123,6 +127,9 @@ pub fn run(args: AgentArgs) -> Result<u8> {
     if !args.catalog.is_empty() {
         s.catalog = args.catalog.clone();
     }
+    if !args.catalog_root.is_empty() {
+        s.catalog_root = args.catalog_root.clone();
+    }
     let url = CollectorUrl::parse(&required(&s.collector, "--collector")?)?;
     let (cert, key, ca) = (
         required(&s.cert, "--cert")?,
@@ -143,7 +150,7 @@ pub fn run(args: AgentArgs) -> Result<u8> {
         bail!("agent: agent id {agent_id:?} is not valid (A-Z a-z 0-9 . _ - : @)");
     }
 
-    let catalogue = common::load_catalogue(&s.catalog)?;
+    let catalogue = common::load_catalogue(&s.catalog, &s.catalog_root)?;
     let classifier = common::load_classifier(s.rules.as_deref())?;
     let mut observer = common::observer(
         &catalogue,

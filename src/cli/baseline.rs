@@ -18,6 +18,10 @@ pub struct BaselineArgs {
     /// OpenAPI documents or directories of them.
     #[arg(long = "catalog", value_name = "FILE|DIR")]
     catalog: Vec<PathBuf>,
+    /// Extra folder the catalogue's `$ref`s may read from, besides the catalogue's own folders
+    /// (repeatable). References that resolve anywhere else are refused.
+    #[arg(long = "catalog-root", value_name = "DIR")]
+    catalog_root: Vec<PathBuf>,
     /// Build the baseline from a saved JSON scan report instead of captures.
     #[arg(long, value_name = "REPORT", conflicts_with = "captures")]
     from_report: Option<PathBuf>,
@@ -57,7 +61,7 @@ pub fn run(args: BaselineArgs) -> Result<u8> {
         (None, true) => bail!("give capture files, or --from-report REPORT"),
         (None, false) => {
             let config = super::config::Config::load(args.config.as_deref())?;
-            let mut catalogue = common::load_catalogue(&args.catalog)?;
+            let mut catalogue = common::load_catalogue(&args.catalog, &args.catalog_root)?;
             apply_catalogue_config(&mut catalogue, &config.catalogue);
             let classifier = common::load_classifier(args.rules.as_deref())?;
             let mut observer = common::observer_with(

@@ -17,6 +17,11 @@ pub enum CatalogCommand {
     Check {
         #[arg(required = true, value_name = "FILE|DIR")]
         paths: Vec<PathBuf>,
+        /// Extra folder the documents' `$ref`s may read from, besides the folders given and
+        /// those of the files given (repeatable). References that resolve anywhere else are
+        /// refused.
+        #[arg(long = "catalog-root", value_name = "DIR")]
+        catalog_root: Vec<PathBuf>,
         /// Configuration file (TOML) whose `[catalogue]` section (host mapping, retired
         /// versions) is applied before listing.
         #[arg(long, value_name = "FILE")]
@@ -133,11 +138,15 @@ pub fn run(cmd: CatalogCommand) -> Result<u8> {
     match cmd {
         CatalogCommand::Check {
             paths,
+            catalog_root,
             config,
             brief,
         } => {
             let cfg = super::config::Config::load(config.as_deref())?;
-            let mut loaded = collector::catalogue_files::load_catalogue(&paths)?;
+            let mut loaded = collector::catalogue_files::load_catalogue_with(
+                &paths,
+                &super::common::catalogue_options(&catalog_root),
+            )?;
             super::baseline::apply_catalogue_config(&mut loaded.catalogue, &cfg.catalogue);
             let cat = &loaded.catalogue;
             print_catalogue(cat, brief);

@@ -19,6 +19,10 @@ pub struct CollectorArgs {
     /// OpenAPI catalogue (files or directories); reloaded when a file changes.
     #[arg(long = "catalog", value_name = "FILE|DIR")]
     catalog: Vec<PathBuf>,
+    /// Extra folder the catalogue's `$ref`s may read from, besides the catalogue's own folders
+    /// (repeatable). References that resolve anywhere else are refused.
+    #[arg(long = "catalog-root", value_name = "DIR")]
+    catalog_root: Vec<PathBuf>,
     /// Collector certificate chain (PEM).
     #[arg(long, value_name = "FILE")]
     cert: Option<PathBuf>,
@@ -53,6 +57,9 @@ pub fn settings(args: &CollectorArgs) -> Result<CollectorSettings> {
     }
     if !args.catalog.is_empty() {
         s.catalog = args.catalog.clone();
+    }
+    if !args.catalog_root.is_empty() {
+        s.catalog_root = args.catalog_root.clone();
     }
     if let Some(v) = &args.cert {
         s.cert = v.clone();

@@ -32,15 +32,24 @@ pub fn merge_findings(
 const PROGRESS_MIN_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Load the catalogue; problems in single documents are printed and the rest still loads.
-pub fn load_catalogue(paths: &[PathBuf]) -> Result<Catalogue> {
+/// `roots`: extra folders `$ref`s may read from (`--catalog-root`).
+pub fn load_catalogue(paths: &[PathBuf], roots: &[PathBuf]) -> Result<Catalogue> {
     if paths.is_empty() {
         return Ok(Catalogue::default());
     }
-    let loaded = collector::catalogue_files::load_catalogue(paths)?;
+    let loaded = collector::catalogue_files::load_catalogue_with(paths, &catalogue_options(roots))?;
     for e in &loaded.errors {
         eprintln!("shadowtap: warning: catalogue: {e}");
     }
     Ok(loaded.catalogue)
+}
+
+/// Catalogue loading options with the extra roots of `--catalog-root`.
+pub fn catalogue_options(roots: &[PathBuf]) -> collector::catalogue_files::CatalogueOptions {
+    collector::catalogue_files::CatalogueOptions {
+        extra_roots: roots.to_vec(),
+        ..Default::default()
+    }
 }
 
 /// The classifier: built-in rules, optionally overridden from a directory of TOML files.

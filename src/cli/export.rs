@@ -34,6 +34,10 @@ pub struct ExportArgs {
     /// Re-match against these OpenAPI documents instead of the catalogue used at scan time.
     #[arg(long = "catalog", value_name = "FILE|DIR")]
     catalog: Vec<PathBuf>,
+    /// Extra folder the catalogue's `$ref`s may read from, besides the catalogue's own folders
+    /// (repeatable). References that resolve anywhere else are refused.
+    #[arg(long = "catalog-root", value_name = "DIR")]
+    catalog_root: Vec<PathBuf>,
     /// Write here instead of stdout.
     #[arg(long, value_name = "PATH")]
     out: Option<PathBuf>,
@@ -45,7 +49,7 @@ pub fn run(args: ExportArgs) -> Result<u8> {
     let mut snapshot = Snapshot::from_json(&text)
         .with_context(|| format!("reading {}", args.inventory.display()))?;
     if !args.catalog.is_empty() {
-        let catalogue = common::load_catalogue(&args.catalog)?;
+        let catalogue = common::load_catalogue(&args.catalog, &args.catalog_root)?;
         snapshot = snapshot.rematch(&catalogue);
     }
     let rendered = match args.format {

@@ -27,6 +27,10 @@ pub struct ScanArgs {
     /// OpenAPI documents or directories of them (2.0, 3.0, 3.1; YAML or JSON).
     #[arg(long = "catalog", value_name = "FILE|DIR")]
     catalog: Vec<PathBuf>,
+    /// Extra folder the catalogue's `$ref`s may read from, besides the catalogue's own folders
+    /// (repeatable). References that resolve anywhere else are refused.
+    #[arg(long = "catalog-root", value_name = "DIR")]
+    catalog_root: Vec<PathBuf>,
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
     /// Write the report here instead of stdout.
@@ -65,7 +69,7 @@ pub fn run(args: ScanArgs) -> Result<u8> {
         Some(path) => Some((path.display().to_string(), super::baseline::load(path)?)),
         None => None,
     };
-    let mut catalogue = common::load_catalogue(&args.catalog)?;
+    let mut catalogue = common::load_catalogue(&args.catalog, &args.catalog_root)?;
     super::baseline::apply_catalogue_config(&mut catalogue, &config.catalogue);
     let classifier = common::load_classifier(args.rules.as_deref())?;
     let mut observer = common::observer_with(

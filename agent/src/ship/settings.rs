@@ -20,6 +20,7 @@
 //! idle_flush_ms = 5000
 //! metrics_listen = "127.0.0.1:9781"
 //! catalog = ["/etc/shadowtap/catalog"]
+//! catalog_root = ["/etc/shadowtap/shared-schemas"]   # extra folders `$ref`s may read from
 //! ```
 
 use serde::Deserialize;
@@ -53,6 +54,8 @@ pub struct AgentSettings {
     pub drain_timeout_ms: u64,
     pub metrics_listen: Option<String>,
     pub catalog: Vec<PathBuf>,
+    /// Extra folders the catalogue's `$ref`s may read from (see the collector's `catalog_root`).
+    pub catalog_root: Vec<PathBuf>,
     pub rules: Option<PathBuf>,
 }
 
@@ -82,6 +85,7 @@ impl Default for AgentSettings {
             drain_timeout_ms: 10_000,
             metrics_listen: None,
             catalog: Vec::new(),
+            catalog_root: Vec::new(),
             rules: None,
         }
     }

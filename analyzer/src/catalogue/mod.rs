@@ -17,6 +17,7 @@
 
 mod config;
 mod index;
+mod json;
 mod openapi2;
 mod openapi3;
 mod operations;
@@ -242,12 +243,27 @@ impl Catalogue {
     /// `load` is given a document name (a file `$ref` joined to the name of the document that
     /// holds it: `specs/api.yaml` + `common/params.yaml#/X` -> `specs/common/params.yaml`) and
     /// returns its text, or `None` if it cannot be read (which becomes a problem). Absolute URLs
-    /// are never requested. At most 64 documents are pulled in per call.
+    /// are never requested. At most 64 documents are pulled in per call, and the whole set
+    /// parses to at most [`MAX_SET_NODES`] nodes.
     pub fn add_document_set(
         &mut self,
         source: &str,
         text: &str,
         load: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), CatalogueError> {
+        self.add_document_set_with(source, text, |name| {
+            load(name).ok_or_else(|| format!("document `{name}` cannot be read"))
+        })
+    }
+
+    /// Like [`Catalogue::add_document_set`], with a loader that says why a document was not
+    /// read (`Err("document `x` is outside the catalogue roots")`): the reason becomes the
+    /// problem's message after the `$ref` it answers.
+    pub fn add_document_set_with(
+        &mut self,
+        source: &str,
+        text: &str,
+        load: impl Fn(&str) -> Result<String, String>,
     ) -> Result<(), CatalogueError> {
         self.add(source, text, Some(&load))
     }
@@ -258,11 +274,12 @@ impl Catalogue {
         text: &str,
         load: Option<Loader<'_>>,
     ) -> Result<(), CatalogueError> {
-        let root = parse_text(source, text)?;
+        let mut nodes_left = MAX_SET_NODES;
+        let root = parse_text(source, text, &mut nodes_left)?;
         let version = detect_version(source, &root)?;
         let mut set = DocSet::single(source, root);
         let mut problems = Vec::new();
-        let refs = load_referenced(&mut set, load, &mut problems);
+        let refs = load_referenced(&mut set, load, &mut nodes_left, &mut problems);
 
         let api = self.apis.len();
         let mut ctx = Ctx::new(&set, version);
@@ -396,13 +413,34 @@ fn pick_by_host<'a>(host: &str, ops: impl Iterator<Item = &'a Operation>) -> Opt
     any_host
 }
 
+/// Most nodes (mappings, sequences, keys and scalars) one document set parses to: the document
+/// and everything its `$ref`s pull in, YAML and JSON counted alike.
+///
+/// A parsed node costs 32 bytes and up (a one-key mapping is a whole B-tree node, ~650 bytes),
+/// so the node count, not the text size, is what bounds memory: 38 MB of `{"a":0}` objects
+/// took 3.3 GB before JSON had a budget. Stripe's 4 MB spec is 142k nodes and a large spec in
+/// YAML has over a million; 4M leaves room for those and stops a runaway document at about a
+/// gigabyte in the worst shape. Shared across the set so that 64 referenced documents cannot
+/// each take the whole budget.
+pub const MAX_SET_NODES: usize = 4_000_000;
+
 /// YAML or JSON, chosen by content: JSON text starts with `{` or `[` (after a byte-order mark
 /// and whitespace), and serde_json's errors say more about broken JSON than a YAML parser's.
-fn parse_text(source: &str, text: &str) -> Result<Value, CatalogueError> {
+///
+/// Both readers refuse duplicate keys, cap nesting at the YAML reader's default depth, and draw
+/// on `nodes_left` (see [`MAX_SET_NODES`]), which is lowered by what the document used.
+fn parse_text(source: &str, text: &str, nodes_left: &mut usize) -> Result<Value, CatalogueError> {
     let body = text.strip_prefix('\u{feff}').unwrap_or(text);
     let first = body.trim_start().chars().next();
+    let mut options = serde_saphyr::Options::default();
+    // One depth for both formats: the YAML reader's default (64; real specs nest about 25).
+    let max_depth = options.budget.as_ref().map_or(64, |b| b.max_depth);
     if matches!(first, Some('{' | '[')) {
-        return serde_json::from_str(body).map_err(|e| {
+        let limits = json::JsonLimits {
+            max_nodes: MAX_SET_NODES,
+            max_depth,
+        };
+        return json::from_str(body, nodes_left, limits).map_err(|e| {
             CatalogueError::new(
                 source,
                 &format!("line {} column {}", e.line(), e.column()),
@@ -410,25 +448,46 @@ fn parse_text(source: &str, text: &str) -> Result<Value, CatalogueError> {
             )
         });
     }
-    let mut options = serde_saphyr::Options::default();
     // The snippet is for terminals; the error carries line and column instead.
     options.with_snippet = false;
     if let Some(budget) = options.budget.as_mut() {
-        // The defaults suit config files (250k nodes); a large spec in YAML (Stripe's is 4 MB
-        // as JSON) has over a million. Still bounded, so a runaway document stops.
-        budget.max_nodes = 4_000_000;
-        budget.max_events = 8_000_000;
+        // The defaults suit config files (250k nodes); specs need more (see MAX_SET_NODES).
+        // Still bounded, so a runaway document stops.
+        budget.max_nodes = *nodes_left;
+        budget.max_events = 2 * MAX_SET_NODES;
     }
     // Specs use anchors for shared snippets, replayed a few thousand events at most; an alias
     // bomb replays without end. Stop it early (the default of 1M costs seconds to reach).
     options.alias_limits.max_total_replayed_events = 100_000;
-    serde_saphyr::from_str_with_options::<Value>(body, options).map_err(|e| {
+    let value = serde_saphyr::from_str_with_options::<Value>(body, options).map_err(|e| {
         let pointer = e
             .location()
             .map(|l| format!("line {} column {}", l.line(), l.column()))
             .unwrap_or_default();
         CatalogueError::new(source, &pointer, format!("invalid YAML: {e}"))
-    })
+    })?;
+    // The YAML reader does not say what it used; the value says it (aliases included).
+    *nodes_left = nodes_left.saturating_sub(count_nodes(&value));
+    Ok(value)
+}
+
+/// Nodes in a parsed value, counted as the readers count them (keys included). Iterative:
+/// values can be deep.
+fn count_nodes(root: &Value) -> usize {
+    let mut count = 0;
+    let mut stack = vec![root];
+    while let Some(node) = stack.pop() {
+        count += 1;
+        match node {
+            Value::Object(map) => {
+                count += map.len();
+                stack.extend(map.values());
+            }
+            Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+    count
 }
 
 /// Which OpenAPI version a document is, from `swagger: "2.0"` or `openapi: 3.0.x / 3.1.x`.
@@ -473,8 +532,8 @@ fn detect_version(source: &str, root: &Value) -> Result<SpecVersion, CatalogueEr
     ))
 }
 
-/// Reads a referenced document by name (see `Catalogue::add_document_set`).
-type Loader<'l> = &'l dyn Fn(&str) -> Option<String>;
+/// Reads a referenced document by name, or says why not (see `Catalogue::add_document_set_with`).
+type Loader<'l> = &'l dyn Fn(&str) -> Result<String, String>;
 
 /// Every `$ref` found, per document: (document, pointer of the holder, reference).
 type RefList = Vec<(usize, String, String)>;
@@ -484,6 +543,7 @@ type RefList = Vec<(usize, String, String)>;
 fn load_referenced(
     set: &mut DocSet,
     load: Option<Loader<'_>>,
+    nodes_left: &mut usize,
     problems: &mut Vec<Problem>,
 ) -> RefList {
     let mut all = Vec::new();
@@ -509,19 +569,19 @@ fn load_referenced(
                         )));
                         failed.push(name);
                     }
-                    Some(name) => match load(&name).map(|text| parse_text(&name, &text)) {
-                        Some(Ok(root)) => set.docs.push(Doc { name, root }),
-                        Some(Err(e)) => {
-                            problems.push(problem(format!("$ref `{reference}`: {e}")));
-                            failed.push(name);
+                    Some(name) => {
+                        match load(&name).map(|text| parse_text(&name, &text, nodes_left)) {
+                            Ok(Ok(root)) => set.docs.push(Doc { name, root }),
+                            Ok(Err(e)) => {
+                                problems.push(problem(format!("$ref `{reference}`: {e}")));
+                                failed.push(name);
+                            }
+                            Err(why) => {
+                                problems.push(problem(format!("$ref `{reference}`: {why}")));
+                                failed.push(name);
+                            }
                         }
-                        None => {
-                            problems.push(problem(format!(
-                                "$ref `{reference}`: document `{name}` cannot be read"
-                            )));
-                            failed.push(name);
-                        }
-                    },
+                    }
                     // Absolute URLs: reported by the check below.
                     None => {}
                 }

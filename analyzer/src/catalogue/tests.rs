@@ -888,3 +888,135 @@ components:
         }
     }
 }
+
+#[test]
+fn json_duplicate_keys_are_refused_like_yaml_ones() {
+    // serde_json alone keeps the last `get`, silently dropping the first operation.
+    let json = "{\"openapi\": \"3.0.0\", \"info\": {\"title\": \"t\", \"version\": \"1\"},\n \
+                \"paths\": {\"/a\": {\"get\": {\"responses\": {}},\n  \"get\": {\"responses\": {}}}}}";
+    let mut cat = Catalogue::default();
+    let e = cat.add_document("dup.json", json).err();
+    let e = e.unwrap_or_else(|| panic!("a duplicate key was accepted"));
+    assert_eq!(e.source_name, "dup.json");
+    assert_eq!(e.pointer, "line 3 column 7", "{e}");
+    assert!(e.message.contains("duplicate key `get`"), "{e}");
+    // The YAML reader refuses the same document.
+    let yaml =
+        "openapi: 3.0.0\npaths:\n  /a:\n    get: {responses: {}}\n    get: {responses: {}}\n";
+    let e = cat.add_document("dup.yaml", yaml).err();
+    assert!(e.is_some_and(|e| e.message.contains("duplicate")));
+    assert!(cat.operations.is_empty());
+}
+
+/// A JSON array of `items` zeros.
+fn zeros(items: usize) -> String {
+    let mut text = String::with_capacity(items * 2 + 2);
+    text.push('[');
+    for i in 0..items {
+        text.push_str(if i == 0 { "0" } else { ",0" });
+    }
+    text.push(']');
+    text
+}
+
+/// A 3.0 document whose `x-junk` extension holds `items` zeros, as JSON.
+fn json_with_junk(items: usize) -> String {
+    format!(
+        r#"{{"openapi": "3.0.0", "info": {{"title": "t", "version": "1"}}, "paths": {{}}, "x-junk": {}}}"#,
+        zeros(items)
+    )
+}
+
+#[test]
+fn json_documents_have_a_node_budget() {
+    // Before the budget, JSON of any size parsed whole (38 MB of small objects: 3.3 GB).
+    let mut cat = Catalogue::default();
+    let e = cat
+        .add_document("big.json", &json_with_junk(MAX_SET_NODES))
+        .err();
+    let e = e.unwrap_or_else(|| panic!("an over-budget document loaded"));
+    assert!(e.pointer.starts_with("line 1 column "), "{e}");
+    assert!(
+        e.message
+            .contains(&format!("more than {MAX_SET_NODES} nodes")),
+        "{e}"
+    );
+    // Well under the budget loads.
+    assert_eq!(cat.add_document("ok.json", &json_with_junk(1000)), Ok(()));
+}
+
+#[test]
+fn json_nesting_is_capped_like_yaml() {
+    // 100 levels: serde_json alone allows 128; the YAML reader stops at 64.
+    let deep = format!(
+        r#"{{"openapi": "3.0.0", "paths": {{}}, "x-deep": {}1{}}}"#,
+        "[".repeat(100),
+        "]".repeat(100)
+    );
+    let mut cat = Catalogue::default();
+    let e = cat.add_document("deep.json", &deep).err();
+    assert!(
+        e.as_ref()
+            .is_some_and(|e| e.message.contains("nested deeper than 64 levels")),
+        "{e:?}"
+    );
+    let yaml = format!(
+        "openapi: 3.0.0\npaths: {{}}\nx-deep: {}1{}\n",
+        "[".repeat(100),
+        "]".repeat(100)
+    );
+    assert!(cat.add_document("deep.yaml", &yaml).is_err());
+}
+
+#[test]
+fn the_node_budget_spans_the_referenced_documents() {
+    // Each referenced file is within the budget alone; together they are not, so the second
+    // one pulled in is refused where it is referenced and the rest still loads.
+    let api = r##"
+openapi: 3.0.3
+info: {title: t, version: "1"}
+paths:
+  /a: {$ref: "a.json#/p"}
+  /b: {$ref: "b.json#/p"}
+"##;
+    let half = format!(
+        r#"{{"p": {{"get": {{"responses": {{}}}}}}, "x": {}}}"#,
+        zeros(MAX_SET_NODES / 2 + 10)
+    );
+    let mut cat = Catalogue::default();
+    let loaded = cat.add_document_set("specs/api.yaml", api, |_| Some(half.clone()));
+    assert_eq!(loaded, Ok(()));
+    assert_eq!(cat.problems.len(), 1, "{:#?}", cat.problems);
+    let p = &cat.problems[0];
+    assert_eq!(
+        (p.source.as_str(), p.pointer.as_str()),
+        ("specs/api.yaml", "/paths/~1b")
+    );
+    assert!(
+        p.message
+            .starts_with("$ref `b.json#/p`: specs/b.json at line 1"),
+        "{p:?}"
+    );
+    assert!(p.message.contains("nodes"), "{p:?}");
+    assert!(cat.find_operation("h", "GET", "/a").is_some());
+}
+
+#[test]
+fn a_loader_says_why_a_reference_was_not_read() {
+    let api = "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /a: {$ref: '../../secret/creds.yaml#/p'}\n";
+    let mut cat = Catalogue::default();
+    let loaded = cat.add_document_set_with("specs/api.yaml", api, |name| {
+        Err(format!("document `{name}` is outside the catalogue roots"))
+    });
+    assert_eq!(loaded, Ok(()));
+    assert_eq!(
+        cat.problems,
+        vec![Problem {
+            source: "specs/api.yaml".into(),
+            pointer: "/paths/~1a".into(),
+            message: "$ref `../../secret/creds.yaml#/p`: document `../secret/creds.yaml` is \
+                      outside the catalogue roots"
+                .into(),
+        }]
+    );
+}
