@@ -425,6 +425,32 @@ fn damaged_capture_is_read_up_to_the_damage_and_named() {
 }
 
 #[test]
+fn a_capture_of_an_undecodable_link_type_is_damage_not_silence() {
+    // It used to exit 0 with 0 exchanges and every declared operation orphaned.
+    let mut bytes = std::fs::read(demo("openbanking.pcap")).expect("demo capture");
+    // Link type field of the little-endian pcap header: 147 (LINKTYPE_USER0).
+    bytes[20..24].copy_from_slice(&147u32.to_le_bytes());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let odd = dir.path().join("user0.pcap");
+    std::fs::write(&odd, &bytes).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_shadowtap"))
+        .args(["scan", "--format", "json", "--catalog"])
+        .arg(demo("catalog"))
+        .arg(&odd)
+        .output()
+        .expect("run scan");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("link type shadowtap does not decode"),
+        "{stderr}"
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json report");
+    let errors = report["summary"]["capture_errors"].to_string();
+    assert!(errors.contains("10928 of 10928 frames"), "{errors}");
+}
+
+#[test]
 fn unreadable_catalogue_names_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.yaml");

@@ -375,3 +375,28 @@ fn clients_that_never_finish_tls_do_not_lock_agents_out() {
     assert_eq!(r.status, 200, "{}", r.error_text());
     drop(flood);
 }
+
+#[test]
+fn guessing_the_api_token_is_throttled_per_address() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki_dir = dir.path().join("pki");
+    pki(&pki_dir, &["edge-1"]);
+    let c = Collector::start(&pki_dir, &dir.path().join("data"), "127.0.0.1:0", &[]);
+    let mut guesser = client(c.addr, &pki_dir.join("ca.pem"), None);
+    let statuses: Vec<u16> = (0..15)
+        .map(|i| {
+            let auth = format!("Bearer wrong-guess-{i}");
+            guesser
+                .request("GET", "/v1/inventory", &[("Authorization", &auth)], b"")
+                .expect("answer")
+                .status
+        })
+        .collect();
+    assert_eq!(&statuses[..10], &[401; 10], "{statuses:?}");
+    assert!(statuses[10..].iter().all(|s| *s == 429), "{statuses:?}");
+    // The right token from the same address waits out the window too: that is the point.
+    let r = api_get(c.addr, &pki_dir, "/v1/inventory");
+    assert_eq!(r.status, 429);
+    assert_eq!(r.header("retry-after"), Some("60"));
+    assert!(metric(c.addr, &pki_dir, "shadowtap_collector_auth_throttled_total") >= 5);
+}

@@ -22,6 +22,7 @@
 //! max_reviews = 100000
 //! max_hosts = 50000
 //! max_new_hosts_per_batch = 5000
+//! endpoint_max_age_days = 30
 //! max_sessions = 256
 //! session_ttl_secs = 28800
 //! ```
@@ -76,6 +77,8 @@ pub struct CollectorSettings {
     pub max_hosts: usize,
     /// New hosts one batch may add (one agent cannot fill the host table at once).
     pub max_new_hosts_per_batch: usize,
+    /// At the endpoint cap, endpoints quiet this long (packet time) are aged out.
+    pub endpoint_max_age_days: u64,
     /// Review records kept (one per reviewed finding).
     pub max_reviews: usize,
     /// Dashboard sessions open at once; the oldest is ended to make room.
@@ -108,6 +111,7 @@ impl Default for CollectorSettings {
             max_agents: 10_000,
             max_hosts: StoreLimits::default().max_hosts,
             max_new_hosts_per_batch: StoreLimits::default().max_new_hosts_per_batch,
+            endpoint_max_age_days: 30,
             max_reviews: 100_000,
             max_sessions: 256,
             session_ttl_secs: 8 * 3600,
@@ -126,6 +130,7 @@ impl CollectorSettings {
             max_reviews: self.max_reviews,
             max_hosts: self.max_hosts,
             max_new_hosts_per_batch: self.max_new_hosts_per_batch,
+            endpoint_max_age_secs: self.endpoint_max_age_days.saturating_mul(24 * 3600),
         }
     }
 }

@@ -39,7 +39,8 @@ use analyzer::inventory::Inventory;
 use analyzer::observation::EndpointKey;
 use analyzer::report::html::{
     column_chart, escape, finding_card, finding_target_text, format_bytes, format_count,
-    hbar_chart, minute_label, severity_badge, severity_color, short_time, STYLESHEET,
+    hbar_chart, incomplete_banner, minute_label, severity_badge, severity_color, short_time,
+    STYLESHEET,
 };
 use analyzer::report::{EndpointView, ScanReport};
 use axum::extract::rejection::FormRejection;
@@ -680,6 +681,7 @@ fn overview_body(v: &View) -> String {
         v.agents,
         if v.agents == 1 { "" } else { "s" }
     );
+    o.push_str(&incomplete_banner(s));
     let visible: Vec<&Finding> = r
         .findings
         .iter()

@@ -12,4 +12,5 @@ pub mod pki;
 pub mod review;
 pub mod server;
 pub mod store;
+pub mod throttle;
 pub mod tls;

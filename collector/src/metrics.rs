@@ -25,6 +25,10 @@ pub struct CollectorMetrics {
     /// Connections closed at once because `max_connections` was reached.
     pub connections_refused: Counter,
     pub tls_handshake_failures: Counter,
+    /// Requests answered 429 because their address failed authentication too often.
+    pub auth_throttled: Counter,
+    /// Failed authentications not tracked because the throttle table was full of live entries.
+    pub auth_untracked: Counter,
     pub catalogue_reloads: Counter,
     /// Dashboard logins by `result` (ok, refused).
     pub logins: Family<Labels, Counter>,
@@ -56,6 +60,8 @@ impl CollectorMetrics {
             connections_open: Gauge::default(),
             connections_refused: Counter::default(),
             tls_handshake_failures: Counter::default(),
+            auth_throttled: Counter::default(),
+            auth_untracked: Counter::default(),
             catalogue_reloads: Counter::default(),
             logins: Family::default(),
             reviews: Family::default(),
@@ -100,6 +106,16 @@ impl CollectorMetrics {
             "tls_handshake_failures",
             "TLS handshakes that failed (bad or foreign client certificates, timeouts)",
             m.tls_handshake_failures.clone(),
+        );
+        registry.register(
+            "auth_throttled",
+            "Requests answered 429: their address failed authentication too often",
+            m.auth_throttled.clone(),
+        );
+        registry.register(
+            "auth_untracked",
+            "Failed authentications not tracked: the throttle table was full",
+            m.auth_untracked.clone(),
         );
         registry.register(
             "catalogue_reloads",

@@ -80,6 +80,7 @@ pub struct AppState {
     pub metrics: CollectorMetrics,
     pub(crate) sessions: crate::dashboard::Sessions,
     pub(crate) settings: CollectorSettings,
+    pub(crate) throttle: crate::throttle::Throttle,
     wire: WireLimits,
     classifier: Classifier,
     catalogue: RwLock<CatalogueState>,
@@ -101,6 +102,7 @@ impl AppState {
                 settings.max_sessions,
                 Duration::from_secs(settings.session_ttl_secs.max(60)),
             ),
+            throttle: crate::throttle::Throttle::default(),
             wire: WireLimits {
                 max_bytes: settings.max_batch_bytes,
                 ..WireLimits::default()
@@ -330,8 +332,10 @@ async fn accept_loop(
                 return;
             };
             state.metrics.connections_open.inc();
+            let remote = crate::throttle::RemoteAddr(peer_addr.ip());
             let svc = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
                 req.extensions_mut().insert(peer.clone());
+                req.extensions_mut().insert(remote);
                 app.clone().oneshot(req)
             });
             let _ = hyper::server::conn::http1::Builder::new()
@@ -362,6 +366,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(crate::dashboard::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            crate::throttle::guard,
+        ))
         .with_state(state)
 }
 

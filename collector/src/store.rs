@@ -115,6 +115,9 @@ pub struct StoreLimits {
     /// misconfigured sensor) cannot fill the host table in one window. The rest are shed and
     /// counted like hosts over the cap.
     pub max_new_hosts_per_batch: usize,
+    /// At the endpoint cap, endpoints not seen for this long (packet time) are aged out to
+    /// make room, so a full store recovers instead of freezing on what filled it.
+    pub endpoint_max_age_secs: u64,
 }
 
 impl Default for StoreLimits {
@@ -125,6 +128,7 @@ impl Default for StoreLimits {
             max_reviews: 100_000,
             max_hosts: 50_000,
             max_new_hosts_per_batch: 5_000,
+            endpoint_max_age_secs: 30 * 24 * 3600,
         }
     }
 }
@@ -222,6 +226,16 @@ const META_ENDPOINTS: &[u8] = b"endpoint_count";
 const META_DROPPED: &[u8] = b"dropped_observations";
 const META_SHELL: &[u8] = b"inventory_shell";
 const META_HOSTS: &[u8] = b"host_count";
+/// Packet time (µs) of the last age-out sweep.
+const META_LAST_SWEEP: &[u8] = b"last_age_out";
+/// Counter of endpoints removed by age-out sweeps.
+const AGED_OUT: &str = "store.endpoints_aged_out";
+/// Least packet time between two age-out sweeps: a sweep reads every endpoint.
+const SWEEP_EVERY_MICROS: i64 = 3600 * Timestamp::MICROS_PER_SEC;
+/// Probe-like endpoints (few exchanges, none answered 2xx/3xx: scanners, random-path floods)
+/// are aged out after this much quiet instead of the full age.
+const PROBE_MAX_AGE_MICROS: i64 = 3600 * Timestamp::MICROS_PER_SEC;
+const PROBE_MAX_EXCHANGES: u64 = 3;
 /// Counter of hosts not kept (over `max_hosts` or `max_new_hosts_per_batch`).
 const HOSTS_SHED: &str = "store.hosts_shed";
 const COUNTER_PREFIX: &str = "counter:";
@@ -426,6 +440,58 @@ impl SledStore {
     }
 }
 
+impl SledStore {
+    /// Remove endpoints quiet for `endpoint_max_age_secs` (probe-like ones after an hour) as of
+    /// packet time `now`, at most once per hour of packet time. Called when the store is at its
+    /// endpoint cap, so it makes room instead of shedding every new endpoint forever.
+    fn age_out(&self, now: Timestamp) -> Result<(), StoreError> {
+        let last = u64_of(self.meta.get(META_LAST_SWEEP)?) as i64;
+        if last != 0 && now.micros().saturating_sub(last) < SWEEP_EVERY_MICROS {
+            return Ok(());
+        }
+        let max_age = i64::try_from(self.limits.endpoint_max_age_secs)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(Timestamp::MICROS_PER_SEC);
+        let mut stale = Vec::new();
+        for kv in self.endpoints.iter() {
+            let (k, v) = kv?;
+            let rec: EndpointRecord = dec("endpoint", &v)?;
+            let quiet = now.since(rec.last_seen);
+            let answered = rec.statuses.keys().any(|s| (200..400).contains(s));
+            let probe = rec.exchanges <= PROBE_MAX_EXCHANGES && !answered;
+            if quiet >= max_age || (probe && quiet >= PROBE_MAX_AGE_MICROS) {
+                stale.push(k);
+            }
+        }
+        let removed = stale.len() as u64;
+        let r = (&self.endpoints, &self.meta).transaction(|(endpoints, meta)| -> TxResult<()> {
+            let mut gone = 0u64;
+            for k in &stale {
+                if endpoints.remove(k)?.is_some() {
+                    gone += 1;
+                }
+            }
+            let count = u64_of(meta.get(META_ENDPOINTS)?).saturating_sub(gone);
+            meta.insert(META_ENDPOINTS, &count.to_be_bytes())?;
+            let k = format!("{COUNTER_PREFIX}{AGED_OUT}");
+            let old = u64_of(meta.get(k.as_bytes())?);
+            meta.insert(k.as_bytes(), &old.saturating_add(gone).to_be_bytes())?;
+            meta.insert(META_LAST_SWEEP, &now.micros().max(1).to_be_bytes())?;
+            Ok(())
+        });
+        match r {
+            Ok(()) => {
+                if removed > 0 {
+                    tracing::info!("endpoint cap reached: aged out {removed} quiet endpoints");
+                }
+                Ok(())
+            }
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(StoreError::Db(e)),
+        }
+    }
+}
+
 impl Store for SledStore {
     fn apply(&self, batch: &Batch) -> Result<AckStatus, StoreError> {
         let w = self.lock();
@@ -444,7 +510,11 @@ impl Store for SledStore {
             s.last_window_end = s.last_window_end.max(window_end);
             Some(s)
         };
+        let full_before = self.endpoint_count()? >= self.limits.inventory.max_endpoints as u64;
         let applied = self.merge_tx(Some((&batch.agent_id, &update)), &inv, &batch.counters)?;
+        if applied && full_before {
+            self.age_out(window_end)?;
+        }
         drop(w);
         // Durable before the agent hears "stored" (a duplicate too: its first copy may still
         // be in another request's flush). Flushed outside the writer lock, so the next batch's
@@ -797,6 +867,41 @@ mod tests {
         assert_eq!(store.inventory().expect("inv").hosts.len(), 1);
         let shell = store.meta.get(META_SHELL).expect("read").expect("shell");
         assert!(!String::from_utf8_lossy(&shell).contains("api."));
+    }
+
+    #[test]
+    fn a_full_store_ages_out_quiet_and_probe_endpoints_instead_of_freezing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let limits = StoreLimits {
+            inventory: InventoryLimits {
+                max_endpoints: 3,
+                ..InventoryLimits::default()
+            },
+            ..StoreLimits::default()
+        };
+        let store = SledStore::open(dir.path(), limits).expect("open");
+        let hour = 3600 * Timestamp::MICROS_PER_SEC;
+        let at = |seq: u64, ts: i64, path: &str, status: u16| {
+            let mut inv = Inventory::default();
+            let mut o = obs(path, ts, "10.0.0.1");
+            o.status = Some(status);
+            inv.add(&o);
+            Batch::new("a1", 1, seq, &inv, BTreeMap::new())
+        };
+        // A probe flood fills the store: one 404 each.
+        store.apply(&at(0, 0, "/probe1", 404)).expect("apply");
+        store.apply(&at(1, 0, "/probe2", 404)).expect("apply");
+        store.apply(&at(2, 0, "/real", 200)).expect("apply");
+        // Full: the next new endpoint is shed, but two hours later the probes are aged out.
+        store.apply(&at(3, 2 * hour, "/new1", 200)).expect("apply");
+        assert_eq!(store.endpoint_count().expect("count"), 1);
+        let counters = store.counters().expect("counters");
+        assert_eq!(counters["store.endpoints_aged_out"], 2);
+        store.apply(&at(4, 2 * hour, "/new2", 200)).expect("apply");
+        let inv = store.inventory().expect("inv");
+        let paths: Vec<&str> = inv.endpoints.keys().map(|k| k.path.as_str()).collect();
+        assert_eq!(paths, ["/new2", "/real"]);
+        assert_eq!(inv.dropped_observations, 1, "the shed one stays counted");
     }
 
     #[test]

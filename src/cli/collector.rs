@@ -82,8 +82,18 @@ pub fn settings(args: &CollectorArgs) -> Result<CollectorSettings> {
             .ok()
             .filter(|t| !t.is_empty()),
     };
+    if let Some(t) = s.api_token.as_deref().filter(|t| t.len() < MIN_TOKEN_BYTES) {
+        // Throttling slows guessing; only length makes it hopeless.
+        eprintln!(
+            "shadowtap collector: warning: the API token is {} bytes; use at least {MIN_TOKEN_BYTES} random bytes (head -c32 /dev/urandom | base64)",
+            t.len()
+        );
+    }
     Ok(s)
 }
+
+/// Shortest API token accepted without a warning.
+const MIN_TOKEN_BYTES: usize = 32;
 
 /// The first line of a token file, trimmed.
 pub fn read_token(path: &std::path::Path) -> Result<String> {

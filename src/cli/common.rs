@@ -223,12 +223,27 @@ where
         }
         Ok::<_, anyhow::Error>(errors)
     });
-    let errors = outcome?;
+    let mut errors = outcome?;
     let mut stats = PipelineStats::default();
     let mut sinks = Vec::with_capacity(finished.len());
     for f in finished {
         stats.merge(&f.stats);
         sinks.push(f.sink);
+    }
+    // Frames of a link type we cannot decode are not "no traffic": without this, such a
+    // capture reads as quiet and every declared operation as orphaned.
+    let undecodable = stats
+        .counters
+        .get("decode.decode_unsupported_link")
+        .copied()
+        .unwrap_or(0);
+    if undecodable > 0 {
+        let message = format!(
+            "{undecodable} of {} frames have a link type shadowtap does not decode; they were counted, not analysed",
+            stats.packets
+        );
+        eprintln!("shadowtap: warning: {message}");
+        errors.push(message);
     }
     let totals = CaptureTotals {
         capture_files: captures.iter().map(|p| p.display().to_string()).collect(),

@@ -609,6 +609,16 @@ fn orphaned(
         ),
         (None, _) => format!("{} {} is declared but the capture holds no HTTP traffic", op.method, op.path),
     };
+    // At the endpoint cap, calls to this operation may be among the exchanges not recorded.
+    let full = inventory.dropped_observations > 0;
+    let detail = if full {
+        format!(
+            "{detail}; uncertain: the inventory was full and {} exchanges were not recorded, so it may have been called",
+            inventory.dropped_observations
+        )
+    } else {
+        detail
+    };
     Finding {
         id: finding_id(
             FindingKind::Orphaned,
@@ -625,8 +635,13 @@ fn orphaned(
         operation_id: op.operation_id.clone(),
         detail,
         severity_reason: "unused surface: a candidate for retirement, not an exposure".into(),
-        // Unused on a host we saw is a strong statement; on a host we never saw it is weak.
-        confidence: if host_seen { 1.0 } else { 0.3 },
+        // Unused on a host we saw is a strong statement; on a host we never saw it is weak;
+        // with exchanges shed at the cap it is no statement at all.
+        confidence: match (full, host_seen) {
+            (true, _) => 0.0,
+            (false, true) => 1.0,
+            (false, false) => 0.3,
+        },
         evidence: Evidence {
             window_start: window.map(|(a, _)| a.rfc3339()),
             window_end: window.map(|(_, b)| b.rfc3339()),

@@ -58,6 +58,7 @@ td.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-si
 tr.undeclared td{background:#fff6f5}
 .yes{color:var(--ok);font-weight:600}.no{color:var(--high);font-weight:600}
 .muted{color:var(--muted)}
+.banner{border:2px solid #b42318;background:#fef3f2;color:#7a271a;padding:.6em .9em;border-radius:6px}
 footer{color:var(--muted);font-size:12px;padding:16px 32px 32px}
 @media print{body{background:#fff}.card,.chart,.finding,table{break-inside:avoid}}
 "#;
@@ -194,6 +195,19 @@ pub fn finding_target_text(f: &Finding) -> String {
 }
 
 /// The whole report as one HTML document.
+/// The "inventory is full" banner when the summary says so, else nothing (report and dashboard).
+pub fn incomplete_banner(s: &super::Summary) -> String {
+    s.incomplete
+        .as_ref()
+        .map(|full| {
+            format!(
+                "<p class=\"banner\" role=\"alert\"><strong>Warning:</strong> {}</p>",
+                escape(&full.message)
+            )
+        })
+        .unwrap_or_default()
+}
+
 pub fn render_html(r: &ScanReport) -> String {
     let s = &r.summary;
     let mut o = String::with_capacity(64 * 1024);
@@ -211,6 +225,7 @@ pub fn render_html(r: &ScanReport) -> String {
         escape(&s.capture_files.join(", ")),
         escape(&window)
     );
+    o.push_str(&incomplete_banner(s));
 
     // Summary cards.
     let undeclared = s.endpoints - s.declared_endpoints;

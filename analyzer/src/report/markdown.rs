@@ -24,6 +24,9 @@ pub fn render_markdown(r: &ScanReport) -> String {
     let s = &r.summary;
     let mut o = String::new();
     let _ = writeln!(o, "# shadowtap scan report\n");
+    if let Some(full) = &s.incomplete {
+        let _ = writeln!(o, "> **Warning:** {}\n", esc(&full.message));
+    }
     let _ = writeln!(o, "| | |\n|---|---|");
     let _ = writeln!(
         o,

@@ -70,6 +70,41 @@ pub struct Summary {
     /// Bodies learned from (decoded and walked) and only framed, over every endpoint: field
     /// shapes and data classes come from the learned ones.
     pub bodies: crate::inventory::BodyStats,
+    /// Set when the inventory reached its endpoint cap and exchanges went unrecorded: every
+    /// output shows it as a banner, and orphaned findings are uncertain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<Incomplete>,
+}
+
+/// The inventory was full: what was shed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Incomplete {
+    /// Exchanges whose endpoint did not fit under the cap (counted, not recorded).
+    pub exchanges_not_recorded: u64,
+    pub endpoint_cap: usize,
+    /// The banner, one sentence.
+    pub message: String,
+}
+
+impl Incomplete {
+    /// `Some` when `inventory` shed exchanges at its endpoint cap.
+    pub fn of(inventory: &Inventory) -> Option<Incomplete> {
+        let shed = inventory.dropped_observations;
+        (shed > 0).then(|| {
+            let cap = inventory.limits.max_endpoints;
+            Incomplete {
+                exchanges_not_recorded: shed,
+                endpoint_cap: cap,
+                message: format!(
+                    "the inventory is full; results are incomplete: {} exchanges of endpoints \
+                     beyond the cap of {} were counted but not recorded, so shadow endpoints may \
+                     be missing and orphaned findings are uncertain",
+                    thousands(shed),
+                    thousands(cap as u64)
+                ),
+            }
+        })
+    }
 }
 
 /// TLS hosts by SNI, with the handshake metadata that identifies clients and servers.
@@ -305,6 +340,7 @@ impl ScanReport {
                     acc
                 },
             ),
+            incomplete: Incomplete::of(inventory),
         };
         ScanReport {
             summary,
@@ -507,5 +543,72 @@ mod tests {
         assert_eq!(thousands(1234567), "1,234,567");
         assert_eq!(human_bytes(512), "512 B");
         assert_eq!(human_bytes(4_200_000), "4.2 MB");
+    }
+}
+
+#[cfg(test)]
+mod full_inventory_tests {
+    use super::*;
+    use crate::finding::FindingKind;
+    use crate::inventory::InventoryLimits;
+    use crate::observation::{Consumer, Observation};
+    use crate::time::Timestamp;
+
+    /// A report of traffic that overflowed an inventory of two endpoints, against a
+    /// catalogue declaring an operation that was not among the recorded ones.
+    fn overflowing_report() -> ScanReport {
+        let mut catalogue = Catalogue::default();
+        catalogue
+            .add_document(
+                "api.yaml",
+                "openapi: 3.0.3\ninfo: {title: t, version: '1'}\n\
+                 servers: [{url: 'https://api.bank'}]\n\
+                 paths:\n  /declared:\n    get:\n      responses: {'200': {description: ok}}\n",
+            )
+            .expect("catalogue");
+        let mut inventory = Inventory::new(InventoryLimits {
+            max_endpoints: 2,
+            ..InventoryLimits::default()
+        });
+        for (i, path) in ["/a", "/b", "/c", "/d", "/declared"].iter().enumerate() {
+            inventory.add(&Observation {
+                status: Some(200),
+                ..Observation::bare(
+                    Timestamp(1_000 + i as i64),
+                    EndpointKey {
+                        host: "api.bank".into(),
+                        method: "GET".into(),
+                        path: (*path).into(),
+                    },
+                    Consumer {
+                        address: "10.0.0.1".into(),
+                        credential: None,
+                    },
+                )
+            });
+        }
+        let findings = crate::diff::diff(&inventory, &catalogue, &|_| Severity::Medium);
+        ScanReport::build(CaptureTotals::default(), &inventory, &catalogue, findings)
+    }
+
+    #[test]
+    fn a_full_inventory_is_a_banner_in_every_format_and_orphans_are_uncertain() {
+        let r = overflowing_report();
+        let full = r.summary.incomplete.as_ref().expect("marked incomplete");
+        assert_eq!((full.exchanges_not_recorded, full.endpoint_cap), (3, 2));
+        let banner = "the inventory is full; results are incomplete";
+        assert!(render_text(&r).contains(banner));
+        assert!(render_markdown(&r).contains(banner));
+        assert!(render_html(&r).contains(banner));
+        assert!(r.to_json().contains(banner));
+        let catalogue = Catalogue::default();
+        assert!(render_sarif(&r, &catalogue).contains(banner));
+        let orphan = r
+            .findings
+            .iter()
+            .find(|f| f.kind == FindingKind::Orphaned)
+            .expect("the declared operation was shed, so it looks orphaned");
+        assert_eq!(orphan.confidence, 0.0);
+        assert!(orphan.detail.contains("uncertain"), "{}", orphan.detail);
     }
 }

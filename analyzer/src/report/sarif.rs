@@ -40,6 +40,7 @@ pub fn render_sarif(r: &ScanReport, catalogue: &Catalogue) -> String {
                 "rules": rules.into_iter().map(|(_, r)| r).collect::<Vec<_>>(),
             }},
             "columnKind": "unicodeCodePoints",
+            "invocations": [invocation(r)],
             "results": results,
             "properties": {
                 "windowStart": r.summary.window_start,
@@ -50,6 +51,27 @@ pub fn render_sarif(r: &ScanReport, catalogue: &Catalogue) -> String {
         }],
     });
     serde_json::to_string_pretty(&log).unwrap_or_default() + "\n"
+}
+
+/// The run's invocation: successful, with a warning notification when the inventory was full
+/// (SARIF viewers show notifications next to the results).
+fn invocation(r: &ScanReport) -> Value {
+    let notes: Vec<Value> = r
+        .summary
+        .incomplete
+        .iter()
+        .map(|full| {
+            json!({
+                "level": "warning",
+                "message": {"text": full.message},
+                "descriptor": {"id": "inventory-full"},
+            })
+        })
+        .collect();
+    json!({
+        "executionSuccessful": true,
+        "toolExecutionNotifications": notes,
+    })
 }
 
 /// SARIF level of a severity.

@@ -8,6 +8,9 @@ pub fn render_text(r: &ScanReport) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "shadowtap scan report");
     let _ = writeln!(o, "=====================");
+    if let Some(full) = &s.incomplete {
+        let _ = writeln!(o, "WARNING    {}", full.message);
+    }
     let _ = writeln!(
         o,
         "Captures   {} ({})",
