@@ -19,9 +19,12 @@
 //! HTTP/2 and anything inside tunnels (CONNECT, Upgrade) are out of scope here.
 
 mod body;
+mod chunked;
 mod connection;
 mod decode;
+mod lenient;
 mod parser;
+mod peel;
 pub mod sink;
 #[cfg(test)]
 mod tests;

@@ -228,11 +228,12 @@ enum Attempt<R> {
 /// header lines.
 fn with_slots<'b, R>(
     bytes: &[u8],
+    modes: &[bool],
     mut parse: impl FnMut(&mut [httparse::Header<'b>], bool) -> Attempt<R>,
 ) -> Option<R> {
     let mut stack: [httparse::Header<'b>; STACK_HEADERS] = [httparse::EMPTY_HEADER; STACK_HEADERS];
     let mut heap = Vec::new();
-    for lenient in [false, true] {
+    for &lenient in modes {
         let mut attempt = parse(&mut stack, lenient);
         if matches!(attempt, Attempt::TooManyHeaders) {
             if heap.is_empty() {
@@ -303,7 +304,7 @@ pub(crate) fn with_request<R>(
         bytes = &patched;
     }
     let mut f = Some(f);
-    with_slots(bytes, |slots, lenient| {
+    with_slots(bytes, &[false, true], |slots, lenient| {
         let mut req = httparse::Request::new(slots);
         let result = config(lenient).parse_request(&mut req, bytes);
         attempt(result, || {
@@ -326,29 +327,40 @@ pub(crate) fn with_request<R>(
     })
 }
 
-/// Parse a complete response head; see [`with_request`].
+/// Parse a complete response head; see [`with_request`]. A head httparse rejects is read as a
+/// browser reads it (`lenient.rs`) and flagged `InvalidHeader`.
 pub(crate) fn with_response<R>(
     head: Prepared<'_>,
     f: impl FnOnce(&ResponseView<'_>, AnomalySet) -> R,
 ) -> Option<R> {
     let Prepared { bytes, flags } = head;
     let mut f = Some(f);
-    with_slots(bytes, |slots, lenient| {
-        let mut resp = httparse::Response::new(slots);
-        let result = config(lenient).parse_response(&mut resp, bytes);
-        attempt(result, || {
-            let mut flags = flags;
-            if lenient {
-                flags.insert(Anomaly::InvalidHeader);
-            }
-            let view = ResponseView {
-                status: resp.code.unwrap_or_default(),
-                version: version(resp.version),
-                headers: resp.headers,
-            };
-            f.take().map(|f| f(&view, flags))
+    let mut parse = |bytes: &[u8], flags: AnomalySet, modes: &[bool]| {
+        with_slots(bytes, modes, |slots, lenient| {
+            let mut resp = httparse::Response::new(slots);
+            let result = config(lenient).parse_response(&mut resp, bytes);
+            attempt(result, || {
+                let mut flags = flags;
+                if lenient {
+                    flags.insert(Anomaly::InvalidHeader);
+                }
+                let view = ResponseView {
+                    status: resp.code.unwrap_or_default(),
+                    version: version(resp.version),
+                    headers: resp.headers,
+                };
+                f.take().map(|f| f(&view, flags))
+            })
         })
-    })
+    };
+    if let Some(r) = parse(bytes, flags, &[false]) {
+        return Some(r);
+    }
+    // Slow path: httparse rejected the head.
+    let repaired = super::lenient::repair_response_head(bytes)?;
+    let mut flags = flags;
+    flags.insert(Anomaly::InvalidHeader);
+    parse(&repaired, flags, &[true])
 }
 
 /// The start line of an incomplete head, when it was complete and valid: keeps a message

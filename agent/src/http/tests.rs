@@ -698,3 +698,85 @@ transcript!(
         assert_eq!(o.exchanges[2].response_body.sample, b"3");
     }
 );
+
+// ---- browser-equivalent body decoding (http-evader families) ----------------------------------
+
+/// One GET answered by `resp` then the server's close; the response body sample and flags.
+fn evasion(resp: &[u8]) -> (Vec<u8>, Vec<Anomaly>, u16) {
+    let t = Transcript::default()
+        .client("GET /eicar.txt HTTP/1.1\r\nHost: h\r\n\r\n")
+        .server(resp)
+        .step(Step::End(Dir::ToClient));
+    let o = replay_all(&t, &HttpLimits::default());
+    assert_eq!(o.exchanges.len(), 1, "{:?}", o.exchanges);
+    let ex = &o.exchanges[0];
+    (
+        ex.response_body.sample.clone(),
+        ex.anomalies.clone(),
+        status(ex),
+    )
+}
+
+#[test]
+fn http_bodies_decode_as_browsers_show_them() {
+    let want: &[u8] = b"X5O!P%@AP[4 body";
+    let gz = gzip(want);
+    let mut reserved_flags = gz.clone();
+    reserved_flags[3] = 0x80;
+    let cases: Vec<(&str, Vec<u8>, Anomaly)> = vec![
+        (
+            "TE chunked on HTTP/1.0 over a body that is not chunked",
+            [
+                &b"HTTP/1.0 200 ok\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
+                want,
+            ]
+            .concat(),
+            Anomaly::InvalidTransferEncoding,
+        ),
+        (
+            "chunked beside Content-Length and an unknown coding",
+            b"HTTP/1.1 200 ok\r\nTransfer-Encoding: lalala\r\nTransfer-Encoding: chunked\r\n\
+              Content-Length: 99\r\n\r\n\r\n0x8;x\r\nX5O!P%@A\r\n8x\r\nP[4 body\r\n0\r\n\r\n"
+                .to_vec(),
+            Anomaly::InvalidChunk,
+        ),
+        (
+            "a mangled Transfer-Encoding name over a chunked body",
+            b"http/1.01 200 ok\r\nTransfer\x00-Encoding\x0b: chunked\r\n\r\n\
+              10\r\nX5O!P%@AP[4 body\r\n0\r\n\r\n"
+                .to_vec(),
+            Anomaly::InvalidHeader,
+        ),
+        (
+            "gzip with reserved flag bits under a doubled gzip coding",
+            [
+                &b"HTTP/1.1 200 ok\r\nContent-Encoding: gzip\r\nContent-Encoding: gzip\r\n\r\n"[..],
+                &reserved_flags,
+            ]
+            .concat(),
+            Anomaly::DecompressionFailed,
+        ),
+        (
+            "a lone CR before Content-Encoding and a head ended by a blank line",
+            [
+                &b"HTTP/1.1 200\rContent-Encoding:\r gzip\r\nContent-Length: "[..],
+                gz.len().to_string().as_bytes(),
+                b"\n\t\n",
+                &gz,
+            ]
+            .concat(),
+            Anomaly::InvalidHeader,
+        ),
+    ];
+    for (name, resp, flag) in cases {
+        let (body, anomalies, st) = evasion(&resp);
+        assert_eq!(body, want, "{name}");
+        assert_eq!(st, 200, "{name}");
+        assert!(anomalies.contains(&flag), "{name}: {anomalies:?}");
+    }
+    // Well-formed chunked framing is decoded without a flag.
+    let (body, anomalies, _) = evasion(
+        b"HTTP/1.1 200 ok\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nX5O!P%@AP[4 body\r\n0\r\n\r\n",
+    );
+    assert_eq!((body.as_slice(), anomalies), (want, vec![]));
+}

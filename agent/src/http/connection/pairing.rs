@@ -262,6 +262,9 @@ impl<S: ExchangeSink> HttpConnection<S> {
     ) {
         let reader = match framing.framing {
             Framing::Length(n) if n > 0 => BodyReader::length(n),
+            Framing::Chunked | Framing::UntilClose if framing.sniff => {
+                BodyReader::sniff(framing.fallback, ctx.limits.max_head_bytes)
+            }
             Framing::Chunked => BodyReader::chunked(ctx.limits.max_head_bytes),
             Framing::UntilClose => BodyReader::UntilClose,
             Framing::None | Framing::Length(_) => {
@@ -327,6 +330,9 @@ impl<S: ExchangeSink> HttpConnection<S> {
         } = body;
         if reader.saw_bare_lf() {
             flags.insert(Anomaly::BareLf);
+        }
+        if reader.repaired() {
+            flags.insert(Anomaly::InvalidChunk);
         }
         let decoded = match decoder {
             Some(d) => {
