@@ -780,3 +780,52 @@ fn http_bodies_decode_as_browsers_show_them() {
     );
     assert_eq!((body.as_slice(), anomalies), (want, vec![]));
 }
+
+// ---- informational responses ------------------------------------------------------------------
+
+transcript!(
+    http_early_hints_belong_to_the_exchange,
+    "early_hints.t",
+    |o| {
+        assert_eq!(summary(&o), vec![s("GET", "/page", 200)]);
+        let ex = &o.exchanges[0];
+        assert!(ex.anomalies.is_empty(), "{:?}", ex.anomalies);
+        assert_eq!(ex.response_body.sample, b"ok");
+        assert!(!ex.response_body.truncated);
+        assert_eq!(o.stats.interim_responses, 1);
+        assert_eq!(o.interim, vec![1], "the 103 is counted on its exchange");
+    }
+);
+
+transcript!(http_expect_continue_rejected, "expect_rejected.t", |o| {
+    assert_eq!(
+        summary(&o),
+        vec![s("POST", "/upload", 400), s("GET", "/next", 200)]
+    );
+    assert!(o.exchanges.iter().all(|e| e.anomalies.is_empty()));
+    assert_eq!(o.exchanges[0].request_body.wire_len, 0);
+    assert_eq!(o.exchanges[1].response_body.sample, b"ok");
+    assert_eq!(o.interim, vec![1, 0]);
+});
+
+transcript!(
+    http_304_and_head_ignore_framing,
+    "no_body_despite_framing.t",
+    |o| {
+        assert_eq!(
+            summary(&o),
+            vec![
+                s("GET", "/a", 304),
+                s("HEAD", "/b", 200),
+                s("GET", "/c", 200)
+            ]
+        );
+        assert_eq!(o.exchanges[0].response_body.wire_len, 0);
+        assert_eq!(o.exchanges[1].response_body.wire_len, 0);
+        assert_eq!(o.exchanges[2].response_body.sample, b"c");
+        assert!(o
+            .exchanges
+            .iter()
+            .all(|e| !e.anomalies.contains(&Anomaly::BodyIncomplete)));
+    }
+);

@@ -27,6 +27,10 @@ pub(super) struct Pending<M> {
     /// What the request's method means for the response's framing.
     method: RequestMethod,
     http09: bool,
+    /// The request sent `Expect: 100-continue` with a body (RFC 9110 section 10.1.1).
+    expect_continue: bool,
+    /// Interim responses seen before the final one.
+    interim: u16,
     req_done: bool,
     req_last_ts: Option<Timestamp>,
     resp_claimed: bool,
@@ -143,6 +147,14 @@ impl<S: ExchangeSink> HttpConnection<S> {
                 flags: AnomalySet::EMPTY,
                 method: RequestMethod::of(req.method),
                 http09,
+                // Only a request with a body can wait for 100 Continue; the header is looked
+                // up for those alone.
+                expect_continue: shape(&framing).present
+                    && req.headers.iter().any(|h| {
+                        h.name.eq_ignore_ascii_case("expect")
+                            && h.value.trim_ascii().eq_ignore_ascii_case(b"100-continue")
+                    }),
+                interim: 0,
                 req_done: false,
                 req_last_ts: None,
                 resp_claimed: false,
@@ -208,14 +220,46 @@ impl<S: ExchangeSink> HttpConnection<S> {
             // RFC 9110 section 15.2: interim responses precede the final one for the same
             // request; they do not complete the exchange.
             ctx.stats.interim_responses += 1;
+            if let Some(p) = self.pending.iter_mut().find(|p| !p.resp_claimed) {
+                p.interim = p.interim.saturating_add(1);
+            }
             return;
         }
         ctx.stats.responses += 1;
         let (target, framing, depth) = self.claim(resp, first_ts, ctx);
+        if let Target::Response(id) = target {
+            self.skip_unsent_body(id, resp.status, ts, ctx);
+        }
         let mut all_flags = std::mem::take(&mut self.server.carry);
         all_flags.extend(flags);
         all_flags.extend(framing.flags);
         self.start_body(Role::Server, framing, target, all_flags, depth, ts, ctx);
+    }
+
+    /// RFC 9110 section 10.1.1: a client that sent `Expect: 100-continue` and got a final
+    /// error status instead of 100 does not send the content (curl, browsers). If none of the
+    /// request body has arrived, it ends empty here, so the client's next request is parsed as
+    /// a request and not swallowed as that body. A client that sends the body anyway costs a
+    /// `Desync` on it, the lesser loss.
+    fn skip_unsent_body(&mut self, id: u64, status: u16, ts: Timestamp, ctx: &mut HttpCtx<S>) {
+        if status < 400 {
+            return;
+        }
+        let waiting = self
+            .pending
+            .iter()
+            .any(|p| p.id == id && p.expect_continue && !p.req_done);
+        let unsent = matches!(
+            &self.client.state,
+            State::Body(b) if b.wire_len == 0 && matches!(b.target, Target::Request(r) if r == id)
+        );
+        if !(waiting && unsent) {
+            return;
+        }
+        if let Some(body) = super::half::take_body(&mut self.client) {
+            self.client.state = State::Head;
+            self.complete(body, true, ts, ctx);
+        }
     }
 
     /// A response head that could only be salvaged (its start line): it ends here.
@@ -383,6 +427,7 @@ impl<S: ExchangeSink> HttpConnection<S> {
                     ts: first_ts,
                     anomalies: all,
                     response_delay_micros: None,
+                    interim_responses: 0,
                 };
                 self.emit(None, Some(response), info, ctx);
             }
@@ -412,6 +457,7 @@ impl<S: ExchangeSink> HttpConnection<S> {
                     (Some(resp), Some(req)) => Some(resp.since(req)),
                     _ => None,
                 },
+                interim_responses: p.interim,
             };
             self.emit(p.request, p.response, info, ctx);
         }
