@@ -106,6 +106,9 @@ pub struct HttpStats {
     pub http_connections: u64,
     /// Connections dropped because their payload was not HTTP/1.x.
     pub non_http_connections: u64,
+    /// Connections that opened with the HTTP/2 preface (`PRI * HTTP/2.0`, prior knowledge):
+    /// counted, not parsed as HTTP/1.
+    pub http2_prefaces: u64,
     /// Of those, connections that opened with a TLS ClientHello (metadata kept).
     pub tls_client_hellos: u64,
     /// Connections whose guessed orientation was swapped because of what they carried.
@@ -160,6 +163,7 @@ impl HttpStats {
             ("http_connections_total", self.connections),
             ("http_connections_http", self.http_connections),
             ("http_connections_non_http", self.non_http_connections),
+            ("http_http2_prefaces", self.http2_prefaces),
             ("http_tls_client_hellos", self.tls_client_hellos),
             ("http_role_swaps", self.role_swaps),
             ("http_requests", self.requests),

@@ -60,7 +60,12 @@ pub(crate) fn classify_start_line(line: &[u8]) -> StartLine {
         || !method.iter().all(|&b| is_tchar(b))
         || line.first() == Some(&b' ')
     {
-        return StartLine::Neither;
+        // NUL or other odd bytes in the method of an otherwise whole request line.
+        return if lenient_request_line(line).is_some() {
+            StartLine::Request
+        } else {
+            StartLine::Neither
+        };
     }
     // The request-target has no whitespace or controls (RFC 9112 section 3.2).
     if !target.iter().all(|&b| b > b' ' && b != 0x7f) {
@@ -68,6 +73,9 @@ pub(crate) fn classify_start_line(line: &[u8]) -> StartLine {
     }
     match (parts.next(), parts.next()) {
         (Some(version), None) if is_version(version) => StartLine::Request,
+        // Spaces inside the target (`GET /a b HTTP/1.1`): lenient servers take everything
+        // between the method and the version as the target.
+        (Some(_), Some(_)) if lenient_request_line(line).is_some() => StartLine::Request,
         // `METHOD SP HTTP/1.x`: the target is missing; keep the request (Zeek does) with an
         // empty target rather than lose it.
         (None, None) if is_version(target) => StartLine::Request,
@@ -79,6 +87,44 @@ pub(crate) fn classify_start_line(line: &[u8]) -> StartLine {
         }
         _ => StartLine::Neither,
     }
+}
+
+/// The HTTP/2 connection preface's first line (RFC 9113 section 3.4): not an HTTP/1 request.
+pub(crate) fn is_h2_preface(line: &[u8]) -> bool {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line) == b"PRI * HTTP/2.0"
+}
+
+/// A request line strict parsing rejects but lenient servers (and Zeek, Suricata) read: the
+/// method is the first word (it may hold NUL or other odd bytes, but starts with a letter),
+/// the version the last, and the target everything between them, spaces included. Returns
+/// method, target and version.
+pub(crate) fn lenient_request_line(line: &[u8]) -> Option<(&str, &str, HttpVersion)> {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let sp = memchr::memchr(b' ', line)?;
+    let method = line.get(..sp)?;
+    let rest = line.get(sp..)?.trim_ascii_start();
+    let vsp = memchr::memrchr(b' ', rest)?;
+    let version = rest.get(vsp + 1..)?;
+    let target = rest.get(..vsp)?.trim_ascii_end();
+    let ok_method = method.first().is_some_and(u8::is_ascii_alphabetic)
+        && method.len() <= MAX_METHOD_LEN
+        && method.iter().all(|&b| b == 0 || (b > b' ' && b != 0x7f));
+    let ok_target = !target.is_empty() && target.iter().all(|&b| b >= b' ' && b != 0x7f);
+    if !ok_method || !ok_target || !is_version(version) {
+        return None;
+    }
+    let v = if version == b"HTTP/1.0" {
+        HttpVersion::Http10
+    } else {
+        HttpVersion::Http11
+    };
+    Some((
+        std::str::from_utf8(method).ok()?,
+        std::str::from_utf8(target).ok()?,
+        v,
+    ))
 }
 
 /// Early verdict on the first bytes of a stream before its first line is complete: `false`
@@ -95,6 +141,12 @@ pub(crate) fn prefix_may_be_start_line(prefix: &[u8]) -> bool {
                     return false;
                 }
             }
+            // NUL or other odd bytes after a leading letter: a method lenient servers read
+            // (`lenient_request_line`); the complete line decides.
+            _ if i > 0
+                && i < MAX_METHOD_LEN
+                && prefix.first().is_some_and(u8::is_ascii_alphabetic)
+                && (b == 0 || (b > b' ' && b != 0x7f)) => {}
             _ => return false,
         }
     }
@@ -304,7 +356,7 @@ pub(crate) fn with_request<R>(
         bytes = &patched;
     }
     let mut f = Some(f);
-    with_slots(bytes, &[false, true], |slots, lenient| {
+    let parsed = with_slots(bytes, &[false, true], |slots, lenient| {
         let mut req = httparse::Request::new(slots);
         let result = config(lenient).parse_request(&mut req, bytes);
         attempt(result, || {
@@ -320,6 +372,31 @@ pub(crate) fn with_request<R>(
                     req.path.unwrap_or_default()
                 },
                 version: version(req.version),
+                headers: req.headers,
+            };
+            f.take().map(|f| f(&view, flags))
+        })
+    });
+    if parsed.is_some() {
+        return parsed;
+    }
+    // Slow path: a request line only a lenient server reads (`lenient_request_line`). The
+    // fields are parsed behind a placeholder line; method and target are reported as sent.
+    let line_end = memchr::memchr(b'\n', bytes)?;
+    let (method, target, version) = lenient_request_line(bytes.get(..line_end)?)?;
+    let mut patched = Vec::with_capacity(bytes.len());
+    patched.extend_from_slice(b"GET / HTTP/1.1\r\n");
+    patched.extend_from_slice(bytes.get(line_end + 1..)?);
+    with_slots(&patched, &[true], |slots, _| {
+        let mut req = httparse::Request::new(slots);
+        let result = config(true).parse_request(&mut req, &patched);
+        attempt(result, || {
+            let mut flags = flags;
+            flags.insert(Anomaly::InvalidHeader);
+            let view = RequestView {
+                method,
+                target,
+                version,
                 headers: req.headers,
             };
             f.take().map(|f| f(&view, flags))

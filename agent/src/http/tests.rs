@@ -829,3 +829,65 @@ transcript!(
             .all(|e| !e.anomalies.contains(&Anomaly::BodyIncomplete)));
     }
 );
+
+// ---- request lines lenient servers read -------------------------------------------------------
+
+#[test]
+fn http_request_lines_lenient_servers_read() {
+    let cases: [(&[u8], &str, &str); 3] = [
+        (
+            b"GET /a b?c=d e HTTP/1.1\r\nHost: h\r\n\r\n",
+            "GET",
+            "/a b?c=d e",
+        ),
+        (b"G\x00ET /nul HTTP/1.1\r\nHost: h\r\n\r\n", "G\0ET", "/nul"),
+        (
+            b"PO\xc3\xa9ST  /x  y  HTTP/1.0\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi",
+            "PO\u{e9}ST",
+            "/x  y",
+        ),
+    ];
+    for (req, m, t) in cases {
+        let tr = Transcript::default()
+            .client(req)
+            .server("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        let o = replay_all(&tr, &HttpLimits::default());
+        assert_eq!(summary(&o), vec![s(m, t, 400)], "{req:?}");
+        assert!(
+            o.exchanges[0].anomalies.contains(&Anomaly::InvalidHeader),
+            "{:?}",
+            o.exchanges[0].anomalies
+        );
+        assert_eq!(
+            find_header(
+                &o.exchanges[0]
+                    .request
+                    .as_ref()
+                    .map(|r| r.headers.clone())
+                    .unwrap_or_default(),
+                "host"
+            )
+            .map(|h| h.value.clone()),
+            Some(b"h".to_vec()),
+            "fields still parsed"
+        );
+    }
+    // A line that is not a request at all stays one.
+    let tr = Transcript::default().client("\u{1}GET /x HTTP/1.1\r\nHost: h\r\n\r\n");
+    let o = replay(&tr, Split::Whole, &HttpLimits::default());
+    assert!(o.exchanges.iter().all(|e| e.request.is_none()));
+}
+
+#[test]
+fn http2_preface_stops_http1_parsing() {
+    let mut server = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00".to_vec();
+    server.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    let tr = Transcript::default()
+        .client(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x12\x04\x00\x00\x00\x00\x00")
+        .server(server);
+    let o = replay_all(&tr, &HttpLimits::default());
+    assert!(o.exchanges.is_empty(), "{:?}", o.exchanges);
+    assert!(o.stopped);
+    assert_eq!(o.stats.http2_prefaces, 1);
+    assert_eq!(o.stats.requests, 0);
+}

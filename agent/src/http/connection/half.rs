@@ -4,8 +4,8 @@ use super::super::body::{BodyReader, Step};
 use super::super::decode::BodyDecoder;
 use super::super::lenient::{ends_head, status_start};
 use super::super::parser::{
-    classify_start_line, is_plain, prefix_may_be_start_line, with_request, with_response, Prepared,
-    StartLine, MAX_METHOD_LEN,
+    classify_start_line, is_h2_preface, is_plain, prefix_may_be_start_line, with_request,
+    with_response, Prepared, StartLine, MAX_METHOD_LEN,
 };
 use super::super::sink::ExchangeSink;
 use super::super::HttpCtx;
@@ -207,6 +207,12 @@ impl<S: ExchangeSink> HttpConnection<S> {
             || line == b"\r\n"
             || (role == Role::Server && decided && !is_first && ends_head(line));
         half.line_start = half.buf.len();
+        if is_first && role == Role::Client && is_h2_preface(line) {
+            // HTTP/2 with prior knowledge: nothing more here is HTTP/1.
+            ctx.stats.http2_prefaces += 1;
+            self.stop();
+            return seg_len;
+        }
         if is_first {
             let kind = classify_start_line(line.strip_suffix(b"\n").unwrap_or(line));
             let browser_status = kind != StartLine::Response && status_start(line).is_some();
