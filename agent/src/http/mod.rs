@@ -16,7 +16,8 @@
 //!   [`Anomaly`](analyzer::exchange::Anomaly) flags on the exchange they touch, and lost framing
 //!   (gaps, garbage) is recovered by resyncing to the next plausible start line.
 //!
-//! HTTP/2 and anything inside tunnels (CONNECT, Upgrade) are out of scope here.
+//! HTTP/2 and what follows a 101 Upgrade are out of scope here. A CONNECT tunnel's content is
+//! probed like a new connection: HTTP/1 inside it is parsed, TLS goes to the TLS inventory.
 
 mod body;
 mod chunked;
@@ -131,6 +132,12 @@ pub struct HttpStats {
     pub exchange_cap_drops: u64,
     /// Connections that became tunnels (CONNECT, 101).
     pub tunnels: u64,
+    /// CONNECT tunnels whose content was HTTP/1 (parsed like any connection, as Suricata does).
+    pub tunnels_http: u64,
+    /// CONNECT tunnels whose content was TLS (handed to the TLS inventory).
+    pub tunnels_tls: u64,
+    /// CONNECT tunnels carrying something else (not parsed).
+    pub tunnels_opaque: u64,
     /// Times a direction lost framing and started scanning for the next start line.
     pub resyncs: u64,
     /// Bytes discarded while resyncing (not counting gap bytes, which were never seen).
@@ -178,6 +185,9 @@ impl HttpStats {
             ("http_exchange_cap_hits", self.exchange_cap_hits),
             ("http_exchange_cap_drops", self.exchange_cap_drops),
             ("http_tunnels", self.tunnels),
+            ("http_tunnels_http", self.tunnels_http),
+            ("http_tunnels_tls", self.tunnels_tls),
+            ("http_tunnels_opaque", self.tunnels_opaque),
             ("http_resyncs", self.resyncs),
             ("http_resync_bytes_discarded", self.resync_bytes_discarded),
             ("http_gaps", self.gaps),

@@ -891,3 +891,42 @@ fn http2_preface_stops_http1_parsing() {
     assert_eq!(o.stats.http2_prefaces, 1);
     assert_eq!(o.stats.requests, 0);
 }
+
+// ---- CONNECT tunnels --------------------------------------------------------------------------
+
+transcript!(http_inside_connect_tunnel, "connect_http.t", |o| {
+    assert_eq!(
+        summary(&o),
+        vec![
+            s("CONNECT", "api.example.com:80", 200),
+            s("GET", "/inside", 200)
+        ]
+    );
+    assert_eq!(o.exchanges[0].anomalies, vec![Anomaly::Tunnel]);
+    assert!(
+        o.exchanges[1].anomalies.is_empty(),
+        "{:?}",
+        o.exchanges[1].anomalies
+    );
+    assert_eq!(o.exchanges[1].response_body.sample, b"in");
+    assert_eq!((o.stats.tunnels, o.stats.tunnels_http), (1, 1));
+    assert_eq!(o.stats.http_connections, 1, "one connection, counted once");
+});
+
+#[test]
+fn http_tls_inside_connect_tunnel_goes_to_tls_inventory() {
+    let t = Transcript::default()
+        .client("CONNECT api.example.com:443 HTTP/1.1\r\nHost: api.example.com:443\r\n\r\n")
+        .server("HTTP/1.1 200 Connection Established\r\n\r\n")
+        .client(crate::tls::tests::hello("api.example.com"));
+    let o = replay(&t, Split::Whole, &HttpLimits::default());
+    assert_eq!(summary(&o), vec![s("CONNECT", "api.example.com:443", 200)]);
+    assert_eq!((o.stats.tunnels_tls, o.stats.tls_client_hellos), (1, 1));
+    assert_eq!(o.stats.non_http_connections, 0);
+    // Authority form with an IPv6 literal, HTTP/1.0, no fields: still a request.
+    let t = Transcript::default()
+        .client("CONNECT [2001:db8::1]:8443 HTTP/1.0\r\n\r\n")
+        .server("HTTP/1.0 200 OK\r\n\r\n");
+    let o = replay_all(&t, &HttpLimits::default());
+    assert_eq!(summary(&o), vec![s("CONNECT", "[2001:db8::1]:8443", 200)]);
+}

@@ -84,6 +84,8 @@ pub struct HttpConnection<S: ExchangeSink> {
     closed: bool,
     /// A TLS connection whose handshake flights are still being read for certificates.
     tls: Option<Box<crate::tls::flight::TlsFlights>>,
+    /// Inside an established CONNECT tunnel: its content is being probed.
+    in_tunnel: bool,
 }
 
 impl<S: ExchangeSink> HttpConnection<S> {
@@ -134,7 +136,11 @@ impl<S: ExchangeSink> HttpConnection<S> {
             }
         };
         self.decided = true;
-        ctx.stats.http_connections += 1;
+        if self.in_tunnel {
+            ctx.stats.tunnels_http += 1;
+        } else {
+            ctx.stats.http_connections += 1;
+        }
         if want != role && !self.orientation_known {
             // The flow table guessed; the payload knows better.
             std::mem::swap(&mut self.client, &mut self.server);
@@ -162,8 +168,24 @@ impl<S: ExchangeSink> HttpConnection<S> {
     }
 
     fn not_http(&mut self, ctx: &mut HttpCtx<S>) {
-        ctx.stats.non_http_connections += 1;
+        match (self.in_tunnel, self.tls.is_some()) {
+            (false, _) => ctx.stats.non_http_connections += 1,
+            (true, true) => ctx.stats.tunnels_tls += 1,
+            (true, false) => ctx.stats.tunnels_opaque += 1,
+        }
         self.stop();
+    }
+
+    /// A CONNECT was answered 2xx: what follows is another connection's bytes, end to end.
+    /// Both directions are probed afresh (roles stay: the client opened the tunnel), the way
+    /// Suricata parses HTTP inside CONNECT; TLS inside goes to the TLS inventory.
+    pub(super) fn enter_tunnel(&mut self) {
+        self.in_tunnel = true;
+        self.decided = false;
+        self.orientation_known = true;
+        for h in [&mut self.client, &mut self.server] {
+            *h = Half::new(State::Head);
+        }
     }
 
     fn stop(&mut self) {
@@ -243,6 +265,7 @@ impl<S: ExchangeSink> StreamHandler for HttpConnection<S> {
             cap_hit: false,
             closed: false,
             tls: None,
+            in_tunnel: false,
         }
     }
 
@@ -256,10 +279,21 @@ impl<S: ExchangeSink> StreamHandler for HttpConnection<S> {
                     t.data(dir, bytes, &mut ctx.tls_flights);
                     return self.tls_progress(ctx);
                 }
+                // Inside a CONNECT tunnel, line ends left over from the CONNECT exchange may
+                // precede the ClientHello.
+                let hello = if self.in_tunnel && !self.decided {
+                    let n = bytes
+                        .iter()
+                        .take_while(|&&b| b == b'\r' || b == b'\n')
+                        .count();
+                    bytes.get(n..).unwrap_or_default()
+                } else {
+                    bytes
+                };
                 if !self.decided
                     && !self.stopped
-                    && crate::tls::looks_like_tls(bytes)
-                    && self.start_tls(dir, ts, bytes, ctx)
+                    && crate::tls::looks_like_tls(hello)
+                    && self.start_tls(dir, ts, hello, ctx)
                 {
                     return self.tls_progress(ctx);
                 }

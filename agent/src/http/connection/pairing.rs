@@ -325,13 +325,18 @@ impl<S: ExchangeSink> HttpConnection<S> {
                 return;
             }
             Framing::Tunnel => {
+                let connect = role == Role::Server && self.answers_connect(&target);
                 let mut body = InBody::empty(target, flags, depth);
                 body.flags.insert(Anomaly::Tunnel);
                 ctx.stats.tunnels += 1;
                 self.complete(body, true, ts, ctx);
                 // The tunnel's own request is answered: emit it even if its body is open.
                 self.flush(ctx, true);
-                self.stop();
+                if connect && self.pending.is_empty() {
+                    self.enter_tunnel();
+                } else {
+                    self.stop();
+                }
                 return;
             }
         };
@@ -354,6 +359,17 @@ impl<S: ExchangeSink> HttpConnection<S> {
             target,
             flags,
         });
+    }
+
+    /// Whether `target` is the response to a CONNECT request.
+    fn answers_connect(&self, target: &Target<S::Message>) -> bool {
+        match target {
+            Target::Response(id) => self
+                .pending
+                .iter()
+                .any(|p| p.id == *id && p.method == RequestMethod::Connect),
+            _ => false,
+        }
     }
 
     /// A message of `role` finished (`ok`: its framing completed normally).
