@@ -122,6 +122,9 @@ pub struct HttpStats {
     pub interim_responses: u64,
     /// Exchanges handed to the sink.
     pub exchanges: u64,
+    /// Responses to client bytes that were not a request (cruft after a request): framed,
+    /// not reported as exchanges.
+    pub responses_to_cruft: u64,
     /// Of those, exchanges without a request (a response whose request was not seen).
     pub exchanges_without_request: u64,
     /// Requests parsed while the pending queue was full: not paired, response unpaired.
@@ -177,6 +180,7 @@ impl HttpStats {
             ("http_responses", self.responses),
             ("http_interim_responses", self.interim_responses),
             ("http_exchanges", self.exchanges),
+            ("http_responses_to_cruft", self.responses_to_cruft),
             (
                 "http_exchanges_without_request",
                 self.exchanges_without_request,

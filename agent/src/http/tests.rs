@@ -930,3 +930,15 @@ fn http_tls_inside_connect_tunnel_goes_to_tls_inventory() {
     let o = replay_all(&t, &HttpLimits::default());
     assert_eq!(summary(&o), vec![s("CONNECT", "[2001:db8::1]:8443", 200)]);
 }
+
+transcript!(
+    http_response_to_cruft_is_not_an_exchange,
+    "cruft_answered.t",
+    |o| {
+        assert_eq!(summary(&o), vec![s("GET", "/a", 200), s("GET", "/b", 200)]);
+        assert_eq!(o.exchanges[1].response_body.sample, b"b");
+        assert!(o.exchanges[1].anomalies.contains(&Anomaly::Desync));
+        assert_eq!(o.stats.responses_to_cruft, 1);
+        assert_eq!(o.stats.exchanges_without_request, 0);
+    }
+);

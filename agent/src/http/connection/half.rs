@@ -259,6 +259,11 @@ impl<S: ExchangeSink> HttpConnection<S> {
 
     /// The buffered head cannot be parsed: drop it and look for the next start line.
     pub(super) fn desync(&mut self, role: Role, ctx: &mut HttpCtx<S>) {
+        if role == Role::Client && self.decided && !self.client.carry.contains(Anomaly::Gap) {
+            // Bytes that are not a request, sent where a request was due: servers answer
+            // them (400), and that answer must not claim the next real request.
+            self.push_cruft(ctx);
+        }
         let half = self.half(role);
         ctx.stats.resync_bytes_discarded += half.buf.len() as u64;
         ctx.stats.resyncs += 1;

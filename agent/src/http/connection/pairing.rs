@@ -27,6 +27,9 @@ pub(super) struct Pending<M> {
     /// What the request's method means for the response's framing.
     method: RequestMethod,
     http09: bool,
+    /// A placeholder for client bytes that were not a request (cruft): an error response in
+    /// its place is the server's answer to them and is not an exchange.
+    cruft: bool,
     /// The request sent `Expect: 100-continue` with a body (RFC 9110 section 10.1.1).
     expect_continue: bool,
     /// Interim responses seen before the final one.
@@ -128,7 +131,7 @@ impl<S: ExchangeSink> HttpConnection<S> {
         let mut all_flags = std::mem::take(&mut self.client.carry);
         all_flags.extend(flags);
         all_flags.extend(framing.flags);
-        if self.pending.iter().any(|p| !p.resp_done) {
+        if self.pending.iter().any(|p| !p.resp_done && !p.cruft) {
             // RFC 9112 section 9.3.2: a request sent before earlier responses arrived.
             all_flags.insert(Anomaly::Pipelined);
         }
@@ -147,6 +150,7 @@ impl<S: ExchangeSink> HttpConnection<S> {
                 flags: AnomalySet::EMPTY,
                 method: RequestMethod::of(req.method),
                 http09,
+                cruft: false,
                 // Only a request with a body can wait for 100 Continue; the header is looked
                 // up for those alone.
                 expect_continue: shape(&framing).present
@@ -166,6 +170,32 @@ impl<S: ExchangeSink> HttpConnection<S> {
         self.start_body(Role::Client, framing, target, all_flags, depth, ts, ctx);
     }
 
+    /// Queue a cruft placeholder (see [`Pending::cruft`]), within the pending cap.
+    pub(super) fn push_cruft(&mut self, ctx: &mut HttpCtx<S>) {
+        if self.pending.len() >= ctx.limits.max_pending_requests {
+            return;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.pending.push_back(Pending {
+            id,
+            ts: Timestamp(0),
+            request: None,
+            response: None,
+            flags: AnomalySet::EMPTY,
+            method: RequestMethod::Other,
+            http09: false,
+            cruft: true,
+            expect_continue: false,
+            interim: 0,
+            req_done: true,
+            req_last_ts: None,
+            resp_claimed: false,
+            resp_first_ts: None,
+            resp_done: false,
+        });
+    }
+
     pub(super) fn next_unclaimed_is_09(&self) -> bool {
         self.pending
             .iter()
@@ -181,7 +211,24 @@ impl<S: ExchangeSink> HttpConnection<S> {
         first_ts: Timestamp,
         ctx: &mut HttpCtx<S>,
     ) -> (Target<S::Message>, FramingDecision, BodyDepth) {
-        let idx = self.pending.iter().position(|p| !p.resp_claimed);
+        let mut idx = self.pending.iter().position(|p| !p.resp_claimed);
+        while let Some(i) = idx.filter(|&i| self.pending.get(i).is_some_and(|p| p.cruft)) {
+            self.pending.remove(i);
+            // Servers answer bytes that are not a request with an error (400, 501); that
+            // answer is framed (to find the next response) and not reported. A success
+            // belongs to the next real request: the server ignored the cruft.
+            if resp.status >= 400 {
+                ctx.stats.responses_to_cruft += 1;
+                let framing = response_framing(
+                    resp.status,
+                    RequestMethod::Other,
+                    resp.headers,
+                    resp.version,
+                );
+                return (Target::Untracked, framing, BodyDepth::Frame);
+            }
+            idx = self.pending.iter().position(|p| !p.resp_claimed);
+        }
         let method = idx
             .and_then(|i| self.pending.get(i))
             .map_or(RequestMethod::Other, |p| p.method);
@@ -463,6 +510,10 @@ impl<S: ExchangeSink> HttpConnection<S> {
             let Some(mut p) = self.pending.pop_front() else {
                 break;
             };
+            if p.cruft {
+                // Never answered: nothing to report (the Desync flag is on the next request).
+                continue;
+            }
             if !p.resp_claimed {
                 p.flags.insert(Anomaly::UnpairedRequest);
             }
