@@ -942,3 +942,64 @@ transcript!(
         assert_eq!(o.stats.exchanges_without_request, 0);
     }
 );
+
+// ---- odd request lines and Content-Length lists ---------------------------------------------
+
+#[test]
+fn http_odd_request_lines_and_content_lengths_keep_the_request() {
+    let ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    let cases: [(&str, &str, &str, &[u8]); 7] = [
+        ("GET   /x    HTTP/1.1\r\nHost: h\r\n\r\n", "GET", "/x", b""),
+        ("GET HTTP/1.1\r\nHost: h\r\n\r\n", "GET", "", b""),
+        (
+            "X-FOO_bar.1 /m HTTP/1.1\r\nHost: h\r\n\r\n",
+            "X-FOO_bar.1",
+            "/m",
+            b"",
+        ),
+        (
+            "POST /same HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+            "POST",
+            "/same",
+            b"abc",
+        ),
+        (
+            "POST /list HTTP/1.1\r\nContent-Length: 3, 3\r\n\r\nabc",
+            "POST",
+            "/list",
+            b"abc",
+        ),
+        (
+            "POST /differ HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+            "POST",
+            "/differ",
+            b"",
+        ),
+        (
+            "POST /bad HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: x\r\n\r\n",
+            "POST",
+            "/bad",
+            b"",
+        ),
+    ];
+    for (req, m, t, body) in cases {
+        let o = replay_all(
+            &Transcript::default().client(req).server(ok),
+            &HttpLimits::default(),
+        );
+        assert_eq!(summary(&o).first(), Some(&s(m, t, 200)), "{req:?}");
+        assert_eq!(o.exchanges[0].request_body.sample, body, "{req:?}");
+        let conflicting = req.contains("/differ") || req.contains("/bad");
+        let flagged = o.exchanges[0].anomalies.iter().any(|a| {
+            matches!(
+                a,
+                Anomaly::ConflictingContentLength | Anomaly::InvalidContentLength
+            )
+        });
+        assert_eq!(
+            flagged, conflicting,
+            "{req:?}: {:?}",
+            o.exchanges[0].anomalies
+        );
+    }
+}
