@@ -33,6 +33,7 @@ mod tests;
 pub(crate) mod transcript;
 
 pub use connection::{BufferUsage, HttpConnection};
+pub use parser::looks_like_http_datagram;
 pub use sink::{ConnMeta, ExchangeInfo, ExchangeSink, Forensic, Recorder};
 
 use analyzer::exchange::{Anomaly, AnomalySet};

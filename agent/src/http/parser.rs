@@ -89,6 +89,22 @@ pub(crate) fn classify_start_line(line: &[u8]) -> StartLine {
     }
 }
 
+/// Whether a UDP datagram carries HTTP/1 (HTTPU: SSDP's `M-SEARCH * HTTP/1.1` and `NOTIFY`
+/// on port 1900, and their `HTTP/1.1 200 OK` answers). These are counted, not parsed: each
+/// is a whole message on its own, outside any TCP stream. A prefix check only, so the cost
+/// on other UDP traffic is a few byte compares.
+pub fn looks_like_http_datagram(payload: &[u8]) -> bool {
+    let line_end = memchr::memchr(
+        b'\n',
+        payload.get(..256.min(payload.len())).unwrap_or_default(),
+    );
+    let Some(end) = line_end else {
+        return false;
+    };
+    let line = payload.get(..end).unwrap_or_default();
+    !matches!(classify_start_line(line), StartLine::Neither)
+}
+
 /// The HTTP/2 connection preface's first line (RFC 9113 section 3.4): not an HTTP/1 request.
 pub(crate) fn is_h2_preface(line: &[u8]) -> bool {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
