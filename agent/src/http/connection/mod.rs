@@ -14,7 +14,9 @@
 //!   framing). Bytes are dropped line by line until a line that is a plausible start line for
 //!   this direction (`METHOD SP target SP HTTP/1.x` or `HTTP/1.x NNN`); that line starts a new
 //!   head. Anomalies that describe the lost data are carried to that next message.
-//! - `Done`: nothing more to parse (end of stream, tunnel, not HTTP).
+//! - `Done`: nothing more to parse (end of stream, 101 tunnel, not HTTP). After a 2xx to
+//!   CONNECT both halves start over in `Head`, undecided: the tunnel's content is probed like
+//!   a new connection (HTTP parsed, TLS to the TLS inventory, anything else stops).
 //!
 //! Probing: with a known orientation (the flow table saw the handshake) the first line of the
 //! first direction that completes one decides: a request line or status line makes the
@@ -26,7 +28,9 @@
 //! Pairing (`pairing.rs`): each request head parsed joins a FIFO of pending exchanges (capped
 //! at `max_pending_requests`); each final response claims the oldest unclaimed one. An exchange
 //! leaves the queue, in order, once both its request and its response are complete, or at
-//! close. 1xx responses other than 101 are skipped (RFC 9110 section 15.2).
+//! close. 1xx responses other than 101 are counted on the exchange they precede (RFC 9110
+//! section 15.2). Client bytes that are not a request leave a placeholder in the queue, so an
+//! error response a server gives them is not paired with the next real request.
 //!
 //! Losses (`losses.rs`): gaps, conflicting retransmissions and stream ends.
 //!
