@@ -162,11 +162,16 @@ impl<S: ExchangeSink> Pipeline<S> {
         for (name, v) in self.http.tls_flights.counters() {
             counters.insert(format!("http.{name}"), v);
         }
-        let anomalies = Anomaly::ALL
+        let mut anomalies: BTreeMap<String, u64> = Anomaly::ALL
             .iter()
             .map(|&a| (a.as_str().to_string(), self.http.stats.anomaly(a)))
             .filter(|(_, n)| *n > 0)
             .collect();
+        // HTTP the capture carried but no exchange shows: on the capture-quality line.
+        let udp_http = self.flows.stats().udp_http;
+        if udp_http > 0 {
+            anomalies.insert("http_over_udp".to_string(), udp_http);
+        }
         let mut stats = PipelineStats {
             packets: self.packets,
             bytes: self.bytes,

@@ -103,6 +103,12 @@ impl<W: Write> JsonLines<'_, W> {
     }
 }
 
+/// What a masked preview must not carry raw inside a query value: what would end the value
+/// (`&`, `#`), start an escape (`%`), or not print. Everything else, spaces and quotes
+/// included, is shown as it is (Zeek's http.log shows the target as sent).
+const PREVIEW_ESCAPES: &percent_encoding::AsciiSet =
+    &percent_encoding::CONTROLS.add(b'&').add(b'#').add(b'%');
+
 /// Mask query values the classifier flags, keep the rest of the target as sent.
 pub(crate) fn masked_target(target: &str, classifier: &Classifier) -> String {
     let Some((path, query)) = target.split_once('?') else {
@@ -117,10 +123,7 @@ pub(crate) fn masked_target(target: &str, classifier: &Classifier) -> String {
                 match hits.first() {
                     Some(d) => format!(
                         "{k}={}",
-                        percent_encoding::utf8_percent_encode(
-                            &d.preview,
-                            percent_encoding::NON_ALPHANUMERIC
-                        )
+                        percent_encoding::utf8_percent_encode(&d.preview, PREVIEW_ESCAPES)
                     ),
                     None => pair.to_string(),
                 }
@@ -184,4 +187,25 @@ pub fn run(args: ExchangesArgs) -> Result<u8> {
     } else {
         super::EXIT_DAMAGED_INPUT
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_printed_as_sent_with_only_sensitive_values_masked() {
+        let c = Classifier::builtin();
+        let plain = "/search?q=a b \"c\"&x=1=2&flag&e=%41";
+        assert_eq!(masked_target(plain, &c), plain, "nothing re-encoded");
+        let card = "/pay?card=4111111111111111&note=hi there";
+        let masked = masked_target(card, &c);
+        assert!(!masked.contains("4111111111111111"), "{masked}");
+        assert!(masked.starts_with("/pay?card="), "{masked}");
+        assert!(masked.ends_with("&note=hi there"), "{masked}");
+        assert!(
+            !masked.contains("%2A") && !masked.contains("%20"),
+            "{masked}"
+        );
+    }
 }

@@ -74,6 +74,8 @@ impl Default for FlowLimits {
 /// Flow table counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FlowStats {
+    /// UDP datagrams carrying HTTP/1 (SSDP and other HTTPU): counted, not parsed.
+    pub udp_http: u64,
     /// TCP packets processed, and their captured payload bytes.
     pub packets: u64,
     pub payload_bytes: u64,
@@ -104,6 +106,7 @@ impl FlowStats {
     pub fn counters(&self) -> Vec<(&'static str, u64)> {
         let r = &self.reasm;
         vec![
+            ("flow_udp_http_datagrams", self.udp_http),
             ("flow_packets", self.packets),
             ("flow_payload_bytes", self.payload_bytes),
             ("flow_packets_without_flow", self.packets_without_flow),
@@ -250,8 +253,16 @@ impl<H: StreamHandler> FlowTable<H> {
 
     /// Take one decoded packet (in capture order). Non-TCP packets are ignored.
     pub fn process(&mut self, pkt: &Packet<'_>, ctx: &mut H::Ctx) {
-        let Transport::Tcp(seg) = &pkt.transport else {
-            return;
+        let seg = match &pkt.transport {
+            Transport::Tcp(seg) => seg,
+            Transport::Udp { payload, .. } => {
+                // Not silently skipped: HTTP over UDP is visible in the counters.
+                if crate::http::looks_like_http_datagram(payload) {
+                    self.stats.udp_http += 1;
+                }
+                return;
+            }
+            Transport::Other => return,
         };
         self.stats.packets += 1;
         self.stats.payload_bytes += seg.payload.len() as u64;

@@ -3,15 +3,18 @@
 //!
 //! [`request_framing`] and [`response_framing`] apply the length rules of RFC 9112 section 6.3
 //! in order and report smuggling signals as anomalies; [`BodyReader`] then consumes the body's
-//! bytes as they arrive and hands the de-chunked payload to a callback. The chunk parser is a
-//! byte-level state machine with no buffer: chunk sizes accumulate with checked arithmetic, so
-//! `ffffffffffffffffff` is an [`Anomaly::InvalidChunk`], not an overflow. Content decoding lives
-//! in `decode.rs`.
+//! bytes as they arrive and hands the de-chunked payload to a callback (the chunk parser is in
+//! `chunked.rs`). Content decoding lives in `decode.rs`.
+//!
+//! Requests are framed strictly (a server that disagrees with us about a request's length is
+//! what smuggling is made of, and the anomaly flags say so). Responses are framed as a browser
+//! reads them: `chunked` anywhere in any Transfer-Encoding field (also with HTTP/1.0, beside a
+//! Content-Length, or in a repaired field) makes the body chunked if its first line is a chunk
+//! size and leaves it as sent otherwise ([`FramingDecision::sniff`]); an unusable
+//! Content-Length makes it run until the close. Each of these is flagged.
 
+use super::chunked::{feed_chunked, Chunked, Sniff, Verdict, SNIFF_LEN};
 use analyzer::exchange::{Anomaly, AnomalySet, HeaderLike, HttpVersion};
-
-/// Longest chunk extension we skip before calling the framing broken.
-const MAX_CHUNK_EXT: u32 = 4096;
 
 /// How a message body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +62,10 @@ impl Codings {
             n if n.eq_ignore_ascii_case(b"gzip") || n.eq_ignore_ascii_case(b"x-gzip") => {
                 Coding::Gzip
             }
-            n if n.eq_ignore_ascii_case(b"deflate") => Coding::Deflate,
+            // `x-deflate`: the deflate alias browsers accept beside `x-gzip`.
+            n if n.eq_ignore_ascii_case(b"deflate") || n.eq_ignore_ascii_case(b"x-deflate") => {
+                Coding::Deflate
+            }
             n if n.eq_ignore_ascii_case(b"br") => Coding::Brotli,
             _ => {
                 self.unknown = true;
@@ -100,6 +106,11 @@ pub(crate) struct FramingDecision {
     pub framing: Framing,
     pub flags: AnomalySet,
     pub codings: Codings,
+    /// Responses only: the headers made chunked framing doubtful; the first body line decides
+    /// (chunked, or as sent up to the Content-Length in `fallback` or the close).
+    pub sniff: bool,
+    /// The valid Content-Length beside a doubtful Transfer-Encoding.
+    pub fallback: Option<u64>,
 }
 
 impl FramingDecision {
@@ -109,6 +120,8 @@ impl FramingDecision {
             framing,
             flags: AnomalySet::EMPTY,
             codings: Codings::default(),
+            sniff: false,
+            fallback: None,
         }
     }
 }
@@ -310,53 +323,92 @@ pub(crate) fn response_framing<H: HeaderLike>(
     version: HttpVersion,
 ) -> FramingDecision {
     let mut d = new_decision(headers);
-    d.framing =
-        if status == 101 || (method == RequestMethod::Connect && (200..300).contains(&status)) {
-            // Rule 2 and RFC 9110 section 15.2.2: the connection now carries another protocol.
-            Framing::Tunnel
-        } else if method == RequestMethod::Head
-            || (100..200).contains(&status)
-            || status == 204
-            || status == 304
-        {
-            // Rule 1: these responses never have content, whatever their headers say.
-            Framing::None
-        } else {
-            // Rule 7: otherwise the body runs until the server closes.
-            te_cl_framing(headers, version, false, &mut d).unwrap_or(Framing::UntilClose)
-        };
+    d.framing = if status == 101
+        || (method == RequestMethod::Connect && (200..300).contains(&status))
+    {
+        // Rule 2 and RFC 9110 section 15.2.2: the connection now carries another protocol.
+        Framing::Tunnel
+    } else if method == RequestMethod::Head
+        || (100..200).contains(&status)
+        || status == 204
+        || status == 304
+    {
+        // Rule 1: these responses never have content, whatever their headers say.
+        Framing::None
+    } else {
+        // Rule 7: otherwise the body runs until the server closes.
+        let framing = te_cl_framing(headers, version, false, &mut d).unwrap_or(Framing::UntilClose);
+        browser_framing(headers, version, framing, &mut d)
+    };
     finish(d)
 }
 
-/// Where the chunked parser is (RFC 9112 section 7.1 grammar).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Chunk {
-    /// `chunk-size` hex digits so far.
-    Size {
-        value: u64,
-        digits: u32,
-    },
-    /// Skipping `chunk-ext` (or whitespace before it) up to the line end.
-    Ext {
-        value: u64,
-        len: u32,
-    },
-    /// Saw CR after the size line; LF must follow.
-    SizeLf {
-        value: u64,
-    },
-    Data {
-        remaining: u64,
-    },
-    /// CRLF after chunk data.
-    DataCr,
-    DataLf,
-    /// Start of a trailer line (or of the final empty line).
-    TrailerStart,
-    TrailerLine,
-    /// Saw CR at the start of a trailer line: end of the trailer section.
-    TrailerEndLf,
-    Done,
+/// Whether a Transfer-Encoding item names `chunked` once junk around it is ignored (a browser
+/// matches the token; `x chunked`, `chunked\x7f`, `\xa0chunked` all carry it).
+fn names_chunked(item: &[u8]) -> bool {
+    item.split(|&b| !is_tchar_byte(b))
+        .any(|word| word.eq_ignore_ascii_case(b"chunked"))
+}
+
+fn is_tchar_byte(b: u8) -> bool {
+    super::parser::is_tchar(b)
+}
+
+/// RFC 9112 section 6.3 gives up on a response whose Transfer-Encoding does not end in a clean
+/// `chunked` or whose Content-Length is unusable; browsers do not. Called on the strict
+/// framing of a response: where it is doubtful, say how a browser reads the body.
+fn browser_framing<H: HeaderLike>(
+    headers: &[H],
+    version: HttpVersion,
+    strict: Framing,
+    d: &mut FramingDecision,
+) -> Framing {
+    let clean_chunked = strict == Framing::Chunked
+        && version == HttpVersion::Http11
+        && !d.flags.contains(Anomaly::ContentLengthWithTransferEncoding)
+        && headers
+            .iter()
+            .filter(|h| h.name().eq_ignore_ascii_case("transfer-encoding"))
+            .count()
+            == 1;
+    if clean_chunked {
+        // Even a clean `chunked` is sniffed: a browser shows a body that is not chunked as
+        // sent (a malformed field name httparse accepted, a server that lies). Costs one
+        // short first line per chunked response.
+        d.sniff = true;
+        return strict;
+    }
+    if !matches!(
+        strict,
+        Framing::Chunked | Framing::UntilClose | Framing::Invalid
+    ) {
+        return strict;
+    }
+    let chunked = headers
+        .iter()
+        .filter(|h| h.name().eq_ignore_ascii_case("transfer-encoding"))
+        .any(|h| names_chunked(h.value()));
+    let mut scratch = AnomalySet::EMPTY;
+    let fallback = match content_length(headers, &mut scratch) {
+        Some(Ok(n)) => Some(n),
+        _ => None,
+    };
+    if chunked {
+        d.sniff = true;
+        d.fallback = fallback;
+        d.flags.insert(Anomaly::InvalidTransferEncoding);
+        return if strict == Framing::Invalid {
+            Framing::UntilClose
+        } else {
+            strict
+        };
+    }
+    if strict == Framing::Invalid {
+        // Differing or unparsable Content-Length values: browsers show what came until the
+        // close (the flags already say the length was unusable).
+        return Framing::UntilClose;
+    }
+    strict
 }
 
 /// Result of feeding bytes to a [`BodyReader`].
@@ -384,13 +436,15 @@ pub(crate) enum BodyReader {
     Length {
         remaining: u64,
     },
-    Chunked {
-        state: Chunk,
-        trailer_bytes: usize,
+    Chunked(Chunked),
+    /// Chunked or not, as the body's first line says (`chunked.rs`).
+    Sniff {
+        sniff: Sniff,
         trailer_cap: usize,
-        bare_lf: bool,
     },
     UntilClose,
+    /// Read as sent although the headers said chunked (after [`BodyReader::Sniff`]).
+    Unchunked(Box<BodyReader>),
 }
 
 impl BodyReader {
@@ -400,20 +454,74 @@ impl BodyReader {
 
     /// `trailer_cap` bounds the trailer section like a head.
     pub(crate) fn chunked(trailer_cap: usize) -> BodyReader {
-        BodyReader::Chunked {
-            state: Chunk::Size {
-                value: 0,
-                digits: 0,
-            },
-            trailer_bytes: 0,
+        BodyReader::Chunked(Chunked::new(trailer_cap))
+    }
+
+    /// Chunked if the first line is a chunk size, else up to `fallback` bytes (or the close).
+    pub(crate) fn sniff(fallback: Option<u64>, trailer_cap: usize) -> BodyReader {
+        BodyReader::Sniff {
+            sniff: Sniff::new(fallback),
             trailer_cap,
-            bare_lf: false,
         }
     }
 
     /// Whether a bare LF was tolerated in chunk framing.
     pub(crate) fn saw_bare_lf(&self) -> bool {
-        matches!(self, BodyReader::Chunked { bare_lf: true, .. })
+        matches!(self, BodyReader::Chunked(Chunked { bare_lf: true, .. }))
+    }
+
+    /// Whether chunk framing was repaired, or a body declared chunked was read as sent.
+    pub(crate) fn repaired(&self) -> bool {
+        match self {
+            BodyReader::Chunked(c) => c.repaired,
+            BodyReader::Unchunked(_) => true,
+            _ => false,
+        }
+    }
+
+    /// Whether the body ends with the connection (what a stream end completes normally).
+    pub(crate) fn until_close(&self) -> bool {
+        match self {
+            BodyReader::UntilClose => true,
+            BodyReader::Unchunked(inner) => inner.until_close(),
+            _ => false,
+        }
+    }
+
+    /// The stream ended while the first line was still being sniffed: decide on what is held
+    /// and hand it on.
+    pub(crate) fn end(&mut self, out: &mut dyn FnMut(&[u8])) {
+        if let BodyReader::Sniff { sniff, .. } = self {
+            let verdict = sniff.verdict(true);
+            let _ = self.settle(verdict, out);
+        }
+    }
+
+    /// Replace a sniffing reader by the framing its verdict chose and replay the held bytes.
+    fn settle(&mut self, verdict: Verdict, out: &mut dyn FnMut(&[u8])) -> Step {
+        let BodyReader::Sniff { sniff, trailer_cap } = self else {
+            return Step::NeedMore;
+        };
+        let (held, n) = {
+            let h = sniff.held();
+            let mut buf = [0u8; SNIFF_LEN];
+            let n = h.len().min(SNIFF_LEN);
+            if let (Some(dst), Some(src)) = (buf.get_mut(..n), h.get(..n)) {
+                dst.copy_from_slice(src);
+            }
+            (buf, n)
+        };
+        *self = match verdict {
+            Verdict::Chunked => BodyReader::chunked(*trailer_cap),
+            Verdict::Raw | Verdict::Undecided => {
+                BodyReader::Unchunked(Box::new(match sniff.fallback {
+                    Some(len) => BodyReader::length(len),
+                    None => BodyReader::UntilClose,
+                }))
+            }
+        };
+        let (_, step) = self.feed(held.get(..n).unwrap_or_default(), out);
+        step
     }
 
     /// Feed `input`; payload bytes go to `out`. Returns how many bytes were consumed (all of
@@ -438,12 +546,21 @@ impl BodyReader {
                 out(input);
                 (input.len(), Step::NeedMore)
             }
-            BodyReader::Chunked {
-                state,
-                trailer_bytes,
-                trailer_cap,
-                bare_lf,
-            } => feed_chunked(state, trailer_bytes, *trailer_cap, bare_lf, input, out),
+            BodyReader::Chunked(c) => feed_chunked(c, input, out),
+            BodyReader::Unchunked(inner) => inner.feed(input, out),
+            BodyReader::Sniff { sniff, .. } => {
+                let (used, verdict) = sniff.take(input);
+                if verdict == Verdict::Undecided {
+                    return (used, Step::NeedMore);
+                }
+                match self.settle(verdict, out) {
+                    Step::NeedMore => {
+                        let (more, step) = self.feed(input.get(used..).unwrap_or_default(), out);
+                        (used + more, step)
+                    }
+                    step => (used, step),
+                }
+            }
         }
     }
 
@@ -456,150 +573,17 @@ impl BodyReader {
                     done: *remaining == 0,
                 }
             }
-            BodyReader::Chunked {
-                state: Chunk::Data { remaining },
-                ..
-            } if len <= *remaining => {
-                *remaining -= len;
-                GapOutcome::InSync { done: false }
-            }
+            BodyReader::Chunked(c) => match c.in_data() {
+                Some(remaining) if len <= *remaining => {
+                    *remaining -= len;
+                    GapOutcome::InSync { done: false }
+                }
+                _ => GapOutcome::Lost,
+            },
+            BodyReader::Unchunked(inner) => inner.gap(len),
             BodyReader::UntilClose => GapOutcome::InSync { done: false },
             _ => GapOutcome::Lost,
         }
-    }
-}
-
-fn hex_value(b: u8) -> Option<u64> {
-    (b as char).to_digit(16).map(u64::from)
-}
-
-fn feed_chunked(
-    state: &mut Chunk,
-    trailer_bytes: &mut usize,
-    trailer_cap: usize,
-    bare_lf: &mut bool,
-    input: &[u8],
-    out: &mut dyn FnMut(&[u8]),
-) -> (usize, Step) {
-    let mut i = 0;
-    while i < input.len() {
-        if let Chunk::Data { remaining } = state {
-            let rest = input.get(i..).unwrap_or_default();
-            let take = usize::try_from(*remaining).map_or(rest.len(), |r| r.min(rest.len()));
-            out(rest.get(..take).unwrap_or_default());
-            *remaining -= take as u64;
-            i += take;
-            if *remaining == 0 {
-                *state = Chunk::DataCr;
-            }
-            continue;
-        }
-        let Some(&b) = input.get(i) else { break };
-        i += 1;
-        let invalid = (i, Step::Invalid(Anomaly::InvalidChunk));
-        *state = match *state {
-            Chunk::Size { value, digits } => match (b, hex_value(b)) {
-                (_, Some(d)) => match value.checked_mul(16).and_then(|v| v.checked_add(d)) {
-                    Some(value) => Chunk::Size {
-                        value,
-                        digits: digits + 1,
-                    },
-                    None => return invalid,
-                },
-                (b';' | b' ' | b'\t', None) if digits > 0 => Chunk::Ext { value, len: 0 },
-                (b'\r', None) if digits > 0 => Chunk::SizeLf { value },
-                (b'\n', None) if digits > 0 => {
-                    *bare_lf = true;
-                    after_size(value)
-                }
-                _ => return invalid,
-            },
-            // RFC 9112 section 7.1.1: extensions are ignored by recipients that do not
-            // understand them; we skip them, bounded.
-            Chunk::Ext { value, len } => match b {
-                b'\r' => Chunk::SizeLf { value },
-                b'\n' => {
-                    *bare_lf = true;
-                    after_size(value)
-                }
-                _ if len >= MAX_CHUNK_EXT => return invalid,
-                _ => Chunk::Ext {
-                    value,
-                    len: len + 1,
-                },
-            },
-            Chunk::SizeLf { value } => match b {
-                b'\n' => after_size(value),
-                _ => return invalid,
-            },
-            Chunk::DataCr => match b {
-                b'\r' => Chunk::DataLf,
-                b'\n' => {
-                    *bare_lf = true;
-                    Chunk::Size {
-                        value: 0,
-                        digits: 0,
-                    }
-                }
-                _ => return invalid,
-            },
-            Chunk::DataLf => match b {
-                b'\n' => Chunk::Size {
-                    value: 0,
-                    digits: 0,
-                },
-                _ => return invalid,
-            },
-            // RFC 9112 section 7.1.2: trailer fields; skipped (not merged into the head),
-            // bounded like a head.
-            Chunk::TrailerStart => match b {
-                b'\r' => Chunk::TrailerEndLf,
-                b'\n' => {
-                    *bare_lf = true;
-                    *state = Chunk::Done;
-                    return (i, Step::Done);
-                }
-                _ => Chunk::TrailerLine,
-            },
-            Chunk::TrailerLine => match b {
-                b'\n' => Chunk::TrailerStart,
-                _ => Chunk::TrailerLine,
-            },
-            Chunk::TrailerEndLf => match b {
-                b'\n' => {
-                    *state = Chunk::Done;
-                    return (i, Step::Done);
-                }
-                _ => return invalid,
-            },
-            Chunk::Data { .. } | Chunk::Done => return (i - 1, Step::Done),
-        };
-        if matches!(
-            state,
-            Chunk::TrailerStart | Chunk::TrailerLine | Chunk::TrailerEndLf
-        ) {
-            *trailer_bytes += 1;
-            if *trailer_bytes > trailer_cap {
-                return (i, Step::Invalid(Anomaly::HeadTooLarge));
-            }
-        }
-    }
-    (
-        i,
-        if *state == Chunk::Done {
-            Step::Done
-        } else {
-            Step::NeedMore
-        },
-    )
-}
-
-/// After a complete chunk-size line: a zero size starts the trailer section (last-chunk).
-fn after_size(value: u64) -> Chunk {
-    if value == 0 {
-        Chunk::TrailerStart
-    } else {
-        Chunk::Data { remaining: value }
     }
 }
 

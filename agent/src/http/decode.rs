@@ -9,6 +9,10 @@
 //! sample (kept so a failed decode can fall back to the bytes as sent), and the decoders' own
 //! windows (32 KiB for deflate, up to the stream's declared window for brotli).
 //!
+//! A body whose declared codings fail to decode (or name an unknown coding) falls back to
+//! `peel.rs`, which decodes the raw sample as far as its bytes allow, as a browser shows it;
+//! the anomaly flag stays.
+//!
 //! This module does not do transfer decoding (chunked); `body.rs` does that before bytes
 //! arrive here.
 
@@ -218,7 +222,7 @@ impl Write for Chain {
                 );
                 // RFC 1950 section 2.2: CM = 8 in the low nibble of CMF and CMF*256+FLG a
                 // multiple of 31 identify a zlib header; anything else is taken as raw deflate.
-                let zlib = cmf & 0x0f == 8 && ((u16::from(cmf) << 8) | u16::from(flg)) % 31 == 0;
+                let zlib = super::peel::is_zlib_header(cmf, flg);
                 let held = std::mem::take(head);
                 *self = if zlib {
                     Chain::Zlib(Box::new(ZlibDecoder::new(*inner)))
@@ -260,6 +264,10 @@ pub(crate) struct BodyDecoder {
     /// Bytes never seen (gaps) inside this body.
     missing: bool,
     flags: AnomalySet,
+    /// A `deflate` coding was declared (or an unknown one): the fallback may try raw deflate.
+    deflate_declared: bool,
+    /// What the declared chain decoded before it failed (fallback candidate).
+    partial: Vec<u8>,
 }
 
 impl BodyDecoder {
@@ -288,6 +296,8 @@ impl BodyDecoder {
             wire_len: 0,
             missing: false,
             flags,
+            deflate_declared: codings.unknown || codings.iter().any(|c| c == Coding::Deflate),
+            partial: Vec::new(),
         }
     }
 
@@ -386,6 +396,9 @@ impl BodyDecoder {
             }
         } else {
             self.flags.insert(Anomaly::DecompressionFailed);
+            if let Some(sink) = chain.sink_mut() {
+                self.partial = std::mem::take(&mut sink.sample);
+            }
             self.mode = Mode::Raw;
         }
     }
@@ -418,17 +431,54 @@ impl BodyDecoder {
                         self.flags.insert(Anomaly::BodySampleCapped);
                     }
                     truncated |= sink.sample_overflow || sink.capped;
-                    (std::mem::take(&mut sink.sample), sink.decoded)
+                    let mut sample = std::mem::take(&mut sink.sample);
+                    let mut decoded = sink.decoded;
+                    // Cut short: the decoders still hold output a browser would have shown.
+                    if !complete && !sink.capped && !self.missing {
+                        if let Some(p) = super::peel::peel(
+                            &self.raw,
+                            self.deflate_declared,
+                            super::body::MAX_STACKED_CODINGS + 1,
+                            self.limits.sample_cap,
+                        )
+                        .filter(|p| p.len() > sample.len())
+                        {
+                            decoded = p.len() as u64;
+                            sample = p;
+                        }
+                    }
+                    (sample, decoded)
                 }
                 None => (Vec::new(), 0),
             },
             Mode::Raw => {
                 let overflow = wire_len > self.raw.len() as u64;
-                if overflow && !self.missing {
-                    self.flags.insert(Anomaly::BodySampleCapped);
+                // Slow path: the declared codings failed; decode what the bytes support.
+                let peeled = super::peel::peel(
+                    &self.raw,
+                    self.deflate_declared,
+                    super::body::MAX_STACKED_CODINGS + 1,
+                    self.limits.sample_cap,
+                );
+                let best = match peeled {
+                    Some(p) if p.len() >= self.partial.len() => Some(p),
+                    _ if !self.partial.is_empty() => Some(std::mem::take(&mut self.partial)),
+                    _ => None,
+                };
+                match best {
+                    Some(decoded) => {
+                        truncated |= overflow || decoded.len() >= self.limits.sample_cap;
+                        let len = decoded.len() as u64;
+                        (decoded, len)
+                    }
+                    None => {
+                        if overflow && !self.missing {
+                            self.flags.insert(Anomaly::BodySampleCapped);
+                        }
+                        truncated |= overflow;
+                        (self.raw, wire_len)
+                    }
                 }
-                truncated |= overflow;
-                (self.raw, wire_len)
             }
         };
         if self.flags.contains(Anomaly::DecompressionCapped) {

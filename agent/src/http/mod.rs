@@ -16,12 +16,16 @@
 //!   [`Anomaly`](analyzer::exchange::Anomaly) flags on the exchange they touch, and lost framing
 //!   (gaps, garbage) is recovered by resyncing to the next plausible start line.
 //!
-//! HTTP/2 and anything inside tunnels (CONNECT, Upgrade) are out of scope here.
+//! HTTP/2 and what follows a 101 Upgrade are out of scope here. A CONNECT tunnel's content is
+//! probed like a new connection: HTTP/1 inside it is parsed, TLS goes to the TLS inventory.
 
 mod body;
+mod chunked;
 mod connection;
 mod decode;
+mod lenient;
 mod parser;
+mod peel;
 pub mod sink;
 #[cfg(test)]
 mod tests;
@@ -29,6 +33,7 @@ mod tests;
 pub(crate) mod transcript;
 
 pub use connection::{BufferUsage, HttpConnection};
+pub use parser::looks_like_http_datagram;
 pub use sink::{ConnMeta, ExchangeInfo, ExchangeSink, Forensic, Recorder};
 
 use analyzer::exchange::{Anomaly, AnomalySet};
@@ -103,6 +108,9 @@ pub struct HttpStats {
     pub http_connections: u64,
     /// Connections dropped because their payload was not HTTP/1.x.
     pub non_http_connections: u64,
+    /// Connections that opened with the HTTP/2 preface (`PRI * HTTP/2.0`, prior knowledge):
+    /// counted, not parsed as HTTP/1.
+    pub http2_prefaces: u64,
     /// Of those, connections that opened with a TLS ClientHello (metadata kept).
     pub tls_client_hellos: u64,
     /// Connections whose guessed orientation was swapped because of what they carried.
@@ -115,6 +123,9 @@ pub struct HttpStats {
     pub interim_responses: u64,
     /// Exchanges handed to the sink.
     pub exchanges: u64,
+    /// Responses to client bytes that were not a request (cruft after a request): framed,
+    /// not reported as exchanges.
+    pub responses_to_cruft: u64,
     /// Of those, exchanges without a request (a response whose request was not seen).
     pub exchanges_without_request: u64,
     /// Requests parsed while the pending queue was full: not paired, response unpaired.
@@ -125,6 +136,12 @@ pub struct HttpStats {
     pub exchange_cap_drops: u64,
     /// Connections that became tunnels (CONNECT, 101).
     pub tunnels: u64,
+    /// CONNECT tunnels whose content was HTTP/1 (parsed like any connection, as Suricata does).
+    pub tunnels_http: u64,
+    /// CONNECT tunnels whose content was TLS (handed to the TLS inventory).
+    pub tunnels_tls: u64,
+    /// CONNECT tunnels carrying something else (not parsed).
+    pub tunnels_opaque: u64,
     /// Times a direction lost framing and started scanning for the next start line.
     pub resyncs: u64,
     /// Bytes discarded while resyncing (not counting gap bytes, which were never seen).
@@ -157,12 +174,14 @@ impl HttpStats {
             ("http_connections_total", self.connections),
             ("http_connections_http", self.http_connections),
             ("http_connections_non_http", self.non_http_connections),
+            ("http_http2_prefaces", self.http2_prefaces),
             ("http_tls_client_hellos", self.tls_client_hellos),
             ("http_role_swaps", self.role_swaps),
             ("http_requests", self.requests),
             ("http_responses", self.responses),
             ("http_interim_responses", self.interim_responses),
             ("http_exchanges", self.exchanges),
+            ("http_responses_to_cruft", self.responses_to_cruft),
             (
                 "http_exchanges_without_request",
                 self.exchanges_without_request,
@@ -171,6 +190,9 @@ impl HttpStats {
             ("http_exchange_cap_hits", self.exchange_cap_hits),
             ("http_exchange_cap_drops", self.exchange_cap_drops),
             ("http_tunnels", self.tunnels),
+            ("http_tunnels_http", self.tunnels_http),
+            ("http_tunnels_tls", self.tunnels_tls),
+            ("http_tunnels_opaque", self.tunnels_opaque),
             ("http_resyncs", self.resyncs),
             ("http_resync_bytes_discarded", self.resync_bytes_discarded),
             ("http_gaps", self.gaps),

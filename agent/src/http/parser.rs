@@ -60,7 +60,12 @@ pub(crate) fn classify_start_line(line: &[u8]) -> StartLine {
         || !method.iter().all(|&b| is_tchar(b))
         || line.first() == Some(&b' ')
     {
-        return StartLine::Neither;
+        // NUL or other odd bytes in the method of an otherwise whole request line.
+        return if lenient_request_line(line).is_some() {
+            StartLine::Request
+        } else {
+            StartLine::Neither
+        };
     }
     // The request-target has no whitespace or controls (RFC 9112 section 3.2).
     if !target.iter().all(|&b| b > b' ' && b != 0x7f) {
@@ -68,6 +73,9 @@ pub(crate) fn classify_start_line(line: &[u8]) -> StartLine {
     }
     match (parts.next(), parts.next()) {
         (Some(version), None) if is_version(version) => StartLine::Request,
+        // Spaces inside the target (`GET /a b HTTP/1.1`): lenient servers take everything
+        // between the method and the version as the target.
+        (Some(_), Some(_)) if lenient_request_line(line).is_some() => StartLine::Request,
         // `METHOD SP HTTP/1.x`: the target is missing; keep the request (Zeek does) with an
         // empty target rather than lose it.
         (None, None) if is_version(target) => StartLine::Request,
@@ -79,6 +87,60 @@ pub(crate) fn classify_start_line(line: &[u8]) -> StartLine {
         }
         _ => StartLine::Neither,
     }
+}
+
+/// Whether a UDP datagram carries HTTP/1 (HTTPU: SSDP's `M-SEARCH * HTTP/1.1` and `NOTIFY`
+/// on port 1900, and their `HTTP/1.1 200 OK` answers). These are counted, not parsed: each
+/// is a whole message on its own, outside any TCP stream. A prefix check only, so the cost
+/// on other UDP traffic is a few byte compares.
+pub fn looks_like_http_datagram(payload: &[u8]) -> bool {
+    let line_end = memchr::memchr(
+        b'\n',
+        payload.get(..256.min(payload.len())).unwrap_or_default(),
+    );
+    let Some(end) = line_end else {
+        return false;
+    };
+    let line = payload.get(..end).unwrap_or_default();
+    !matches!(classify_start_line(line), StartLine::Neither)
+}
+
+/// The HTTP/2 connection preface's first line (RFC 9113 section 3.4): not an HTTP/1 request.
+pub(crate) fn is_h2_preface(line: &[u8]) -> bool {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line) == b"PRI * HTTP/2.0"
+}
+
+/// A request line strict parsing rejects but lenient servers (and Zeek, Suricata) read: the
+/// method is the first word (it may hold NUL or other odd bytes, but starts with a letter),
+/// the version the last, and the target everything between them, spaces included. Returns
+/// method, target and version.
+pub(crate) fn lenient_request_line(line: &[u8]) -> Option<(&str, &str, HttpVersion)> {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let sp = memchr::memchr(b' ', line)?;
+    let method = line.get(..sp)?;
+    let rest = line.get(sp..)?.trim_ascii_start();
+    let vsp = memchr::memrchr(b' ', rest)?;
+    let version = rest.get(vsp + 1..)?;
+    let target = rest.get(..vsp)?.trim_ascii_end();
+    let ok_method = method.first().is_some_and(u8::is_ascii_alphabetic)
+        && method.len() <= MAX_METHOD_LEN
+        && method.iter().all(|&b| b == 0 || (b > b' ' && b != 0x7f));
+    let ok_target = !target.is_empty() && target.iter().all(|&b| b >= b' ' && b != 0x7f);
+    if !ok_method || !ok_target || !is_version(version) {
+        return None;
+    }
+    let v = if version == b"HTTP/1.0" {
+        HttpVersion::Http10
+    } else {
+        HttpVersion::Http11
+    };
+    Some((
+        std::str::from_utf8(method).ok()?,
+        std::str::from_utf8(target).ok()?,
+        v,
+    ))
 }
 
 /// Early verdict on the first bytes of a stream before its first line is complete: `false`
@@ -95,6 +157,12 @@ pub(crate) fn prefix_may_be_start_line(prefix: &[u8]) -> bool {
                     return false;
                 }
             }
+            // NUL or other odd bytes after a leading letter: a method lenient servers read
+            // (`lenient_request_line`); the complete line decides.
+            _ if i > 0
+                && i < MAX_METHOD_LEN
+                && prefix.first().is_some_and(u8::is_ascii_alphabetic)
+                && (b == 0 || (b > b' ' && b != 0x7f)) => {}
             _ => return false,
         }
     }
@@ -228,11 +296,12 @@ enum Attempt<R> {
 /// header lines.
 fn with_slots<'b, R>(
     bytes: &[u8],
+    modes: &[bool],
     mut parse: impl FnMut(&mut [httparse::Header<'b>], bool) -> Attempt<R>,
 ) -> Option<R> {
     let mut stack: [httparse::Header<'b>; STACK_HEADERS] = [httparse::EMPTY_HEADER; STACK_HEADERS];
     let mut heap = Vec::new();
-    for lenient in [false, true] {
+    for &lenient in modes {
         let mut attempt = parse(&mut stack, lenient);
         if matches!(attempt, Attempt::TooManyHeaders) {
             if heap.is_empty() {
@@ -303,7 +372,7 @@ pub(crate) fn with_request<R>(
         bytes = &patched;
     }
     let mut f = Some(f);
-    with_slots(bytes, |slots, lenient| {
+    let parsed = with_slots(bytes, &[false, true], |slots, lenient| {
         let mut req = httparse::Request::new(slots);
         let result = config(lenient).parse_request(&mut req, bytes);
         attempt(result, || {
@@ -323,32 +392,68 @@ pub(crate) fn with_request<R>(
             };
             f.take().map(|f| f(&view, flags))
         })
+    });
+    if parsed.is_some() {
+        return parsed;
+    }
+    // Slow path: a request line only a lenient server reads (`lenient_request_line`). The
+    // fields are parsed behind a placeholder line; method and target are reported as sent.
+    let line_end = memchr::memchr(b'\n', bytes)?;
+    let (method, target, version) = lenient_request_line(bytes.get(..line_end)?)?;
+    let mut patched = Vec::with_capacity(bytes.len());
+    patched.extend_from_slice(b"GET / HTTP/1.1\r\n");
+    patched.extend_from_slice(bytes.get(line_end + 1..)?);
+    with_slots(&patched, &[true], |slots, _| {
+        let mut req = httparse::Request::new(slots);
+        let result = config(true).parse_request(&mut req, &patched);
+        attempt(result, || {
+            let mut flags = flags;
+            flags.insert(Anomaly::InvalidHeader);
+            let view = RequestView {
+                method,
+                target,
+                version,
+                headers: req.headers,
+            };
+            f.take().map(|f| f(&view, flags))
+        })
     })
 }
 
-/// Parse a complete response head; see [`with_request`].
+/// Parse a complete response head; see [`with_request`]. A head httparse rejects is read as a
+/// browser reads it (`lenient.rs`) and flagged `InvalidHeader`.
 pub(crate) fn with_response<R>(
     head: Prepared<'_>,
     f: impl FnOnce(&ResponseView<'_>, AnomalySet) -> R,
 ) -> Option<R> {
     let Prepared { bytes, flags } = head;
     let mut f = Some(f);
-    with_slots(bytes, |slots, lenient| {
-        let mut resp = httparse::Response::new(slots);
-        let result = config(lenient).parse_response(&mut resp, bytes);
-        attempt(result, || {
-            let mut flags = flags;
-            if lenient {
-                flags.insert(Anomaly::InvalidHeader);
-            }
-            let view = ResponseView {
-                status: resp.code.unwrap_or_default(),
-                version: version(resp.version),
-                headers: resp.headers,
-            };
-            f.take().map(|f| f(&view, flags))
+    let mut parse = |bytes: &[u8], flags: AnomalySet, modes: &[bool]| {
+        with_slots(bytes, modes, |slots, lenient| {
+            let mut resp = httparse::Response::new(slots);
+            let result = config(lenient).parse_response(&mut resp, bytes);
+            attempt(result, || {
+                let mut flags = flags;
+                if lenient {
+                    flags.insert(Anomaly::InvalidHeader);
+                }
+                let view = ResponseView {
+                    status: resp.code.unwrap_or_default(),
+                    version: version(resp.version),
+                    headers: resp.headers,
+                };
+                f.take().map(|f| f(&view, flags))
+            })
         })
-    })
+    };
+    if let Some(r) = parse(bytes, flags, &[false]) {
+        return Some(r);
+    }
+    // Slow path: httparse rejected the head.
+    let repaired = super::lenient::repair_response_head(bytes)?;
+    let mut flags = flags;
+    flags.insert(Anomaly::InvalidHeader);
+    parse(&repaired, flags, &[true])
 }
 
 /// The start line of an incomplete head, when it was complete and valid: keeps a message

@@ -36,6 +36,9 @@ pub struct ExchangeInfo {
     pub anomalies: AnomalySet,
     /// Time from the end of the request to the start of the response, when both were seen.
     pub response_delay_micros: Option<i64>,
+    /// Interim (1xx other than 101) responses that preceded the final one: `100 Continue`,
+    /// `103 Early Hints` belong to the exchange they precede (RFC 9110 section 15.2).
+    pub interim_responses: u16,
 }
 
 /// The consumer of one capture worker's HTTP exchanges; see the module docs for the order of
@@ -95,6 +98,8 @@ pub enum Recorded {
 pub struct Recorder {
     pub exchanges: Vec<HttpExchange>,
     pub tls: Vec<TlsObservation>,
+    /// [`ExchangeInfo::interim_responses`] of each exchange, in the same order.
+    pub interim: Vec<u16>,
 }
 
 /// Like [`Recorder`], but each exchange goes to a closure as it completes (bounded memory for
@@ -200,6 +205,7 @@ impl ExchangeSink for Recorder {
         info: &ExchangeInfo,
     ) {
         self.exchanges.push(assemble(conn, request, response, info));
+        self.interim.push(info.interim_responses);
     }
 
     fn tls(&mut self, observation: TlsObservation) {

@@ -698,3 +698,308 @@ transcript!(
         assert_eq!(o.exchanges[2].response_body.sample, b"3");
     }
 );
+
+// ---- browser-equivalent body decoding (http-evader families) ----------------------------------
+
+/// One GET answered by `resp` then the server's close; the response body sample and flags.
+fn evasion(resp: &[u8]) -> (Vec<u8>, Vec<Anomaly>, u16) {
+    let t = Transcript::default()
+        .client("GET /eicar.txt HTTP/1.1\r\nHost: h\r\n\r\n")
+        .server(resp)
+        .step(Step::End(Dir::ToClient));
+    let o = replay_all(&t, &HttpLimits::default());
+    assert_eq!(o.exchanges.len(), 1, "{:?}", o.exchanges);
+    let ex = &o.exchanges[0];
+    (
+        ex.response_body.sample.clone(),
+        ex.anomalies.clone(),
+        status(ex),
+    )
+}
+
+#[test]
+fn http_bodies_decode_as_browsers_show_them() {
+    let want: &[u8] = b"X5O!P%@AP[4 body";
+    let gz = gzip(want);
+    let mut reserved_flags = gz.clone();
+    reserved_flags[3] = 0x80;
+    let cases: Vec<(&str, Vec<u8>, Anomaly)> = vec![
+        (
+            "TE chunked on HTTP/1.0 over a body that is not chunked",
+            [
+                &b"HTTP/1.0 200 ok\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
+                want,
+            ]
+            .concat(),
+            Anomaly::InvalidTransferEncoding,
+        ),
+        (
+            "chunked beside Content-Length and an unknown coding",
+            b"HTTP/1.1 200 ok\r\nTransfer-Encoding: lalala\r\nTransfer-Encoding: chunked\r\n\
+              Content-Length: 99\r\n\r\n\r\n0x8;x\r\nX5O!P%@A\r\n8x\r\nP[4 body\r\n0\r\n\r\n"
+                .to_vec(),
+            Anomaly::InvalidChunk,
+        ),
+        (
+            "a mangled Transfer-Encoding name over a chunked body",
+            b"http/1.01 200 ok\r\nTransfer\x00-Encoding\x0b: chunked\r\n\r\n\
+              10\r\nX5O!P%@AP[4 body\r\n0\r\n\r\n"
+                .to_vec(),
+            Anomaly::InvalidHeader,
+        ),
+        (
+            "gzip with reserved flag bits under a doubled gzip coding",
+            [
+                &b"HTTP/1.1 200 ok\r\nContent-Encoding: gzip\r\nContent-Encoding: gzip\r\n\r\n"[..],
+                &reserved_flags,
+            ]
+            .concat(),
+            Anomaly::DecompressionFailed,
+        ),
+        (
+            "a lone CR before Content-Encoding and a head ended by a blank line",
+            [
+                &b"HTTP/1.1 200\rContent-Encoding:\r gzip\r\nContent-Length: "[..],
+                gz.len().to_string().as_bytes(),
+                b"\n\t\n",
+                &gz,
+            ]
+            .concat(),
+            Anomaly::InvalidHeader,
+        ),
+    ];
+    for (name, resp, flag) in cases {
+        let (body, anomalies, st) = evasion(&resp);
+        assert_eq!(body, want, "{name}");
+        assert_eq!(st, 200, "{name}");
+        assert!(anomalies.contains(&flag), "{name}: {anomalies:?}");
+    }
+    // Well-formed chunked framing is decoded without a flag.
+    let (body, anomalies, _) = evasion(
+        b"HTTP/1.1 200 ok\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nX5O!P%@AP[4 body\r\n0\r\n\r\n",
+    );
+    assert_eq!((body.as_slice(), anomalies), (want, vec![]));
+}
+
+// ---- informational responses ------------------------------------------------------------------
+
+transcript!(
+    http_early_hints_belong_to_the_exchange,
+    "early_hints.t",
+    |o| {
+        assert_eq!(summary(&o), vec![s("GET", "/page", 200)]);
+        let ex = &o.exchanges[0];
+        assert!(ex.anomalies.is_empty(), "{:?}", ex.anomalies);
+        assert_eq!(ex.response_body.sample, b"ok");
+        assert!(!ex.response_body.truncated);
+        assert_eq!(o.stats.interim_responses, 1);
+        assert_eq!(o.interim, vec![1], "the 103 is counted on its exchange");
+    }
+);
+
+transcript!(http_expect_continue_rejected, "expect_rejected.t", |o| {
+    assert_eq!(
+        summary(&o),
+        vec![s("POST", "/upload", 400), s("GET", "/next", 200)]
+    );
+    assert!(o.exchanges.iter().all(|e| e.anomalies.is_empty()));
+    assert_eq!(o.exchanges[0].request_body.wire_len, 0);
+    assert_eq!(o.exchanges[1].response_body.sample, b"ok");
+    assert_eq!(o.interim, vec![1, 0]);
+});
+
+transcript!(
+    http_304_and_head_ignore_framing,
+    "no_body_despite_framing.t",
+    |o| {
+        assert_eq!(
+            summary(&o),
+            vec![
+                s("GET", "/a", 304),
+                s("HEAD", "/b", 200),
+                s("GET", "/c", 200)
+            ]
+        );
+        assert_eq!(o.exchanges[0].response_body.wire_len, 0);
+        assert_eq!(o.exchanges[1].response_body.wire_len, 0);
+        assert_eq!(o.exchanges[2].response_body.sample, b"c");
+        assert!(o
+            .exchanges
+            .iter()
+            .all(|e| !e.anomalies.contains(&Anomaly::BodyIncomplete)));
+    }
+);
+
+// ---- request lines lenient servers read -------------------------------------------------------
+
+#[test]
+fn http_request_lines_lenient_servers_read() {
+    let cases: [(&[u8], &str, &str); 3] = [
+        (
+            b"GET /a b?c=d e HTTP/1.1\r\nHost: h\r\n\r\n",
+            "GET",
+            "/a b?c=d e",
+        ),
+        (b"G\x00ET /nul HTTP/1.1\r\nHost: h\r\n\r\n", "G\0ET", "/nul"),
+        (
+            b"PO\xc3\xa9ST  /x  y  HTTP/1.0\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi",
+            "PO\u{e9}ST",
+            "/x  y",
+        ),
+    ];
+    for (req, m, t) in cases {
+        let tr = Transcript::default()
+            .client(req)
+            .server("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        let o = replay_all(&tr, &HttpLimits::default());
+        assert_eq!(summary(&o), vec![s(m, t, 400)], "{req:?}");
+        assert!(
+            o.exchanges[0].anomalies.contains(&Anomaly::InvalidHeader),
+            "{:?}",
+            o.exchanges[0].anomalies
+        );
+        assert_eq!(
+            find_header(
+                &o.exchanges[0]
+                    .request
+                    .as_ref()
+                    .map(|r| r.headers.clone())
+                    .unwrap_or_default(),
+                "host"
+            )
+            .map(|h| h.value.clone()),
+            Some(b"h".to_vec()),
+            "fields still parsed"
+        );
+    }
+    // A line that is not a request at all stays one.
+    let tr = Transcript::default().client("\u{1}GET /x HTTP/1.1\r\nHost: h\r\n\r\n");
+    let o = replay(&tr, Split::Whole, &HttpLimits::default());
+    assert!(o.exchanges.iter().all(|e| e.request.is_none()));
+}
+
+#[test]
+fn http2_preface_stops_http1_parsing() {
+    let mut server = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00".to_vec();
+    server.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    let tr = Transcript::default()
+        .client(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x12\x04\x00\x00\x00\x00\x00")
+        .server(server);
+    let o = replay_all(&tr, &HttpLimits::default());
+    assert!(o.exchanges.is_empty(), "{:?}", o.exchanges);
+    assert!(o.stopped);
+    assert_eq!(o.stats.http2_prefaces, 1);
+    assert_eq!(o.stats.requests, 0);
+}
+
+// ---- CONNECT tunnels --------------------------------------------------------------------------
+
+transcript!(http_inside_connect_tunnel, "connect_http.t", |o| {
+    assert_eq!(
+        summary(&o),
+        vec![
+            s("CONNECT", "api.example.com:80", 200),
+            s("GET", "/inside", 200)
+        ]
+    );
+    assert_eq!(o.exchanges[0].anomalies, vec![Anomaly::Tunnel]);
+    assert!(
+        o.exchanges[1].anomalies.is_empty(),
+        "{:?}",
+        o.exchanges[1].anomalies
+    );
+    assert_eq!(o.exchanges[1].response_body.sample, b"in");
+    assert_eq!((o.stats.tunnels, o.stats.tunnels_http), (1, 1));
+    assert_eq!(o.stats.http_connections, 1, "one connection, counted once");
+});
+
+#[test]
+fn http_tls_inside_connect_tunnel_goes_to_tls_inventory() {
+    let t = Transcript::default()
+        .client("CONNECT api.example.com:443 HTTP/1.1\r\nHost: api.example.com:443\r\n\r\n")
+        .server("HTTP/1.1 200 Connection Established\r\n\r\n")
+        .client(crate::tls::tests::hello("api.example.com"));
+    let o = replay(&t, Split::Whole, &HttpLimits::default());
+    assert_eq!(summary(&o), vec![s("CONNECT", "api.example.com:443", 200)]);
+    assert_eq!((o.stats.tunnels_tls, o.stats.tls_client_hellos), (1, 1));
+    assert_eq!(o.stats.non_http_connections, 0);
+    // Authority form with an IPv6 literal, HTTP/1.0, no fields: still a request.
+    let t = Transcript::default()
+        .client("CONNECT [2001:db8::1]:8443 HTTP/1.0\r\n\r\n")
+        .server("HTTP/1.0 200 OK\r\n\r\n");
+    let o = replay_all(&t, &HttpLimits::default());
+    assert_eq!(summary(&o), vec![s("CONNECT", "[2001:db8::1]:8443", 200)]);
+}
+
+transcript!(
+    http_response_to_cruft_is_not_an_exchange,
+    "cruft_answered.t",
+    |o| {
+        assert_eq!(summary(&o), vec![s("GET", "/a", 200), s("GET", "/b", 200)]);
+        assert_eq!(o.exchanges[1].response_body.sample, b"b");
+        assert!(o.exchanges[1].anomalies.contains(&Anomaly::Desync));
+        assert_eq!(o.stats.responses_to_cruft, 1);
+        assert_eq!(o.stats.exchanges_without_request, 0);
+    }
+);
+
+// ---- odd request lines and Content-Length lists ---------------------------------------------
+
+#[test]
+fn http_odd_request_lines_and_content_lengths_keep_the_request() {
+    let ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    let cases: [(&str, &str, &str, &[u8]); 7] = [
+        ("GET   /x    HTTP/1.1\r\nHost: h\r\n\r\n", "GET", "/x", b""),
+        ("GET HTTP/1.1\r\nHost: h\r\n\r\n", "GET", "", b""),
+        (
+            "X-FOO_bar.1 /m HTTP/1.1\r\nHost: h\r\n\r\n",
+            "X-FOO_bar.1",
+            "/m",
+            b"",
+        ),
+        (
+            "POST /same HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+            "POST",
+            "/same",
+            b"abc",
+        ),
+        (
+            "POST /list HTTP/1.1\r\nContent-Length: 3, 3\r\n\r\nabc",
+            "POST",
+            "/list",
+            b"abc",
+        ),
+        (
+            "POST /differ HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+            "POST",
+            "/differ",
+            b"",
+        ),
+        (
+            "POST /bad HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: x\r\n\r\n",
+            "POST",
+            "/bad",
+            b"",
+        ),
+    ];
+    for (req, m, t, body) in cases {
+        let o = replay_all(
+            &Transcript::default().client(req).server(ok),
+            &HttpLimits::default(),
+        );
+        assert_eq!(summary(&o).first(), Some(&s(m, t, 200)), "{req:?}");
+        assert_eq!(o.exchanges[0].request_body.sample, body, "{req:?}");
+        let conflicting = req.contains("/differ") || req.contains("/bad");
+        let flagged = o.exchanges[0].anomalies.iter().any(|a| {
+            matches!(
+                a,
+                Anomaly::ConflictingContentLength | Anomaly::InvalidContentLength
+            )
+        });
+        assert_eq!(
+            flagged, conflicting,
+            "{req:?}: {:?}",
+            o.exchanges[0].anomalies
+        );
+    }
+}

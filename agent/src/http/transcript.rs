@@ -152,6 +152,8 @@ pub(crate) enum Split {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Outcome {
     pub exchanges: Vec<HttpExchange>,
+    /// Interim responses counted on each exchange, in the same order.
+    pub interim: Vec<u16>,
     pub stats: HttpStats,
     /// Whether the handler asked to stop before the close.
     pub stopped: bool,
@@ -260,6 +262,7 @@ pub(crate) fn replay_with(
     check(&conn, &ctx.limits);
     Outcome {
         exchanges: ctx.sink.exchanges,
+        interim: ctx.sink.interim,
         stats: ctx.stats,
         stopped: was_stopped,
     }

@@ -105,10 +105,20 @@ impl Batch {
                     t.payload,
                 )
             }
-            // The flow table reads TCP payloads only; other packets only move packet time.
+            // The flow table reads TCP payloads only; other packets only move packet time,
+            // except a UDP datagram carrying HTTP, which it counts (its payload is kept).
             Transport::Udp {
-                src_port, dst_port, ..
-            } => (Kind::Udp { src_port, dst_port }, &[][..]),
+                src_port,
+                dst_port,
+                payload,
+            } => (
+                Kind::Udp { src_port, dst_port },
+                if crate::http::looks_like_http_datagram(payload) {
+                    payload
+                } else {
+                    &[][..]
+                },
+            ),
             Transport::Other => (Kind::Other, &[][..]),
         };
         let in_block = block.and_then(|b| offset_in(b.bytes(), payload));
@@ -168,7 +178,7 @@ impl Batch {
                 Kind::Udp { src_port, dst_port } => Transport::Udp {
                     src_port,
                     dst_port,
-                    payload: &[],
+                    payload,
                 },
                 Kind::Other => Transport::Other,
             };

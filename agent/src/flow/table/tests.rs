@@ -528,3 +528,33 @@ fn non_tcp_and_stray_packets_create_nothing() {
     assert_eq!((s.packets, s.packets_without_flow), (2, 2));
     assert!(s.counters().contains(&("flow_packets_without_flow", 2)));
 }
+
+#[test]
+fn http_over_udp_is_counted_not_skipped() {
+    let mut t: FlowTable<Recorder> = FlowTable::new(FlowLimits::default());
+    let mut log = Log::default();
+    let datagram = |payload: &'static [u8]| Packet {
+        ts: Timestamp(1),
+        src: IpAddr::V4(Ipv4Addr::from(C)),
+        dst: IpAddr::V4(Ipv4Addr::new(239, 255, 255, 250)),
+        transport: Transport::Udp {
+            src_port: 50000,
+            dst_port: 1900,
+            payload,
+        },
+    };
+    let search: &[u8] = b"M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\n\
+        MAN: \"ssdp:discover\"\r\nMX: 1\r\nST: ssdp:all\r\n\r\n";
+    t.process(&datagram(search), &mut log);
+    t.process(
+        &datagram(b"HTTP/1.1 200 OK\r\nST: upnp:rootdevice\r\n\r\n"),
+        &mut log,
+    );
+    t.process(&datagram(b"\x12\x34\x01\x00\x00\x01 dns query\n"), &mut log);
+    assert_eq!(t.stats().udp_http, 2);
+    assert!(t
+        .stats()
+        .counters()
+        .contains(&("flow_udp_http_datagrams", 2)));
+    assert!(t.is_empty() && log.recs.is_empty(), "counted, not parsed");
+}

@@ -2,9 +2,10 @@
 
 use super::super::body::{BodyReader, Step};
 use super::super::decode::BodyDecoder;
+use super::super::lenient::{ends_head, status_start};
 use super::super::parser::{
-    classify_start_line, is_plain, prefix_may_be_start_line, with_request, with_response, Prepared,
-    StartLine, MAX_METHOD_LEN,
+    classify_start_line, is_h2_preface, is_plain, prefix_may_be_start_line, with_request,
+    with_response, Prepared, StartLine, MAX_METHOD_LEN,
 };
 use super::super::sink::ExchangeSink;
 use super::super::HttpCtx;
@@ -201,10 +202,20 @@ impl<S: ExchangeSink> HttpConnection<S> {
         }
         let line = half.buf.get(half.line_start..).unwrap_or_default();
         let is_first = half.line_start == 0;
-        let empty = line == b"\n" || line == b"\r\n";
+        // A browser also ends a response head at a line of whitespace only.
+        let empty = line == b"\n"
+            || line == b"\r\n"
+            || (role == Role::Server && decided && !is_first && ends_head(line));
         half.line_start = half.buf.len();
+        if is_first && role == Role::Client && is_h2_preface(line) {
+            // HTTP/2 with prior knowledge: nothing more here is HTTP/1.
+            ctx.stats.http2_prefaces += 1;
+            self.stop();
+            return seg_len;
+        }
         if is_first {
             let kind = classify_start_line(line.strip_suffix(b"\n").unwrap_or(line));
+            let browser_status = kind != StartLine::Response && status_start(line).is_some();
             let versioned = line.trim_ascii_end().ends_with(b" HTTP/1.1")
                 || line.trim_ascii_end().ends_with(b" HTTP/1.0");
             if !decided && kind == StartLine::Neither && versioned {
@@ -224,7 +235,12 @@ impl<S: ExchangeSink> HttpConnection<S> {
             };
             let fits = match role {
                 Role::Client => matches!(kind, StartLine::Request | StartLine::Request09),
-                Role::Server => kind == StartLine::Response,
+                // A status line only a browser reads (`lenient.rs`) still starts a response.
+                Role::Server => kind == StartLine::Response || (decided && browser_status),
+            };
+            let kind = match role {
+                Role::Server => StartLine::Response,
+                Role::Client => kind,
             };
             if !fits {
                 self.desync(role, ctx);
@@ -243,6 +259,11 @@ impl<S: ExchangeSink> HttpConnection<S> {
 
     /// The buffered head cannot be parsed: drop it and look for the next start line.
     pub(super) fn desync(&mut self, role: Role, ctx: &mut HttpCtx<S>) {
+        if role == Role::Client && self.decided && !self.client.carry.contains(Anomaly::Gap) {
+            // Bytes that are not a request, sent where a request was due: servers answer
+            // them (400), and that answer must not claim the next real request.
+            self.push_cruft(ctx);
+        }
         let half = self.half(role);
         ctx.stats.resync_bytes_discarded += half.buf.len() as u64;
         ctx.stats.resyncs += 1;
@@ -322,31 +343,9 @@ impl<S: ExchangeSink> HttpConnection<S> {
         let State::Body(body) = &mut half.state else {
             return 0;
         };
-        let InBody {
-            reader,
-            depth,
-            decoder,
-            wire_len,
-            target,
-            ..
-        } = body;
-        let sink = &mut ctx.sink;
-        let (used, step) = match (decoder, *depth) {
-            (Some(decoder), _) => reader.feed(input, &mut |bytes| {
-                *wire_len += bytes.len() as u64;
-                decoder.push(bytes);
-            }),
-            (None, BodyDepth::Scan) => {
-                let mut message = target.message_mut(pending);
-                reader.feed(input, &mut |bytes| {
-                    *wire_len += bytes.len() as u64;
-                    if let Some(m) = message.as_deref_mut() {
-                        sink.body_data(m, bytes);
-                    }
-                })
-            }
-            (None, _) => reader.feed(input, &mut |bytes| *wire_len += bytes.len() as u64),
-        };
+        let (used, step) = pump(body, pending, &mut ctx.sink, |reader, out| {
+            reader.feed(input, out)
+        });
         match step {
             Step::NeedMore => {}
             Step::Done => {
@@ -396,7 +395,10 @@ impl<S: ExchangeSink> HttpConnection<S> {
                 .extend_from_slice(input.get(..seg_len).unwrap_or_default());
             if nl.is_some() {
                 let line = half.buf.strip_suffix(b"\n").unwrap_or(&half.buf);
-                let kind = classify_start_line(line);
+                let mut kind = classify_start_line(line);
+                if decided && role == Role::Server && status_start(line).is_some() {
+                    kind = StartLine::Response;
+                }
                 let accept = match (decided, role, kind) {
                     (_, _, StartLine::Neither | StartLine::Request09) => false,
                     (false, _, _) => true,
@@ -426,6 +428,40 @@ impl<S: ExchangeSink> HttpConnection<S> {
             }
         }
         seg_len
+    }
+}
+
+/// Run `f` over the body's reader with the output going where the body's depth says: the
+/// content decoder, the sink's scan, or only the length count.
+pub(super) fn pump<S: ExchangeSink, R>(
+    body: &mut InBody<S::Message>,
+    pending: &mut std::collections::VecDeque<super::pairing::Pending<S::Message>>,
+    sink: &mut S,
+    f: impl FnOnce(&mut super::super::body::BodyReader, &mut dyn FnMut(&[u8])) -> R,
+) -> R {
+    let InBody {
+        reader,
+        depth,
+        decoder,
+        wire_len,
+        target,
+        ..
+    } = body;
+    match (decoder, *depth) {
+        (Some(decoder), _) => f(reader, &mut |bytes| {
+            *wire_len += bytes.len() as u64;
+            decoder.push(bytes);
+        }),
+        (None, BodyDepth::Scan) => {
+            let mut message = target.message_mut(pending);
+            f(reader, &mut |bytes| {
+                *wire_len += bytes.len() as u64;
+                if let Some(m) = message.as_deref_mut() {
+                    sink.body_data(m, bytes);
+                }
+            })
+        }
+        (None, _) => f(reader, &mut |bytes| *wire_len += bytes.len() as u64),
     }
 }
 

@@ -1,11 +1,11 @@
 //! What the connection does when bytes are missing or end: gaps, conflicting retransmissions,
 //! heads cut short, and the end of a direction.
 
-use super::super::body::{BodyReader, GapOutcome};
+use super::super::body::GapOutcome;
 use super::super::parser::{salvage, with_request, with_response, Prepared, StartLine};
 use super::super::sink::ExchangeSink;
 use super::super::HttpCtx;
-use super::half::{take_body, State};
+use super::half::{pump, take_body, State};
 use super::{HttpConnection, Role};
 use crate::flow::Dir;
 use analyzer::exchange::{Anomaly, AnomalySet};
@@ -131,8 +131,15 @@ impl<S: ExchangeSink> HttpConnection<S> {
         half.ended = true;
         match std::mem::replace(&mut half.state, State::Done) {
             State::Body(mut body) => {
+                // A body still being sniffed is decided on what arrived.
+                pump(
+                    &mut body,
+                    &mut self.pending,
+                    &mut ctx.sink,
+                    |reader, out| reader.end(out),
+                );
                 // RFC 9112 section 6.3 rule 8: a close-delimited body ends with the connection.
-                let ok = matches!(body.reader, BodyReader::UntilClose);
+                let ok = body.reader.until_close();
                 if !ok {
                     body.flags.insert(Anomaly::BodyIncomplete);
                 }

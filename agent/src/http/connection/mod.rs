@@ -14,7 +14,9 @@
 //!   framing). Bytes are dropped line by line until a line that is a plausible start line for
 //!   this direction (`METHOD SP target SP HTTP/1.x` or `HTTP/1.x NNN`); that line starts a new
 //!   head. Anomalies that describe the lost data are carried to that next message.
-//! - `Done`: nothing more to parse (end of stream, tunnel, not HTTP).
+//! - `Done`: nothing more to parse (end of stream, 101 tunnel, not HTTP). After a 2xx to
+//!   CONNECT both halves start over in `Head`, undecided: the tunnel's content is probed like
+//!   a new connection (HTTP parsed, TLS to the TLS inventory, anything else stops).
 //!
 //! Probing: with a known orientation (the flow table saw the handshake) the first line of the
 //! first direction that completes one decides: a request line or status line makes the
@@ -26,7 +28,9 @@
 //! Pairing (`pairing.rs`): each request head parsed joins a FIFO of pending exchanges (capped
 //! at `max_pending_requests`); each final response claims the oldest unclaimed one. An exchange
 //! leaves the queue, in order, once both its request and its response are complete, or at
-//! close. 1xx responses other than 101 are skipped (RFC 9110 section 15.2).
+//! close. 1xx responses other than 101 are counted on the exchange they precede (RFC 9110
+//! section 15.2). Client bytes that are not a request leave a placeholder in the queue, so an
+//! error response a server gives them is not paired with the next real request.
 //!
 //! Losses (`losses.rs`): gaps, conflicting retransmissions and stream ends.
 //!
@@ -84,6 +88,8 @@ pub struct HttpConnection<S: ExchangeSink> {
     closed: bool,
     /// A TLS connection whose handshake flights are still being read for certificates.
     tls: Option<Box<crate::tls::flight::TlsFlights>>,
+    /// Inside an established CONNECT tunnel: its content is being probed.
+    in_tunnel: bool,
 }
 
 impl<S: ExchangeSink> HttpConnection<S> {
@@ -134,7 +140,11 @@ impl<S: ExchangeSink> HttpConnection<S> {
             }
         };
         self.decided = true;
-        ctx.stats.http_connections += 1;
+        if self.in_tunnel {
+            ctx.stats.tunnels_http += 1;
+        } else {
+            ctx.stats.http_connections += 1;
+        }
         if want != role && !self.orientation_known {
             // The flow table guessed; the payload knows better.
             std::mem::swap(&mut self.client, &mut self.server);
@@ -162,8 +172,24 @@ impl<S: ExchangeSink> HttpConnection<S> {
     }
 
     fn not_http(&mut self, ctx: &mut HttpCtx<S>) {
-        ctx.stats.non_http_connections += 1;
+        match (self.in_tunnel, self.tls.is_some()) {
+            (false, _) => ctx.stats.non_http_connections += 1,
+            (true, true) => ctx.stats.tunnels_tls += 1,
+            (true, false) => ctx.stats.tunnels_opaque += 1,
+        }
         self.stop();
+    }
+
+    /// A CONNECT was answered 2xx: what follows is another connection's bytes, end to end.
+    /// Both directions are probed afresh (roles stay: the client opened the tunnel), the way
+    /// Suricata parses HTTP inside CONNECT; TLS inside goes to the TLS inventory.
+    pub(super) fn enter_tunnel(&mut self) {
+        self.in_tunnel = true;
+        self.decided = false;
+        self.orientation_known = true;
+        for h in [&mut self.client, &mut self.server] {
+            *h = Half::new(State::Head);
+        }
     }
 
     fn stop(&mut self) {
@@ -243,6 +269,7 @@ impl<S: ExchangeSink> StreamHandler for HttpConnection<S> {
             cap_hit: false,
             closed: false,
             tls: None,
+            in_tunnel: false,
         }
     }
 
@@ -256,10 +283,21 @@ impl<S: ExchangeSink> StreamHandler for HttpConnection<S> {
                     t.data(dir, bytes, &mut ctx.tls_flights);
                     return self.tls_progress(ctx);
                 }
+                // Inside a CONNECT tunnel, line ends left over from the CONNECT exchange may
+                // precede the ClientHello.
+                let hello = if self.in_tunnel && !self.decided {
+                    let n = bytes
+                        .iter()
+                        .take_while(|&&b| b == b'\r' || b == b'\n')
+                        .count();
+                    bytes.get(n..).unwrap_or_default()
+                } else {
+                    bytes
+                };
                 if !self.decided
                     && !self.stopped
-                    && crate::tls::looks_like_tls(bytes)
-                    && self.start_tls(dir, ts, bytes, ctx)
+                    && crate::tls::looks_like_tls(hello)
+                    && self.start_tls(dir, ts, hello, ctx)
                 {
                     return self.tls_progress(ctx);
                 }

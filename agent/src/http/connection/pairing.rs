@@ -27,6 +27,13 @@ pub(super) struct Pending<M> {
     /// What the request's method means for the response's framing.
     method: RequestMethod,
     http09: bool,
+    /// A placeholder for client bytes that were not a request (cruft): an error response in
+    /// its place is the server's answer to them and is not an exchange.
+    cruft: bool,
+    /// The request sent `Expect: 100-continue` with a body (RFC 9110 section 10.1.1).
+    expect_continue: bool,
+    /// Interim responses seen before the final one.
+    interim: u16,
     req_done: bool,
     req_last_ts: Option<Timestamp>,
     resp_claimed: bool,
@@ -124,7 +131,7 @@ impl<S: ExchangeSink> HttpConnection<S> {
         let mut all_flags = std::mem::take(&mut self.client.carry);
         all_flags.extend(flags);
         all_flags.extend(framing.flags);
-        if self.pending.iter().any(|p| !p.resp_done) {
+        if self.pending.iter().any(|p| !p.resp_done && !p.cruft) {
             // RFC 9112 section 9.3.2: a request sent before earlier responses arrived.
             all_flags.insert(Anomaly::Pipelined);
         }
@@ -143,6 +150,15 @@ impl<S: ExchangeSink> HttpConnection<S> {
                 flags: AnomalySet::EMPTY,
                 method: RequestMethod::of(req.method),
                 http09,
+                cruft: false,
+                // Only a request with a body can wait for 100 Continue; the header is looked
+                // up for those alone.
+                expect_continue: shape(&framing).present
+                    && req.headers.iter().any(|h| {
+                        h.name.eq_ignore_ascii_case("expect")
+                            && h.value.trim_ascii().eq_ignore_ascii_case(b"100-continue")
+                    }),
+                interim: 0,
                 req_done: false,
                 req_last_ts: None,
                 resp_claimed: false,
@@ -152,6 +168,32 @@ impl<S: ExchangeSink> HttpConnection<S> {
             (Target::Request(id), depth)
         };
         self.start_body(Role::Client, framing, target, all_flags, depth, ts, ctx);
+    }
+
+    /// Queue a cruft placeholder (see [`Pending::cruft`]), within the pending cap.
+    pub(super) fn push_cruft(&mut self, ctx: &mut HttpCtx<S>) {
+        if self.pending.len() >= ctx.limits.max_pending_requests {
+            return;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.pending.push_back(Pending {
+            id,
+            ts: Timestamp(0),
+            request: None,
+            response: None,
+            flags: AnomalySet::EMPTY,
+            method: RequestMethod::Other,
+            http09: false,
+            cruft: true,
+            expect_continue: false,
+            interim: 0,
+            req_done: true,
+            req_last_ts: None,
+            resp_claimed: false,
+            resp_first_ts: None,
+            resp_done: false,
+        });
     }
 
     pub(super) fn next_unclaimed_is_09(&self) -> bool {
@@ -169,7 +211,24 @@ impl<S: ExchangeSink> HttpConnection<S> {
         first_ts: Timestamp,
         ctx: &mut HttpCtx<S>,
     ) -> (Target<S::Message>, FramingDecision, BodyDepth) {
-        let idx = self.pending.iter().position(|p| !p.resp_claimed);
+        let mut idx = self.pending.iter().position(|p| !p.resp_claimed);
+        while let Some(i) = idx.filter(|&i| self.pending.get(i).is_some_and(|p| p.cruft)) {
+            self.pending.remove(i);
+            // Servers answer bytes that are not a request with an error (400, 501); that
+            // answer is framed (to find the next response) and not reported. A success
+            // belongs to the next real request: the server ignored the cruft.
+            if resp.status >= 400 {
+                ctx.stats.responses_to_cruft += 1;
+                let framing = response_framing(
+                    resp.status,
+                    RequestMethod::Other,
+                    resp.headers,
+                    resp.version,
+                );
+                return (Target::Untracked, framing, BodyDepth::Frame);
+            }
+            idx = self.pending.iter().position(|p| !p.resp_claimed);
+        }
         let method = idx
             .and_then(|i| self.pending.get(i))
             .map_or(RequestMethod::Other, |p| p.method);
@@ -208,14 +267,46 @@ impl<S: ExchangeSink> HttpConnection<S> {
             // RFC 9110 section 15.2: interim responses precede the final one for the same
             // request; they do not complete the exchange.
             ctx.stats.interim_responses += 1;
+            if let Some(p) = self.pending.iter_mut().find(|p| !p.resp_claimed) {
+                p.interim = p.interim.saturating_add(1);
+            }
             return;
         }
         ctx.stats.responses += 1;
         let (target, framing, depth) = self.claim(resp, first_ts, ctx);
+        if let Target::Response(id) = target {
+            self.skip_unsent_body(id, resp.status, ts, ctx);
+        }
         let mut all_flags = std::mem::take(&mut self.server.carry);
         all_flags.extend(flags);
         all_flags.extend(framing.flags);
         self.start_body(Role::Server, framing, target, all_flags, depth, ts, ctx);
+    }
+
+    /// RFC 9110 section 10.1.1: a client that sent `Expect: 100-continue` and got a final
+    /// error status instead of 100 does not send the content (curl, browsers). If none of the
+    /// request body has arrived, it ends empty here, so the client's next request is parsed as
+    /// a request and not swallowed as that body. A client that sends the body anyway costs a
+    /// `Desync` on it, the lesser loss.
+    fn skip_unsent_body(&mut self, id: u64, status: u16, ts: Timestamp, ctx: &mut HttpCtx<S>) {
+        if status < 400 {
+            return;
+        }
+        let waiting = self
+            .pending
+            .iter()
+            .any(|p| p.id == id && p.expect_continue && !p.req_done);
+        let unsent = matches!(
+            &self.client.state,
+            State::Body(b) if b.wire_len == 0 && matches!(b.target, Target::Request(r) if r == id)
+        );
+        if !(waiting && unsent) {
+            return;
+        }
+        if let Some(body) = super::half::take_body(&mut self.client) {
+            self.client.state = State::Head;
+            self.complete(body, true, ts, ctx);
+        }
     }
 
     /// A response head that could only be salvaged (its start line): it ends here.
@@ -262,6 +353,9 @@ impl<S: ExchangeSink> HttpConnection<S> {
     ) {
         let reader = match framing.framing {
             Framing::Length(n) if n > 0 => BodyReader::length(n),
+            Framing::Chunked | Framing::UntilClose if framing.sniff => {
+                BodyReader::sniff(framing.fallback, ctx.limits.max_head_bytes)
+            }
             Framing::Chunked => BodyReader::chunked(ctx.limits.max_head_bytes),
             Framing::UntilClose => BodyReader::UntilClose,
             Framing::None | Framing::Length(_) => {
@@ -278,13 +372,18 @@ impl<S: ExchangeSink> HttpConnection<S> {
                 return;
             }
             Framing::Tunnel => {
+                let connect = role == Role::Server && self.answers_connect(&target);
                 let mut body = InBody::empty(target, flags, depth);
                 body.flags.insert(Anomaly::Tunnel);
                 ctx.stats.tunnels += 1;
                 self.complete(body, true, ts, ctx);
                 // The tunnel's own request is answered: emit it even if its body is open.
                 self.flush(ctx, true);
-                self.stop();
+                if connect && self.pending.is_empty() {
+                    self.enter_tunnel();
+                } else {
+                    self.stop();
+                }
                 return;
             }
         };
@@ -309,6 +408,17 @@ impl<S: ExchangeSink> HttpConnection<S> {
         });
     }
 
+    /// Whether `target` is the response to a CONNECT request.
+    fn answers_connect(&self, target: &Target<S::Message>) -> bool {
+        match target {
+            Target::Response(id) => self
+                .pending
+                .iter()
+                .any(|p| p.id == *id && p.method == RequestMethod::Connect),
+            _ => false,
+        }
+    }
+
     /// A message of `role` finished (`ok`: its framing completed normally).
     pub(super) fn complete(
         &mut self,
@@ -327,6 +437,9 @@ impl<S: ExchangeSink> HttpConnection<S> {
         } = body;
         if reader.saw_bare_lf() {
             flags.insert(Anomaly::BareLf);
+        }
+        if reader.repaired() {
+            flags.insert(Anomaly::InvalidChunk);
         }
         let decoded = match decoder {
             Some(d) => {
@@ -377,6 +490,7 @@ impl<S: ExchangeSink> HttpConnection<S> {
                     ts: first_ts,
                     anomalies: all,
                     response_delay_micros: None,
+                    interim_responses: 0,
                 };
                 self.emit(None, Some(response), info, ctx);
             }
@@ -396,6 +510,10 @@ impl<S: ExchangeSink> HttpConnection<S> {
             let Some(mut p) = self.pending.pop_front() else {
                 break;
             };
+            if p.cruft {
+                // Never answered: nothing to report (the Desync flag is on the next request).
+                continue;
+            }
             if !p.resp_claimed {
                 p.flags.insert(Anomaly::UnpairedRequest);
             }
@@ -406,6 +524,7 @@ impl<S: ExchangeSink> HttpConnection<S> {
                     (Some(resp), Some(req)) => Some(resp.since(req)),
                     _ => None,
                 },
+                interim_responses: p.interim,
             };
             self.emit(p.request, p.response, info, ctx);
         }
