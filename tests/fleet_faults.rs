@@ -400,3 +400,43 @@ fn guessing_the_api_token_is_throttled_per_address() {
     assert_eq!(r.header("retry-after"), Some("60"));
     assert!(metric(c.addr, &pki_dir, "shadowtap_collector_auth_throttled_total") >= 5);
 }
+
+#[test]
+fn replaying_the_same_capture_into_the_same_spool_is_refused_without_force() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki_dir = dir.path().join("pki");
+    pki(&pki_dir, &["edge-1"]);
+    let scan = scan_json();
+    let c = Collector::start(&pki_dir, &dir.path().join("data"), "127.0.0.1:0", &[]);
+    let first = agent_replay(dir.path(), &pki_dir, "edge-1", &c.url())
+        .output()
+        .expect("run agent");
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    // Again: it used to resend everything as a new run, doubling every count.
+    let again = agent_replay(dir.path(), &pki_dir, "edge-1", &c.url())
+        .output()
+        .expect("run agent");
+    let log = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(again.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("already replayed") && log.contains("--force-replay"),
+        "{log}"
+    );
+    assert_matches_scan(&report_json(&c, &pki_dir), &scan);
+    let forced = agent_replay(dir.path(), &pki_dir, "edge-1", &c.url())
+        .arg("--force-replay")
+        .output()
+        .expect("run agent");
+    let log = String::from_utf8_lossy(&forced.stderr);
+    assert!(forced.status.success(), "{log}");
+    assert!(log.contains("counted twice"), "{log}");
+    let report = report_json(&c, &pki_dir);
+    assert_eq!(
+        report["summary"]["http_exchanges"].as_u64(),
+        scan["summary"]["http_exchanges"].as_u64().map(|n| 2 * n)
+    );
+}

@@ -26,6 +26,9 @@ pub struct AgentArgs {
     /// Replay a capture file into the collector instead of capturing live.
     #[arg(long, value_name = "FILE")]
     read: Option<PathBuf>,
+    /// Replay a file this spool has replayed before (its traffic is counted again).
+    #[arg(long, requires = "read")]
+    force_replay: bool,
     /// BPF capture filter (tcpdump syntax).
     #[arg(long, value_name = "FILTER")]
     bpf: Option<String>,
@@ -207,6 +210,33 @@ pub fn run(args: AgentArgs) -> Result<u8> {
         shard_seed: std::collections::hash_map::RandomState::new().hash_one(0u8),
         ..CaptureConfig::default()
     };
+    let left = shipper.spool().stats().batches;
+    if left > 0 {
+        eprintln!(
+            "shadowtap agent {agent_id}: the spool holds {left} batch(es) from an earlier run; they are sent first (the collector ignores any it already stored)"
+        );
+    }
+    if let Some(path) = &args.read {
+        let identity = agent::ship::spool::capture_identity(path)
+            .with_context(|| format!("agent: reading {}", path.display()))?;
+        let spool = shipper.spool();
+        if let Some(epoch) = spool.replayed_before(&identity)? {
+            if !args.force_replay {
+                bail!(
+                    "agent: {} was already replayed into spool {} (run epoch {epoch}); replaying it again would count its traffic twice at the collector. Pass --force-replay to do it anyway",
+                    path.display(),
+                    s.spool.display()
+                );
+            }
+            eprintln!(
+                "shadowtap agent {agent_id}: warning: replaying {} again (--force-replay): its traffic is counted twice",
+                path.display()
+            );
+        }
+        if !spool.record_replay(&identity)? {
+            eprintln!("shadowtap agent {agent_id}: warning: this spool remembers too many replays; this one is not recorded");
+        }
+    }
     eprintln!(
         "shadowtap agent {agent_id}: epoch {}, {} worker(s), shipping to {}",
         shipper.epoch(),

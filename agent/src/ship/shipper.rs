@@ -184,6 +184,11 @@ impl Shipper {
         self.spool.epoch()
     }
 
+    /// The spool (what earlier runs left, replay records).
+    pub fn spool(&self) -> &Spool {
+        &self.spool
+    }
+
     /// Stop: spool what is queued, try to drain the spool for `drain_timeout`, join threads.
     /// Every [`ShipHandle`] must have been dropped first, or the spooler waits for them.
     pub fn finish(mut self) -> ShipReport {

@@ -24,6 +24,29 @@ use std::sync::Mutex;
 /// Refused batches kept for inspection; older ones are deleted (still counted).
 pub const MAX_SET_ASIDE: usize = 64;
 
+/// Capture files remembered as replayed into one spool.
+pub const MAX_REPLAYS: usize = 10_000;
+const REPLAY_PREFIX: &str = "replayed:";
+
+/// What identifies a capture file for [`Spool::replayed_before`]: SHA-256 over its size and its
+/// first MiB, so a copy or a rename of the same capture is the same replay.
+pub fn capture_identity(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    let mut head = Vec::with_capacity(1 << 20);
+    file.take(1 << 20).read_to_end(&mut head)?;
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(&size.to_be_bytes());
+    ctx.update(&head);
+    Ok(ctx
+        .finish()
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
     #[error("spool at {path}: {source}")]
@@ -301,6 +324,30 @@ impl Spool {
         Ok(out)
     }
 
+    /// The epoch of the run that first replayed the capture `identity` into this spool, if one
+    /// did: replaying the same file again would count its traffic twice at the collector.
+    pub fn replayed_before(&self, identity: &str) -> Result<Option<u64>, SpoolError> {
+        let key = format!("{REPLAY_PREFIX}{identity}");
+        Ok(self
+            .db
+            .open_tree("meta")?
+            .get(key.as_bytes())?
+            .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
+            .map(u64::from_be_bytes))
+    }
+
+    /// Remember that this run replays the capture `identity` (at most [`MAX_REPLAYS`] kept).
+    pub fn record_replay(&self, identity: &str) -> Result<bool, SpoolError> {
+        let meta = self.db.open_tree("meta")?;
+        if meta.scan_prefix(REPLAY_PREFIX.as_bytes()).count() >= MAX_REPLAYS {
+            return Ok(false);
+        }
+        let key = format!("{REPLAY_PREFIX}{identity}");
+        meta.insert(key.as_bytes(), &self.epoch.to_be_bytes())?;
+        self.db.flush()?;
+        Ok(true)
+    }
+
     /// Remove a batch once the collector acknowledged it.
     pub fn remove(&self, epoch: u64, seq: u64) -> Result<(), SpoolError> {
         let mut st = self.lock();
@@ -380,6 +427,33 @@ mod tests {
         let st = spool.stats();
         assert_eq!((st.batches, st.set_aside), (0, 1));
         assert_eq!(spool.set_aside_batches().expect("aside")[0].seq, 5);
+    }
+
+    #[test]
+    fn a_replayed_capture_is_remembered_across_runs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let capture = dir.path().join("c.pcap");
+        std::fs::write(&capture, b"some capture bytes").expect("write");
+        let copy = dir.path().join("copy.pcap");
+        std::fs::copy(&capture, &copy).expect("copy");
+        let id = capture_identity(&capture).expect("identity");
+        assert_eq!(
+            id,
+            capture_identity(&copy).expect("identity"),
+            "content, not name"
+        );
+        let first = {
+            let spool =
+                Spool::open(&dir.path().join("spool"), SpoolLimits::default()).expect("open");
+            assert_eq!(spool.replayed_before(&id).expect("read"), None);
+            assert!(spool.record_replay(&id).expect("record"));
+            spool.epoch()
+        };
+        let spool = Spool::open(&dir.path().join("spool"), SpoolLimits::default()).expect("reopen");
+        assert_eq!(spool.replayed_before(&id).expect("read"), Some(first));
+        std::fs::write(&copy, b"other capture bytes").expect("write");
+        let other = capture_identity(&copy).expect("identity");
+        assert_eq!(spool.replayed_before(&other).expect("read"), None);
     }
 
     #[test]
