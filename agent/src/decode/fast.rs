@@ -181,8 +181,13 @@ fn transport<'a>(
         })
     } else {
         let h: &[u8; 8] = payload.first_chunk()?;
+        let src_port = u16::from_be_bytes([h[0], h[1]]);
         let dst_port = u16::from_be_bytes([h[2], h[3]]);
-        if dst_port == super::tunnel::VXLAN_PORT {
+        // Tunnels take the full walk.
+        if dst_port == super::tunnel::VXLAN_PORT
+            || dst_port == super::tunnel::TEREDO_PORT
+            || src_port == super::tunnel::TEREDO_PORT
+        {
             return None;
         }
         // The UDP length limits the payload unless it is below the header or beyond the data
@@ -194,7 +199,7 @@ fn transport<'a>(
             len
         };
         Transport::Udp {
-            src_port: u16::from_be_bytes([h[0], h[1]]),
+            src_port,
             dst_port,
             payload: payload.get(8..end)?,
         }
@@ -306,7 +311,9 @@ mod tests {
                     (build(tcp_builder(v6, tags, tcp, flags), &payload), false)
                 } else {
                     let dst = if vxlan_port { 4789 } else { tcp.1 };
-                    (udp_frame(v6, tags, (tcp.0, dst), &payload), dst == 4789)
+                    // Teredo's port, either way, is a tunnel too.
+                    let tunnel = dst == 4789 || dst == 3544 || tcp.0 == 3544;
+                    (udp_frame(v6, tags, (tcp.0, dst), &payload), tunnel)
                 }
             })
     }

@@ -137,6 +137,10 @@ pub(super) fn from_sliced<'a>(
                     Err(why) => dropped(stats, why),
                 };
             }
+            let ports = (udp.source_port(), udp.destination_port());
+            if let Some(inner) = tunnel::teredo(ports, udp.payload(), stats) {
+                return decode_network(inner, frame, stats, depth, frags, path);
+            }
         }
     }
     let transport = if ip_payload.fragmented {

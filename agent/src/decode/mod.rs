@@ -152,6 +152,8 @@ pub struct DecodeStats {
     pub encap_pppoe: u64,
     /// VXLAN, GRE and ERSPAN (inside GRE) headers peeled.
     pub tunnel_vxlan: u64,
+    /// Teredo (IPv6 in UDP 3544) packets unwrapped.
+    pub tunnel_teredo: u64,
     pub tunnel_gre: u64,
     pub tunnel_erspan: u64,
     /// Encapsulation headers that were cut or malformed (frame dropped).
@@ -185,6 +187,7 @@ impl DecodeStats {
             ("decode_encap_mpls", self.encap_mpls),
             ("decode_encap_pppoe", self.encap_pppoe),
             ("decode_tunnel_vxlan", self.tunnel_vxlan),
+            ("decode_tunnel_teredo", self.tunnel_teredo),
             ("decode_tunnel_gre", self.tunnel_gre),
             ("decode_tunnel_erspan", self.tunnel_erspan),
             ("decode_tunnel_errors", self.tunnel_errors),
@@ -212,6 +215,7 @@ impl DecodeStats {
         self.encap_mpls += other.encap_mpls;
         self.encap_pppoe += other.encap_pppoe;
         self.tunnel_vxlan += other.tunnel_vxlan;
+        self.tunnel_teredo += other.tunnel_teredo;
         self.tunnel_gre += other.tunnel_gre;
         self.tunnel_erspan += other.tunnel_erspan;
         self.tunnel_errors += other.tunnel_errors;
@@ -449,7 +453,7 @@ mod tests {
         let c = s.counters();
         assert!(c.contains(&("decode_frames", 3)));
         assert!(c.contains(&("decode_tcp", 2)));
-        assert_eq!(c.len(), 22);
+        assert_eq!(c.len(), 23);
         let mut sum = DecodeStats::default();
         sum.merge(&s);
         sum.merge(&s);

@@ -11,7 +11,12 @@
 //!   (0x08) marks a valid VNI, then an Ethernet frame. Without the I flag the datagram is
 //!   plain UDP.
 //!
-//! Each layer is counted (`tunnel_gre`, `tunnel_erspan`, `tunnel_vxlan`); a header too short
+//! - Teredo (RFC 4380): UDP port 3544 either way, optional authentication and origin
+//!   indication headers, then an IPv6 packet. Datagrams that are not IPv6 after the indicators
+//!   (bubbles, other traffic on the port) stay plain UDP.
+//!
+//! Each layer is counted (`tunnel_gre`, `tunnel_erspan`, `tunnel_vxlan`, `tunnel_teredo`); a
+//! header too short
 //! or malformed is a `tunnel_errors`. The inner frame continues the walk in `mod.rs` (and its
 //! depth count). Not here: the outer IP/UDP header (`ip`), MPLS and PPPoE (`encap`).
 
@@ -22,6 +27,7 @@ const ETH_TEB: u16 = 0x6558;
 const ETH_ERSPAN_1_2: u16 = 0x88be;
 const ETH_ERSPAN_3: u16 = 0x22eb;
 pub(super) const VXLAN_PORT: u16 = 4789;
+pub(super) const TEREDO_PORT: u16 = 3544;
 
 /// What a GRE packet (RFC 2784, with the RFC 2890 key and sequence fields) carries; `None`
 /// when the header is broken (the caller counts a `tunnel_errors`).
@@ -80,6 +86,35 @@ pub(super) fn vxlan<'a>(
         Some(inner) => Ok(Network::Ethernet(inner)),
         None => Err(Dropped::TunnelError),
     })
+}
+
+/// A UDP datagram between `ports`: `None` when it is not Teredo-carried IPv6, else the inner
+/// IPv6 packet.
+pub(super) fn teredo<'a>(
+    ports: (u16, u16),
+    payload: &'a [u8],
+    stats: &mut DecodeStats,
+) -> Option<Network<'a>> {
+    if ports.0 != TEREDO_PORT && ports.1 != TEREDO_PORT {
+        return None;
+    }
+    let mut rest = payload;
+    // RFC 4380 section 5.1.1: an authentication indicator (0x0001, id-len, au-len, client id,
+    // authentication value, 8-byte nonce, confirmation byte), then an origin indication
+    // (0x0000 and 6 bytes), each optional and in that order.
+    if rest.starts_with(&[0x00, 0x01]) {
+        let (id_len, au_len) = (usize::from(*rest.get(2)?), usize::from(*rest.get(3)?));
+        rest = rest.get(4 + id_len + au_len + 9..)?;
+    }
+    if rest.starts_with(&[0x00, 0x00]) {
+        rest = rest.get(8..)?;
+    }
+    // An IPv6 header: version 6 and room for the fixed 40 bytes.
+    if rest.len() < 40 || rest[0] >> 4 != 6 {
+        return None;
+    }
+    stats.tunnel_teredo += 1;
+    Some(Network::Ip(rest))
 }
 
 #[cfg(test)]
@@ -243,6 +278,71 @@ mod tests {
         |p, s| {
             expect_tcp4(&p.expect("decodes"));
             assert_eq!((s.tunnel_vxlan, s.udp, s.tcp), (1, 0, 1));
+        }
+    );
+
+    /// IPv6 + TCP carrying `PAYLOAD`, as Teredo wraps it.
+    fn ip6_tcp() -> Vec<u8> {
+        let mut v = Vec::new();
+        PacketBuilder::ipv6(
+            [0x20, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+            [0xfe; 16],
+            64,
+        )
+        .tcp(49152, 80, 1, 1000)
+        .write(&mut v, PAYLOAD)
+        .expect("build");
+        v
+    }
+
+    fn teredo(prefix: &[u8], inner: &[u8]) -> Vec<u8> {
+        build_udp(
+            PacketBuilder::ethernet2([3; 6], [4; 6])
+                .ipv4([192, 0, 2, 1], [192, 0, 2, 2], 64)
+                .udp(3544, 51000),
+            &[prefix, inner].concat(),
+        )
+    }
+
+    decodes!(
+        teredo_ipv6_is_unwrapped,
+        LinkType::Ethernet,
+        teredo(&[], &ip6_tcp()),
+        |p, s| {
+            let p = p.expect("decodes");
+            assert!(matches!(p.transport, Transport::Tcp(_)), "{p:?}");
+            assert_eq!((s.tunnel_teredo, s.udp, s.tcp), (1, 0, 1));
+        }
+    );
+
+    decodes!(
+        teredo_with_authentication_and_origin_indicators,
+        LinkType::Ethernet,
+        teredo(
+            &[
+                &[0x00, 0x01, 2, 1, 0xaa, 0xbb, 0xcc][..],
+                &[0; 9],
+                &[0x00, 0x00, 0x12, 0x34, 1, 2, 3, 4],
+            ]
+            .concat(),
+            &ip6_tcp()
+        ),
+        |p, s| {
+            assert!(matches!(p.expect("decodes").transport, Transport::Tcp(_)));
+            assert_eq!(s.tunnel_teredo, 1);
+        }
+    );
+
+    decodes!(
+        a_teredo_bubble_is_plain_udp,
+        LinkType::Ethernet,
+        teredo(&[0x00, 0x00, 0x12, 0x34, 1, 2, 3, 4], &[0x60, 0, 0, 0]),
+        |p, s| {
+            assert!(matches!(
+                p.expect("decodes").transport,
+                Transport::Udp { src_port: 3544, .. }
+            ));
+            assert_eq!((s.tunnel_teredo, s.udp), (0, 1));
         }
     );
 
