@@ -31,15 +31,10 @@ drain_timeout_ms = 120000
 timeout_ms = 5000
 window_secs = 1
 EOF
-frames=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["summary"]["packets"])' "$work/scan.json")
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port=$(free_port)
-metrics_port=$(free_port)
-agent_metric() { # name: value from the agent's /metrics, 0 when unreachable
-    curl -s "http://127.0.0.1:$metrics_port/metrics" 2>/dev/null |
-        awk -v n="$1" '$1 == n {print $2; found=1} END {if (!found) print 0}'
-}
+
 start_collector() { # $1 store dir
     "$bin" collector --listen "127.0.0.1:$port" --data "$1" --catalog "$catalog" \
         --cert "$work/pki/collector.pem" --key "$work/pki/collector.key" --ca "$work/pki/ca.pem" \
@@ -53,11 +48,10 @@ start_collector() { # $1 store dir
     return 1
 }
 agent() { # $1 capture, $2 spool; `exec`: run in the background, $! is the agent itself
-    exec "$bin" agent --read "$1" --collector "https://127.0.0.1:$port" --learn all \
+    exec "$bin" agent 2> >(tee -a "$work/agent-$round.log" >>"$work/agent.log") --read "$1" --collector "https://127.0.0.1:$port" --learn all \
         --config "$work/agent.toml" --catalog "$catalog" \
         --cert "$work/pki/agents/soak-1.pem" --key "$work/pki/agents/soak-1.key" \
-        --ca "$work/pki/ca.pem" --spool "$2" --metrics-listen "127.0.0.1:$metrics_port" \
-        2>>"$work/agent.log"
+        --ca "$work/pki/ca.pem" --spool "$2"
 }
 compare() { # report.json scan.json
     python3 - "$1" "$2" <<'EOF'
@@ -87,11 +81,19 @@ for round in $(seq "$rounds"); do
         start_collector "$store"
     done
     if [ $((round % 2)) -eq 0 ] && kill -0 "$agent_pid" 2>/dev/null; then
-        # Kill the agent while it sends, once it read everything (all frames counted): a
-        # kill while reading loses the unread rest, which no design can recover.
+        # Kill the agent while it sends, once every window is spooled (its "all windows
+        # spooled" line): a kill while reading loses the unread rest, which no design can
+        # recover.
+        # Half the time the collector is down meanwhile, so the kill finds batches unsent.
+        collector_down=no
+        if [ $((RANDOM % 2)) -eq 0 ] && kill -9 "$collector" 2>/dev/null; then
+            collector_kills=$((collector_kills + 1))
+            wait "$collector" 2>/dev/null || true
+            collector_down=yes
+        fi
         read_all=no
         for _ in $(seq 3000); do
-            if [ "$(agent_metric shadowtap_agent_packets_total)" -ge "$frames" ]; then
+            if grep -q "all windows spooled" "$work/agent-$round.log" 2>/dev/null; then
                 read_all=yes
                 break
             fi
@@ -103,6 +105,9 @@ for round in $(seq "$rounds"); do
             agent_kills=$((agent_kills + 1))
         fi
         wait "$agent_pid" 2>/dev/null || true
+        if [ "$collector_down" = yes ]; then
+            start_collector "$store"
+        fi
         (agent "$work/empty.pcap" "$spool") || true
     else
         wait "$agent_pid" || { echo "round $round: agent failed" >&2; tail -5 "$work/agent.log" >&2; exit 1; }

@@ -171,7 +171,7 @@ pub fn run(args: AgentArgs) -> Result<u8> {
             .spawn(move || agent::metrics::serve(listener, m, stop))
             .context("agent: starting the metrics thread")?;
     }
-    let shipper = Shipper::start(
+    let mut shipper = Shipper::start(
         ShipperConfig {
             agent_id: agent_id.clone(),
             url,
@@ -313,6 +313,16 @@ pub fn run(args: AgentArgs) -> Result<u8> {
             }
         }
     };
+    // Every window on disk before saying so: what follows is delivery, and may be interrupted
+    // without losing anything.
+    shipper.spool_all();
+    if let (Some(path), Ok(done)) = (&args.read, &summary) {
+        eprintln!(
+            "shadowtap agent {agent_id}: {} read ({} frames), all windows spooled; sending",
+            path.display(),
+            done.frames
+        );
+    }
     let report = shipper.finish();
     stop_metrics.store(true, std::sync::atomic::Ordering::Relaxed);
     let summary = summary?;

@@ -189,13 +189,20 @@ impl Shipper {
         &self.spool
     }
 
-    /// Stop: spool what is queued, try to drain the spool for `drain_timeout`, join threads.
-    /// Every [`ShipHandle`] must have been dropped first, or the spooler waits for them.
-    pub fn finish(mut self) -> ShipReport {
+    /// Spool every window still queued and stop taking new ones: when this returns, all
+    /// windows handed over are on disk (a crash from here on loses nothing). Every
+    /// [`ShipHandle`] must have been dropped first, or the spooler waits for them.
+    pub fn spool_all(&mut self) {
         drop(self.tx.take());
         if let Some(s) = self.spooler.take() {
             let _ = s.join();
         }
+    }
+
+    /// Stop: spool what is queued, try to drain the spool for `drain_timeout`, join threads.
+    /// Every [`ShipHandle`] must have been dropped first, or the spooler waits for them.
+    pub fn finish(mut self) -> ShipReport {
+        self.spool_all();
         self.closing.store(true, Ordering::SeqCst);
         let report = match self.sender.take() {
             Some(s) => {
