@@ -161,11 +161,9 @@ pub enum StoreError {
     Damaged { path: String, what: String },
     #[error("{path} is not a collector store (no sled `db` or `conf` file in it)")]
     NotAStore { path: String },
-    #[error("{path}: {source}")]
-    File {
-        path: String,
-        source: std::io::Error,
-    },
+    /// Not named `source`: that would make it the error's source too, printed twice by `{:#}`.
+    #[error("{path}: {error}")]
+    File { path: String, error: std::io::Error },
 }
 
 /// Storage of the collector's state. Implementations must make `apply` atomic and durable.

@@ -108,12 +108,12 @@ fn layout_damage(dir: &Path) -> Option<String> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             if dir.join("conf").exists() || !snaps.is_empty() {
                 Some(format!(
-                    "its database file {} is missing (its conf{} file is still there)",
+                    "its database file {} is missing (its {} still there)",
                     db.display(),
                     if snaps.is_empty() {
-                        ""
+                        "conf file is"
                     } else {
-                        " and snapshot"
+                        "conf and snapshot files are"
                     }
                 ))
             } else {
@@ -278,10 +278,10 @@ pub struct Recovered {
     _copy: tempfile::TempDir,
 }
 
-fn copy_error(path: &Path, source: io::Error) -> StoreError {
+fn copy_error(path: &Path, error: io::Error) -> StoreError {
     StoreError::File {
         path: path.display().to_string(),
-        source,
+        error,
     }
 }
 
@@ -339,10 +339,21 @@ fn try_open(
     Ok(
         match contained(|| SledStore::open_unguarded(&path, limits)) {
             Ok(Ok(store)) => Ok((store, copy)),
+            // The copy's path means nothing to the operator: say what sled found.
+            Ok(Err(StoreError::Open { source, .. })) => Err(sled_problem(&source)),
             Ok(Err(e)) => Err(e.to_string()),
-            Err(panic) => Err(format!("sled panicked: {panic}")),
+            Err(panic) => Err(format!("sled failed (internal error: {panic})")),
         },
     )
+}
+
+/// Records in all trees (0 where a tree cannot be counted).
+fn records(store: &SledStore) -> u64 {
+    store
+        .trees()
+        .iter()
+        .map(|(_, t)| contained(|| t.len()).unwrap_or(0) as u64)
+        .sum()
 }
 
 /// Open a scratch copy of the store in `dir`, giving up as little as it takes (see the module
@@ -353,13 +364,10 @@ pub fn recover(dir: &Path, limits: StoreLimits) -> Result<Recovered, StoreError>
     let len = match std::fs::metadata(&db) {
         Ok(m) => m.len(),
         Err(e) => {
-            return Err(damaged(
-                dir,
-                format!(
-                    "its database file {} cannot be read ({e}): nothing to salvage",
-                    db.display()
-                ),
-            ))
+            let what = layout_damage(dir).unwrap_or_else(|| {
+                format!("its database file {} cannot be read ({e})", db.display())
+            });
+            return Err(damaged(dir, format!("{what}: nothing to salvage")));
         }
     };
     let mut failures = Vec::new();
@@ -389,11 +397,12 @@ pub fn recover(dir: &Path, limits: StoreLimits) -> Result<Recovered, StoreError>
     while bad - good > 1 {
         let mid = good + (bad - good) / 2;
         match try_open(dir, false, Some(mid * SEGMENT), &limits)? {
-            Ok(opened) => {
+            // A prefix that opens empty is no better than none.
+            Ok(opened) if records(&opened.0) > 0 => {
                 good = mid;
                 best = Some(opened);
             }
-            Err(_) => bad = mid,
+            _ => bad = mid,
         }
     }
     match best {
@@ -407,7 +416,7 @@ pub fn recover(dir: &Path, limits: StoreLimits) -> Result<Recovered, StoreError>
             failures,
         )),
         None => {
-            failures.push("with its log cut at any segment boundary: fails too".into());
+            failures.push("with its log cut at a segment boundary: nothing readable".into());
             Err(damaged(
                 dir,
                 format!(
@@ -522,7 +531,7 @@ fn walk_tree(tree: &sled::Tree, tally: &mut TreeTally, each: &mut RecordFn<'_>) 
             Err(panic) => {
                 tally.unreadable += 1;
                 tally.stopped = true;
-                tally.problem(format!("sled panicked: {panic}"));
+                tally.problem(format!("sled failed (internal error: {panic})"));
                 return Ok(());
             }
         };
@@ -539,7 +548,7 @@ fn walk_tree(tree: &sled::Tree, tally: &mut TreeTally, each: &mut RecordFn<'_>) 
                     after = Some(k);
                 }
                 Ok(Some(Err(e))) => break sled_problem(&e),
-                Err(panic) => break format!("sled panicked: {panic}"),
+                Err(panic) => break format!("sled failed (internal error: {panic})"),
             }
         };
         tally.unreadable += 1;
