@@ -58,8 +58,10 @@ pub struct Peer(pub Option<String>);
 pub enum ServerError {
     #[error("collector TLS: {0}")]
     Tls(#[from] tls::TlsError),
+    /// Not `#[from]`: that makes the store error the source too, and `{:#}` (the CLI's error
+    /// line) would print it twice.
     #[error("collector store: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
     #[error("collector listen on {addr}: {source}")]
     Listen {
         addr: String,
@@ -67,6 +69,12 @@ pub enum ServerError {
     },
     #[error("collector catalogue: {0}")]
     Catalogue(String),
+}
+
+impl From<StoreError> for ServerError {
+    fn from(e: StoreError) -> Self {
+        ServerError::Store(e)
+    }
 }
 
 /// The catalogue in force, with the file stamps it was loaded from.

@@ -24,6 +24,8 @@ use std::io::{BufRead, Write};
 use std::path::Path;
 use std::sync::Mutex;
 
+pub mod salvage;
+
 /// What the store keeps per agent.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentState {
@@ -151,6 +153,21 @@ pub enum StoreError {
     TooManyReviews(usize),
     #[error("store import line {line}: {message}")]
     Import { line: u64, message: String },
+    /// The store cannot be opened as it is: its files are damaged (truncated, deleted,
+    /// overwritten). The message says what to do, since the operator reads nothing else.
+    #[error(
+        "store at {path} is damaged: {what}. It cannot be used as it is. \
+         Restore the last `shadowtap store export` backup into an empty directory \
+         (`shadowtap store import --data NEW_DIR BACKUP.jsonl`), or see what is left with \
+         `shadowtap store check {path}` and save it with \
+         `shadowtap store export --data {path} --salvage --out FILE`"
+    )]
+    Damaged { path: String, what: String },
+    #[error("{path} is not a collector store (no sled `db` or `conf` file in it)")]
+    NotAStore { path: String },
+    /// Not named `source`: that would make it the error's source too, printed twice by `{:#}`.
+    #[error("{path}: {error}")]
+    File { path: String, error: std::io::Error },
 }
 
 /// Storage of the collector's state. Implementations must make `apply` atomic and durable.
@@ -272,7 +289,32 @@ fn abort<T>(e: StoreError) -> TxResult<T> {
 }
 
 impl SledStore {
+    /// Open (or create) the store in `dir`. A damaged store is a [`StoreError::Damaged`]
+    /// naming the directory, never a panic: see [`salvage::open_guarded`].
     pub fn open(dir: &Path, limits: StoreLimits) -> Result<SledStore, StoreError> {
+        salvage::open_guarded(dir, || {
+            let store = SledStore::open_unguarded(dir, limits)?;
+            salvage::verify(&store).map_err(|what| StoreError::Damaged {
+                path: dir.display().to_string(),
+                what,
+            })?;
+            Ok(store)
+        })
+    }
+
+    /// Every tree by name (salvage and verification walk them all).
+    fn trees(&self) -> [(&'static str, &sled::Tree); 5] {
+        [
+            ("meta", &self.meta),
+            ("hosts", &self.hosts),
+            ("endpoints", &self.endpoints),
+            ("agents", &self.agents),
+            ("reviews", &self.reviews),
+        ]
+    }
+
+    /// [`SledStore::open`] without the damage checks and panic containment.
+    fn open_unguarded(dir: &Path, limits: StoreLimits) -> Result<SledStore, StoreError> {
         let open = |e| StoreError::Open {
             path: dir.display().to_string(),
             source: e,

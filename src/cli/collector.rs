@@ -1,11 +1,11 @@
 //! `shadowtap collector`: the mTLS ingest server with its store, findings API and metrics;
-//! `shadowtap store export|import`: move the store as JSONL.
+//! `shadowtap store export|import|check`: move the store as JSONL, check a damaged one.
 
 use super::common;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use collector::config::CollectorSettings;
-use collector::store::{SledStore, Store};
+use collector::store::{salvage, SledStore, Store, StoreError};
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -145,7 +145,9 @@ async fn wait_for_signal() {
 
 #[derive(Subcommand)]
 pub enum StoreCommand {
-    /// Write the whole store as JSON lines (endpoints, hosts, agents, counters).
+    /// Write the whole store as JSON lines (endpoints, hosts, agents, counters). Records that
+    /// do not read or decode are skipped and counted: exit 4 when anything was lost (the
+    /// readable part is still written).
     Export {
         /// Store directory (the collector must be stopped: sled allows one process).
         #[arg(long, value_name = "DIR")]
@@ -153,6 +155,10 @@ pub enum StoreCommand {
         /// Output file (default stdout).
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// For a store that no longer opens: work on a scratch copy (in $TMPDIR, the size of
+        /// the store) and give up as little of it as it takes to open it.
+        #[arg(long)]
+        salvage: bool,
     },
     /// Merge JSON lines written by `export` into a store.
     Import {
@@ -160,21 +166,64 @@ pub enum StoreCommand {
         data: PathBuf,
         file: PathBuf,
     },
+    /// Check a store's integrity on a scratch copy (the store is not changed): exit 0 clean,
+    /// 4 damaged.
+    Check {
+        /// Store directory (stop the collector first).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+}
+
+/// The salvage summary, on stderr.
+fn print_losses(report: &salvage::Report, how: Option<&salvage::Recovery>) -> bool {
+    let problems = report.problems();
+    let how_lost = how.is_some_and(|h| *h != salvage::Recovery::AsIs);
+    if let Some(h) = how.filter(|_| how_lost) {
+        eprintln!("store: {h}");
+    }
+    for p in &problems {
+        eprintln!("store: lost: {p}");
+    }
+    problems.is_empty() && !how_lost
 }
 
 pub fn run_store(cmd: StoreCommand) -> Result<u8> {
     match cmd {
-        StoreCommand::Export { data, out } => {
-            let store = SledStore::open(&data, Default::default())?;
-            let n = match out {
+        StoreCommand::Export { data, out, salvage } => {
+            salvage::require_store(&data)?;
+            let recovered;
+            let opened;
+            let (store, how) = if salvage {
+                recovered = salvage::recover(&data, Default::default())?;
+                for f in &recovered.failures {
+                    eprintln!("store: could not open it {f}");
+                }
+                (&recovered.store, Some(&recovered.how))
+            } else {
+                opened = SledStore::open(&data, Default::default())?;
+                (&opened, None)
+            };
+            let report = match out {
                 Some(path) => {
                     let f = std::fs::File::create(&path)
                         .with_context(|| format!("creating {}", path.display()))?;
-                    store.export_jsonl(&mut std::io::BufWriter::new(f))?
+                    salvage::export_jsonl(store, &mut std::io::BufWriter::new(f))
+                        .with_context(|| format!("writing {}", path.display()))?
                 }
-                None => store.export_jsonl(&mut std::io::stdout().lock())?,
+                None => salvage::export_jsonl(store, &mut std::io::stdout().lock())?,
             };
-            eprintln!("exported {n} records");
+            let clean = print_losses(&report, how);
+            eprintln!("exported {} records", report.written);
+            if !clean {
+                eprintln!(
+                    "store export: {} is damaged: the export holds what was readable, not all \
+                     of it (exit {})",
+                    data.display(),
+                    super::EXIT_DAMAGED_INPUT
+                );
+                return Ok(super::EXIT_DAMAGED_INPUT);
+            }
         }
         StoreCommand::Import { data, file } => {
             let store = SledStore::open(&data, Default::default())?;
@@ -183,6 +232,73 @@ pub fn run_store(cmd: StoreCommand) -> Result<u8> {
             let n = store.import_jsonl(&mut std::io::BufReader::new(f))?;
             eprintln!("imported {n} lines");
         }
+        StoreCommand::Check { dir } => return check(&dir),
     }
     Ok(0)
+}
+
+/// `store check DIR`: the report on stdout, the verdict its last line.
+fn check(dir: &std::path::Path) -> Result<u8> {
+    salvage::require_store(dir)?;
+    println!("store {} (checked on a scratch copy)", dir.display());
+    let recovered = match salvage::recover(dir, Default::default()) {
+        Ok(r) => r,
+        Err(StoreError::Damaged { what, .. }) => {
+            println!("verdict: DAMAGED: {what}");
+            return Ok(super::EXIT_DAMAGED_INPUT);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    for f in &recovered.failures {
+        println!("could not open it {f}");
+    }
+    println!("{}", recovered.how);
+    let report = salvage::walk(&recovered.store, &mut |_| Ok(()))?;
+    for name in salvage::TREES {
+        let t = report.trees.get(name).cloned().unwrap_or_default();
+        println!(
+            "tree {name}: {} records, {} undecodable, {} failed reads{}",
+            t.records,
+            t.undecodable,
+            t.unreadable,
+            if t.stopped { ", rest unreadable" } else { "" }
+        );
+    }
+    let count = |tree: &str| report.trees.get(tree).map(|t| t.records).unwrap_or(0);
+    let stored = |n: Option<u64>| n.map_or("missing".to_string(), |n| n.to_string());
+    println!(
+        "endpoints: stored count {}, records {}",
+        stored(report.stored_endpoints),
+        count("endpoints")
+    );
+    println!(
+        "hosts: stored count {}, records {}",
+        stored(report.stored_hosts),
+        count("hosts")
+    );
+    for (id, a) in &report.agents {
+        println!(
+            "agent {id}: high-water mark epoch {} seq {}, {} runs marked, {} batches",
+            a.epoch,
+            a.seq,
+            a.runs.len(),
+            a.batches
+        );
+    }
+    let mut problems = report.problems();
+    if recovered.how != salvage::Recovery::AsIs {
+        problems.insert(0, recovered.how.to_string());
+    }
+    if problems.is_empty() {
+        println!(
+            "verdict: OK: {} endpoints, {} hosts, {} agents",
+            count("endpoints"),
+            count("hosts"),
+            report.agents.len()
+        );
+        Ok(0)
+    } else {
+        println!("verdict: DAMAGED: {}", problems.join("; "));
+        Ok(super::EXIT_DAMAGED_INPUT)
+    }
 }

@@ -1,7 +1,8 @@
 //! Command-line interface: parse arguments, wire the crates together, map outcomes to exit codes.
 //!
 //! Exit codes: 0 success; 1 error; 2 usage error; 3 `--fail-on` threshold reached;
-//! 4 an input capture was damaged (read up to the damage; the report was still written).
+//! 4 an input capture was damaged (read up to the damage; the report was still written), or
+//! the collector's store was (`store export` wrote what was readable; `store check`).
 
 mod agent;
 mod baseline;
@@ -49,7 +50,7 @@ enum Command {
     Agent(agent::AgentArgs),
     /// Receive agents' batches over mTLS, store them, serve findings (JSON API) and metrics.
     Collector(collector::CollectorArgs),
-    /// Export or import the collector's store as JSON lines.
+    /// Export or import the collector's store as JSON lines; check a damaged one.
     #[command(subcommand)]
     Store(collector::StoreCommand),
     /// Certificates for a first deployment (CA, collector, agents).

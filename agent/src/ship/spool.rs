@@ -53,6 +53,13 @@ pub enum SpoolError {
     Open { path: String, source: sled::Error },
     #[error("spool database: {0}")]
     Db(#[from] sled::Error),
+    /// The spool's files are damaged (truncated, deleted, overwritten).
+    #[error(
+        "agent spool at {path} is damaged: {what}. It only holds batches not yet sent: move \
+         the directory aside (or delete it) and start the agent again; the batches in it are \
+         lost, everything the collector acknowledged is safe there"
+    )]
+    Damaged { path: String, what: String },
 }
 
 /// Bounds of the spool; whichever is reached first evicts the oldest batch.
@@ -143,9 +150,78 @@ fn unkey(k: &[u8]) -> (u64, u64) {
     (part(0..8), part(8..16))
 }
 
+thread_local! {
+    /// Set while [`contained`] runs on this thread (its panics are reported as errors).
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run `f`, turning a panic into `Err(message)`, without the panic hook printing it.
+///
+/// Why: sled panics on some corruptions of its files ("index out of bounds") instead of
+/// returning an error; an agent should say its spool is damaged and what to do, not exit 101.
+/// The quiet hook is per thread (other threads' panics still print) and chained to the hook
+/// that was there. The collector's store has the same guard (`collector::store::salvage`);
+/// neither crate depends on the other, hence the copy.
+fn contained<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    let was = QUIET.with(|q| q.replace(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    QUIET.with(|q| q.set(was));
+    r.map_err(|payload| {
+        payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "a panic without a message".into())
+    })
+}
+
 impl Spool {
-    /// Open (or create) the spool and start a new epoch.
+    /// Open (or create) the spool and start a new epoch. A damaged spool is a
+    /// [`SpoolError::Damaged`] naming the directory, never a panic.
     pub fn open(dir: &Path, limits: SpoolLimits) -> Result<Spool, SpoolError> {
+        let damaged = |what: String| SpoolError::Damaged {
+            path: dir.display().to_string(),
+            what,
+        };
+        // sled recreates a missing `db` file and would open an empty spool over its old
+        // `conf`/snapshot (or panic on the snapshot): say so instead.
+        let db_file = dir.join("db");
+        let has_snapshot = std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .any(|e| e.file_name().to_string_lossy().starts_with("snap."))
+        });
+        if !db_file.exists() && (dir.join("conf").exists() || has_snapshot) {
+            return Err(damaged(format!(
+                "its database file {} is missing",
+                db_file.display()
+            )));
+        }
+        match contained(|| Spool::open_unguarded(dir, limits)) {
+            Ok(Err(SpoolError::Open {
+                source: sled::Error::Corruption { .. },
+                ..
+            }))
+            | Ok(Err(SpoolError::Db(sled::Error::Corruption { .. }))) => Err(damaged(
+                "sled found corrupt or missing data in its log (truncated or overwritten)".into(),
+            )),
+            Ok(r) => r,
+            Err(panic) => Err(damaged(format!(
+                "sled failed while recovering its log: {panic}"
+            ))),
+        }
+    }
+
+    fn open_unguarded(dir: &Path, limits: SpoolLimits) -> Result<Spool, SpoolError> {
         let db = sled::Config::new()
             .path(dir)
             .open()
@@ -484,5 +560,70 @@ mod tests {
         assert_eq!((old.epoch, old.seq), (e1, 0));
         let (e2, s2) = spool.push(make).expect("push");
         assert_eq!((e2, s2), (spool.epoch(), 0));
+    }
+
+    /// Open once the previous handle is gone: sled's background threads may hold the `db`
+    /// file's lock a moment after the spool is dropped.
+    fn open_unlocked(dir: &Path) -> Result<Spool, SpoolError> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match Spool::open(dir, SpoolLimits::default()) {
+                Err(e)
+                    if e.to_string().contains("could not acquire lock")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// A spool written by two runs (sled writes its snapshot on open), then damaged.
+    fn damaged_spool(damage: impl Fn(&Path, u64)) -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for _ in 0..2 {
+            let spool = open_unlocked(dir.path()).expect("open");
+            for _ in 0..400 {
+                spool.push(make).expect("push");
+            }
+        }
+        let len = std::fs::metadata(dir.path().join("db")).expect("db").len();
+        damage(dir.path(), len);
+        let msg = match open_unlocked(dir.path()) {
+            Ok(_) => panic!("a damaged spool opened (db of {len} bytes)"),
+            Err(e @ SpoolError::Damaged { .. }) => e.to_string(),
+            Err(e) => panic!("not reported as damaged: {e}"),
+        };
+        assert!(msg.contains(&dir.path().display().to_string()), "{msg}");
+        assert!(msg.contains("move the directory aside"), "{msg}");
+        (dir, msg)
+    }
+
+    #[test]
+    fn a_damaged_spool_is_a_clear_error_not_a_panic() {
+        let (dir, msg) = damaged_spool(|dir, _| std::fs::remove_file(dir.join("db")).expect("rm"));
+        assert!(msg.contains("is missing"), "{msg}");
+        assert!(
+            !dir.path().join("db").exists(),
+            "sled recreated the db file"
+        );
+        damaged_spool(|dir, len| {
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(dir.join("db"))
+                .expect("db");
+            f.set_len(len / 4).expect("truncate");
+        });
+        damaged_spool(|dir, len| {
+            use std::io::{Seek, SeekFrom, Write};
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(dir.join("db"))
+                .expect("db");
+            f.seek(SeekFrom::Start(len * 2 / 10)).expect("seek");
+            f.write_all(&vec![0xAB; (len * 4 / 10) as usize])
+                .expect("write");
+        });
     }
 }
