@@ -18,9 +18,9 @@
 //!
 //! HTTP/2 and anything inside tunnels (CONNECT, Upgrade) are out of scope here.
 
-mod body;
+pub(crate) mod body;
 mod connection;
-mod decode;
+pub(crate) mod decode;
 mod parser;
 pub mod sink;
 #[cfg(test)]
