@@ -12,9 +12,9 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-/// Mutations per target: a few thousand runs keep the whole test well under a minute in
+/// Mutations per target: ten thousand runs keep the whole test well under a minute in
 /// release mode (and the slowest target, the catalogue, to a few seconds).
-const MUTATIONS: usize = 3000;
+const MUTATIONS: usize = 10_000;
 /// Largest mutated input; the kept corpora are small files.
 const MAX_LEN: usize = 64 * 1024;
 
