@@ -9,6 +9,8 @@ pub mod analysis;
 pub mod decode;
 pub mod defrag;
 pub mod flow;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod http;
 pub mod metrics;
 pub mod pipeline;

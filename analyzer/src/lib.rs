@@ -13,6 +13,8 @@ pub mod engine;
 pub mod exchange;
 pub mod export;
 pub mod finding;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod host;
 pub mod inventory;
 pub mod observation;

@@ -288,8 +288,18 @@ enum Network<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Path {
     FastFirst,
-    #[cfg_attr(not(test), allow(dead_code))]
     LaxOnly,
+}
+
+/// The fast-path oracle for the fuzz targets ([`crate::fuzz`]): `frame` decoded statelessly by
+/// the fast path first and by the lax path only must give the same packet and counters (the
+/// proptest in `fast.rs` checks the same on generated frames). Panics when they differ.
+pub(crate) fn assert_paths_agree(frame: &Frame<'_>) {
+    let (mut fast_stats, mut lax_stats) = (DecodeStats::default(), DecodeStats::default());
+    let fast = decode_with(frame, &mut fast_stats, None, Path::FastFirst);
+    let lax = decode_with(frame, &mut lax_stats, None, Path::LaxOnly);
+    assert_eq!(fast, lax, "fast and lax decode differ");
+    assert_eq!(fast_stats, lax_stats, "fast and lax counters differ");
 }
 
 /// Decode one frame without state. Returns `None` (and counts why) when there is no IP packet

@@ -81,8 +81,7 @@ impl Codings {
         }
     }
 
-    /// Codings by name, in the order they were applied.
-    #[cfg(test)]
+    /// Codings by name, in the order they were applied (tests and `crate::fuzz`).
     pub fn from_names<'a>(names: impl IntoIterator<Item = &'a [u8]>) -> Codings {
         let mut c = Codings::default();
         names.into_iter().for_each(|n| c.push_name(n));

@@ -201,6 +201,29 @@ impl Chain {
 
 impl Write for Chain {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.write_stage(buf)?;
+        // A flate2 decoder whose stream has ended takes no more input and answers `Ok(0)`.
+        // std's `write_all` turns that into an error, but the brotli writer's own `write_all`
+        // retries forever: a deflate stream inside `br` followed by more bytes hung the worker
+        // (fuzz/regressions/body). Bytes after the end of a compressed stream fail the decode,
+        // as they already did for the outermost coding.
+        if n == 0 && !buf.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "data after the end of the compressed stream",
+            ));
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Chain {
+    /// One write into this stage (see `write` for what `Ok(0)` means).
+    fn write_stage(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Chain::Sink(s) => s.write(buf),
             Chain::Gzip(d) => d.write(buf),
@@ -233,10 +256,6 @@ impl Write for Chain {
                 Ok(want)
             }
         }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 
@@ -575,6 +594,31 @@ mod tests {
         assert_eq!(body.sample, b"abc");
         assert_eq!(body.decoded_len, 3);
         assert_eq!(flags, vec![Anomaly::UnknownEncoding]);
+    }
+
+    /// Fuzz regression: a deflate stream with bytes after its end, inside `br`. The brotli
+    /// writer retried the finished deflate decoder's `Ok(0)` forever.
+    #[test]
+    fn http_decode_data_after_inner_stream_end_fails_instead_of_hanging() {
+        let mut r = DeflateEncoder::new(Vec::new(), Compression::default());
+        let _ = r.write_all(b"raw body");
+        let mut inner = r.finish().unwrap_or_default();
+        inner.extend_from_slice(b"trailing bytes");
+        let mut wire = Vec::new();
+        {
+            let mut br = brotli::CompressorWriter::new(&mut wire, 4096, 5, 22);
+            let _ = br.write_all(&inner);
+        }
+        for chunk in [1, 7, 4096] {
+            let (_, flags) = run(&["deflate", "br"], &wire, chunk);
+            assert!(flags.contains(&Anomaly::DecompressionFailed), "{flags:?}");
+        }
+        // The input the fuzzer found (agent::fuzz::body_decoding layout).
+        let found: &[u8] = &[
+            137, 121, 41, 169, 64, 1, 29, 211, 67, 0, 61, 15, 66, 2, 1, 0, 27, 3, 39, 248, 90, 5,
+            61, 37, 140, 140, 140, 140, 140, 140, 140, 140, 140, 140, 140, 140, 1, 0,
+        ];
+        crate::fuzz::body_decoding(found);
     }
 
     #[test]

@@ -19,10 +19,10 @@
 //! HTTP/2 and what follows a 101 Upgrade are out of scope here. A CONNECT tunnel's content is
 //! probed like a new connection: HTTP/1 inside it is parsed, TLS goes to the TLS inventory.
 
-mod body;
+pub(crate) mod body;
 mod chunked;
 mod connection;
-mod decode;
+pub(crate) mod decode;
 mod lenient;
 mod parser;
 mod peel;

@@ -1,0 +1,106 @@
+//! Bodies of the coverage-guided fuzz targets (`fuzz/` at the repository root) for the
+//! analyzer's hostile entry points, as plain functions so the stable smoke test
+//! (`tests/fuzz_regressions.rs`) runs the same code over the kept corpora.
+//!
+//! Each function panics only when an invariant is broken (a cap not held, a round trip that
+//! does not hold); hostile input itself must never panic. Not an API.
+
+use crate::catalogue::Catalogue;
+use crate::inventory::{Inventory, InventoryLimits};
+use crate::wire::{Batch, InventoryDoc, WireLimits};
+
+/// Separates documents in the `catalogue` target's input.
+pub const DOC_SEPARATOR: &[u8] = b"\n#---8<---\n";
+
+/// Target `catalogue`: OpenAPI/Swagger text (YAML or JSON), possibly several documents
+/// separated by [`DOC_SEPARATOR`]. The first is the root (`api.yaml`); a `$ref` to a file whose
+/// name holds a number `n` (`d1.yaml`, `common/d2.json#/X`) loads document `n`. The catalogue's
+/// lookups then run over every declared route.
+pub fn catalogue(data: &[u8]) {
+    let docs: Vec<String> = split(data, DOC_SEPARATOR)
+        .into_iter()
+        .map(|d| String::from_utf8_lossy(d).into_owned())
+        .collect();
+    let Some(root) = docs.first() else {
+        return;
+    };
+    let load = |name: &str| -> Option<String> {
+        let digits: String = name
+            .rsplit('/')
+            .next()
+            .unwrap_or(name)
+            .chars()
+            .filter(char::is_ascii_digit)
+            .take(3)
+            .collect();
+        let n: usize = digits.parse().ok()?;
+        docs.get(n).cloned()
+    };
+    let mut cat = Catalogue::default();
+    // Once as a single document, once following references, into the same catalogue.
+    let _ = cat.add_document("single.yaml", root);
+    if cat.add_document_set("specs/api.yaml", root, load).is_err() {
+        return;
+    }
+    let routes = cat.routes();
+    let hosts = cat.hosts();
+    for route in routes.iter().take(200) {
+        let host = route.host.as_deref().unwrap_or("api.example.com");
+        let _ = cat.covers_host(host);
+        for method in ["GET", "post"] {
+            let _ = cat.find_operation(host, method, &route.path);
+            let concrete = route.path.replace(['{', '}'], "");
+            let _ = cat.find_operation(host, method, &concrete);
+        }
+    }
+    for host in hosts.iter().take(50) {
+        let _ = cat.find_operation(host, "GET", "/");
+    }
+    cat.reindex();
+    assert_eq!(
+        cat.routes().len(),
+        routes.len(),
+        "reindex changed the routes"
+    );
+}
+
+fn split<'a>(data: &'a [u8], sep: &[u8]) -> Vec<&'a [u8]> {
+    let mut out = Vec::new();
+    let mut rest = data;
+    while let Some(at) = rest.windows(sep.len()).position(|w| w == sep) {
+        out.push(&rest[..at]);
+        rest = &rest[at + sep.len()..];
+    }
+    out.push(rest);
+    out
+}
+
+/// Target `wire`: what the collector does with a batch body: decode and validate it, turn it
+/// into an inventory, merge that into a small capped inventory and into a default one, and
+/// check the accepted batch survives an encode/decode round trip.
+pub fn wire_batch(data: &[u8]) {
+    let limits = WireLimits::default();
+    let Ok(batch) = Batch::decode(data, &limits) else {
+        return;
+    };
+    let again = Batch::decode(&batch.encode(), &limits).expect("an accepted batch re-decodes");
+    assert_eq!(again, batch, "encode/decode round trip");
+    let Ok(inv) = batch.to_inventory(InventoryLimits::default()) else {
+        return;
+    };
+    let small = InventoryLimits {
+        max_endpoints: 4,
+        max_names: 3,
+    };
+    let mut capped = Inventory::new(small.clone());
+    capped.merge(&inv);
+    capped.merge(&inv);
+    assert!(capped.endpoints.len() <= small.max_endpoints);
+    assert!(capped.hosts.len() <= small.max_endpoints);
+    let mut total = Inventory::new(InventoryLimits::default());
+    total.merge(&inv);
+    total.merge(&capped);
+    assert_eq!(total.endpoints.len(), inv.endpoints.len());
+    let doc = InventoryDoc::from_inventory(&total);
+    let _ = doc.to_inventory(InventoryLimits::default());
+}
