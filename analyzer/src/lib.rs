@@ -8,6 +8,7 @@ pub mod cardinality;
 pub mod catalogue;
 pub mod classify;
 pub mod consumer;
+pub mod contain;
 pub mod diff;
 pub mod engine;
 pub mod exchange;

@@ -16,6 +16,7 @@
 //! blocks the queue and can still be inspected; a batch refused as too large is replaced by its
 //! parts ([`Spool::replace`]).
 
+use analyzer::contain::contained;
 use analyzer::wire::Batch;
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 use std::path::Path;
@@ -148,40 +149,6 @@ fn unkey(k: &[u8]) -> (u64, u64) {
             .unwrap_or(0)
     };
     (part(0..8), part(8..16))
-}
-
-thread_local! {
-    /// Set while [`contained`] runs on this thread (its panics are reported as errors).
-    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Run `f`, turning a panic into `Err(message)`, without the panic hook printing it.
-///
-/// Why: sled panics on some corruptions of its files ("index out of bounds") instead of
-/// returning an error; an agent should say its spool is damaged and what to do, not exit 101.
-/// The quiet hook is per thread (other threads' panics still print) and chained to the hook
-/// that was there. The collector's store has the same guard (`collector::store::salvage`);
-/// neither crate depends on the other, hence the copy.
-fn contained<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    static HOOK: std::sync::Once = std::sync::Once::new();
-    HOOK.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if !QUIET.with(std::cell::Cell::get) {
-                previous(info);
-            }
-        }));
-    });
-    let was = QUIET.with(|q| q.replace(true));
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    QUIET.with(|q| q.set(was));
-    r.map_err(|payload| {
-        payload
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "a panic without a message".into())
-    })
 }
 
 impl Spool {

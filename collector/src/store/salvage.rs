@@ -21,10 +21,10 @@ use super::{
     META_DROPPED, META_ENDPOINTS, META_HOSTS, META_SHELL,
 };
 use crate::review::ReviewRecord;
+use analyzer::contain::contained;
 use analyzer::inventory::{EndpointRecord, HostRecord, Inventory};
 use analyzer::observation::EndpointKey;
 use analyzer::wire::{shell_fields, shell_from_fields};
-use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::ops::Bound;
@@ -33,41 +33,6 @@ use std::path::Path;
 /// sled's log segment size (its default; the store does not change it): the unit the log is
 /// cut at when the end of a damaged log must be given up.
 const SEGMENT: u64 = 512 * 1024;
-
-thread_local! {
-    /// Set while [`contained`] runs on this thread: its panics are expected and reported as
-    /// errors, so the panic hook stays quiet for them.
-    static QUIET: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Run `f`, turning a panic into `Err(message)`.
-///
-/// Why: sled panics on some corruptions instead of returning an error, and a panic in the
-/// collector is exit 101 with "index out of bounds" and no word about the store. The default
-/// hook would still print that message to stderr, so a hook that skips panics of a contained
-/// region (per thread, so other threads' panics are still printed) is installed once, chained
-/// to the hook that was there. This needs `panic = "unwind"` (the workspace default).
-pub fn contained<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    static HOOK: std::sync::Once = std::sync::Once::new();
-    HOOK.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if !QUIET.with(Cell::get) {
-                previous(info);
-            }
-        }));
-    });
-    let was = QUIET.with(|q| q.replace(true));
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    QUIET.with(|q| q.set(was));
-    r.map_err(|payload| {
-        payload
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "a panic without a message".into())
-    })
-}
 
 /// A sled read error in the operator's terms (its `Display` ends in "backtrace ()").
 fn sled_problem(e: &sled::Error) -> String {
