@@ -219,6 +219,20 @@ impl Shipper {
     }
 }
 
+/// How many bytes a batch of this agent run would encode to, for [`split_to_fit`]: the
+/// largest `(epoch, seq)` stands in for the real ones, so the estimate is never short.
+fn encoded_size<'a>(
+    agent_id: &'a str,
+    run_id: &'a str,
+) -> impl Fn(&analyzer::inventory::Inventory, &BTreeMap<String, u64>) -> usize + 'a {
+    move |inv, counters| {
+        Batch::new(agent_id, u64::MAX, u64::MAX, inv, counters.clone())
+            .with_run_id(run_id)
+            .encode()
+            .len()
+    }
+}
+
 /// Turns sealed windows into spooled batches.
 struct Spooler {
     spool: Arc<Spool>,
@@ -263,12 +277,7 @@ impl Spooler {
                 *before = *now;
             }
             let run_id = self.spool.run_id().to_string();
-            let size = |inv: &_, counters: &BTreeMap<String, u64>| {
-                Batch::new(&self.agent_id, u64::MAX, u64::MAX, inv, counters.clone())
-                    .with_run_id(&run_id)
-                    .encode()
-                    .len()
-            };
+            let size = encoded_size(&self.agent_id, &run_id);
             let limit = self.limit.load(Ordering::Relaxed);
             for (inventory, counters) in
                 split_to_fit(sealed.inventory, sealed.counters, limit, &size)
@@ -458,12 +467,7 @@ impl Sender {
         let inventory = whole
             .to_inventory(InventoryLimits::default())
             .map_err(|e| e.to_string())?;
-        let size = |inv: &_, counters: &BTreeMap<String, u64>| {
-            Batch::new(&whole.agent_id, u64::MAX, u64::MAX, inv, counters.clone())
-                .with_run_id(&whole.run_id)
-                .encode()
-                .len()
-        };
+        let size = encoded_size(&whole.agent_id, &whole.run_id);
         let parts = split_to_fit(inventory, whole.counters.clone(), target, &size);
         if parts.len() < 2 {
             return Ok(1);
