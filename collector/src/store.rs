@@ -163,6 +163,12 @@ pub enum StoreError {
          `shadowtap store export --data {path} --salvage --out FILE`"
     )]
     Damaged { path: String, what: String },
+    #[error(
+        "store at {path} is in use by another process (a running collector?): sled lets one \
+         process open it at a time. Stop that process, or read a running collector through its \
+         API (`shadowtap report --collector`)"
+    )]
+    InUse { path: String },
     #[error("{path} is not a collector store (no sled `db` or `conf` file in it)")]
     NotAStore { path: String },
     /// Not named `source`: that would make it the error's source too, printed twice by `{:#}`.
@@ -315,9 +321,17 @@ impl SledStore {
 
     /// [`SledStore::open`] without the damage checks and panic containment.
     fn open_unguarded(dir: &Path, limits: StoreLimits) -> Result<SledStore, StoreError> {
-        let open = |e| StoreError::Open {
-            path: dir.display().to_string(),
-            source: e,
+        let open = |e| match e {
+            // sled holds an exclusive lock on its files; its error prints as `Os { code: 11 .. }`.
+            sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+                StoreError::InUse {
+                    path: dir.display().to_string(),
+                }
+            }
+            e => StoreError::Open {
+                path: dir.display().to_string(),
+                source: e,
+            },
         };
         let db = sled::Config::new().path(dir).open().map_err(open)?;
         let store = SledStore {

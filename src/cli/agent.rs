@@ -95,7 +95,7 @@ enum CaptureEngine {
 fn required<T: Clone>(v: &Option<T>, what: &str) -> Result<T> {
     match v {
         Some(v) => Ok(v.clone()),
-        None => bail!("agent: {what} is required (flag or [agent] in the config file)"),
+        None => super::usage!("agent: {what} is required (flag or [agent] in the config file)"),
     }
 }
 
@@ -150,7 +150,7 @@ pub fn run(args: AgentArgs) -> Result<u8> {
         })?,
     };
     if !analyzer::wire::valid_agent_id(&agent_id) {
-        bail!("agent: agent id {agent_id:?} is not valid (A-Z a-z 0-9 . _ - : @)");
+        super::usage!("agent: agent id {agent_id:?} is not valid (A-Z a-z 0-9 . _ - : @)");
     }
 
     let catalogue = common::load_catalogue(&s.catalog, &s.catalog_root)?;

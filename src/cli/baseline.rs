@@ -7,7 +7,7 @@
 use super::common;
 use analyzer::catalogue::{Catalogue, CatalogueConfig};
 use analyzer::diff::baseline::Baseline;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
 
@@ -56,9 +56,10 @@ pub fn apply_catalogue_config(catalogue: &mut Catalogue, config: &CatalogueConfi
 }
 
 pub fn run(args: BaselineArgs) -> Result<u8> {
+    common::check_output(&args.out)?;
     let baseline = match (&args.from_report, args.captures.is_empty()) {
         (Some(report), _) => load(report)?,
-        (None, true) => bail!("give capture files, or --from-report REPORT"),
+        (None, true) => super::usage!("give capture files, or --from-report REPORT"),
         (None, false) => {
             let config = super::config::Config::load(args.config.as_deref())?;
             let mut catalogue = common::load_catalogue(&args.catalog, &args.catalog_root)?;

@@ -192,7 +192,7 @@ where
     let (outcome, finished, _summary) = runner::run(&config, sinks, &mut hooks, |feeder| {
         let mut errors = Vec::new();
         for path in captures {
-            let mut source = FileSource::open(path)?;
+            let mut source = open_capture(path)?;
             let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
             let bar =
                 (show_progress && size >= PROGRESS_MIN_BYTES && std::io::stderr().is_terminal())
@@ -256,6 +256,39 @@ where
         errors,
     };
     Ok((sinks, stats, totals))
+}
+
+/// A capture file, or standard input for `-` (`tcpdump -w - | shadowtap scan -`).
+pub fn open_capture(path: &Path) -> Result<FileSource, agent::source::SourceError> {
+    if path == Path::new("-") {
+        return FileSource::from_reader("standard input", Box::new(std::io::stdin()));
+    }
+    FileSource::open(path)
+}
+
+/// Fail now, before minutes of reading captures, if `path` cannot be written: a missing
+/// folder, a directory, no permission. A file that did not exist is not left behind.
+pub fn check_output(path: &Path) -> Result<()> {
+    let existed = path.exists();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    if !existed {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
+
+/// Write `text` to `path`, or to standard output without one.
+pub fn write_output(path: Option<&Path>, text: &[u8]) -> Result<()> {
+    match path {
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+        }
+        None => super::write_stdout(text),
+    }
 }
 
 /// What reading captures against a catalogue gives: the inventory (cardinality-collapsed), the

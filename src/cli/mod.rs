@@ -3,9 +3,13 @@
 //! Exit codes: 0 success; 1 error; 2 usage error; 3 `--fail-on` threshold reached;
 //! 4 an input capture was damaged (read up to the damage; the report was still written), or
 //! the collector's store was (`store export` wrote what was readable; `store check`).
+//! When both 3 and 4 apply, 3 wins (the gate is what CI scripts test) and the damage is still
+//! said on stderr and in the report's summary.
+//! A closed standard output (`| head`) ends the command quietly with 0.
 
 mod agent;
 mod baseline;
+mod build_docs;
 mod catalog;
 mod collector;
 mod common;
@@ -58,19 +62,49 @@ enum Command {
     Pki(pki::PkiCommand),
     /// Print the scan report computed by a collector.
     Report(report::ReportArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(build_docs::CompletionsArgs),
+    /// Write man pages (shadowtap.1 and one per subcommand) into a directory.
+    Man(build_docs::ManArgs),
 }
 
 pub const EXIT_ERROR: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_FAIL_ON: u8 = 3;
 pub const EXIT_DAMAGED_INPUT: u8 = 4;
 
+/// A command line that cannot work as given (a required setting missing, a bad value that clap
+/// cannot check): exit 2 like clap's own usage errors, not 1.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// `Err(UsageError)` with a formatted message.
+macro_rules! usage {
+    ($($arg:tt)*) => {
+        return Err(anyhow::Error::new($crate::cli::UsageError(format!($($arg)*))))
+    };
+}
+pub(crate) use usage;
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Colour only for a person at a terminal: journald and log files get plain text.
+    use std::io::IsTerminal;
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SHADOWTAP_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
+        .with_ansi(colour)
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
@@ -85,12 +119,84 @@ pub fn main() -> ExitCode {
         Command::Store(cmd) => collector::run_store(cmd),
         Command::Pki(cmd) => pki::run(cmd),
         Command::Report(args) => report::run(args),
+        Command::Completions(args) => build_docs::completions::<Cli>(args),
+        Command::Man(args) => build_docs::man::<Cli>(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
+        Err(e) if closed_stdout(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("shadowtap: error: {e:#}");
-            ExitCode::from(EXIT_ERROR)
+            eprintln!("shadowtap: error: {}", describe(&e));
+            if e.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::from(EXIT_ERROR)
+            }
         }
+    }
+}
+
+/// The reader of our standard output went away (`shadowtap exchanges ... | head`): what it
+/// wanted it has, so this is not a failure worth a message.
+fn closed_stdout(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// The error and its causes joined by ": ", each said once: an error that already prints its
+/// cause (`Address already in use (os error 98)`) and also returns it as its source would
+/// otherwise say it twice.
+fn describe(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+/// Write the whole of `bytes` to standard output (a closed pipe is an error the caller's `?`
+/// passes up, and [`main`] ends quietly on it; `print!` would panic instead).
+pub fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("binding 0.0.0.0:7443: {0}")]
+    struct Bind(#[source] std::io::Error);
+
+    #[test]
+    fn a_cause_already_in_its_parents_text_is_said_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::AddrInUse, "Address already in use");
+        let e = anyhow::Error::new(Bind(io)).context("collector");
+        assert_eq!(
+            describe(&e),
+            "collector: binding 0.0.0.0:7443: Address already in use"
+        );
+    }
+
+    #[test]
+    fn a_broken_pipe_anywhere_in_the_chain_is_a_closed_stdout() {
+        let pipe = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "Broken pipe");
+        assert!(closed_stdout(&anyhow::Error::new(pipe).context("writing")));
+        let other = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        assert!(!closed_stdout(&anyhow::Error::new(other)));
     }
 }

@@ -1,9 +1,10 @@
 //! `shadowtap pki init DIR`: a CA, a collector certificate and agent certificates for a first
-//! deployment. See collector::pki for the layout and for using the bank's own PKI instead.
+//! deployment; `shadowtap pki add-agent ID`: one more agent in that PKI. See collector::pki for
+//! the layout and for using the bank's own PKI instead.
 
 use anyhow::Result;
 use clap::Subcommand;
-use collector::pki::{init, PkiPlan};
+use collector::pki::{add_agent, init, PkiPlan};
 use std::path::PathBuf;
 
 #[derive(Subcommand)]
@@ -20,6 +21,17 @@ pub enum PkiCommand {
         /// DNS names or IP addresses the collector is reached at (repeatable).
         #[arg(long = "collector-name", value_name = "NAME")]
         collector_names: Vec<String>,
+        /// Validity in days.
+        #[arg(long, default_value_t = 825)]
+        days: u32,
+    },
+    /// Issue one more agent certificate, DIR/agents/<ID>.{pem,key}, signed by DIR's CA
+    /// (DIR/ca.pem and DIR/ca.key).
+    AddAgent {
+        id: String,
+        /// The PKI directory `pki init` wrote.
+        #[arg(long, value_name = "DIR", default_value = "/etc/shadowtap/pki")]
+        dir: PathBuf,
         /// Validity in days.
         #[arg(long, default_value_t = 825)]
         days: u32,
@@ -65,6 +77,16 @@ pub fn run(cmd: PkiCommand) -> Result<u8> {
             println!(
                 "keep {} offline: it signs every certificate",
                 dir.join("ca.key").display()
+            );
+            Ok(0)
+        }
+        PkiCommand::AddAgent { id, dir, days } => {
+            let (cert, key) = add_agent(&dir, &id, days)?;
+            println!("agent {id}: {} {}", cert.display(), key.display());
+            println!(
+                "copy {} and {} to the agent host; the collector needs no change",
+                cert.display(),
+                key.display()
             );
             Ok(0)
         }

@@ -21,7 +21,8 @@ pub enum Format {
 
 #[derive(Args)]
 pub struct ScanArgs {
-    /// Capture files (pcap or pcapng, optionally gzip-compressed), read in order.
+    /// Capture files (pcap or pcapng, optionally gzip-compressed), read in order; `-` reads
+    /// standard input.
     #[arg(required = true)]
     captures: Vec<PathBuf>,
     /// OpenAPI documents or directories of them (2.0, 3.0, 3.1; YAML or JSON).
@@ -64,7 +65,10 @@ pub struct ScanArgs {
 
 pub fn run(args: ScanArgs) -> Result<u8> {
     let config = super::config::Config::load(args.config.as_deref())?;
-    // Read the baseline first: a bad file should stop the scan before the captures are read.
+    // Check what can fail fast before the captures are read: outputs, then the baseline.
+    for path in args.out.iter().chain(&args.save_inventory) {
+        common::check_output(path)?;
+    }
     let baseline = match &args.baseline {
         Some(path) => Some((path.display().to_string(), super::baseline::load(path)?)),
         None => None,
@@ -115,14 +119,26 @@ pub fn run(args: ScanArgs) -> Result<u8> {
         std::fs::write(path, snapshot.to_json() + "\n")
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    match &args.out {
-        Some(path) => {
-            std::fs::write(path, rendered).with_context(|| format!("writing {}", path.display()))?
+    common::write_output(args.out.as_deref(), rendered.as_bytes())?;
+    Ok(exit_status(
+        args.fail_on.is_some_and(|t| report.has_findings_at(t)),
+        damaged,
+    ))
+}
+
+/// `--fail-on` (3) wins over damaged input (4): the gate is what a CI job tests. The damage is
+/// in the report's summary either way, and said here when its code is hidden.
+pub fn exit_status(fail_on_reached: bool, damaged: bool) -> u8 {
+    match (fail_on_reached, damaged) {
+        (true, true) => {
+            eprintln!(
+                "shadowtap: exit {EXIT_FAIL_ON} (--fail-on reached); the input was also damaged \
+                 (exit {EXIT_DAMAGED_INPUT} otherwise): see the report's summary"
+            );
+            EXIT_FAIL_ON
         }
-        None => print!("{rendered}"),
+        (true, false) => EXIT_FAIL_ON,
+        (false, true) => EXIT_DAMAGED_INPUT,
+        (false, false) => 0,
     }
-    if args.fail_on.is_some_and(|t| report.has_findings_at(t)) {
-        return Ok(EXIT_FAIL_ON);
-    }
-    Ok(if damaged { EXIT_DAMAGED_INPUT } else { 0 })
 }

@@ -61,6 +61,11 @@ pub enum SpoolError {
          lost, everything the collector acknowledged is safe there"
     )]
     Damaged { path: String, what: String },
+    #[error(
+        "agent spool at {path} is in use by another agent process: give each agent its own \
+         --spool directory"
+    )]
+    InUse { path: String },
 }
 
 /// Bounds of the spool; whichever is reached first evicts the oldest batch.
@@ -192,9 +197,17 @@ impl Spool {
         let db = sled::Config::new()
             .path(dir)
             .open()
-            .map_err(|source| SpoolError::Open {
-                path: dir.display().to_string(),
-                source,
+            .map_err(|source| match source {
+                // sled's exclusive file lock; its error prints as `Os { code: 11 .. }`.
+                sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+                    SpoolError::InUse {
+                        path: dir.display().to_string(),
+                    }
+                }
+                source => SpoolError::Open {
+                    path: dir.display().to_string(),
+                    source,
+                },
             })?;
         let meta = db.open_tree("meta")?;
         let stored = meta

@@ -235,7 +235,7 @@ impl FileSource {
         let name = path.display().to_string();
         match File::open(path) {
             Ok(file) => FileSource::from_reader(name, Box::new(file)),
-            Err(e) => Err(SourceError::new(name, 0, SourceErrorKind::Io(e))),
+            Err(e) => Err(SourceError::new(name, 0, SourceErrorKind::Open(e))),
         }
     }
 

@@ -124,7 +124,7 @@ pub struct SharedFrame<'a> {
 /// offset into the decompressed pcap, as `zcat file | xxd` would show it); for live captures it
 /// is 0.
 #[derive(Debug, thiserror::Error)]
-#[error("{source_name}: byte offset {offset}: {kind}")]
+#[error("{source_name}: {}{kind}", self.position())]
 pub struct SourceError {
     pub source_name: String,
     pub offset: u64,
@@ -134,6 +134,9 @@ pub struct SourceError {
 /// Why a frame source failed. Every kind names what was expected.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceErrorKind {
+    /// The file could not be opened (missing, a directory, no permission).
+    #[error("cannot open: {0}")]
+    Open(io::Error),
     /// Reading the underlying file, pipe or decompressor failed.
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),
@@ -162,6 +165,14 @@ fn hex4(magic: &[u8; 4]) -> String {
 }
 
 impl SourceError {
+    /// "byte offset N: " where a position means something (not for a file never opened).
+    fn position(&self) -> String {
+        match self.kind {
+            SourceErrorKind::Open(_) => String::new(),
+            _ => format!("byte offset {}: ", self.offset),
+        }
+    }
+
     pub fn new(source_name: impl Into<String>, offset: u64, kind: SourceErrorKind) -> Self {
         SourceError {
             source_name: source_name.into(),
