@@ -323,11 +323,9 @@ impl SledStore {
     fn open_unguarded(dir: &Path, limits: StoreLimits) -> Result<SledStore, StoreError> {
         let open = |e| match e {
             // sled holds an exclusive lock on its files; its error prints as `Os { code: 11 .. }`.
-            sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
-                StoreError::InUse {
-                    path: dir.display().to_string(),
-                }
-            }
+            sled::Error::Io(io) if analyzer::contain::is_lock_conflict(&io) => StoreError::InUse {
+                path: dir.display().to_string(),
+            },
             e => StoreError::Open {
                 path: dir.display().to_string(),
                 source: e,
@@ -801,6 +799,18 @@ mod tests {
         }
         let counters = BTreeMap::from([("packets".to_string(), 10)]);
         Batch::new(agent, epoch, seq, &inv, counters)
+    }
+
+    #[test]
+    fn a_store_open_elsewhere_is_said_to_be_in_use() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let _first = SledStore::open(dir.path(), StoreLimits::default()).expect("open");
+        let second = SledStore::open(dir.path(), StoreLimits::default());
+        assert!(
+            matches!(second, Err(StoreError::InUse { .. })),
+            "{:?}",
+            second.err()
+        );
     }
 
     #[test]

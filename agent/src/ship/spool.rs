@@ -199,7 +199,7 @@ impl Spool {
             .open()
             .map_err(|source| match source {
                 // sled's exclusive file lock; its error prints as `Os { code: 11 .. }`.
-                sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+                sled::Error::Io(io) if analyzer::contain::is_lock_conflict(&io) => {
                     SpoolError::InUse {
                         path: dir.display().to_string(),
                     }
@@ -428,6 +428,22 @@ mod tests {
 
     fn make(e: u64, s: u64) -> Batch {
         Batch::new("a", e, s, &Inventory::default(), BTreeMap::new())
+    }
+
+    #[test]
+    fn a_spool_open_in_another_agent_is_said_to_be_in_use() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let limits = SpoolLimits {
+            max_batches: 3,
+            max_bytes: u64::MAX,
+        };
+        let _first = Spool::open(dir.path(), limits).expect("open");
+        let second = Spool::open(dir.path(), limits);
+        assert!(
+            matches!(second, Err(SpoolError::InUse { .. })),
+            "{:?}",
+            second.err()
+        );
     }
 
     #[test]
