@@ -42,6 +42,13 @@ pub fn contained<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     })
 }
 
+/// Whether an I/O error from opening sled files means another process holds them: sled takes
+/// an exclusive lock and reports a conflict as `Other("could not acquire lock on ..: Os { code:
+/// 11, kind: WouldBlock .. }")`, which the store and the spool turn into "in use".
+pub fn is_lock_conflict(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("could not acquire lock")
+}
+
 #[cfg(test)]
 mod tests {
     use super::contained;
@@ -56,11 +63,4 @@ mod tests {
         let inner = contained(|| contained(|| -> u8 { panic!("{}", 42) }));
         assert_eq!(inner, Ok(Err("42".to_string())));
     }
-}
-
-/// Whether an I/O error from opening sled files means another process holds them: sled takes
-/// an exclusive lock and reports a conflict as `Other("could not acquire lock on ..: Os { code:
-/// 11, kind: WouldBlock .. }")`, which the store and the spool turn into "in use".
-pub fn is_lock_conflict(e: &std::io::Error) -> bool {
-    e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("could not acquire lock")
 }
