@@ -49,6 +49,7 @@ pub struct CollectorArgs {
 pub fn settings(args: &CollectorArgs) -> Result<CollectorSettings> {
     let config = super::config::Config::load(args.config.as_deref())?;
     let mut s = config.collector.clone();
+    s.templating = config.templating.clone();
     if let Some(v) = &args.listen {
         s.listen = v.clone();
     }

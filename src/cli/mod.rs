@@ -63,6 +63,9 @@ enum Command {
 pub const EXIT_ERROR: u8 = 1;
 pub const EXIT_FAIL_ON: u8 = 3;
 pub const EXIT_DAMAGED_INPUT: u8 = 4;
+/// `agent`: batches were left undelivered at the end (in the spool, or refused for good).
+/// Not 5: kept free for scan's catalogue failures.
+pub const EXIT_UNDELIVERED: u8 = 6;
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
