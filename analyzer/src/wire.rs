@@ -391,8 +391,14 @@ impl Batch {
             for (what, n) in [
                 ("ALPN values per TLS host", h.alpn.len()),
                 ("JA4 fingerprints per TLS host", h.ja4.len()),
-                ("server certificates per TLS host", h.server_cert_subjects.len()),
-                ("client certificates per TLS host", h.client_cert_subjects.len()),
+                (
+                    "server certificates per TLS host",
+                    h.server_cert_subjects.len(),
+                ),
+                (
+                    "client certificates per TLS host",
+                    h.client_cert_subjects.len(),
+                ),
                 ("consumers per TLS host", h.consumers.len()),
             ] {
                 over(what, n, names)?;
@@ -823,8 +829,11 @@ mod tests {
             .as_object_mut()
             .expect("object")
             .remove("tls");
-        let old = Batch::decode(&serde_json::to_vec(&v).expect("json"), &WireLimits::default())
-            .expect("decodes");
+        let old = Batch::decode(
+            &serde_json::to_vec(&v).expect("json"),
+            &WireLimits::default(),
+        )
+        .expect("decodes");
         assert!(old.inventory.tls.is_empty());
         // TLS names and counts are bounded like the rest.
         let mut bad = b.clone();

@@ -28,7 +28,10 @@ pub fn classify(e: &std::io::Error) -> Refusal {
     use rustls::CertificateError as C;
     let refusal = |label, why: String| Refusal { label, why };
     let Some(tls) = e.get_ref().and_then(|x| x.downcast_ref::<rustls::Error>()) else {
-        return refusal("other", format!("connection failed during the handshake: {e}"));
+        return refusal(
+            "other",
+            format!("connection failed during the handshake: {e}"),
+        );
     };
     match tls {
         rustls::Error::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => refusal(

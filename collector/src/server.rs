@@ -20,9 +20,9 @@
 //! shared state. Wall time is used for I/O timeouts and polling only; data carries packet time.
 
 use crate::admission::Admission;
-use crate::handshake_log::{self, HandshakeLog, Refusal};
 use crate::catalogue_files::{load_catalogue_with, CatalogueOptions};
 use crate::config::CollectorSettings;
+use crate::handshake_log::{self, HandshakeLog, Refusal};
 use crate::metrics::CollectorMetrics;
 use crate::store::{SledStore, Store, StoreError};
 use crate::tls;
@@ -194,15 +194,12 @@ impl AppState {
         let tls = self.store.tls()?;
         let catalogue = self.catalogue();
         let sev = |class: &str| self.classifier.severity(class).unwrap_or(Severity::Low);
-        let d = analyzer::derive::derive(
-            inventory,
-            tls,
-            &catalogue,
-            &self.settings.templating,
-            &sev,
-        );
+        let d =
+            analyzer::derive::derive(inventory, tls, &catalogue, &self.settings.templating, &sev);
         self.metrics.findings.set(d.findings.len() as i64);
-        self.metrics.endpoints.set(d.inventory.endpoints.len() as i64);
+        self.metrics
+            .endpoints
+            .set(d.inventory.endpoints.len() as i64);
         let a = Arc::new(FleetAnalysis {
             generation,
             inventory: d.inventory,

@@ -216,9 +216,13 @@ pub enum ExportRecord {
     },
     /// Every inventory field but the endpoints (hosts, timeline, ...), as the inventory
     /// serialises them.
-    Inventory { fields: InventoryShell },
+    Inventory {
+        fields: InventoryShell,
+    },
     /// The TLS hosts and their counts.
-    Tls { inventory: Box<TlsInventory> },
+    Tls {
+        inventory: Box<TlsInventory>,
+    },
     Agent {
         id: String,
         state: AgentState,
@@ -497,7 +501,11 @@ impl SledStore {
                 }
             }
             meta.insert(META_HOSTS, &host_count.to_be_bytes())?;
-            add_u64(meta, format!("{COUNTER_PREFIX}{HOSTS_SHED}").as_bytes(), shed)?;
+            add_u64(
+                meta,
+                format!("{COUNTER_PREFIX}{HOSTS_SHED}").as_bytes(),
+                shed,
+            )?;
             if let Some(timeline) = d.timeline.filter(|t| !t.is_empty()) {
                 let mut shell: InventoryShell = match meta.get(META_SHELL)? {
                     Some(b) => dec("inventory shell", &b).or_else(abort)?,
@@ -595,7 +603,10 @@ impl SledStore {
                 ctx.update(&buf[..n]);
             }
             let d = ctx.finish();
-            d.as_ref().iter().map(|b| format!("{b:02x}")).collect::<String>()
+            d.as_ref()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
         };
         let mark = format!("{IMPORT_PREFIX}{digest}");
         if self.meta.contains_key(mark.as_bytes())? {
