@@ -451,35 +451,48 @@ impl Inventory {
     }
 
     pub fn merge(&mut self, other: &Inventory) {
-        let cap = self.limits.max_names;
         for (key, rec) in &other.endpoints {
-            if let Some(mine) = self.endpoints.get_mut(key) {
-                mine.merge(rec, cap);
-            } else if self.endpoints.len() < self.limits.max_endpoints {
-                self.endpoints.insert(key.clone(), rec.clone());
-            } else {
-                self.dropped_observations = self.dropped_observations.saturating_add(rec.exchanges);
-            }
+            self.merge_endpoint(key, rec);
         }
         for (name, host) in &other.hosts {
-            let room = self.hosts.len() < self.limits.max_endpoints;
-            match self.hosts.get_mut(name) {
-                Some(mine) => mine.merge(host),
-                // Hosts are capped like endpoints (their exchanges are already counted in
-                // `dropped_observations` when their endpoints did not fit).
-                None if room => {
-                    self.hosts.insert(name.clone(), host.clone());
-                }
-                None => {}
-            }
+            self.merge_host(name, host);
         }
         self.dropped_observations = self
             .dropped_observations
             .saturating_add(other.dropped_observations);
         for (minute, n) in &other.timeline {
-            let v = self.timeline.entry(*minute).or_default();
-            *v = v.saturating_add(*n);
+            self.merge_minute(*minute, *n);
         }
+    }
+
+    /// Fold one endpoint in (a new one past `max_endpoints` is counted as dropped).
+    pub fn merge_endpoint(&mut self, key: &EndpointKey, rec: &EndpointRecord) {
+        if let Some(mine) = self.endpoints.get_mut(key) {
+            mine.merge(rec, self.limits.max_names);
+        } else if self.endpoints.len() < self.limits.max_endpoints {
+            self.endpoints.insert(key.clone(), rec.clone());
+        } else {
+            self.dropped_observations = self.dropped_observations.saturating_add(rec.exchanges);
+        }
+    }
+
+    /// Fold one host in. Hosts are capped like endpoints (their exchanges are already counted
+    /// in `dropped_observations` when their endpoints did not fit).
+    pub fn merge_host(&mut self, name: &str, host: &HostRecord) {
+        let room = self.hosts.len() < self.limits.max_endpoints;
+        match self.hosts.get_mut(name) {
+            Some(mine) => mine.merge(host),
+            None if room => {
+                self.hosts.insert(name.to_string(), host.clone());
+            }
+            None => {}
+        }
+    }
+
+    /// Add `n` exchanges to one timeline minute (the oldest minutes beyond the cap go).
+    pub fn merge_minute(&mut self, minute: i64, n: u64) {
+        let v = self.timeline.entry(minute).or_default();
+        *v = v.saturating_add(n);
         trim_timeline(&mut self.timeline);
     }
 

@@ -9,6 +9,7 @@ pub mod catalogue;
 pub mod classify;
 pub mod consumer;
 pub mod contain;
+pub mod derive;
 pub mod diff;
 pub mod engine;
 pub mod exchange;

@@ -85,8 +85,9 @@ fn insert_capped(set: &mut BTreeSet<String>, v: &str, cap: usize, dropped: &mut 
 }
 
 impl TlsHostRecord {
-    fn merge(&mut self, o: &TlsHostRecord, cap: usize) {
-        self.connections += o.connections;
+    /// Fold `o` in, keeping at most `cap` names per set (the rest counted in `dropped_names`).
+    pub fn merge(&mut self, o: &TlsHostRecord, cap: usize) {
+        self.connections = self.connections.saturating_add(o.connections);
         let mut dropped = 0;
         for (mine, theirs) in [
             (&mut self.alpn, &o.alpn),
@@ -101,14 +102,17 @@ impl TlsHostRecord {
         for (c, n) in &o.consumers {
             let room = self.consumers.len() < cap;
             match self.consumers.get_mut(c) {
-                Some(v) => *v += n,
+                Some(v) => *v = v.saturating_add(*n),
                 None if room => {
                     self.consumers.insert(c.clone(), *n);
                 }
                 None => dropped += 1,
             }
         }
-        self.dropped_names += o.dropped_names + dropped;
+        self.dropped_names = self
+            .dropped_names
+            .saturating_add(o.dropped_names)
+            .saturating_add(dropped);
         self.first_seen = match (self.first_seen, o.first_seen) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -121,13 +125,20 @@ impl TlsHostRecord {
 }
 
 /// TLS hosts keyed by SNI; connections without SNI are only counted.
+///
+/// Its serde form (hosts and counts, never the limits: the receiver applies its own) is what
+/// agent batches carry ([`crate::wire::InventoryDoc::tls`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TlsInventory {
+    #[serde(skip)]
     pub limits: TlsLimits,
+    #[serde(default)]
     pub hosts: BTreeMap<String, TlsHostRecord>,
     /// ClientHellos without server_name.
+    #[serde(default)]
     pub without_sni: u64,
     /// Observations not recorded because `max_hosts` was reached.
+    #[serde(default)]
     pub dropped_hosts: u64,
 }
 
@@ -164,8 +175,9 @@ impl TlsInventory {
 
     /// Fold another inventory in (order-independent).
     pub fn merge(&mut self, other: &TlsInventory) {
-        self.without_sni += other.without_sni;
-        self.dropped_hosts += other.dropped_hosts;
+        // Saturating: merged counts come from agents' batches (validated, but summed).
+        self.without_sni = self.without_sni.saturating_add(other.without_sni);
+        self.dropped_hosts = self.dropped_hosts.saturating_add(other.dropped_hosts);
         let cap = self.limits.max_names;
         for (host, rec) in &other.hosts {
             let room = self.hosts.len() < self.limits.max_hosts;
@@ -176,9 +188,19 @@ impl TlsInventory {
                     fresh.merge(rec, cap);
                     self.hosts.insert(host.clone(), fresh);
                 }
-                None => self.dropped_hosts += rec.connections,
+                None => self.dropped_hosts = self.dropped_hosts.saturating_add(rec.connections),
             }
         }
+    }
+
+    /// Nothing seen (no host, no count).
+    pub fn is_empty(&self) -> bool {
+        self.hosts.is_empty() && self.without_sni == 0 && self.dropped_hosts == 0
+    }
+
+    /// Names dropped by the per-host caps, over every host.
+    pub fn dropped_names(&self) -> u64 {
+        self.hosts.values().map(|h| h.dropped_names).sum()
     }
 
     /// TLS connections recorded (with SNI).

@@ -1,7 +1,10 @@
 //! The agent -> collector batch format (version 1), the one definition both ends use.
 //!
 //! A [`Batch`] is one agent's aggregate of one packet-time window: an [`Inventory`] flattened to
-//! a list (JSON maps need string keys, [`EndpointKey`] is a struct) plus capture counter deltas.
+//! a list (JSON maps need string keys, [`EndpointKey`] is a struct), the window's TLS hosts
+//! ([`TlsInventory`], so the collector derives the same `shadow_host` findings as `scan`) and
+//! capture counter deltas. The TLS part is optional on the wire: batches from older agents
+//! still decode (version 1 is unchanged, only extended).
 //! It carries `(agent_id, epoch, seq)`: the collector applies a batch only when that pair is
 //! above the agent's high-water mark, so resending is harmless (at-least-once delivery,
 //! exactly-once effect). Like every inventory, a batch holds names, shapes, labels, counts,
@@ -11,9 +14,10 @@
 //! the agent and collector crates. Decoding is for hostile input: size is capped by the caller
 //! before parsing, and [`Batch::validate`] checks every count against [`WireLimits`].
 
-use crate::inventory::{EndpointRecord, Inventory, InventoryLimits};
+use crate::inventory::{EndpointRecord, HostRecord, Inventory, InventoryLimits};
 use crate::observation::EndpointKey;
 use crate::time::Timestamp;
+use crate::tls::{TlsInventory, TlsLimits};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -74,77 +78,99 @@ pub struct EndpointEntry {
     pub record: EndpointRecord,
 }
 
-/// An inventory as a JSON-friendly document (also the collector's `/v1/inventory` body).
-///
-/// `endpoints` is flattened to a list; every other inventory field (hosts, timeline, and any
-/// field added later) travels in `rest` exactly as [`Inventory`] serialises it, so the format
-/// follows the inventory without a second definition to keep in step.
+/// Every inventory field but the endpoints, typed: the same JSON keys [`Inventory`] writes.
+/// Also the collector's export record of them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct InventoryDoc {
-    pub endpoints: Vec<EndpointEntry>,
-    #[serde(flatten)]
-    pub rest: serde_json::Map<String, serde_json::Value>,
+pub struct InventoryShell {
+    #[serde(default)]
+    pub hosts: BTreeMap<String, HostRecord>,
+    #[serde(default)]
+    pub dropped_observations: u64,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub timeline: BTreeMap<i64, u64>,
 }
 
-/// The inventory without its endpoints, as JSON fields.
-pub fn shell_fields(inv: &Inventory) -> serde_json::Map<String, serde_json::Value> {
-    let mut shell = inv.clone();
-    shell.endpoints.clear();
-    match serde_json::to_value(&shell) {
-        Ok(serde_json::Value::Object(mut m)) => {
-            m.remove("endpoints");
-            m
+impl InventoryShell {
+    /// The shell of `inv` (copies its hosts and timeline).
+    pub fn of(inv: &Inventory) -> InventoryShell {
+        InventoryShell {
+            hosts: inv.hosts.clone(),
+            dropped_observations: inv.dropped_observations,
+            timeline: inv.timeline.clone(),
         }
-        // An inventory without endpoints has only string-keyed maps: this cannot happen.
-        _ => serde_json::Map::new(),
     }
 }
 
-/// Rebuild an endpoint-less inventory from [`shell_fields`] output.
-pub fn shell_from_fields(
-    fields: &serde_json::Map<String, serde_json::Value>,
-    limits: InventoryLimits,
-) -> Result<Inventory, WireError> {
-    let mut obj = fields.clone();
-    obj.insert(
-        "endpoints".into(),
-        serde_json::Value::Object(serde_json::Map::new()),
-    );
-    let mut shell: Inventory = serde_json::from_value(serde_json::Value::Object(obj))
-        .map_err(|e| WireError::Malformed(format!("inventory: {e}")))?;
-    shell.limits = limits;
-    Ok(shell)
+/// An inventory as a JSON-friendly document (also the collector's `/v1/inventory` body):
+/// `endpoints` flattened to a list, the other inventory fields under their own names, and the
+/// TLS hosts of the same traffic under `tls` (absent when none: batches of agents that predate
+/// it read the same).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InventoryDoc {
+    pub endpoints: Vec<EndpointEntry>,
+    #[serde(default)]
+    pub hosts: BTreeMap<String, HostRecord>,
+    #[serde(default)]
+    pub dropped_observations: u64,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub timeline: BTreeMap<i64, u64>,
+    #[serde(default, skip_serializing_if = "TlsInventory::is_empty")]
+    pub tls: TlsInventory,
 }
 
 impl InventoryDoc {
-    pub fn from_inventory(inv: &Inventory) -> InventoryDoc {
+    /// The document of `inv` and `tls`, moved (no copy of the records).
+    pub fn new(inv: Inventory, tls: TlsInventory) -> InventoryDoc {
         InventoryDoc {
             endpoints: inv
                 .endpoints
-                .iter()
-                .map(|(key, record)| EndpointEntry {
-                    key: key.clone(),
-                    record: record.clone(),
-                })
+                .into_iter()
+                .map(|(key, record)| EndpointEntry { key, record })
                 .collect(),
-            rest: shell_fields(inv),
+            hosts: inv.hosts,
+            dropped_observations: inv.dropped_observations,
+            timeline: inv.timeline,
+            tls,
         }
+    }
+
+    /// The document of `inv` without TLS hosts (copies the records).
+    pub fn from_inventory(inv: &Inventory) -> InventoryDoc {
+        InventoryDoc::new(inv.clone(), TlsInventory::default())
     }
 
     /// Rebuild the inventory under `limits`. Everything is merged (not inserted), so a document
     /// listing one endpoint twice still gives one record, and the caps still hold.
-    pub fn to_inventory(&self, limits: InventoryLimits) -> Result<Inventory, WireError> {
-        let shell = shell_from_fields(&self.rest, limits.clone())?;
-        let mut out = Inventory::new(limits.clone());
-        out.merge(&shell);
-        let mut part = Inventory::new(limits);
-        for e in &self.endpoints {
-            part.endpoints.clear();
-            part.endpoints.insert(e.key.clone(), e.record.clone());
-            out.merge(&part);
+    pub fn to_inventory(&self, limits: InventoryLimits) -> Inventory {
+        let mut out = Inventory::new(limits);
+        for (name, rec) in &self.hosts {
+            out.merge_host(name, rec);
         }
-        Ok(out)
+        out.dropped_observations = self.dropped_observations;
+        for (minute, n) in &self.timeline {
+            out.merge_minute(*minute, *n);
+        }
+        for e in &self.endpoints {
+            out.merge_endpoint(&e.key, &e.record);
+        }
+        out
     }
+
+    /// The TLS hosts under `limits` (merged, so the caps hold).
+    pub fn to_tls(&self, limits: TlsLimits) -> TlsInventory {
+        let mut out = TlsInventory::new(limits);
+        out.merge(&self.tls);
+        out
+    }
+}
+
+/// What one batch carries, before it is numbered: the inventory of a window, its TLS hosts,
+/// and the capture counter deltas. [`split_to_fit`] cuts it into parts that add up to it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Payload {
+    pub inventory: Inventory,
+    pub tls: TlsInventory,
+    pub counters: BTreeMap<String, u64>,
 }
 
 /// One agent's aggregate of one window.
@@ -243,7 +269,36 @@ impl Batch {
         inv: &Inventory,
         counters: BTreeMap<String, u64>,
     ) -> Batch {
-        let (window_start, window_end) = inv.window().unwrap_or_default();
+        Batch::of_payload(
+            agent_id,
+            epoch,
+            seq,
+            Payload {
+                inventory: inv.clone(),
+                tls: TlsInventory::default(),
+                counters,
+            },
+        )
+    }
+
+    /// A batch of `payload` (moved: no copy of its records).
+    pub fn of_payload(agent_id: &str, epoch: u64, seq: u64, payload: Payload) -> Batch {
+        let inv = payload.inventory;
+        // The packet-time extent of HTTP hosts and TLS handshakes alike (a window of
+        // handshakes only still has one).
+        let http = inv.hosts.values().flat_map(|h| [h.first_seen, h.last_seen]);
+        let tls = payload
+            .tls
+            .hosts
+            .values()
+            .flat_map(|h| h.first_seen.into_iter().chain(h.last_seen));
+        let (window_start, window_end) = http
+            .chain(tls)
+            .fold(None, |acc: Option<(Timestamp, Timestamp)>, t| match acc {
+                Some((a, b)) => Some((a.min(t), b.max(t))),
+                None => Some((t, t)),
+            })
+            .unwrap_or_default();
         Batch {
             version: WIRE_VERSION,
             agent_id: agent_id.to_string(),
@@ -252,9 +307,9 @@ impl Batch {
             run_id: String::new(),
             window_start,
             window_end,
-            observations: inv.exchanges() + inv.dropped_observations,
-            inventory: InventoryDoc::from_inventory(inv),
-            counters,
+            observations: inv.exchanges().saturating_add(inv.dropped_observations),
+            inventory: InventoryDoc::new(inv, payload.tls),
+            counters: payload.counters,
         }
     }
 
@@ -317,13 +372,47 @@ impl Batch {
             self.inventory.endpoints.len(),
             limits.max_endpoints,
         )?;
-        let shell = shell_from_fields(&self.inventory.rest, InventoryLimits::default())?;
-        over("host count", shell.hosts.len(), limits.max_hosts)?;
+        let doc = &self.inventory;
+        over("host count", doc.hosts.len(), limits.max_hosts)?;
+        over("TLS host count", doc.tls.hosts.len(), limits.max_hosts)?;
         over("counter count", self.counters.len(), limits.max_counters)?;
-        self.check_counts(&shell, limits)?;
+        self.check_counts(limits)?;
         let len = limits.max_name_len;
-        for name in shell.hosts.keys().chain(self.counters.keys()) {
+        for name in doc
+            .hosts
+            .keys()
+            .chain(self.counters.keys())
+            .chain(doc.tls.hosts.keys())
+        {
             over("name length", name.len(), len)?;
+        }
+        for h in doc.tls.hosts.values() {
+            let names = limits.max_names;
+            for (what, n) in [
+                ("ALPN values per TLS host", h.alpn.len()),
+                ("JA4 fingerprints per TLS host", h.ja4.len()),
+                (
+                    "server certificates per TLS host",
+                    h.server_cert_subjects.len(),
+                ),
+                (
+                    "client certificates per TLS host",
+                    h.client_cert_subjects.len(),
+                ),
+                ("consumers per TLS host", h.consumers.len()),
+            ] {
+                over(what, n, names)?;
+            }
+            let all = h
+                .alpn
+                .iter()
+                .chain(&h.ja4)
+                .chain(&h.server_cert_subjects)
+                .chain(&h.client_cert_subjects)
+                .chain(h.consumers.keys());
+            for name in all {
+                over("name length", name.len(), len)?;
+            }
         }
         for e in &self.inventory.endpoints {
             let k = &e.key;
@@ -383,7 +472,8 @@ impl Batch {
     /// Every count against `limits.max_count` (capture counters against
     /// `max_counter_value`): counts are summed across agents at the collector, so one agent's
     /// absurd claim must be refused before it can saturate or skew everyone's totals.
-    fn check_counts(&self, shell: &Inventory, limits: &WireLimits) -> Result<(), WireError> {
+    fn check_counts(&self, limits: &WireLimits) -> Result<(), WireError> {
+        let doc = &self.inventory;
         let most = |what: &'static str, got: u64, max: u64| {
             if got > max {
                 Err(WireError::Implausible { what, got, max })
@@ -393,15 +483,24 @@ impl Batch {
         };
         let max = limits.max_count;
         most("observations", self.observations, max)?;
-        most("dropped observations", shell.dropped_observations, max)?;
+        most("dropped observations", doc.dropped_observations, max)?;
         for v in self.counters.values() {
             most("capture counter", *v, limits.max_counter_value)?;
         }
-        for h in shell.hosts.values() {
+        for h in doc.hosts.values() {
             most("host exchanges", h.exchanges, max)?;
         }
-        for v in shell.timeline.values() {
+        for v in doc.timeline.values() {
             most("timeline exchanges", *v, max)?;
+        }
+        most("TLS connections without SNI", doc.tls.without_sni, max)?;
+        most("TLS hosts dropped", doc.tls.dropped_hosts, max)?;
+        for h in doc.tls.hosts.values() {
+            most("TLS host connections", h.connections, max)?;
+            most("TLS names dropped", h.dropped_names, max)?;
+            for v in h.consumers.values() {
+                most("per-name count", *v, max)?;
+            }
         }
         for e in &self.inventory.endpoints {
             let r = &e.record;
@@ -449,9 +548,18 @@ impl Batch {
         Ok(())
     }
 
-    /// The batch's inventory under `limits` (fails only on a batch that skipped `validate`).
-    pub fn to_inventory(&self, limits: InventoryLimits) -> Result<Inventory, WireError> {
+    /// The batch's inventory under `limits`.
+    pub fn to_inventory(&self, limits: InventoryLimits) -> Inventory {
         self.inventory.to_inventory(limits)
+    }
+
+    /// The batch's whole payload (inventory, TLS hosts, counters) under the given limits.
+    pub fn to_payload(&self, limits: InventoryLimits, tls: TlsLimits) -> Payload {
+        Payload {
+            inventory: self.inventory.to_inventory(limits),
+            tls: self.inventory.to_tls(tls),
+            counters: self.counters.clone(),
+        }
     }
 }
 
@@ -460,42 +568,54 @@ pub fn valid_run_id(id: &str) -> bool {
     id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// Split `inv` (with its capture `counters`) into parts whose encoded size, as `size` measures
-/// it, is at most `max_bytes`, halving endpoints and hosts until each part fits. The counters,
-/// the timeline and the dropped count ride with the first part, so the parts sum to the whole.
-/// A part that cannot be split further (one endpoint, one host) is returned even if it is
-/// still too large: the caller decides what to do with it.
+/// Split `payload` into parts whose encoded size, as `size` measures it, is at most
+/// `max_bytes`, halving endpoints, hosts and TLS hosts until each part fits. The counters, the
+/// timeline and the dropped counts ride with the first part, so the parts sum to the whole. A
+/// part that cannot be split further (one endpoint, one host, one TLS host) is returned even if
+/// it is still too large: the caller decides what to do with it.
 pub fn split_to_fit(
-    inv: Inventory,
-    counters: BTreeMap<String, u64>,
+    payload: Payload,
     max_bytes: usize,
-    size: &dyn Fn(&Inventory, &BTreeMap<String, u64>) -> usize,
-) -> Vec<(Inventory, BTreeMap<String, u64>)> {
+    size: &dyn Fn(&Payload) -> usize,
+) -> Vec<Payload> {
     let mut done = Vec::new();
-    let mut todo = vec![(inv, counters)];
-    while let Some((inv, counters)) = todo.pop() {
-        if inv.endpoints.len() <= 1 && inv.hosts.len() <= 1 || size(&inv, &counters) <= max_bytes {
-            done.push((inv, counters));
+    let mut todo = vec![payload];
+    while let Some(p) = todo.pop() {
+        let single = p.inventory.endpoints.len() <= 1
+            && p.inventory.hosts.len() <= 1
+            && p.tls.hosts.len() <= 1;
+        if single || size(&p) <= max_bytes {
+            done.push(p);
             continue;
         }
-        let (first, second) = halve(inv);
+        let (first, second) = halve(p);
         // Pushed second first so parts come out in key order.
-        todo.push((second, BTreeMap::new()));
-        todo.push((first, counters));
+        todo.push(second);
+        todo.push(first);
     }
     done
 }
 
-/// Two inventories that merge back into `inv`: endpoints and hosts split at their middle keys.
-fn halve(mut inv: Inventory) -> (Inventory, Inventory) {
-    let mut second = Inventory::new(inv.limits.clone());
+/// Two payloads that merge back into `p`: endpoints, hosts and TLS hosts split at their
+/// middle keys; every count stays with the first.
+fn halve(mut p: Payload) -> (Payload, Payload) {
+    let mut second = Payload {
+        inventory: Inventory::new(p.inventory.limits.clone()),
+        tls: TlsInventory::new(p.tls.limits),
+        counters: BTreeMap::new(),
+    };
+    let inv = &mut p.inventory;
     if let Some(key) = inv.endpoints.keys().nth(inv.endpoints.len() / 2).cloned() {
-        second.endpoints = inv.endpoints.split_off(&key);
+        second.inventory.endpoints = inv.endpoints.split_off(&key);
     }
     if let Some(key) = inv.hosts.keys().nth(inv.hosts.len() / 2).cloned() {
-        second.hosts = inv.hosts.split_off(&key);
+        second.inventory.hosts = inv.hosts.split_off(&key);
     }
-    (inv, second)
+    let tls = &mut p.tls;
+    if let Some(key) = tls.hosts.keys().nth(tls.hosts.len() / 2).cloned() {
+        second.tls.hosts = tls.hosts.split_off(&key);
+    }
+    (p, second)
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -557,7 +677,7 @@ mod tests {
         assert_eq!(b.observations, 5);
         let back = Batch::decode(&b.encode(), &WireLimits::default()).expect("decodes");
         assert_eq!(back, b);
-        assert_eq!(back.to_inventory(InventoryLimits::default()), Ok(inv));
+        assert_eq!(back.to_inventory(InventoryLimits::default()), inv);
     }
 
     #[test]
@@ -665,6 +785,81 @@ mod tests {
         assert!(a.endpoints.values().all(|r| r.exchanges == u64::MAX));
     }
 
+    fn tls_hosts(n: usize) -> TlsInventory {
+        let mut tls = TlsInventory::default();
+        for i in 0..n {
+            tls.add(&crate::tls::TlsObservation {
+                ts: Timestamp(50 + i as i64),
+                sni: Some(format!("t{i}.bank")),
+                alpn: vec!["h2".into()],
+                ja4: "t13d".into(),
+                server_cert_subject: None,
+                client_cert_subject: None,
+                consumer: "addr:10.0.0.9".into(),
+            });
+        }
+        tls.add(&crate::tls::TlsObservation {
+            ts: Timestamp(60),
+            sni: None,
+            alpn: vec![],
+            ja4: "t13d".into(),
+            server_cert_subject: None,
+            client_cert_subject: None,
+            consumer: "addr:10.0.0.9".into(),
+        });
+        tls
+    }
+
+    #[test]
+    fn tls_hosts_travel_and_older_batches_still_decode() {
+        let payload = Payload {
+            inventory: inventory(),
+            tls: tls_hosts(3),
+            counters: BTreeMap::new(),
+        };
+        let b = Batch::of_payload("a", 0, 0, payload.clone());
+        // The TLS handshakes (t=50..) widen the packet-time window of the HTTP traffic.
+        assert_eq!(b.window_start, Timestamp(50));
+        let back = Batch::decode(&b.encode(), &WireLimits::default()).expect("decodes");
+        let got = back.to_payload(InventoryLimits::default(), TlsLimits::default());
+        assert_eq!(got, payload);
+        // A batch without the `tls` key (an older agent) reads as no TLS hosts.
+        let mut v: serde_json::Value = serde_json::from_slice(&b.encode()).expect("json");
+        v["inventory"]
+            .as_object_mut()
+            .expect("object")
+            .remove("tls");
+        let old = Batch::decode(
+            &serde_json::to_vec(&v).expect("json"),
+            &WireLimits::default(),
+        )
+        .expect("decodes");
+        assert!(old.inventory.tls.is_empty());
+        // TLS names and counts are bounded like the rest.
+        let mut bad = b.clone();
+        if let Some(h) = bad.inventory.tls.hosts.values_mut().next() {
+            h.connections = u64::MAX;
+        }
+        assert!(matches!(
+            bad.validate(&WireLimits::default()),
+            Err(WireError::Implausible {
+                what: "TLS host connections",
+                ..
+            })
+        ));
+        let tight = WireLimits {
+            max_hosts: 2,
+            ..WireLimits::default()
+        };
+        assert!(matches!(
+            b.validate(&tight),
+            Err(WireError::OverLimit {
+                what: "TLS host count",
+                ..
+            })
+        ));
+    }
+
     #[test]
     fn split_parts_fit_and_add_up_to_the_whole() {
         let mut inv = Inventory::default();
@@ -673,29 +868,36 @@ mod tests {
             o.endpoint.host = format!("h{}.bank", i % 50);
             inv.add(&o);
         }
-        let counters = BTreeMap::from([("packets".to_string(), 999)]);
-        let size = |i: &Inventory, c: &BTreeMap<String, u64>| {
-            Batch::new("a", 0, 0, i, c.clone()).encode().len()
+        let whole = Payload {
+            inventory: inv,
+            tls: tls_hosts(40),
+            counters: BTreeMap::from([("packets".to_string(), 999)]),
         };
-        let whole = size(&inv, &counters);
-        let max = whole / 7;
-        let parts = split_to_fit(inv.clone(), counters.clone(), max, &size);
+        let size = |p: &Payload| Batch::of_payload("a", 0, 0, p.clone()).encode().len();
+        let max = size(&whole) / 7;
+        let parts = split_to_fit(whole.clone(), max, &size);
         assert!(parts.len() >= 7, "{} parts", parts.len());
         let mut sum = Inventory::default();
+        let mut tls = TlsInventory::default();
         let mut packets = 0;
-        for (part, c) in &parts {
-            assert!(size(part, c) <= max);
-            sum.merge(part);
-            packets += c.get("packets").copied().unwrap_or(0);
+        for part in &parts {
+            assert!(size(part) <= max);
+            sum.merge(&part.inventory);
+            tls.merge(&part.tls);
+            packets += part.counters.get("packets").copied().unwrap_or(0);
         }
-        assert_eq!(sum, inv);
+        assert_eq!(sum, whole.inventory);
+        assert_eq!(tls, whole.tls);
         assert_eq!(packets, 999);
         // One endpoint and one host cannot be split: returned as it is.
         let mut single = Inventory::default();
         single.add(&obs("/only", 1));
-        let parts = split_to_fit(single.clone(), BTreeMap::new(), 1, &size);
-        assert_eq!(parts.len(), 1);
-        assert_eq!(parts[0].0, single);
+        let single = Payload {
+            inventory: single,
+            ..Payload::default()
+        };
+        let parts = split_to_fit(single.clone(), 1, &size);
+        assert_eq!(parts, vec![single]);
     }
 
     #[test]
@@ -703,7 +905,7 @@ mod tests {
         let inv = inventory();
         let mut doc = InventoryDoc::from_inventory(&inv);
         doc.endpoints.push(doc.endpoints[0].clone());
-        let back = doc.to_inventory(InventoryLimits::default()).expect("valid");
+        let back = doc.to_inventory(InventoryLimits::default());
         assert_eq!(
             back.exchanges(),
             inv.exchanges()

@@ -55,6 +55,10 @@ pub struct CollectorSettings {
     /// Bearer token of the JSON API; without one the API answers 403.
     #[serde(skip)]
     pub api_token: Option<String>,
+    /// Path templating (the file's `[templating]` section, set by the CLI): cardinality
+    /// learning runs on the merged inventory with it, as `scan` runs it on one capture.
+    #[serde(skip)]
+    pub templating: analyzer::template::TemplateConfig,
     /// File holding the bearer token (first line), so it stays out of the config file.
     pub api_token_file: Option<PathBuf>,
     /// Largest batch body accepted.
@@ -99,6 +103,7 @@ impl Default for CollectorSettings {
             key: PathBuf::from("collector.key"),
             ca: PathBuf::from("ca.pem"),
             api_token: None,
+            templating: analyzer::template::TemplateConfig::default(),
             api_token_file: None,
             max_batch_bytes: 16 << 20,
             max_connections: 1024,
@@ -131,6 +136,7 @@ impl CollectorSettings {
             max_hosts: self.max_hosts,
             max_new_hosts_per_batch: self.max_new_hosts_per_batch,
             endpoint_max_age_secs: self.endpoint_max_age_days.saturating_mul(24 * 3600),
+            ..StoreLimits::default()
         }
     }
 }

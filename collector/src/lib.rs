@@ -7,6 +7,7 @@ pub mod admission;
 pub mod catalogue_files;
 pub mod config;
 pub mod dashboard;
+pub mod handshake_log;
 pub mod metrics;
 pub mod pki;
 pub mod review;

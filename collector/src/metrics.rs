@@ -25,6 +25,14 @@ pub struct CollectorMetrics {
     /// Connections closed at once because `max_connections` was reached.
     pub connections_refused: Counter,
     pub tls_handshake_failures: Counter,
+    /// Failed handshakes by `reason` (certificate_unknown_ca, certificate_expired,
+    /// certificate_invalid, client_refused_ours, not_tls, timeout, other).
+    pub handshake_refusals: Family<Labels, Counter>,
+    /// Refused-handshake log lines not written: that address and reason was already logged in
+    /// the last minute, or the table of logged peers was full.
+    pub handshake_logs_suppressed: Counter,
+    /// Fleet analyses by `result` (computed: rebuilt and diffed; cached: served as they were).
+    pub analyses: Family<Labels, Counter>,
     /// Requests answered 429 because their address failed authentication too often.
     pub auth_throttled: Counter,
     /// Failed authentications not tracked because the throttle table was full of live entries.
@@ -60,6 +68,9 @@ impl CollectorMetrics {
             connections_open: Gauge::default(),
             connections_refused: Counter::default(),
             tls_handshake_failures: Counter::default(),
+            handshake_refusals: Family::default(),
+            handshake_logs_suppressed: Counter::default(),
+            analyses: Family::default(),
             auth_throttled: Counter::default(),
             auth_untracked: Counter::default(),
             catalogue_reloads: Counter::default(),
@@ -108,6 +119,21 @@ impl CollectorMetrics {
             m.tls_handshake_failures.clone(),
         );
         registry.register(
+            "handshake_refusals",
+            "Failed TLS handshakes, by reason",
+            m.handshake_refusals.clone(),
+        );
+        registry.register(
+            "handshake_logs_suppressed",
+            "Refused-handshake log lines not repeated (same peer and reason within a minute, or table full)",
+            m.handshake_logs_suppressed.clone(),
+        );
+        registry.register(
+            "analyses",
+            "Fleet analyses (inventory rebuilt and diffed) by result: computed or cached",
+            m.analyses.clone(),
+        );
+        registry.register(
             "auth_throttled",
             "Requests answered 429: their address failed authentication too often",
             m.auth_throttled.clone(),
@@ -152,6 +178,12 @@ impl CollectorMetrics {
         self.batches
             .get_or_create(&vec![("result", result), ("reason", reason)])
             .get()
+    }
+
+    /// One analysis served from the cache (`true`) or computed.
+    pub fn analysis_cache(&self, hit: bool) {
+        let result = if hit { "cached" } else { "computed" };
+        Self::bump(&self.analyses, &[("result", result)]);
     }
 
     /// Count one label set of a family (labels are fixed vocabularies).

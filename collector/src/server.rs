@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `POST /v1/batches` | agent client certificate | apply one [`Batch`]; answers an [`Ack`] |
 //! | `GET /v1/inventory` | bearer token | the merged inventory ([`InventoryDoc`]) |
-//! | `GET /v1/findings` | bearer token | findings against the current catalogue |
+//! | `GET /v1/findings` | bearer token | findings against the current catalogue (HTTP and TLS) |
 //! | `GET /v1/report?format=text\|json\|markdown` | bearer token | the `scan` report |
 //! | `GET /v1/agents` | bearer token | each agent's high-water mark and totals |
 //! | `GET /v1/reviews` | bearer token | every review record with its state in force |
@@ -22,15 +22,16 @@
 use crate::admission::Admission;
 use crate::catalogue_files::{load_catalogue_with, CatalogueOptions};
 use crate::config::CollectorSettings;
+use crate::handshake_log::{self, HandshakeLog, Refusal};
 use crate::metrics::CollectorMetrics;
 use crate::store::{SledStore, Store, StoreError};
 use crate::tls;
 use analyzer::catalogue::Catalogue;
 use analyzer::classify::Classifier;
-use analyzer::diff::diff;
 use analyzer::finding::{Finding, Severity};
 use analyzer::inventory::Inventory;
-use analyzer::report::{render_markdown, render_text, CaptureTotals, ScanReport};
+use analyzer::report::{render_markdown, render_text, CaptureTotals, ScanReport, TlsHostsSummary};
+use analyzer::tls::TlsInventory;
 use analyzer::wire::{
     Ack, AckStatus, Batch, ErrorBody, InventoryDoc, WireError, WireLimits, MAX_BATCH_HEADER,
 };
@@ -44,7 +45,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -92,6 +94,31 @@ pub struct AppState {
     wire: WireLimits,
     classifier: Classifier,
     catalogue: RwLock<CatalogueState>,
+    /// Bumped by every applied batch and catalogue reload: what [`AppState::analysis`] was
+    /// computed at tells whether it is still current.
+    generation: AtomicU64,
+    /// The last analysis; its mutex also makes concurrent pages wait for one computation
+    /// instead of each running their own.
+    analysis: Mutex<Option<Arc<FleetAnalysis>>>,
+    /// Refused handshakes logged lately (once per peer and reason a minute).
+    handshakes: HandshakeLog,
+}
+
+/// What the collector derives from its store against the catalogue in force, the same step
+/// `scan` runs ([`analyzer::derive`]), computed once per store generation and shared by the
+/// API, the report and the dashboard.
+#[derive(Debug)]
+pub struct FleetAnalysis {
+    /// The store generation it was computed at.
+    pub generation: u64,
+    /// The merged inventory after cardinality learning.
+    pub inventory: Inventory,
+    pub tls: TlsInventory,
+    pub catalogue: Arc<Catalogue>,
+    /// Sorted as `scan` sorts them.
+    pub findings: Vec<Finding>,
+    /// The derivation's summary counters (`tls.*`, `templating.*`).
+    pub counters: BTreeMap<String, u64>,
 }
 
 impl AppState {
@@ -121,7 +148,80 @@ impl AppState {
                 stamps: stamps(&settings.catalog),
             }),
             settings,
+            generation: AtomicU64::new(0),
+            analysis: Mutex::new(None),
+            handshakes: HandshakeLog::default(),
         })
+    }
+
+    /// Count a refused handshake, and log it unless this peer had it logged within a minute.
+    fn refused_handshake(&self, peer: SocketAddr, refusal: &Refusal) {
+        self.metrics.tls_handshake_failures.inc();
+        CollectorMetrics::bump(
+            &self.metrics.handshake_refusals,
+            &[("reason", refusal.label)],
+        );
+        let now = std::time::Instant::now();
+        if self.handshakes.should_log(peer.ip(), refusal.label, now) {
+            tracing::warn!(
+                "refused TLS handshake from {}: {} (logged once a minute per address)",
+                peer.ip(),
+                refusal.why
+            );
+        } else {
+            self.metrics.handshake_logs_suppressed.inc();
+        }
+    }
+
+    /// The store or the catalogue changed: the next [`AppState::analysis`] recomputes.
+    pub fn bump_generation(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The current analysis: cached until the next applied batch or catalogue reload, so pages
+    /// and API calls between two batches never rebuild the inventory or diff again.
+    pub fn analysis(&self) -> Result<Arc<FleetAnalysis>, StoreError> {
+        let mut cached = self.analysis.lock().unwrap_or_else(|p| p.into_inner());
+        // Read before the store: a batch applied while computing leaves the result stale
+        // (older generation), never newer than its label.
+        let generation = self.generation.load(Ordering::SeqCst);
+        if let Some(a) = cached.as_ref().filter(|a| a.generation == generation) {
+            self.metrics.analysis_cache(true);
+            return Ok(Arc::clone(a));
+        }
+        self.metrics.analysis_cache(false);
+        let inventory = self.store.inventory()?;
+        let tls = self.store.tls()?;
+        let catalogue = self.catalogue();
+        let sev = |class: &str| self.classifier.severity(class).unwrap_or(Severity::Low);
+        let d =
+            analyzer::derive::derive(inventory, tls, &catalogue, &self.settings.templating, &sev);
+        self.metrics.findings.set(d.findings.len() as i64);
+        self.metrics
+            .endpoints
+            .set(d.inventory.endpoints.len() as i64);
+        let a = Arc::new(FleetAnalysis {
+            generation,
+            inventory: d.inventory,
+            tls: d.tls,
+            catalogue,
+            findings: d.findings,
+            counters: d.counters,
+        });
+        *cached = Some(Arc::clone(&a));
+        Ok(a)
+    }
+
+    /// The `scan` report of the fleet: the analysis with the capture totals of every batch.
+    pub fn report(&self) -> Result<ScanReport, StoreError> {
+        let a = self.analysis()?;
+        let mut totals = capture_totals(&self.store.counters()?, &self.store.agents()?);
+        totals
+            .counters
+            .extend(a.counters.iter().map(|(k, v)| (k.clone(), *v)));
+        let mut report = ScanReport::build(totals, &a.inventory, &a.catalogue, a.findings.clone());
+        report.summary.tls_hosts = TlsHostsSummary::from_inventory(&a.tls);
+        Ok(report)
     }
 
     pub(crate) fn catalogue(&self) -> Arc<Catalogue> {
@@ -129,15 +229,15 @@ impl AppState {
         Arc::clone(&guard.catalogue)
     }
 
-    /// Inventory and findings against the current catalogue.
+    /// Inventory and findings against the current catalogue, copied out of
+    /// [`AppState::analysis`] (callers that only read should use that and copy nothing).
     pub fn findings(&self) -> Result<(Inventory, Arc<Catalogue>, Vec<Finding>), StoreError> {
-        let inv = self.store.inventory()?;
-        let catalogue = self.catalogue();
-        let sev = |class: &str| self.classifier.severity(class).unwrap_or(Severity::Low);
-        let findings = diff(&inv, &catalogue, &sev);
-        self.metrics.findings.set(findings.len() as i64);
-        self.metrics.endpoints.set(inv.endpoints.len() as i64);
-        Ok((inv, catalogue, findings))
+        let a = self.analysis()?;
+        Ok((
+            a.inventory.clone(),
+            Arc::clone(&a.catalogue),
+            a.findings.clone(),
+        ))
     }
 }
 
@@ -273,8 +373,9 @@ async fn watch_catalogue(state: Arc<AppState>, mut stop: watch::Receiver<bool>) 
                     };
                     drop(g);
                     st.metrics.catalogue_reloads.inc();
+                    st.bump_generation();
                     tracing::info!("catalogue reloaded");
-                    let _ = st.findings();
+                    let _ = st.analysis();
                 }
                 Err(e) => tracing::warn!("catalogue reload failed, keeping the old one: {e}"),
             }
@@ -322,8 +423,12 @@ async fn accept_loop(
         tokio::spawn(async move {
             let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => s,
-                _ => {
-                    state.metrics.tls_handshake_failures.inc();
+                failed => {
+                    let refusal = match failed {
+                        Ok(Err(e)) => handshake_log::classify(&e),
+                        _ => handshake_log::timed_out(handshake_timeout),
+                    };
+                    state.refused_handshake(peer_addr, &refusal);
                     return;
                 }
             };
@@ -525,6 +630,7 @@ async fn ingest_batch(
         Ok(status) => {
             match status {
                 AckStatus::Accepted => {
+                    st.bump_generation();
                     st.metrics.batch("accepted", "");
                     st.metrics.observations.inc_by(batch.observations);
                     if let Ok(n) = st.store.endpoint_count() {
@@ -618,8 +724,8 @@ async fn inventory(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Respo
         return r;
     }
     let store = Arc::clone(&st.store);
-    match blocking(move || store.inventory()).await {
-        Ok(inv) => Json(InventoryDoc::from_inventory(&inv)).into_response(),
+    match blocking(move || Ok(InventoryDoc::new(store.inventory()?, store.tls()?))).await {
+        Ok(doc) => Json(doc).into_response(),
         Err(r) => r,
     }
 }
@@ -629,8 +735,8 @@ async fn findings(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Respon
         return r;
     }
     let s = Arc::clone(&st);
-    match blocking(move || s.findings().map(|(_, _, f)| f)).await {
-        Ok(f) => Json(f).into_response(),
+    match blocking(move || s.analysis()).await {
+        Ok(a) => Json(&a.findings).into_response(),
         Err(r) => r,
     }
 }
@@ -767,12 +873,7 @@ async fn report(
         );
     }
     let s = Arc::clone(&st);
-    let built = blocking(move || {
-        let (inv, catalogue, findings) = s.findings()?;
-        let totals = capture_totals(&s.store.counters()?, &s.store.agents()?);
-        Ok(ScanReport::build(totals, &inv, &catalogue, findings))
-    })
-    .await;
+    let built = blocking(move || s.report()).await;
     let report = match built {
         Ok(r) => r,
         Err(r) => return r,

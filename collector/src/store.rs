@@ -10,13 +10,19 @@
 //! Review state (`reviews` tree) is kept by finding id, one [`ReviewRecord`] each, capped by
 //! [`StoreLimits::max_reviews`]; it is exported and imported with the rest.
 //!
+//! TLS hosts (SNI -> [`TlsHostRecord`]) have their own tree, merged like HTTP hosts, so the
+//! collector derives the same TLS findings as `scan`.
+//!
 //! Not here: findings (computed from the inventory against the catalogue by the server).
 
 use crate::review::ReviewRecord;
-use analyzer::inventory::{EndpointRecord, HostRecord, Inventory, InventoryLimits};
+use analyzer::inventory::{
+    EndpointRecord, HostRecord, Inventory, InventoryLimits, TIMELINE_MINUTES,
+};
 use analyzer::observation::EndpointKey;
 use analyzer::time::Timestamp;
-use analyzer::wire::{shell_fields, shell_from_fields, AckStatus, Batch};
+use analyzer::tls::{TlsHostRecord, TlsInventory, TlsLimits};
+use analyzer::wire::{AckStatus, Batch, InventoryShell};
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 use std::collections::BTreeMap;
@@ -107,6 +113,9 @@ impl AgentState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreLimits {
     pub inventory: InventoryLimits,
+    /// TLS hosts kept (a new one past `max_hosts` is counted in the TLS `dropped_hosts`) and
+    /// names per TLS host.
+    pub tls: TlsLimits,
     /// Distinct agents (a new agent past this is refused).
     pub max_agents: usize,
     /// Review records (one per reviewed finding); a new one past this is refused.
@@ -126,6 +135,7 @@ impl Default for StoreLimits {
     fn default() -> Self {
         StoreLimits {
             inventory: InventoryLimits::default(),
+            tls: TlsLimits::default(),
             max_agents: 10_000,
             max_reviews: 100_000,
             max_hosts: 50_000,
@@ -182,6 +192,8 @@ pub trait Store: Send + Sync {
     fn apply(&self, batch: &Batch) -> Result<AckStatus, StoreError>;
     /// The merged inventory.
     fn inventory(&self) -> Result<Inventory, StoreError>;
+    /// The merged TLS hosts.
+    fn tls(&self) -> Result<TlsInventory, StoreError>;
     /// Summed capture counters of every applied batch.
     fn counters(&self) -> Result<BTreeMap<String, u64>, StoreError>;
     fn agents(&self) -> Result<BTreeMap<String, AgentState>, StoreError>;
@@ -211,7 +223,11 @@ pub enum ExportRecord {
     /// Every inventory field but the endpoints (hosts, timeline, ...), as the inventory
     /// serialises them.
     Inventory {
-        fields: serde_json::Map<String, serde_json::Value>,
+        fields: InventoryShell,
+    },
+    /// The TLS hosts and their counts.
+    Tls {
+        inventory: Box<TlsInventory>,
     },
     Agent {
         id: String,
@@ -236,6 +252,8 @@ pub struct SledStore {
     endpoints: sled::Tree,
     /// Host name -> `HostRecord`, merged one host at a time (a batch touches only its own).
     hosts: sled::Tree,
+    /// SNI -> `TlsHostRecord`.
+    tls: sled::Tree,
     agents: sled::Tree,
     meta: sled::Tree,
     reviews: sled::Tree,
@@ -249,6 +267,9 @@ const META_ENDPOINTS: &[u8] = b"endpoint_count";
 const META_DROPPED: &[u8] = b"dropped_observations";
 const META_SHELL: &[u8] = b"inventory_shell";
 const META_HOSTS: &[u8] = b"host_count";
+const META_TLS_HOSTS: &[u8] = b"tls_host_count";
+const META_TLS_WITHOUT_SNI: &[u8] = b"tls_without_sni";
+const META_TLS_DROPPED: &[u8] = b"tls_dropped_hosts";
 /// Packet time (µs) of the last age-out sweep.
 const META_LAST_SWEEP: &[u8] = b"last_age_out";
 /// Counter of endpoints removed by age-out sweeps.
@@ -290,6 +311,44 @@ type AgentUpdate<'a> = (
 
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
+/// What one batch or import record adds to the store, borrowed: merged record by record into
+/// the trees, with no inventory built in between.
+#[derive(Default)]
+struct Delta<'a> {
+    endpoints: Vec<(&'a EndpointKey, &'a EndpointRecord)>,
+    hosts: Option<&'a BTreeMap<String, HostRecord>>,
+    timeline: Option<&'a BTreeMap<i64, u64>>,
+    dropped: u64,
+    tls: Option<&'a TlsInventory>,
+    counters: Option<&'a BTreeMap<String, u64>>,
+}
+
+impl<'a> Delta<'a> {
+    fn of_batch(batch: &'a Batch) -> Delta<'a> {
+        let doc = &batch.inventory;
+        Delta {
+            endpoints: doc.endpoints.iter().map(|e| (&e.key, &e.record)).collect(),
+            hosts: Some(&doc.hosts),
+            timeline: Some(&doc.timeline),
+            dropped: doc.dropped_observations,
+            tls: Some(&doc.tls),
+            counters: Some(&batch.counters),
+        }
+    }
+}
+
+fn add_u64(
+    meta: &sled::transaction::TransactionalTree,
+    key: &[u8],
+    v: u64,
+) -> Result<(), sled::transaction::UnabortableTransactionError> {
+    if v > 0 {
+        let old = u64_of(meta.get(key)?);
+        meta.insert(key, &old.saturating_add(v).to_be_bytes())?;
+    }
+    Ok(())
+}
+
 fn abort<T>(e: StoreError) -> TxResult<T> {
     Err(ConflictableTransactionError::Abort(e))
 }
@@ -309,10 +368,11 @@ impl SledStore {
     }
 
     /// Every tree by name (salvage and verification walk them all).
-    fn trees(&self) -> [(&'static str, &sled::Tree); 5] {
+    fn trees(&self) -> [(&'static str, &sled::Tree); 6] {
         [
             ("meta", &self.meta),
             ("hosts", &self.hosts),
+            ("tls", &self.tls),
             ("endpoints", &self.endpoints),
             ("agents", &self.agents),
             ("reviews", &self.reviews),
@@ -335,6 +395,7 @@ impl SledStore {
         let store = SledStore {
             endpoints: db.open_tree("endpoints")?,
             hosts: db.open_tree("hosts")?,
+            tls: db.open_tree("tls")?,
             agents: db.open_tree("agents")?,
             meta: db.open_tree("meta")?,
             reviews: db.open_tree("reviews")?,
@@ -352,12 +413,14 @@ impl SledStore {
         let Some(b) = self.meta.get(META_SHELL)? else {
             return Ok(());
         };
-        let shell = shell_from_fields(&dec("inventory shell", &b)?, self.limits.inventory.clone())?;
+        let shell: InventoryShell = dec("inventory shell", &b)?;
         if shell.hosts.is_empty() {
             return Ok(());
         }
-        let mut rest = shell.clone();
-        rest.hosts.clear();
+        let rest = InventoryShell {
+            hosts: BTreeMap::new(),
+            ..shell.clone()
+        };
         let r = (&self.hosts, &self.meta).transaction(|(hosts, meta)| -> TxResult<()> {
             let mut count = u64_of(meta.get(META_HOSTS)?);
             for (name, rec) in &shell.hosts {
@@ -366,7 +429,7 @@ impl SledStore {
                 }
             }
             meta.insert(META_HOSTS, &count.to_be_bytes())?;
-            meta.insert(META_SHELL, enc(&shell_fields(&rest)))?;
+            meta.insert(META_SHELL, enc(&rest))?;
             Ok(())
         });
         match r {
@@ -381,116 +444,191 @@ impl SledStore {
         self.write.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Merge `inv`, `counters` and optionally an agent state, in one transaction.
-    fn merge_tx(
-        &self,
-        agent: Option<AgentUpdate<'_>>,
-        inv: &Inventory,
-        counters: &BTreeMap<String, u64>,
-    ) -> Result<bool, StoreError> {
+    /// Merge `d` and optionally an agent state, in one transaction, record by record.
+    fn merge_tx(&self, agent: Option<AgentUpdate<'_>>, d: &Delta<'_>) -> Result<bool, StoreError> {
         let max_endpoints = self.limits.inventory.max_endpoints as u64;
+        let cap = self.limits.inventory.max_names;
+        let tls_limits = self.limits.tls;
         let max_agents = self.limits.max_agents;
         let agent_count = self.agents.len();
-        let mut shell_new = inv.clone();
-        shell_new.endpoints.clear();
-        shell_new.hosts.clear();
-        let limits = self.limits.inventory.clone();
         let (max_hosts, max_new_hosts) = (
             self.limits.max_hosts as u64,
             self.limits.max_new_hosts_per_batch as u64,
         );
-        let r = (&self.endpoints, &self.agents, &self.meta, &self.hosts).transaction(
-            |(endpoints, agents, meta, hosts)| -> TxResult<bool> {
-                if let Some((id, update)) = agent {
-                    let old = match agents.get(id.as_bytes())? {
-                        Some(b) => Some(dec::<AgentState>("agent", &b).or_else(abort)?),
-                        None => None,
-                    };
-                    if old.is_none() && agent_count >= max_agents {
-                        return abort(StoreError::TooManyAgents(max_agents));
-                    }
-                    match update(old) {
-                        Some(new) => {
-                            agents.insert(id.as_bytes(), enc(&new))?;
-                        }
-                        None => return Ok(false),
-                    }
-                }
-                let mut count = u64_of(meta.get(META_ENDPOINTS)?);
-                let mut dropped = u64_of(meta.get(META_DROPPED)?);
-                for (key, rec) in &inv.endpoints {
-                    let k = enc(key);
-                    match endpoints.get(&k)? {
-                        Some(b) => {
-                            let mut one = Inventory::new(self.limits.inventory.clone());
-                            one.endpoints
-                                .insert(key.clone(), dec("endpoint", &b).or_else(abort)?);
-                            let mut other = Inventory::new(self.limits.inventory.clone());
-                            other.endpoints.insert(key.clone(), rec.clone());
-                            one.merge(&other);
-                            if let Some(merged) = one.endpoints.get(key) {
-                                endpoints.insert(k, enc(merged))?;
-                            }
-                        }
-                        None if count < max_endpoints => {
-                            endpoints.insert(k, enc(rec))?;
-                            count += 1;
-                        }
-                        None => dropped += rec.exchanges,
-                    }
-                }
-                let mut host_count = u64_of(meta.get(META_HOSTS)?);
-                let (mut new_hosts, mut shed) = (0u64, 0u64);
-                for (name, rec) in &inv.hosts {
-                    match hosts.get(name.as_bytes())? {
-                        Some(b) => {
-                            let mut mine: HostRecord = dec("host", &b).or_else(abort)?;
-                            mine.merge(rec);
-                            hosts.insert(name.as_bytes(), enc(&mine))?;
-                        }
-                        None if host_count < max_hosts && new_hosts < max_new_hosts => {
-                            hosts.insert(name.as_bytes(), enc(rec))?;
-                            host_count += 1;
-                            new_hosts += 1;
-                        }
-                        None => shed += 1,
-                    }
-                }
-                meta.insert(META_HOSTS, &host_count.to_be_bytes())?;
-                if shed > 0 {
-                    let k = format!("{COUNTER_PREFIX}{HOSTS_SHED}");
-                    let old = u64_of(meta.get(k.as_bytes())?);
-                    meta.insert(k.as_bytes(), &old.saturating_add(shed).to_be_bytes())?;
-                }
-                let mut shell = match meta.get(META_SHELL)? {
-                    Some(b) => {
-                        let fields = dec("inventory shell", &b).or_else(abort)?;
-                        shell_from_fields(&fields, limits.clone())
-                            .map_err(StoreError::from)
-                            .or_else(abort)?
-                    }
-                    None => Inventory::new(limits.clone()),
-                };
-                shell.merge(&shell_new);
-                // `dropped_observations` is kept in its own key (it also counts store caps).
-                dropped += shell.dropped_observations;
-                shell.dropped_observations = 0;
-                meta.insert(META_SHELL, enc(&shell_fields(&shell)))?;
-                for (name, v) in counters {
-                    let k = format!("{COUNTER_PREFIX}{name}");
-                    let old = u64_of(meta.get(k.as_bytes())?);
-                    meta.insert(k.as_bytes(), &old.saturating_add(*v).to_be_bytes())?;
-                }
-                meta.insert(META_ENDPOINTS, &count.to_be_bytes())?;
-                meta.insert(META_DROPPED, &dropped.to_be_bytes())?;
-                Ok(true)
-            },
+        let trees = (
+            &self.endpoints,
+            &self.agents,
+            &self.meta,
+            &self.hosts,
+            &self.tls,
         );
+        let r = trees.transaction(|(endpoints, agents, meta, hosts, tls)| -> TxResult<bool> {
+            if let Some((id, update)) = agent {
+                let old = match agents.get(id.as_bytes())? {
+                    Some(b) => Some(dec::<AgentState>("agent", &b).or_else(abort)?),
+                    None => None,
+                };
+                if old.is_none() && agent_count >= max_agents {
+                    return abort(StoreError::TooManyAgents(max_agents));
+                }
+                match update(old) {
+                    Some(new) => {
+                        agents.insert(id.as_bytes(), enc(&new))?;
+                    }
+                    None => return Ok(false),
+                }
+            }
+            let mut count = u64_of(meta.get(META_ENDPOINTS)?);
+            let mut dropped = d.dropped;
+            for (key, rec) in &d.endpoints {
+                let k = enc(key);
+                match endpoints.get(&k)? {
+                    Some(b) => {
+                        let mut mine: EndpointRecord = dec("endpoint", &b).or_else(abort)?;
+                        mine.merge(rec, cap);
+                        endpoints.insert(k, enc(&mine))?;
+                    }
+                    None if count < max_endpoints => {
+                        endpoints.insert(k, enc(rec))?;
+                        count += 1;
+                    }
+                    None => dropped = dropped.saturating_add(rec.exchanges),
+                }
+            }
+            let mut host_count = u64_of(meta.get(META_HOSTS)?);
+            let (mut new_hosts, mut shed) = (0u64, 0u64);
+            for (name, rec) in d.hosts.into_iter().flatten() {
+                match hosts.get(name.as_bytes())? {
+                    Some(b) => {
+                        let mut mine: HostRecord = dec("host", &b).or_else(abort)?;
+                        mine.merge(rec);
+                        hosts.insert(name.as_bytes(), enc(&mine))?;
+                    }
+                    None if host_count < max_hosts && new_hosts < max_new_hosts => {
+                        hosts.insert(name.as_bytes(), enc(rec))?;
+                        host_count += 1;
+                        new_hosts += 1;
+                    }
+                    None => shed += 1,
+                }
+            }
+            meta.insert(META_HOSTS, &host_count.to_be_bytes())?;
+            add_u64(
+                meta,
+                format!("{COUNTER_PREFIX}{HOSTS_SHED}").as_bytes(),
+                shed,
+            )?;
+            if let Some(timeline) = d.timeline.filter(|t| !t.is_empty()) {
+                let mut shell: InventoryShell = match meta.get(META_SHELL)? {
+                    Some(b) => dec("inventory shell", &b).or_else(abort)?,
+                    None => InventoryShell::default(),
+                };
+                for (minute, n) in timeline {
+                    let v = shell.timeline.entry(*minute).or_default();
+                    *v = v.saturating_add(*n);
+                }
+                while shell.timeline.len() > TIMELINE_MINUTES {
+                    shell.timeline.pop_first();
+                }
+                // `dropped_observations` is kept in its own key (it also counts store caps).
+                dropped = dropped.saturating_add(std::mem::take(&mut shell.dropped_observations));
+                meta.insert(META_SHELL, enc(&shell))?;
+            }
+            if let Some(t) = d.tls {
+                let mut tls_count = u64_of(meta.get(META_TLS_HOSTS)?);
+                let mut tls_dropped = t.dropped_hosts;
+                for (host, rec) in &t.hosts {
+                    match tls.get(host.as_bytes())? {
+                        Some(b) => {
+                            let mut mine: TlsHostRecord = dec("TLS host", &b).or_else(abort)?;
+                            mine.merge(rec, tls_limits.max_names);
+                            tls.insert(host.as_bytes(), enc(&mine))?;
+                        }
+                        None if tls_count < tls_limits.max_hosts as u64 => {
+                            let mut fresh = TlsHostRecord::default();
+                            fresh.merge(rec, tls_limits.max_names);
+                            tls.insert(host.as_bytes(), enc(&fresh))?;
+                            tls_count += 1;
+                        }
+                        None => tls_dropped = tls_dropped.saturating_add(rec.connections),
+                    }
+                }
+                meta.insert(META_TLS_HOSTS, &tls_count.to_be_bytes())?;
+                add_u64(meta, META_TLS_WITHOUT_SNI, t.without_sni)?;
+                add_u64(meta, META_TLS_DROPPED, tls_dropped)?;
+            }
+            for (name, v) in d.counters.into_iter().flatten() {
+                add_u64(meta, format!("{COUNTER_PREFIX}{name}").as_bytes(), *v)?;
+            }
+            meta.insert(META_ENDPOINTS, &count.to_be_bytes())?;
+            add_u64(meta, META_DROPPED, dropped)?;
+            Ok(true)
+        });
         match r {
             Ok(applied) => Ok(applied),
             Err(TransactionError::Abort(e)) => Err(e),
             Err(TransactionError::Storage(e)) => Err(StoreError::Db(e)),
         }
+    }
+}
+
+/// Prefix of the meta keys recording each imported export (by content digest).
+const IMPORT_PREFIX: &str = "import:";
+
+/// What [`SledStore::import_file`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportOutcome {
+    /// Merged: lines read.
+    Imported(u64),
+    /// This export (same content) was imported before: nothing changed.
+    AlreadyImported,
+}
+
+impl SledStore {
+    /// Whether the store holds anything (endpoints, hosts, TLS hosts, agents or reviews).
+    pub fn holds_data(&self) -> Result<bool, StoreError> {
+        for (name, tree) in self.trees() {
+            if name != "meta" && !tree.is_empty() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Import the export at `path` unless an export with the same content was imported
+    /// before: merging sums counts, so a second import of one export would double them. The
+    /// digest is recorded once the whole file is merged.
+    pub fn import_file(&self, path: &Path) -> Result<ImportOutcome, StoreError> {
+        let file_err = |error| StoreError::File {
+            path: path.display().to_string(),
+            error,
+        };
+        let digest = {
+            let mut f = std::fs::File::open(path).map_err(file_err)?;
+            let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+            let mut buf = vec![0u8; 1 << 16];
+            loop {
+                let n = std::io::Read::read(&mut f, &mut buf).map_err(file_err)?;
+                if n == 0 {
+                    break;
+                }
+                ctx.update(&buf[..n]);
+            }
+            let d = ctx.finish();
+            d.as_ref()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        };
+        let mark = format!("{IMPORT_PREFIX}{digest}");
+        if self.meta.contains_key(mark.as_bytes())? {
+            return Ok(ImportOutcome::AlreadyImported);
+        }
+        let f = std::fs::File::open(path).map_err(file_err)?;
+        let n = self.import_jsonl(&mut std::io::BufReader::new(f))?;
+        self.meta.insert(mark.as_bytes(), &1u64.to_be_bytes())?;
+        self.db.flush()?;
+        Ok(ImportOutcome::Imported(n))
     }
 }
 
@@ -549,7 +687,6 @@ impl SledStore {
 impl Store for SledStore {
     fn apply(&self, batch: &Batch) -> Result<AckStatus, StoreError> {
         let w = self.lock();
-        let inv = batch.to_inventory(self.limits.inventory.clone())?;
         let (epoch, seq) = (batch.epoch, batch.seq);
         let observations = batch.observations;
         let window_end = batch.window_end;
@@ -565,7 +702,8 @@ impl Store for SledStore {
             Some(s)
         };
         let full_before = self.endpoint_count()? >= self.limits.inventory.max_endpoints as u64;
-        let applied = self.merge_tx(Some((&batch.agent_id, &update)), &inv, &batch.counters)?;
+        let delta = Delta::of_batch(batch);
+        let applied = self.merge_tx(Some((&batch.agent_id, &update)), &delta)?;
         if applied && full_before {
             self.age_out(window_end)?;
         }
@@ -582,12 +720,10 @@ impl Store for SledStore {
     }
 
     fn inventory(&self) -> Result<Inventory, StoreError> {
-        let mut inv = match self.meta.get(META_SHELL)? {
-            Some(b) => {
-                shell_from_fields(&dec("inventory shell", &b)?, self.limits.inventory.clone())?
-            }
-            None => Inventory::new(self.limits.inventory.clone()),
-        };
+        let mut inv = Inventory::new(self.limits.inventory.clone());
+        if let Some(b) = self.meta.get(META_SHELL)? {
+            inv.timeline = dec::<InventoryShell>("inventory shell", &b)?.timeline;
+        }
         for kv in self.endpoints.iter() {
             let (k, v) = kv?;
             inv.endpoints
@@ -600,6 +736,20 @@ impl Store for SledStore {
         }
         inv.dropped_observations = u64_of(self.meta.get(META_DROPPED)?);
         Ok(inv)
+    }
+
+    fn tls(&self) -> Result<TlsInventory, StoreError> {
+        let mut out = TlsInventory::new(self.limits.tls);
+        for kv in self.tls.iter() {
+            let (k, v) = kv?;
+            out.hosts.insert(
+                String::from_utf8_lossy(&k).into_owned(),
+                dec("TLS host", &v)?,
+            );
+        }
+        out.without_sni = u64_of(self.meta.get(META_TLS_WITHOUT_SNI)?);
+        out.dropped_hosts = u64_of(self.meta.get(META_TLS_DROPPED)?);
+        Ok(out)
     }
 
     fn counters(&self) -> Result<BTreeMap<String, u64>, StoreError> {
@@ -634,15 +784,26 @@ impl Store for SledStore {
             Ok(())
         };
         let inv = self.inventory()?;
-        let mut shell = inv.clone();
-        shell.endpoints.clear();
-        shell.dropped_observations = 0;
+        let dropped = inv.dropped_observations;
         put(
             ExportRecord::Inventory {
-                fields: shell_fields(&shell),
+                fields: InventoryShell {
+                    hosts: inv.hosts,
+                    dropped_observations: 0,
+                    timeline: inv.timeline,
+                },
             },
             out,
         )?;
+        let tls = self.tls()?;
+        if !tls.is_empty() {
+            put(
+                ExportRecord::Tls {
+                    inventory: Box::new(tls),
+                },
+                out,
+            )?;
+        }
         for (key, record) in inv.endpoints {
             put(
                 ExportRecord::Endpoint {
@@ -656,11 +817,8 @@ impl Store for SledStore {
             put(ExportRecord::Agent { id, state }, out)?;
         }
         let mut counters = self.counters()?;
-        if inv.dropped_observations > 0 {
-            counters.insert(
-                "store.dropped_observations".into(),
-                inv.dropped_observations,
-            );
+        if dropped > 0 {
+            counters.insert("store.dropped_observations".into(), dropped);
         }
         for (name, value) in counters {
             put(ExportRecord::Counter { name, value }, out)?;
@@ -690,20 +848,24 @@ impl Store for SledStore {
                     line: n,
                     message: e.to_string(),
                 })?;
-            let mut inv = Inventory::new(self.limits.inventory.clone());
-            let mut counters = BTreeMap::new();
-            match rec {
+            let counter;
+            let mut delta = Delta::default();
+            match &rec {
                 ExportRecord::Endpoint { key, record } => {
-                    inv.endpoints.insert(key, *record);
+                    delta.endpoints.push((key, record));
                 }
                 ExportRecord::Inventory { fields } => {
-                    inv = shell_from_fields(&fields, self.limits.inventory.clone())?;
+                    delta.hosts = Some(&fields.hosts);
+                    delta.timeline = Some(&fields.timeline);
+                    delta.dropped = fields.dropped_observations;
                 }
+                ExportRecord::Tls { inventory } => delta.tls = Some(inventory),
                 ExportRecord::Counter { name, value } => {
                     if name == "store.dropped_observations" {
-                        inv.dropped_observations = value;
+                        delta.dropped = *value;
                     } else {
-                        counters.insert(name, value);
+                        counter = BTreeMap::from([(name.clone(), *value)]);
+                        delta.counters = Some(&counter);
                     }
                 }
                 ExportRecord::Review { id, record } => {
@@ -717,21 +879,21 @@ impl Store for SledStore {
                         if old.is_none() && self.reviews.len() >= self.limits.max_reviews {
                             return Err(StoreError::TooManyReviews(self.limits.max_reviews));
                         }
-                        self.reviews.insert(id.as_bytes(), enc(&record))?;
+                        self.reviews.insert(id.as_bytes(), enc(record))?;
                     }
                     continue;
                 }
                 ExportRecord::Agent { id, state } => {
                     let update = move |old: Option<AgentState>| {
                         let mut s = old.unwrap_or_default();
-                        s.absorb(&state);
+                        s.absorb(state);
                         Some(s)
                     };
-                    self.merge_tx(Some((&id, &update)), &inv, &counters)?;
+                    self.merge_tx(Some((id, &update)), &delta)?;
                     continue;
                 }
             }
-            self.merge_tx(None, &inv, &counters)?;
+            self.merge_tx(None, &delta)?;
         }
         self.db.flush()?;
         Ok(n)
@@ -925,7 +1087,7 @@ mod tests {
             old.endpoints.clear();
             store
                 .meta
-                .insert(META_SHELL, enc(&shell_fields(&old)))
+                .insert(META_SHELL, enc(&InventoryShell::of(&old)))
                 .expect("write an old-style shell");
         }
         let store = SledStore::open(dir.path(), StoreLimits::default()).expect("reopen");

@@ -153,6 +153,16 @@ pub fn run(args: AgentArgs) -> Result<u8> {
         super::usage!("agent: agent id {agent_id:?} is not valid (A-Z a-z 0-9 . _ - : @)");
     }
 
+    if !common::has_site_secret() {
+        // An agent ships to a collector, where other agents (and this one's next run) report
+        // too: consumer fingerprints must be keyed alike everywhere or they never match.
+        eprintln!(
+            "shadowtap agent {agent_id}: warning: SHADOWTAP_SITE_SECRET is not set: consumer \
+             fingerprints use a random secret of this run only, so the collector counts the same \
+             API key (or token) as a different consumer for each agent and each run, and \
+             API-key consumers are double counted. Set the same secret on every agent of the site"
+        );
+    }
     let catalogue = common::load_catalogue(&s.catalog, &s.catalog_root)?;
     let classifier = common::load_classifier(s.rules.as_deref())?;
     let mut observer = common::observer(
@@ -176,6 +186,7 @@ pub fn run(args: AgentArgs) -> Result<u8> {
             agent_id: agent_id.clone(),
             url,
             tls,
+            ca_file: ca.clone(),
             spool_dir: s.spool.clone(),
             spool: SpoolLimits {
                 max_batches: s.spool_max_batches,
@@ -216,24 +227,36 @@ pub fn run(args: AgentArgs) -> Result<u8> {
             "shadowtap agent {agent_id}: the spool holds {left} batch(es) from an earlier run; they are sent first (the collector ignores any it already stored)"
         );
     }
+    // A file replayed into this spool before is not read again: what is left of it in the
+    // spool is delivered (the collector ignores batches it already stored), and nothing is
+    // counted twice.
+    let mut deliver_only = false;
     if let Some(path) = &args.read {
         let identity = agent::ship::spool::capture_identity(path)
             .with_context(|| format!("agent: reading {}", path.display()))?;
         let spool = shipper.spool();
         if let Some(epoch) = spool.replayed_before(&identity)? {
-            if !args.force_replay {
+            if args.force_replay {
+                eprintln!(
+                    "shadowtap agent {agent_id}: warning: replaying {} again (--force-replay): its traffic is counted twice",
+                    path.display()
+                );
+            } else if left > 0 {
+                deliver_only = true;
+                eprintln!(
+                    "shadowtap agent {agent_id}: {} was replayed into spool {} before (run epoch {epoch}): it is not read again; the {left} batch(es) left in the spool are delivered",
+                    path.display(),
+                    s.spool.display()
+                );
+            } else {
                 bail!(
-                    "agent: {} was already replayed into spool {} (run epoch {epoch}); replaying it again would count its traffic twice at the collector. Pass --force-replay to do it anyway",
+                    "agent: {} was already replayed into spool {} (run epoch {epoch}) and all of it was delivered; replaying it again would count its traffic twice at the collector. Pass --force-replay to do it anyway",
                     path.display(),
                     s.spool.display()
                 );
             }
-            eprintln!(
-                "shadowtap agent {agent_id}: warning: replaying {} again (--force-replay): its traffic is counted twice",
-                path.display()
-            );
         }
-        if !spool.record_replay(&identity)? {
+        if !deliver_only && !spool.record_replay(&identity)? {
             eprintln!("shadowtap agent {agent_id}: warning: this spool remembers too many replays; this one is not recorded");
         }
     }
@@ -243,7 +266,9 @@ pub fn run(args: AgentArgs) -> Result<u8> {
         run_config.workers,
         s.collector.as_deref().unwrap_or("")
     );
-    let summary = if let Some(path) = &args.read {
+    let summary = if deliver_only {
+        Ok(agent::runner::RunSummary::default())
+    } else if let Some(path) = &args.read {
         let mut source = FileSource::open(path)?;
         capture::run(
             &mut source,
@@ -316,7 +341,7 @@ pub fn run(args: AgentArgs) -> Result<u8> {
     // Every window on disk before saying so: what follows is delivery, and may be interrupted
     // without losing anything.
     shipper.spool_all();
-    if let (Some(path), Ok(done)) = (&args.read, &summary) {
+    if let (Some(path), Ok(done), false) = (&args.read, &summary, deliver_only) {
         eprintln!(
             "shadowtap agent {agent_id}: {} read ({} frames), all windows spooled; sending",
             path.display(),
@@ -343,6 +368,21 @@ pub fn run(args: AgentArgs) -> Result<u8> {
         report.spool.batches,
         report.spool.dropped
     );
+    let undelivered = report.spool.batches.saturating_add(report.rejected);
+    if undelivered > 0 {
+        eprintln!(
+            "shadowtap agent {agent_id}: error: {undelivered} batch(es) not delivered ({} left in spool {}, {} refused for good and set aside): {} (exit {})",
+            report.spool.batches,
+            s.spool.display(),
+            report.rejected,
+            report
+                .last_error
+                .as_deref()
+                .unwrap_or("the drain timeout ended before the collector took them"),
+            super::EXIT_UNDELIVERED
+        );
+        return Ok(super::EXIT_UNDELIVERED);
+    }
     Ok(0)
 }
 

@@ -5,7 +5,7 @@ use super::common;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use collector::config::CollectorSettings;
-use collector::store::{salvage, SledStore, Store, StoreError};
+use collector::store::{salvage, ImportOutcome, SledStore, StoreError};
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -49,6 +49,7 @@ pub struct CollectorArgs {
 pub fn settings(args: &CollectorArgs) -> Result<CollectorSettings> {
     let config = super::config::Config::load(args.config.as_deref())?;
     let mut s = config.collector.clone();
+    s.templating = config.templating.clone();
     if let Some(v) = &args.listen {
         s.listen = v.clone();
     }
@@ -160,11 +161,15 @@ pub enum StoreCommand {
         #[arg(long)]
         salvage: bool,
     },
-    /// Merge JSON lines written by `export` into a store.
+    /// Load JSON lines written by `export` into a store (an empty one, unless --merge).
     Import {
         #[arg(long, value_name = "DIR")]
         data: PathBuf,
         file: PathBuf,
+        /// Merge into a store that already holds data (counts are summed). The same export
+        /// is merged once: importing it again changes nothing.
+        #[arg(long)]
+        merge: bool,
     },
     /// Check a store's integrity on a scratch copy (the store is not changed): exit 0 clean,
     /// 4 damaged.
@@ -225,12 +230,24 @@ pub fn run_store(cmd: StoreCommand) -> Result<u8> {
                 return Ok(super::EXIT_DAMAGED_INPUT);
             }
         }
-        StoreCommand::Import { data, file } => {
+        StoreCommand::Import { data, file, merge } => {
             let store = SledStore::open(&data, Default::default())?;
-            let f = std::fs::File::open(&file)
-                .with_context(|| format!("opening {}", file.display()))?;
-            let n = store.import_jsonl(&mut std::io::BufReader::new(f))?;
-            eprintln!("imported {n} lines");
+            if !merge && store.holds_data()? {
+                anyhow::bail!(
+                    "store import: the store at {} already holds data; importing {} would add \
+                     its counts to it. Import into an empty directory, or pass --merge to sum them",
+                    data.display(),
+                    file.display()
+                );
+            }
+            match store.import_file(&file)? {
+                ImportOutcome::Imported(n) => eprintln!("imported {n} lines"),
+                ImportOutcome::AlreadyImported => eprintln!(
+                    "store import: {} was imported into {} before: nothing changed",
+                    file.display(),
+                    data.display()
+                ),
+            }
         }
         StoreCommand::Check { dir } => return check(&dir),
     }

@@ -17,17 +17,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-/// HTTP findings plus TLS `shadow_host` findings, in the order `analyzer::diff` gives: severity
-/// (highest first), kind, host, method, path.
-pub fn merge_findings(
-    mut findings: Vec<analyzer::finding::Finding>,
-    tls: Vec<analyzer::finding::Finding>,
-) -> Vec<analyzer::finding::Finding> {
-    findings.extend(tls);
-    analyzer::diff::sort_findings(&mut findings);
-    findings
-}
-
 /// Captures above this size get a progress bar (when stderr is a terminal).
 const PROGRESS_MIN_BYTES: u64 = 8 * 1024 * 1024;
 
@@ -70,6 +59,11 @@ pub fn load_classifier(rules_dir: Option<&Path>) -> Result<Classifier> {
         sources.push((path.display().to_string(), text));
     }
     Ok(Classifier::with_overrides(&sources)?)
+}
+
+/// Whether `SHADOWTAP_SITE_SECRET` is set (non-empty).
+pub fn has_site_secret() -> bool {
+    std::env::var("SHADOWTAP_SITE_SECRET").is_ok_and(|s| !s.is_empty())
 }
 
 /// The site secret keys consumer fingerprints. Without one, a random per-run secret is used:
@@ -325,21 +319,21 @@ pub fn analyse(
         inventory.merge(&sink.builder.finish());
         tls.merge(&sink.tls);
     }
-    totals
-        .counters
-        .insert("tls.hosts_dropped".into(), tls.dropped_hosts);
-    totals.counters.insert(
-        "tls.names_dropped".into(),
-        tls.hosts.values().map(|h| h.dropped_names).sum(),
-    );
-    // Cardinality learning runs on the whole inventory: it needs every sibling at once.
-    let collapsed = analyzer::cardinality::collapse(&mut inventory, &config.templating);
-    totals.counters.extend(collapsed.counters());
+    // The step the collector runs on its merged store too (one analysis, two transports).
     let class_severity = |class: &str| observer.classifier.severity(class).unwrap_or(Severity::Low);
-    let findings = merge_findings(
-        analyzer::diff::diff(&inventory, catalogue, &class_severity),
-        analyzer::tls::tls_findings(&tls, &inventory, catalogue),
+    let analyzer::derive::Derived {
+        inventory,
+        tls,
+        findings,
+        counters,
+    } = analyzer::derive::derive(
+        inventory,
+        tls,
+        catalogue,
+        &config.templating,
+        &class_severity,
     );
+    totals.counters.extend(counters);
     Ok(Analysis {
         inventory,
         tls,

@@ -72,6 +72,9 @@ pub const EXIT_ERROR: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_FAIL_ON: u8 = 3;
 pub const EXIT_DAMAGED_INPUT: u8 = 4;
+/// `agent`: batches were left undelivered at the end (in the spool, or refused for good).
+/// Not 5: kept free for scan's catalogue failures.
+pub const EXIT_UNDELIVERED: u8 = 6;
 
 /// A command line that cannot work as given (a required setting missing, a bad value that clap
 /// cannot check): exit 2 like clap's own usage errors, not 1.

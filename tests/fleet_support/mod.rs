@@ -167,9 +167,14 @@ pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
 
 /// The JSON `scan` report of the demo capture (the reference the fleet must reproduce).
 pub fn scan_json() -> serde_json::Value {
+    scan_json_of(&demo_pcap())
+}
+
+/// The JSON `scan` report of `capture` against the demo catalogue.
+pub fn scan_json_of(capture: &Path) -> serde_json::Value {
     let out = Command::new(bin())
         .arg("scan")
-        .arg(demo_pcap())
+        .arg(capture)
         .arg("--catalog")
         .arg(demo_catalog())
         .args(["--format", "json", "--learn", "all"])
@@ -209,6 +214,17 @@ pub fn report_json(c: &Collector, pki: &Path) -> serde_json::Value {
 
 /// Agent command replaying the demo capture as `agent_id`, with a config file for retries.
 pub fn agent_replay(dir: &Path, pki: &Path, agent_id: &str, collector: &str) -> Command {
+    agent_replay_of(dir, pki, agent_id, collector, &demo_pcap())
+}
+
+/// Agent command replaying `capture` as `agent_id`, with a config file for retries.
+pub fn agent_replay_of(
+    dir: &Path,
+    pki: &Path,
+    agent_id: &str,
+    collector: &str,
+    capture: &Path,
+) -> Command {
     let config = dir.join(format!("{agent_id}.toml"));
     std::fs::write(
         &config,
@@ -218,7 +234,7 @@ pub fn agent_replay(dir: &Path, pki: &Path, agent_id: &str, collector: &str) -> 
     let mut cmd = Command::new(bin());
     cmd.arg("agent")
         .arg("--read")
-        .arg(demo_pcap())
+        .arg(capture)
         .args(["--collector", collector, "--learn", "all"])
         .arg("--config")
         .arg(&config)
@@ -270,4 +286,88 @@ pub fn small_batch(agent: &str, seq: u64) -> Vec<u8> {
     inv.add(&obs);
     let counters = std::collections::BTreeMap::from([("packets".to_string(), 2)]);
     analyzer::wire::Batch::new(agent, 1, seq, &inv, counters).encode()
+}
+
+/// Split a legacy pcap into `parts` files by flow: every packet of one TCP/UDP conversation
+/// (either direction) goes to the same part, as a span port per link would see it. Packets
+/// that are not IPv4/IPv6 TCP/UDP go to part 0. Returns the paths written.
+pub fn split_by_flow(pcap: &Path, dir: &Path, parts: usize) -> Vec<PathBuf> {
+    let bytes = std::fs::read(pcap).expect("read pcap");
+    assert!(bytes.len() >= 24, "pcap header");
+    let le = match &bytes[..4] {
+        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => true,
+        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => false,
+        m => panic!("not a legacy pcap: magic {m:?}"),
+    };
+    let u32_at = |b: &[u8], at: usize| {
+        let w = [b[at], b[at + 1], b[at + 2], b[at + 3]];
+        if le {
+            u32::from_le_bytes(w)
+        } else {
+            u32::from_be_bytes(w)
+        }
+    };
+    let mut outs: Vec<Vec<u8>> = (0..parts).map(|_| bytes[..24].to_vec()).collect();
+    let mut at = 24;
+    while at + 16 <= bytes.len() {
+        let caplen = u32_at(&bytes, at + 8) as usize;
+        let end = at + 16 + caplen;
+        assert!(end <= bytes.len(), "record at {at} runs past the end");
+        let frame = &bytes[at + 16..end];
+        let part = flow_key(frame).map_or(0, |k| (k % parts as u64) as usize);
+        outs[part].extend_from_slice(&bytes[at..end]);
+        at = end;
+    }
+    outs.into_iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let path = dir.join(format!("part{i}.pcap"));
+            std::fs::write(&path, b).expect("write part");
+            path
+        })
+        .collect()
+}
+
+/// A direction-free hash of an Ethernet frame's addresses and ports (IPv4/IPv6, TCP/UDP,
+/// one optional VLAN tag).
+fn flow_key(frame: &[u8]) -> Option<u64> {
+    let mut off = 12;
+    let mut ethertype = u16::from_be_bytes([*frame.get(off)?, *frame.get(off + 1)?]);
+    off += 2;
+    if ethertype == 0x8100 {
+        ethertype = u16::from_be_bytes([*frame.get(off + 2)?, *frame.get(off + 3)?]);
+        off += 4;
+    }
+    let (src, dst, proto, l4) = match ethertype {
+        0x0800 => {
+            let ihl = usize::from(frame.get(off)? & 0x0f) * 4;
+            (
+                frame.get(off + 12..off + 16)?,
+                frame.get(off + 16..off + 20)?,
+                *frame.get(off + 9)?,
+                off + ihl,
+            )
+        }
+        0x86dd => (
+            frame.get(off + 8..off + 24)?,
+            frame.get(off + 24..off + 40)?,
+            *frame.get(off + 6)?,
+            off + 40,
+        ),
+        _ => return None,
+    };
+    if proto != 6 && proto != 17 {
+        return None;
+    }
+    let ports = frame.get(l4..l4 + 4)?;
+    let a = [src, &ports[..2]].concat();
+    let b = [dst, &ports[2..]].concat();
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    // FNV-1a over both ends, lower first: the same for either direction.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in lo.iter().chain(&hi) {
+        h ^= u64::from(*byte);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    Some(h)
 }

@@ -1,6 +1,7 @@
-//! Per-window aggregation: one [`Inventory`] per packet-time window (the worker's
-//! [`AnalysisSink`] sealed at each window end), plus the pipeline's counter deltas for that
-//! window.
+//! Per-window aggregation: one [`Inventory`] and one [`TlsInventory`] per packet-time window
+//! (the worker's [`AnalysisSink`] sealed at each window end), plus the pipeline's counter deltas
+//! for that window: everything `scan` derives its report from, so the collector can derive
+//! the same.
 //!
 //! A window closes when packet time has advanced `window` past its start (or, in live mode,
 //! when the worker has been idle: that is an I/O timeout, not data time). The inventory is
@@ -11,12 +12,16 @@ use crate::analysis::AnalysisSink;
 use crate::pipeline::PipelineStats;
 use analyzer::inventory::Inventory;
 use analyzer::time::Timestamp;
+use analyzer::tls::TlsInventory;
+use analyzer::wire::Payload;
 use std::collections::BTreeMap;
 
 /// A closed window: what gets spooled and shipped.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sealed {
     pub inventory: Inventory,
+    /// TLS handshakes of the window, by SNI.
+    pub tls: TlsInventory,
     /// Counter deltas for the window (`packets`, `bytes`, `tcp_flows`, `http_exchanges`,
     /// `anomaly.<name>`, `<stage>.<counter>`).
     pub counters: BTreeMap<String, u64>,
@@ -26,7 +31,17 @@ impl Sealed {
     pub fn is_empty(&self) -> bool {
         self.inventory.endpoints.is_empty()
             && self.inventory.dropped_observations == 0
+            && self.tls.is_empty()
             && self.counters.values().all(|v| *v == 0)
+    }
+
+    /// What the window's batches carry.
+    pub fn into_payload(self) -> Payload {
+        Payload {
+            inventory: self.inventory,
+            tls: self.tls,
+            counters: self.counters,
+        }
     }
 }
 
@@ -100,8 +115,10 @@ impl Window {
             .collect();
         self.last = now;
         self.start = None;
+        let tls = TlsInventory::new(sink.tls.limits);
         Sealed {
             inventory: sink.builder.take(),
+            tls: std::mem::replace(&mut sink.tls, tls),
             counters,
         }
     }

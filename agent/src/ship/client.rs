@@ -54,6 +54,60 @@ pub enum ClientError {
     },
     #[error("bad response from {addr}: {why}")]
     Response { addr: String, why: String },
+    /// The TLS handshake failed; `why` says what to fix, not what rustls saw.
+    #[error("TLS handshake with {addr} failed: {why}")]
+    Handshake { addr: String, why: String },
+}
+
+/// What a failed handshake means for whoever runs the client: the fix, in words. `ca` names
+/// the `--ca` file, `own_cert` says whether a client certificate was presented.
+pub fn explain_tls(e: &rustls::Error, host: &str, ca: &str, own_cert: bool) -> String {
+    use rustls::{AlertDescription as A, CertificateError as C};
+    match e {
+        rustls::Error::InvalidCertificate(c) => match c {
+            C::BadSignature | C::UnknownIssuer => format!(
+                "the collector's certificate is not signed by {ca}: give --ca the CA that \
+                 signed the collector's certificate (pki/ca.pem of the same `pki init`)"
+            ),
+            C::Expired | C::ExpiredContext { .. } => {
+                "the collector's certificate has expired (or this machine's clock is wrong)"
+                    .to_string()
+            }
+            C::NotValidYet | C::NotValidYetContext { .. } => {
+                "the collector's certificate is not valid yet (is this machine's clock right?)"
+                    .to_string()
+            }
+            C::NotValidForName | C::NotValidForNameContext { .. } => format!(
+                "the collector's certificate is not issued for the host name {host:?}: use a \
+                 name or address it was issued for in --collector"
+            ),
+            C::Revoked => "the collector's certificate is revoked".to_string(),
+            other => format!("the collector's certificate is not acceptable: {other:?}"),
+        },
+        rustls::Error::AlertReceived(a) if own_cert => match a {
+            A::CertificateExpired => {
+                "the collector refused this agent's certificate: it has expired".to_string()
+            }
+            A::DecryptError
+            | A::BadCertificate
+            | A::UnknownCA
+            | A::CertificateUnknown
+            | A::AccessDenied
+            | A::UnsupportedCertificate => format!(
+                "the collector refused this agent's certificate: signed by another CA than the \
+                 collector's agent CA? (collector says {a:?})"
+            ),
+            other => format!("the collector ended the handshake: {other:?}"),
+        },
+        rustls::Error::AlertReceived(a) => format!("the collector ended the handshake: {a:?}"),
+        rustls::Error::NoCertificatesPresented => {
+            "the collector presented no certificate".to_string()
+        }
+        rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => format!(
+            "the peer does not speak TLS as a collector does (is {host} the collector's HTTPS port?)"
+        ),
+        other => other.to_string(),
+    }
 }
 
 /// `https://HOST:PORT` (a trailing `/` is allowed; IPv6 as `[::1]`).
@@ -195,6 +249,8 @@ pub struct HttpsClient {
     config: Arc<ClientConfig>,
     timeout: Duration,
     conn: Option<Conn>,
+    /// How handshake errors name the trusted CA (the `--ca` file).
+    ca_name: String,
 }
 
 impl std::fmt::Debug for HttpsClient {
@@ -212,13 +268,35 @@ impl HttpsClient {
             config,
             timeout,
             conn: None,
+            ca_name: "the CA given with --ca".to_string(),
         }
     }
 
+    /// Name the trusted CA file in handshake errors.
+    pub fn naming_ca(mut self, ca: &Path) -> HttpsClient {
+        self.ca_name = format!("--ca {}", ca.display());
+        self
+    }
+
+    /// An I/O error, or the handshake failure it carries, explained.
     fn io(&self, source: std::io::Error) -> ClientError {
-        ClientError::Io {
-            addr: self.url.addr(),
-            source,
+        let tls = source
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<rustls::Error>());
+        match tls {
+            Some(e) => ClientError::Handshake {
+                addr: self.url.addr(),
+                why: explain_tls(
+                    e,
+                    &self.url.host,
+                    &self.ca_name,
+                    self.config.client_auth_cert_resolver.has_certs(),
+                ),
+            },
+            None => ClientError::Io {
+                addr: self.url.addr(),
+                source,
+            },
         }
     }
 

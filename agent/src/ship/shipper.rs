@@ -17,11 +17,11 @@ use super::client::{CollectorUrl, HttpsClient};
 use super::spool::{Spool, SpoolError, SpoolLimits, SpoolStats, Spooled};
 use crate::metrics::AgentMetrics;
 use analyzer::inventory::InventoryLimits;
+use analyzer::tls::TlsLimits;
 use analyzer::wire::{
-    split_to_fit, Ack, Batch, WireLimits, CONTENT_TYPE, INGEST_PATH, MAX_BATCH_HEADER,
+    split_to_fit, Ack, Batch, Payload, WireLimits, CONTENT_TYPE, INGEST_PATH, MAX_BATCH_HEADER,
 };
 use rustls::ClientConfig;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
@@ -34,6 +34,8 @@ pub struct ShipperConfig {
     pub agent_id: String,
     pub url: CollectorUrl,
     pub tls: Arc<ClientConfig>,
+    /// The `--ca` file, named when the collector's certificate does not chain to it.
+    pub ca_file: PathBuf,
     pub spool_dir: PathBuf,
     pub spool: SpoolLimits,
     /// Connect, read and write timeout of one request.
@@ -64,6 +66,8 @@ pub struct ShipReport {
     /// Batches refused as too large and replaced by smaller parts.
     pub split: u64,
     pub spool: SpoolStats,
+    /// Why the last attempt that did not deliver failed (what to fix), if one did.
+    pub last_error: Option<String>,
 }
 
 /// Hands sealed windows to the shipper. Live capture never blocks on it (full queue: drop and
@@ -221,12 +225,9 @@ impl Shipper {
 
 /// How many bytes a batch of this agent run would encode to, for [`split_to_fit`]: the
 /// largest `(epoch, seq)` stands in for the real ones, so the estimate is never short.
-fn encoded_size<'a>(
-    agent_id: &'a str,
-    run_id: &'a str,
-) -> impl Fn(&analyzer::inventory::Inventory, &BTreeMap<String, u64>) -> usize + 'a {
-    move |inv, counters| {
-        Batch::new(agent_id, u64::MAX, u64::MAX, inv, counters.clone())
+fn encoded_size<'a>(agent_id: &'a str, run_id: &'a str) -> impl Fn(&Payload) -> usize + 'a {
+    move |payload| {
+        Batch::of_payload(agent_id, u64::MAX, u64::MAX, payload.clone())
             .with_run_id(run_id)
             .encode()
             .len()
@@ -279,12 +280,9 @@ impl Spooler {
             let run_id = self.spool.run_id().to_string();
             let size = encoded_size(&self.agent_id, &run_id);
             let limit = self.limit.load(Ordering::Relaxed);
-            for (inventory, counters) in
-                split_to_fit(sealed.inventory, sealed.counters, limit, &size)
-            {
+            for part in split_to_fit(sealed.into_payload(), limit, &size) {
                 let pushed = self.spool.push(|epoch, seq| {
-                    Batch::new(&self.agent_id, epoch, seq, &inventory, counters.clone())
-                        .with_run_id(&run_id)
+                    Batch::of_payload(&self.agent_id, epoch, seq, part).with_run_id(&run_id)
                 });
                 if let Err(e) = pushed {
                     self.metrics.windows_dropped.inc();
@@ -320,7 +318,8 @@ impl Sender {
     fn run(self, closing: Arc<AtomicBool>) -> ShipReport {
         let config = &self.config;
         let mut client =
-            HttpsClient::new(config.url.clone(), Arc::clone(&config.tls), config.timeout);
+            HttpsClient::new(config.url.clone(), Arc::clone(&config.tls), config.timeout)
+                .naming_ca(&config.ca_file);
         let mut report = ShipReport::default();
         let mut backoff = config.retry_min;
         let mut next_try = Instant::now();
@@ -385,6 +384,7 @@ impl Sender {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!("sending batch {id:?}: {e}; will retry");
+                report.last_error = Some(e.to_string());
                 return Outcome::Retry;
             }
         };
@@ -419,6 +419,8 @@ impl Sender {
                     tracing::warn!(
                         "collector answered 200 without a matching acknowledgement ({other:?}); will retry"
                     );
+                    report.last_error =
+                        Some("the collector answered without a matching acknowledgement".into());
                     Outcome::Retry
                 }
             },
@@ -449,6 +451,10 @@ impl Sender {
                     "collector refused batch {id:?}: {status} {}; will retry",
                     r.error_text()
                 );
+                report.last_error = Some(format!(
+                    "the collector refused batches: {status} {}",
+                    r.error_text()
+                ));
                 Outcome::Retry
             }
         }
@@ -464,25 +470,27 @@ impl Sender {
             ..WireLimits::default()
         };
         let whole = Batch::decode(&batch.bytes, &limits).map_err(|e| e.to_string())?;
-        let inventory = whole
-            .to_inventory(InventoryLimits::default())
-            .map_err(|e| e.to_string())?;
+        let payload = whole.to_payload(InventoryLimits::default(), TlsLimits::default());
         let size = encoded_size(&whole.agent_id, &whole.run_id);
-        let parts = split_to_fit(inventory, whole.counters.clone(), target, &size);
+        let mut parts: Vec<Option<Payload>> = split_to_fit(payload, target, &size)
+            .into_iter()
+            .map(Some)
+            .collect();
         if parts.len() < 2 {
             return Ok(1);
         }
         let run_id = self.spool.run_id().to_string();
         self.spool
             .replace(batch.epoch, batch.seq, parts.len(), |i, epoch, seq| {
-                let (inv, counters) = &parts[i];
-                Batch::new(&whole.agent_id, epoch, seq, inv, counters.clone()).with_run_id(&run_id)
+                let payload = parts.get_mut(i).and_then(Option::take).unwrap_or_default();
+                Batch::of_payload(&whole.agent_id, epoch, seq, payload).with_run_id(&run_id)
             })
             .map_err(|e| e.to_string())
     }
 
     fn set_aside(&self, batch: &Spooled, report: &mut ShipReport, why: &str) -> Outcome {
         report.rejected += 1;
+        report.last_error = Some(format!("the collector refused a batch for good: {why}"));
         self.metrics.batches_rejected.inc();
         tracing::warn!(
             "collector refused batch ({}, {}) for good, set aside in the spool: {why}",
@@ -501,6 +509,7 @@ impl Sender {
 mod tests {
     use super::*;
     use analyzer::inventory::Inventory;
+    use std::collections::BTreeMap;
 
     fn spooler(dir: &std::path::Path, limit: usize) -> (Spooler, Arc<Spool>, AgentMetrics) {
         let spool = Arc::new(Spool::open(dir, SpoolLimits::default()).expect("spool"));
@@ -533,6 +542,7 @@ mod tests {
         }
         Sealed {
             inventory,
+            tls: Default::default(),
             counters: BTreeMap::from([("packets".to_string(), 7)]),
         }
     }
@@ -586,7 +596,7 @@ mod tests {
         let mut sum = Inventory::default();
         for b in &batches {
             assert!(b.encode().len() <= 16 * 1024);
-            sum.merge(&b.to_inventory(Default::default()).expect("inventory"));
+            sum.merge(&b.to_inventory(Default::default()));
         }
         assert_eq!(sum, expected);
         let packets: u64 = batches

@@ -306,7 +306,7 @@ impl Spool {
         epoch: u64,
         seq: u64,
         parts: usize,
-        make: impl Fn(usize, u64, u64) -> Batch,
+        mut make: impl FnMut(usize, u64, u64) -> Batch,
     ) -> Result<usize, SpoolError> {
         let mut st = self.lock();
         let first = st.next_seq;

@@ -18,13 +18,14 @@
 
 use super::{
     dec, u64_of, AgentState, ExportRecord, SledStore, StoreError, StoreLimits, COUNTER_PREFIX,
-    META_DROPPED, META_ENDPOINTS, META_HOSTS, META_SHELL,
+    META_DROPPED, META_ENDPOINTS, META_HOSTS, META_SHELL, META_TLS_DROPPED, META_TLS_WITHOUT_SNI,
 };
 use crate::review::ReviewRecord;
 use analyzer::contain::contained;
 use analyzer::inventory::{EndpointRecord, HostRecord, Inventory};
 use analyzer::observation::EndpointKey;
-use analyzer::wire::{shell_fields, shell_from_fields};
+use analyzer::tls::{TlsHostRecord, TlsInventory};
+use analyzer::wire::InventoryShell;
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::ops::Bound;
@@ -554,10 +555,9 @@ pub fn walk(
     let mut tally = TreeTally::default();
     walk_tree(&store.meta, &mut tally, &mut |k, v| {
         Ok(if k == META_SHELL {
-            decoded(dec("inventory shell", v)).and_then(|fields| {
-                shell_from_fields(&fields, limits.clone())
-                    .map(|s| shell = s)
-                    .map_err(|e| format!("inventory shell: {e}"))
+            decoded(dec::<InventoryShell>("inventory shell", v)).map(|s| {
+                shell.timeline = s.timeline;
+                shell.hosts = s.hosts;
             })
         } else if k == META_ENDPOINTS {
             be_u64("endpoint count", v).map(|n| report.stored_endpoints = Some(n))
@@ -594,8 +594,31 @@ pub fn walk(
         sink(r)
     };
     put(ExportRecord::Inventory {
-        fields: shell_fields(&shell),
+        fields: InventoryShell::of(&shell),
     })?;
+
+    // TLS hosts, one record as the strict export writes them.
+    let mut tls = TlsInventory::new(store.limits.tls);
+    let mut tally = TreeTally::default();
+    walk_tree(&store.tls, &mut tally, &mut |k, v| {
+        Ok(decoded(dec::<TlsHostRecord>("TLS host", v)).map(|h| {
+            tls.hosts.insert(String::from_utf8_lossy(k).into_owned(), h);
+        }))
+    })?;
+    report.trees.insert("tls", tally);
+    tls.without_sni = contained(|| store.meta.get(META_TLS_WITHOUT_SNI))
+        .ok()
+        .and_then(|r| r.ok())
+        .map_or(0, u64_of);
+    tls.dropped_hosts = contained(|| store.meta.get(META_TLS_DROPPED))
+        .ok()
+        .and_then(|r| r.ok())
+        .map_or(0, u64_of);
+    if !tls.is_empty() {
+        put(ExportRecord::Tls {
+            inventory: Box::new(tls),
+        })?;
+    }
 
     let mut tally = TreeTally::default();
     walk_tree(&store.endpoints, &mut tally, &mut |k, v| {
