@@ -278,7 +278,10 @@ fn a_rerun_delivers_the_old_spool_once_and_imports_merge_once() {
         stderr(&merged)
     );
     let c = Collector::start(&pki_dir, &data2, "127.0.0.1:0", &[]);
-    assert_matches_scan(&report_json(&c, &pki_dir), &scan);
+    let report = report_json(&c, &pki_dir);
+    assert_matches_scan(&report, &scan);
+    // The TLS hosts travel through export and import too.
+    assert_eq!(report["summary"]["tls_hosts"], scan["summary"]["tls_hosts"]);
 }
 
 #[test]

@@ -276,7 +276,14 @@ fn a_batch_the_collector_refuses_as_malformed_is_set_aside_and_the_queue_moves_o
         .output()
         .expect("run agent");
     let log = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{log}");
+    // The refused batch was not delivered: the agent says so and exits 6 (the rest went).
+    assert_eq!(out.status.code(), Some(6), "{log}");
+    assert!(
+        log.contains("1 batch(es) not delivered (0 left in spool")
+            && log.contains("1 refused for good and set aside")
+            && log.contains("over the plausible maximum"),
+        "{log}"
+    );
     assert!(log.contains("set aside 1;"), "{log}");
     assert!(log.contains("spool left 0 (dropped 0)"), "{log}");
     let spool = agent::ship::spool::Spool::open(&spool_dir, Default::default()).expect("spool");

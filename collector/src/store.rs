@@ -963,6 +963,65 @@ mod tests {
         Batch::new(agent, epoch, seq, &inv, counters)
     }
 
+    fn tls_batch(seq: u64, hosts: &[&str]) -> Batch {
+        let mut tls = TlsInventory::default();
+        for (i, h) in hosts.iter().enumerate() {
+            tls.add(&analyzer::tls::TlsObservation {
+                ts: Timestamp(2_000 + i as i64),
+                sni: Some((*h).to_string()),
+                alpn: vec!["h2".into()],
+                ja4: "t13d".into(),
+                server_cert_subject: None,
+                client_cert_subject: None,
+                consumer: "addr:10.0.0.1".into(),
+            });
+        }
+        Batch::of_payload(
+            "a1",
+            7,
+            seq,
+            analyzer::wire::Payload {
+                tls,
+                ..Default::default()
+            },
+        )
+    }
+
+    #[test]
+    fn tls_hosts_merge_cap_dedupe_and_survive_export_import() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let limits = StoreLimits {
+            tls: TlsLimits {
+                max_hosts: 2,
+                max_names: 8,
+            },
+            ..StoreLimits::default()
+        };
+        let store = SledStore::open(dir.path(), limits.clone()).expect("open");
+        store
+            .apply(&tls_batch(0, &["a.test", "b.test"]))
+            .expect("apply");
+        assert_eq!(
+            store
+                .apply(&tls_batch(0, &["a.test", "b.test"]))
+                .expect("apply"),
+            AckStatus::Duplicate
+        );
+        store
+            .apply(&tls_batch(1, &["a.test", "c.test"]))
+            .expect("apply");
+        let tls = store.tls().expect("tls");
+        assert_eq!(tls.hosts.len(), 2, "capped at two hosts");
+        assert_eq!(tls.hosts["a.test"].connections, 2);
+        assert_eq!(tls.dropped_hosts, 1, "c.test counted, not kept");
+        let mut out = Vec::new();
+        store.export_jsonl(&mut out).expect("export");
+        let dir2 = tempfile::tempdir().expect("tempdir");
+        let copy = SledStore::open(dir2.path(), limits).expect("open");
+        copy.import_jsonl(&mut out.as_slice()).expect("import");
+        assert_eq!(copy.tls().expect("tls"), tls);
+    }
+
     #[test]
     fn a_store_open_elsewhere_is_said_to_be_in_use() {
         let dir = tempfile::tempdir().expect("tempdir");
