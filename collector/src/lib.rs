@@ -6,11 +6,14 @@
 pub mod admission;
 pub mod catalogue_files;
 pub mod config;
-pub mod dashboard;
 pub mod metrics;
 pub mod pki;
 pub mod review;
+pub mod reviewing;
 pub mod server;
+pub mod sessions;
+pub mod state;
 pub mod store;
 pub mod throttle;
 pub mod tls;
+pub mod ui;

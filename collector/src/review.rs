@@ -1,7 +1,7 @@
 //! Review state: what a reviewer decided about a finding, by whom and when.
 //!
 //! Pure types and rules; the sled tree that keeps them is in [`crate::store`], the forms and the
-//! JSON API that change them are in [`crate::dashboard`] and [`crate::server`].
+//! JSON API that change them are in [`crate::ui`] and [`crate::server`].
 //!
 //! A record is keyed by the finding's stable id (`analyzer::finding::finding_id`), so a decision
 //! holds for as long as the same problem keeps being found, across restarts and catalogue
@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+/// Largest form or JSON body the dashboard and the review API read.
+pub const MAX_FORM_BYTES: usize = 16 * 1024;
 /// Longest reason kept; longer ones are cut (at a character boundary).
 pub const MAX_REASON_CHARS: usize = 500;
 /// Longest reviewer label kept.

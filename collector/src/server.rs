@@ -10,7 +10,7 @@
 //! | `GET /v1/agents` | bearer token | each agent's high-water mark and totals |
 //! | `GET /v1/reviews` | bearer token | every review record with its state in force |
 //! | `POST /v1/findings/{id}/review` | bearer token | acknowledge, suppress, accept, reopen |
-//! | `GET/POST /ui/...` | session cookie (+ CSRF token on POST) | the dashboard ([`crate::dashboard`]) |
+//! | `GET/POST /ui/...` | session cookie (+ CSRF token on POST) | the dashboard ([`crate::ui`]) |
 //! | `GET /metrics`, `GET /healthz` | none | Prometheus text; liveness |
 //!
 //! Hostile input: every connection has a handshake and header timeout, the connection count is
@@ -23,17 +23,12 @@ use crate::admission::Admission;
 use crate::catalogue_files::{load_catalogue_with, CatalogueOptions};
 use crate::config::CollectorSettings;
 use crate::metrics::CollectorMetrics;
-use crate::store::{SledStore, Store, StoreError};
+use crate::store::{SledStore, StoreError};
 use crate::tls;
 use analyzer::catalogue::Catalogue;
 use analyzer::classify::Classifier;
-use analyzer::diff::diff;
-use analyzer::finding::{Finding, Severity};
-use analyzer::inventory::Inventory;
-use analyzer::report::{render_markdown, render_text, CaptureTotals, ScanReport};
-use analyzer::wire::{
-    Ack, AckStatus, Batch, ErrorBody, InventoryDoc, WireError, WireLimits, MAX_BATCH_HEADER,
-};
+use analyzer::report::{render_markdown, render_text, ScanReport};
+use analyzer::wire::{Ack, AckStatus, Batch, InventoryDoc, WireError, MAX_BATCH_HEADER};
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -44,11 +39,14 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::ServiceExt;
+
+use crate::state::{authorized, blocking, refuse, stamps, CatalogueState};
+pub use crate::state::{capture_totals, AppState};
 
 /// The client certificate identity of the connection a request came on.
 #[derive(Debug, Clone)]
@@ -77,70 +75,6 @@ impl From<StoreError> for ServerError {
     }
 }
 
-/// The catalogue in force, with the file stamps it was loaded from.
-struct CatalogueState {
-    catalogue: Arc<Catalogue>,
-    stamps: Vec<(PathBuf, Option<SystemTime>, u64)>,
-}
-
-pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub metrics: CollectorMetrics,
-    pub(crate) sessions: crate::dashboard::Sessions,
-    pub(crate) settings: CollectorSettings,
-    pub(crate) throttle: crate::throttle::Throttle,
-    wire: WireLimits,
-    classifier: Classifier,
-    catalogue: RwLock<CatalogueState>,
-}
-
-impl AppState {
-    /// State over an already open store and a loaded catalogue (what [`start`] builds; tests
-    /// use it to drive [`router`] without sockets).
-    pub fn new(
-        settings: CollectorSettings,
-        classifier: Classifier,
-        store: Arc<dyn Store>,
-        catalogue: Catalogue,
-    ) -> Arc<AppState> {
-        Arc::new(AppState {
-            store,
-            metrics: CollectorMetrics::new(),
-            sessions: crate::dashboard::Sessions::new(
-                settings.max_sessions,
-                Duration::from_secs(settings.session_ttl_secs.max(60)),
-            ),
-            throttle: crate::throttle::Throttle::default(),
-            wire: WireLimits {
-                max_bytes: settings.max_batch_bytes,
-                ..WireLimits::default()
-            },
-            classifier,
-            catalogue: RwLock::new(CatalogueState {
-                catalogue: Arc::new(catalogue),
-                stamps: stamps(&settings.catalog),
-            }),
-            settings,
-        })
-    }
-
-    pub(crate) fn catalogue(&self) -> Arc<Catalogue> {
-        let guard = self.catalogue.read().unwrap_or_else(|p| p.into_inner());
-        Arc::clone(&guard.catalogue)
-    }
-
-    /// Inventory and findings against the current catalogue.
-    pub fn findings(&self) -> Result<(Inventory, Arc<Catalogue>, Vec<Finding>), StoreError> {
-        let inv = self.store.inventory()?;
-        let catalogue = self.catalogue();
-        let sev = |class: &str| self.classifier.severity(class).unwrap_or(Severity::Low);
-        let findings = diff(&inv, &catalogue, &sev);
-        self.metrics.findings.set(findings.len() as i64);
-        self.metrics.endpoints.set(inv.endpoints.len() as i64);
-        Ok((inv, catalogue, findings))
-    }
-}
-
 /// A running collector: its address and a way to stop it.
 pub struct Running {
     pub addr: SocketAddr,
@@ -155,33 +89,6 @@ impl Running {
         let _ = self.stop.send(true);
         let _ = self.task.await;
     }
-}
-
-/// Every file under the catalogue paths with its mtime and size, sorted.
-fn stamps(paths: &[PathBuf]) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
-    fn walk(p: &std::path::Path, out: &mut Vec<(PathBuf, Option<SystemTime>, u64)>, depth: u32) {
-        let Ok(meta) = std::fs::metadata(p) else {
-            return;
-        };
-        if meta.is_dir() {
-            if depth > 16 {
-                return;
-            }
-            if let Ok(rd) = std::fs::read_dir(p) {
-                for e in rd.flatten() {
-                    walk(&e.path(), out, depth + 1);
-                }
-            }
-        } else {
-            out.push((p.to_path_buf(), meta.modified().ok(), meta.len()));
-        }
-    }
-    let mut out = Vec::new();
-    for p in paths {
-        walk(p, &mut out, 0);
-    }
-    out.sort();
-    out
 }
 
 fn load(paths: &[PathBuf], roots: &[PathBuf]) -> Result<Catalogue, ServerError> {
@@ -368,27 +275,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/v1/findings/{id}/review",
             post(api_review).layer(axum::extract::DefaultBodyLimit::max(
-                crate::dashboard::MAX_FORM_BYTES,
+                crate::review::MAX_FORM_BYTES,
             )),
         )
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
-        .merge(crate::dashboard::routes())
+        .merge(crate::ui::routes())
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             crate::throttle::guard,
         ))
         .with_state(state)
-}
-
-pub(crate) fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
-    (
-        status,
-        Json(ErrorBody {
-            error: message.into(),
-        }),
-    )
-        .into_response()
 }
 
 fn is_length_limit(e: &axum::Error) -> bool {
@@ -560,59 +457,6 @@ async fn ingest_batch(
     }
 }
 
-/// Constant-time equality of two secrets (length is not secret).
-pub(crate) fn same_secret(given: &str, expected: &str) -> bool {
-    given.len() == expected.len()
-        && given
-            .bytes()
-            .zip(expected.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
-}
-
-/// Constant-time comparison of the bearer token.
-#[allow(clippy::result_large_err)]
-fn authorized(st: &AppState, headers: &HeaderMap) -> Result<(), Response> {
-    let Some(expected) = st.settings.api_token.as_deref().filter(|t| !t.is_empty()) else {
-        return Err(refuse(
-            StatusCode::FORBIDDEN,
-            "the API is disabled: the collector has no api_token configured",
-        ));
-    };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if same_secret(given, expected) {
-        Ok(())
-    } else {
-        Err(refuse(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong bearer token (Authorization: Bearer TOKEN)",
-        ))
-    }
-}
-
-pub(crate) fn store_err(e: StoreError) -> Response {
-    refuse(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
-}
-
-// The error is the HTTP response itself, returned to the client at once: boxing it buys nothing.
-#[allow(clippy::result_large_err)]
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, Response> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(store_err(e)),
-        Err(e) => Err(refuse(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("task failed: {e}"),
-        )),
-    }
-}
-
 async fn inventory(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     if let Err(r) = authorized(&st, &headers) {
         return r;
@@ -703,7 +547,7 @@ async fn api_review(
         Some(b) => format!("api:{b}"),
         None => "api".to_string(),
     };
-    crate::dashboard::apply_review(
+    crate::reviewing::apply_review(
         &st,
         &id,
         &req.action,
@@ -722,33 +566,6 @@ async fn api_review(
 #[derive(serde::Deserialize)]
 struct ReportQuery {
     format: Option<String>,
-}
-
-/// The capture totals a `scan` report shows, summed from every agent's batch counters.
-pub fn capture_totals(
-    counters: &BTreeMap<String, u64>,
-    agents: &BTreeMap<String, crate::store::AgentState>,
-) -> CaptureTotals {
-    let get = |k: &str| counters.get(k).copied().unwrap_or(0);
-    let mut totals = CaptureTotals {
-        capture_files: agents.keys().map(|a| format!("agent {a}")).collect(),
-        packets: get("packets"),
-        bytes: get("bytes"),
-        tcp_flows: get("tcp_flows"),
-        http_exchanges: get("http_exchanges"),
-        ..CaptureTotals::default()
-    };
-    for (k, v) in counters {
-        if let Some(a) = k.strip_prefix("anomaly.") {
-            totals.anomalies.insert(a.to_string(), *v);
-        } else if !matches!(
-            k.as_str(),
-            "packets" | "bytes" | "tcp_flows" | "http_exchanges"
-        ) {
-            totals.counters.insert(k.clone(), *v);
-        }
-    }
-    totals
 }
 
 async fn report(
