@@ -9,6 +9,7 @@ pub mod config;
 pub mod metrics;
 pub mod pki;
 pub mod review;
+pub mod review_api;
 pub mod reviewing;
 pub mod server;
 pub mod sessions;

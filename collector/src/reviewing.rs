@@ -1,9 +1,11 @@
 //! Applying a review action: validated, checked against the current findings, stored, counted.
-//! The dashboard's forms and the JSON API both come through here.
+//! The dashboard's forms and the JSON API both come through here; each accepted action is one
+//! event of the append-only trail ([`crate::store::Store::record_review`]).
 
 use crate::metrics::CollectorMetrics;
 use crate::review::{
-    clean_text, decide, now_secs, valid_finding_id, ReviewAction, ReviewRecord, ReviewState,
+    clean_text, decide, now_secs, valid_finding_id, ReviewAction, ReviewEvent, ReviewRecord,
+    ReviewState,
 };
 use crate::state::{blocking, refuse, AppState};
 use axum::http::StatusCode;
@@ -34,14 +36,15 @@ pub async fn apply_review(
     let now = now_secs();
     let record =
         decide(&action, reason, suppress_secs, by, now).map_err(|e| invalid(e.to_string()))?;
+    let event = ReviewEvent::of_decision(id, &action, record.as_ref(), by, reason, now);
     let s = Arc::clone(st);
-    let (id2, rec2) = (id.to_string(), record.clone());
+    let id2 = id.to_string();
     let stored = blocking(move || {
         let (_, _, findings) = s.findings()?;
         if !findings.iter().any(|f| f.id == id2) {
             return Ok(false);
         }
-        s.store.set_review(&id2, rec2.as_ref())?;
+        s.store.record_review(&event)?;
         Ok(true)
     })
     .await;
@@ -76,4 +79,10 @@ pub async fn apply_review(
         .map(|r| r.effective(now))
         .unwrap_or(ReviewState::Open);
     Ok((state, record))
+}
+
+/// Record the expiry of every suppression run out by now (idempotent), so the trail and what
+/// is read from it agree; called before the trail or the review state is read.
+pub fn note_expiries(st: &AppState) -> Result<(), crate::store::StoreError> {
+    st.store.expire_reviews(now_secs()).map(|_| ())
 }

@@ -10,6 +10,8 @@
 //! | `GET /v1/agents` | bearer token | each agent's high-water mark and totals |
 //! | `GET /v1/reviews` | bearer token | every review record with its state in force |
 //! | `POST /v1/findings/{id}/review` | bearer token | acknowledge, suppress, accept, reopen |
+//! | `GET /v1/reviews/{id}/history` | bearer token | one finding's review trail |
+//! | `GET /v1/reviews/export?format=csv\|ndjson` | bearer token | the whole trail, for auditors |
 //! | `GET/POST /ui/...` | session cookie (+ CSRF token on POST) | the dashboard ([`crate::ui`]) |
 //! | `GET /metrics`, `GET /healthz` | none | Prometheus text; liveness |
 //!
@@ -22,7 +24,6 @@
 use crate::admission::Admission;
 use crate::catalogue_files::{load_catalogue_with, CatalogueOptions};
 use crate::config::CollectorSettings;
-use crate::metrics::CollectorMetrics;
 use crate::store::{SledStore, StoreError};
 use crate::tls;
 use analyzer::catalogue::Catalogue;
@@ -36,7 +37,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -271,15 +271,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/findings", get(findings))
         .route("/v1/report", get(report))
         .route("/v1/agents", get(agents))
-        .route("/v1/reviews", get(reviews))
-        .route(
-            "/v1/findings/{id}/review",
-            post(api_review).layer(axum::extract::DefaultBodyLimit::max(
-                crate::review::MAX_FORM_BYTES,
-            )),
-        )
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
+        .merge(crate::review_api::routes())
         .merge(crate::ui::routes())
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
@@ -488,79 +482,6 @@ async fn agents(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response
         Ok(a) => Json(a).into_response(),
         Err(r) => r,
     }
-}
-
-/// Every review record with the state in force now (an expired suppression reads `open`).
-async fn reviews(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&st, &headers) {
-        return r;
-    }
-    let store = Arc::clone(&st.store);
-    match blocking(move || store.reviews()).await {
-        Ok(all) => {
-            let now = crate::review::now_secs();
-            let out: BTreeMap<String, serde_json::Value> = all
-                .into_iter()
-                .map(|(id, r)| {
-                    let state = r.effective(now);
-                    (id, serde_json::json!({"state": state, "record": r}))
-                })
-                .collect();
-            Json(out).into_response()
-        }
-        Err(r) => r,
-    }
-}
-
-/// Body of `POST /v1/findings/{id}/review`.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ApiReview {
-    action: String,
-    #[serde(default)]
-    reason: String,
-    /// Suppressions: how long, in seconds.
-    #[serde(default)]
-    expires_in_secs: Option<u64>,
-    /// Who, for the audit record (recorded as `api:<by>`).
-    #[serde(default)]
-    by: Option<String>,
-}
-
-async fn api_review(
-    State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
-    axum::extract::Path(id): axum::extract::Path<String>,
-    body: Result<Json<ApiReview>, axum::extract::rejection::JsonRejection>,
-) -> Response {
-    if let Err(r) = authorized(&st, &headers) {
-        return r;
-    }
-    let Json(req) = match body {
-        Ok(b) => b,
-        Err(e) => {
-            CollectorMetrics::bump(&st.metrics.reviews_refused, &[("reason", "invalid")]);
-            return refuse(e.status(), format!("review body: {}", e.body_text()));
-        }
-    };
-    let by = match req.by.as_deref().map(str::trim).filter(|b| !b.is_empty()) {
-        Some(b) => format!("api:{b}"),
-        None => "api".to_string(),
-    };
-    crate::reviewing::apply_review(
-        &st,
-        &id,
-        &req.action,
-        &req.reason,
-        req.expires_in_secs,
-        &by,
-        "api",
-    )
-    .await
-    .map(|(state, record)| {
-        Json(serde_json::json!({"id": id, "state": state, "record": record})).into_response()
-    })
-    .unwrap_or_else(|r| r)
 }
 
 #[derive(serde::Deserialize)]

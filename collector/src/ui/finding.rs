@@ -3,8 +3,8 @@
 
 use super::respond::{enc, endpoint_href, frame, html, html_status, redirect, redirect_to};
 use super::session::{check_csrf, SignedIn};
-use super::view::{load, state_chip, wall_time, View};
-use crate::review::valid_finding_id;
+use super::view::{load_with_trail, state_chip, wall_time, View};
+use crate::review::{valid_finding_id, ReviewEvent};
 use crate::reviewing::apply_review;
 use crate::sessions::Session;
 use crate::state::AppState;
@@ -24,7 +24,7 @@ pub(super) async fn finding_page(
     SignedIn { session: s, .. }: SignedIn,
     Path(id): Path<String>,
 ) -> Response {
-    let v = match load(&st).await {
+    let v = match load_with_trail(&st, Some(id.clone())).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -103,7 +103,9 @@ pub(super) fn finding_body(v: &View, f: &Finding, s: &Session, error: Option<&st
         }
         None => o.push_str("<p class=\"muted\">Not reviewed yet.</p>"),
     }
-    o.push_str("</div><div class=\"panel\"><h2>Decide</h2>");
+    o.push_str("</div>");
+    trail_panel(&mut o, &v.trail);
+    o.push_str("<div class=\"panel\"><h2>Decide</h2>");
     let action = escape(&format!("/ui/findings/{}/review", enc(&f.id)));
     let csrf = escape(&s.csrf);
     let _ = write!(
@@ -169,7 +171,7 @@ pub(super) async fn review_form(
         Err(r) if r.status() == StatusCode::BAD_REQUEST && valid_finding_id(&id) => {
             // Show the finding again with the reason the action was refused.
             let msg = review_error_text(r).await;
-            let v = match load(&st).await {
+            let v = match load_with_trail(&st, Some(id.clone())).await {
                 Ok(v) => v,
                 Err(r) => return r,
             };
@@ -197,4 +199,37 @@ pub(super) async fn review_error_text(r: Response) -> String {
     serde_json::from_slice::<analyzer::wire::ErrorBody>(&body)
         .map(|e| e.error)
         .unwrap_or_else(|_| "refused".into())
+}
+
+/// The finding's review trail, newest first: who did what, when and why.
+fn trail_panel(o: &mut String, trail: &[ReviewEvent]) {
+    let _ = write!(
+        o,
+        "<div class=\"panel\" id=\"history\"><h2>History <span class=\"count\">{}</span></h2>",
+        trail.len()
+    );
+    if trail.is_empty() {
+        o.push_str("<p class=\"muted\">No review actions yet.</p></div>");
+        return;
+    }
+    o.push_str(
+        "<table class=\"trail\"><thead><tr><th>when</th><th>action</th><th>state</th><th>by</th>\
+         <th>why</th></tr></thead><tbody>",
+    );
+    for e in trail.iter().rev() {
+        let until = e
+            .expires
+            .map(|x| format!(" (until {})", escape(&wall_time(x))))
+            .unwrap_or_default();
+        let _ = write!(
+            o,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{until}</td></tr>",
+            escape(&wall_time(e.at)),
+            escape(e.action.as_str()),
+            state_chip(e.state),
+            escape(&e.by),
+            escape(&e.reason),
+        );
+    }
+    o.push_str("</tbody></table></div>");
 }

@@ -1,6 +1,8 @@
 //! What a page shows, read once per request off the async threads, and small shared renderers.
 
-use crate::review::{now_secs, ReviewRecord, ReviewState};
+pub(super) use crate::review::wall_time;
+use crate::review::{now_secs, ReviewEvent, ReviewRecord, ReviewState};
+use crate::reviewing::note_expiries;
 use crate::state::{blocking, capture_totals, AppState};
 use analyzer::catalogue::Catalogue;
 use analyzer::finding::Finding;
@@ -18,6 +20,8 @@ pub(super) struct View {
     pub(super) reviews: BTreeMap<String, ReviewRecord>,
     pub(super) agents: usize,
     pub(super) now: u64,
+    /// The review trail of the one finding a page shows (empty on other pages).
+    pub(super) trail: Vec<ReviewEvent>,
 }
 
 impl View {
@@ -31,8 +35,22 @@ impl View {
 
 #[allow(clippy::result_large_err)]
 pub(super) async fn load(st: &Arc<AppState>) -> Result<View, Response> {
+    load_with_trail(st, None).await
+}
+
+/// [`load`], plus the review trail of finding `trail_of`.
+#[allow(clippy::result_large_err)]
+pub(super) async fn load_with_trail(
+    st: &Arc<AppState>,
+    trail_of: Option<String>,
+) -> Result<View, Response> {
     let s = Arc::clone(st);
     blocking(move || {
+        note_expiries(&s)?;
+        let trail = match &trail_of {
+            Some(id) => s.store.review_events(Some(id))?,
+            None => Vec::new(),
+        };
         let (inventory, catalogue, findings) = s.findings()?;
         let agents = s.store.agents()?;
         let totals = capture_totals(&s.store.counters()?, &agents);
@@ -44,6 +62,7 @@ pub(super) async fn load(st: &Arc<AppState>) -> Result<View, Response> {
             reviews: s.store.reviews()?,
             agents: agents.len(),
             now: now_secs(),
+            trail,
         })
     })
     .await
@@ -65,25 +84,4 @@ pub(super) fn finding_classes(f: &Finding) -> Vec<String> {
 
 pub(super) fn state_chip(s: ReviewState) -> String {
     format!("<span class=\"state st-{0}\">{0}</span>", s.as_str())
-}
-
-/// Unix seconds -> `2026-03-02 09:00 UTC` (civil date from days since the epoch).
-pub(super) fn wall_time(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        rem / 3600,
-        (rem % 3600) / 60
-    )
 }
