@@ -8,6 +8,7 @@ pub mod catalogue_files;
 pub mod config;
 pub mod metrics;
 pub mod pki;
+pub mod report_api;
 pub mod review;
 pub mod review_api;
 pub mod reviewing;

@@ -15,7 +15,6 @@
 //! not traffic times, so they do not come from packets.
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::str::FromStr;
 
 /// Largest form or JSON body the dashboard and the review API read.
@@ -27,58 +26,7 @@ pub const MAX_WHO_CHARS: usize = 64;
 /// Longest suppression: a year. A suppression has to come back eventually.
 pub const MAX_SUPPRESS_SECS: u64 = 366 * 24 * 3600;
 
-/// The decision on a finding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReviewState {
-    /// Nobody decided yet (or a suppression expired).
-    Open,
-    /// Seen and being handled; still shown.
-    Acknowledged,
-    /// Hidden until `expires`, with a reason.
-    Suppressed,
-    /// Accepted into the baseline: expected behaviour, hidden.
-    Accepted,
-}
-
-impl ReviewState {
-    pub const ALL: [ReviewState; 4] = [
-        ReviewState::Open,
-        ReviewState::Acknowledged,
-        ReviewState::Suppressed,
-        ReviewState::Accepted,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReviewState::Open => "open",
-            ReviewState::Acknowledged => "acknowledged",
-            ReviewState::Suppressed => "suppressed",
-            ReviewState::Accepted => "accepted",
-        }
-    }
-
-    /// Hidden from the default findings view.
-    pub fn hidden_by_default(self) -> bool {
-        matches!(self, ReviewState::Suppressed | ReviewState::Accepted)
-    }
-}
-
-impl fmt::Display for ReviewState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for ReviewState {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ReviewState::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| format!("unknown review state {s:?}"))
-    }
-}
+pub use analyzer::report::review::ReviewState;
 
 /// One decision, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -350,26 +298,8 @@ pub fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
-/// Unix seconds -> `2026-03-02 09:00 UTC` (civil date from days since the epoch).
-pub fn wall_time(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        rem / 3600,
-        (rem % 3600) / 60
-    )
-}
+/// Unix seconds -> `2026-03-02 09:00 UTC`.
+pub use analyzer::report::review::utc_minute as wall_time;
 
 /// Columns of the auditors' CSV export of the trail.
 pub const TRAIL_CSV_HEADER: &str =

@@ -5,8 +5,8 @@
 //! |---|---|---|
 //! | `POST /v1/batches` | agent client certificate | apply one [`Batch`]; answers an [`Ack`] |
 //! | `GET /v1/inventory` | bearer token | the merged inventory ([`InventoryDoc`]) |
-//! | `GET /v1/findings` | bearer token | findings against the current catalogue |
-//! | `GET /v1/report?format=text\|json\|markdown` | bearer token | the `scan` report |
+//! | `GET /v1/findings` | bearer token | findings against the current catalogue, with review state |
+//! | `GET/POST /v1/report?format=...` | bearer token | the `scan` report ([`crate::report_api`]) |
 //! | `GET /v1/agents` | bearer token | each agent's high-water mark and totals |
 //! | `GET /v1/reviews` | bearer token | every review record with its state in force |
 //! | `POST /v1/findings/{id}/review` | bearer token | acknowledge, suppress, accept, reopen |
@@ -28,10 +28,9 @@ use crate::store::{SledStore, StoreError};
 use crate::tls;
 use analyzer::catalogue::Catalogue;
 use analyzer::classify::Classifier;
-use analyzer::report::{render_markdown, render_text, ScanReport};
 use analyzer::wire::{Ack, AckStatus, Batch, InventoryDoc, WireError, MAX_BATCH_HEADER};
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -268,11 +267,10 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route(analyzer::wire::INGEST_PATH, post(ingest))
         .route("/v1/inventory", get(inventory))
-        .route("/v1/findings", get(findings))
-        .route("/v1/report", get(report))
         .route("/v1/agents", get(agents))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
+        .merge(crate::report_api::routes())
         .merge(crate::review_api::routes())
         .merge(crate::ui::routes())
         .layer(axum::middleware::from_fn_with_state(
@@ -462,17 +460,6 @@ async fn inventory(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Respo
     }
 }
 
-async fn findings(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&st, &headers) {
-        return r;
-    }
-    let s = Arc::clone(&st);
-    match blocking(move || s.findings().map(|(_, _, f)| f)).await {
-        Ok(f) => Json(f).into_response(),
-        Err(r) => r,
-    }
-}
-
 async fn agents(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     if let Err(r) = authorized(&st, &headers) {
         return r;
@@ -482,45 +469,6 @@ async fn agents(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response
         Ok(a) => Json(a).into_response(),
         Err(r) => r,
     }
-}
-
-#[derive(serde::Deserialize)]
-struct ReportQuery {
-    format: Option<String>,
-}
-
-async fn report(
-    State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Query(q): Query<ReportQuery>,
-) -> Response {
-    if let Err(r) = authorized(&st, &headers) {
-        return r;
-    }
-    let format = q.format.unwrap_or_else(|| "text".into());
-    if !matches!(format.as_str(), "text" | "json" | "markdown") {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            format!("unknown report format {format:?} (text, json, markdown)"),
-        );
-    }
-    let s = Arc::clone(&st);
-    let built = blocking(move || {
-        let (inv, catalogue, findings) = s.findings()?;
-        let totals = capture_totals(&s.store.counters()?, &s.store.agents()?);
-        Ok(ScanReport::build(totals, &inv, &catalogue, findings))
-    })
-    .await;
-    let report = match built {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    let (body, ct) = match format.as_str() {
-        "json" => (report.to_json() + "\n", "application/json"),
-        "markdown" => (render_markdown(&report), "text/markdown; charset=utf-8"),
-        _ => (render_text(&report), "text/plain; charset=utf-8"),
-    };
-    ([(header::CONTENT_TYPE, ct)], body).into_response()
 }
 
 async fn metrics(State(st): State<Arc<AppState>>) -> Response {

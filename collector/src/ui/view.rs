@@ -1,9 +1,9 @@
 //! What a page shows, read once per request off the async threads, and small shared renderers.
 
+use crate::report_api::build_report;
 pub(super) use crate::review::wall_time;
 use crate::review::{now_secs, ReviewEvent, ReviewRecord, ReviewState};
-use crate::reviewing::note_expiries;
-use crate::state::{blocking, capture_totals, AppState};
+use crate::state::{blocking, AppState};
 use analyzer::catalogue::Catalogue;
 use analyzer::finding::Finding;
 use analyzer::inventory::Inventory;
@@ -46,21 +46,18 @@ pub(super) async fn load_with_trail(
 ) -> Result<View, Response> {
     let s = Arc::clone(st);
     blocking(move || {
-        note_expiries(&s)?;
+        let (report, catalogue, inventory) = build_report(&s, None)?;
         let trail = match &trail_of {
             Some(id) => s.store.review_events(Some(id))?,
             None => Vec::new(),
         };
-        let (inventory, catalogue, findings) = s.findings()?;
-        let agents = s.store.agents()?;
-        let totals = capture_totals(&s.store.counters()?, &agents);
-        let report = ScanReport::build(totals, &inventory, &catalogue, findings);
+        let agents = s.store.agents()?.len();
         Ok(View {
             report,
             inventory,
             catalogue,
             reviews: s.store.reviews()?,
-            agents: agents.len(),
+            agents,
             now: now_secs(),
             trail,
         })
