@@ -132,7 +132,8 @@ pub(super) fn finding_body(v: &View, f: &Finding, s: &Session, error: Option<&st
             o,
             "<form method=\"post\" action=\"{action}\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
              <input type=\"hidden\" name=\"action\" value=\"reopen\">\
-             <button type=\"submit\" class=\"secondary\" id=\"reopen\">Reopen</button></form>"
+             <div class=\"row\"><input name=\"reason\" placeholder=\"why reopen (kept in the history)\" maxlength=\"500\">\
+             <button type=\"submit\" class=\"secondary\" id=\"reopen\">Reopen</button></div></form>"
         );
     }
     o.push_str("</div></div></div>");
