@@ -302,6 +302,18 @@ fn review_everything(c: &Collector, pki: &std::path::Path, scan: &serde_json::Va
     assert_eq!((code, stdout.as_str()), (0, ""));
     assert!(std::fs::read_to_string(&dir_out).is_ok_and(|h| h.starts_with("<!DOCTYPE html>")));
     assert_eq!(trail(c, pki, first), 2);
+    // The auditors' trail through the CLI: a header and one row per action.
+    let (code, csv) = report(c, pki, &["--review-trail", "csv"]);
+    assert_eq!(code, 0);
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 1 + 2 + (ids.len() - 1), "{csv}");
+    assert!(rows[0].starts_with("finding,seq,at,at_utc,action,state,by,reason"));
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with(first)
+                && r.contains(",suppress,suppressed,api:ana,pen-test window,")),
+        "{csv}"
+    );
     first.to_string()
 }
 

@@ -5,6 +5,7 @@
 //! (the file is checked here, then sent) and `--fail-on`. The collector builds and renders the
 //! report with the same `ScanReport::build` and `ScanReport::render` that `scan` uses, with the
 //! review state in force; findings a reviewer suppressed or accepted do not trip `--fail-on`.
+//! `--review-trail csv|ndjson` writes the append-only review trail instead, for auditors.
 
 use super::common;
 use super::EXIT_FAIL_ON;
@@ -73,6 +74,11 @@ pub struct ReportArgs {
     access: CollectorAccess,
     #[command(flatten)]
     output: common::OutputArgs,
+    /// Instead of the report, write the review trail for auditors: every review action and
+    /// expiry with who, when and why (`csv` or `ndjson`; to --out or stdout).
+    #[arg(long, value_name = "FORMAT", value_parser = ["csv", "ndjson"],
+          conflicts_with_all = ["fail_on", "baseline"])]
+    review_trail: Option<String>,
 }
 
 /// Percent-encode a query value.
@@ -89,6 +95,12 @@ pub fn query_value(s: &str) -> String {
 }
 
 pub fn run(args: ReportArgs) -> Result<u8> {
+    if let Some(format) = &args.review_trail {
+        let path = format!("/v1/reviews/export?format={format}");
+        let resp = args.access.fetch("review trail", "GET", &path, b"")?;
+        args.output.write(&resp.body)?;
+        return Ok(0);
+    }
     let baseline = args.output.load_baseline()?;
     let format: analyzer::report::Format = args.output.format.into();
     let mut path = format!("/v1/report?format={}", format.as_str());
