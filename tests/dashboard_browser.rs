@@ -455,6 +455,38 @@ fn a_review_taken_in_the_browser_survives_a_collector_restart() {
     assert_eq!(reviews[&id]["state"], "suppressed", "{reviews}");
     assert_eq!(reviews[&id]["record"]["by"], USER);
 
+    // Reopen with a reason: the decision goes, the history keeps both, newest first.
+    cdp.goto(&format!("{}/ui/findings/{id}", collector.url()));
+    cdp.navigate_by(
+        "const f = document.getElementById('reopen').form; \
+         f.querySelector('input[name=reason]').value = 'retest after the window'; \
+         document.getElementById('reopen').click(); true",
+    );
+    let history = cdp.eval("document.getElementById('history').textContent");
+    let history = history.as_str().unwrap_or("");
+    let (reopened, suppressed) = (
+        history.find("retest after the window"),
+        history.find(REASON),
+    );
+    assert!(
+        reopened.zip(suppressed).is_some_and(|(r, s)| r < s),
+        "{history}"
+    );
+    assert!(
+        history.contains(USER) && history.contains("reopen"),
+        "{history}"
+    );
+    let trail = api_get(
+        collector.addr,
+        &pki_dir,
+        &format!("/v1/reviews/{id}/history"),
+    );
+    let trail: Value = serde_json::from_slice(&trail.body).expect("json");
+    assert_eq!(trail["state"], "open");
+    assert_eq!(trail["events"][0]["by"], USER);
+    assert_eq!(trail["events"][0]["reason"], REASON);
+    assert_eq!(trail["events"][1]["action"], "reopen");
+
     println!("dashboard screenshots:");
     println!("  {}", overview_png.display());
     println!("  {}", list_png.display());

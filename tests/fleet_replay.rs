@@ -56,13 +56,31 @@ fn replayed_capture_gives_the_scan_report_and_the_store_round_trips() {
     assert_eq!(r.status, 401, "{}", r.error_text());
     let findings = api_get(collector.addr, &pki_dir, "/v1/findings");
     assert_eq!(findings.status, 200);
-    let findings: serde_json::Value = serde_json::from_slice(&findings.body).expect("json");
+    let mut findings: serde_json::Value = serde_json::from_slice(&findings.body).expect("json");
+    // Each finding carries its review state; without a review it is open.
+    for f in findings.as_array_mut().expect("array") {
+        let f = f.as_object_mut().expect("object");
+        assert_eq!(f.remove("review_state"), Some("open".into()));
+        assert_eq!(f.remove("review"), None);
+    }
     assert_eq!(findings, scan["findings"]);
+
+    // The fleet's exports equal the offline ones for the same traffic.
+    assert_fleet_exports_match_offline(dir.path(), &collector, &pki_dir);
+
+    // Review state reaches every report format; suppressed and accepted findings do not trip
+    // --fail-on; the trail survives the restart and the store export/import below.
+    let reviewed = review_everything(&collector, &pki_dir, &scan);
 
     // Restart: the store is on disk.
     collector.kill();
     let collector = Collector::start(&pki_dir, &data, "127.0.0.1:0", &[]);
     assert_matches_scan(&report_json(&collector, &pki_dir), &scan);
+    assert_eq!(
+        trail(&collector, &pki_dir, &reviewed),
+        2,
+        "trail after restart"
+    );
     collector.kill();
 
     // Export, import into a fresh store, serve it: same report.
@@ -85,12 +103,218 @@ fn replayed_capture_gives_the_scan_report_and_the_store_round_trips() {
     assert!(st.success());
     let collector = Collector::start(&pki_dir, &data2, "127.0.0.1:0", &[]);
     assert_matches_scan(&report_json(&collector, &pki_dir), &scan);
+    assert_eq!(
+        trail(&collector, &pki_dir, &reviewed),
+        2,
+        "trail after import"
+    );
     let agents = api_get(collector.addr, &pki_dir, "/v1/agents");
     let agents: serde_json::Value = serde_json::from_slice(&agents.body).expect("json");
     assert!(
         agents["edge-1"]["batches"].as_u64().unwrap_or(0) > 1,
         "{agents}"
     );
+}
+
+/// `scan --save-inventory` + `export` against `export --collector`, every format.
+fn assert_fleet_exports_match_offline(dir: &std::path::Path, c: &Collector, pki: &std::path::Path) {
+    let inv = dir.join("offline-inventory.json");
+    let out = Command::new(bin())
+        .arg("scan")
+        .arg(demo_pcap())
+        .arg("--catalog")
+        .arg(demo_catalog())
+        .args(["--format", "json", "--learn", "all", "--out"])
+        .arg(dir.join("offline.json"))
+        .arg("--save-inventory")
+        .arg(&inv)
+        .env("SHADOWTAP_SITE_SECRET", SECRET)
+        .output()
+        .expect("scan");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for format in ["csv", "ndjson", "openapi", "cyclonedx", "backstage"] {
+        let offline = Command::new(bin())
+            .args(["export", "--format", format, "--inventory"])
+            .arg(&inv)
+            .output()
+            .expect("export offline");
+        assert!(
+            offline.status.success(),
+            "{}",
+            String::from_utf8_lossy(&offline.stderr)
+        );
+        let fleet = Command::new(bin())
+            .args([
+                "export",
+                "--format",
+                format,
+                "--collector",
+                &c.url(),
+                "--ca",
+            ])
+            .arg(pki.join("ca.pem"))
+            .env("SHADOWTAP_API_TOKEN", TOKEN)
+            .output()
+            .expect("export fleet");
+        assert!(
+            fleet.status.success(),
+            "{}",
+            String::from_utf8_lossy(&fleet.stderr)
+        );
+        assert!(!offline.stdout.is_empty(), "{format}: empty export");
+        assert_eq!(
+            String::from_utf8_lossy(&fleet.stdout),
+            String::from_utf8_lossy(&offline.stdout),
+            "{format}: the fleet's export differs from the offline one"
+        );
+    }
+    let r = api_get(c.addr, pki, "/v1/export/xml");
+    assert_eq!(r.status, 404, "{}", r.error_text());
+}
+
+/// `report --collector` with `args`; returns (exit code, stdout).
+fn report(c: &Collector, pki: &std::path::Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(bin())
+        .args(["report", "--collector", &c.url(), "--ca"])
+        .arg(pki.join("ca.pem"))
+        .args(args)
+        .env("SHADOWTAP_API_TOKEN", TOKEN)
+        .output()
+        .expect("report");
+    assert!(
+        matches!(out.status.code(), Some(0 | 3)),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn post_review(c: &Collector, pki: &std::path::Path, id: &str, body: &str) {
+    let mut client = client(c.addr, &pki.join("ca.pem"), None);
+    let auth = format!("Bearer {TOKEN}");
+    let r = client
+        .request(
+            "POST",
+            &format!("/v1/findings/{id}/review"),
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            body.as_bytes(),
+        )
+        .expect("review");
+    assert_eq!(r.status, 200, "{}", r.error_text());
+}
+
+/// Events in the trail of finding `id`.
+fn trail(c: &Collector, pki: &std::path::Path, id: &str) -> usize {
+    let r = api_get(c.addr, pki, &format!("/v1/reviews/{id}/history"));
+    assert_eq!(r.status, 200, "{}", r.error_text());
+    let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+    v["events"].as_array().map_or(0, Vec::len)
+}
+
+/// Suppress the first finding (acknowledged first), accept the rest; check every format shows
+/// it and --fail-on and --baseline behave as in `scan`. Returns the suppressed finding's id.
+fn review_everything(c: &Collector, pki: &std::path::Path, scan: &serde_json::Value) -> String {
+    let findings = scan["findings"].as_array().expect("findings");
+    assert!(!findings.is_empty());
+    let ids: Vec<&str> = findings.iter().filter_map(|f| f["id"].as_str()).collect();
+    let first = ids[0];
+    // Before any review: findings trip --fail-on info, as in scan.
+    assert_eq!(report(c, pki, &["--fail-on", "info"]).0, 3);
+    // A baseline of the same findings: nothing new, so nothing trips.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scan_file = dir.path().join("scan.json");
+    std::fs::write(&scan_file, scan.to_string()).expect("write");
+    let (code, json) = report(
+        c,
+        pki,
+        &[
+            "--format",
+            "json",
+            "--fail-on",
+            "info",
+            "--baseline",
+            scan_file.to_str().unwrap_or(""),
+        ],
+    );
+    assert_eq!(code, 0, "{json}");
+    let json: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(json["findings"].as_array().map(Vec::len), Some(0));
+    assert_eq!(
+        json["baseline"]["unchanged"].as_u64().map(|n| n as usize),
+        Some(ids.len())
+    );
+
+    post_review(c, pki, first, r#"{"action":"acknowledge","by":"ana"}"#);
+    post_review(
+        c,
+        pki,
+        first,
+        r#"{"action":"suppress","reason":"pen-test window","expires_in_secs":86400,"by":"ana"}"#,
+    );
+    for id in &ids[1..] {
+        post_review(
+            c,
+            pki,
+            id,
+            r#"{"action":"accept","reason":"expected","by":"bob"}"#,
+        );
+    }
+    // Everything suppressed or accepted: --fail-on no longer trips.
+    let (code, json) = report(c, pki, &["--format", "json", "--fail-on", "info"]);
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(json["reviews"][first]["state"], "suppressed");
+    assert_eq!(json["reviews"][first]["by"], "api:ana");
+    assert_eq!(json["reviews"][first]["reason"], "pen-test window");
+    assert_eq!(json["findings"].as_array().map(Vec::len), Some(ids.len()));
+    let (_, sarif) = report(c, pki, &["--format", "sarif"]);
+    let sarif: serde_json::Value = serde_json::from_str(&sarif).expect("sarif");
+    let results = sarif["runs"][0]["results"].as_array().expect("results");
+    assert_eq!(results.len(), ids.len());
+    for r in results {
+        let s = &r["suppressions"][0];
+        assert_eq!(s["kind"], "external", "{r}");
+        assert_eq!(s["status"], "accepted");
+    }
+    let (_, md) = report(c, pki, &["--format", "markdown"]);
+    assert!(md.contains("suppressed by api:ana at "), "{md}");
+    assert!(md.contains("pen-test window"));
+    let (_, html) = report(c, pki, &["--format", "html"]);
+    assert!(html.contains("accepted by api:bob at "), "html review line");
+    let (_, text) = report(c, pki, &[]);
+    assert!(text.contains("review: suppressed by api:ana"), "{text}");
+    let dir_out = dir.path().join("report.html");
+    let (code, stdout) = report(
+        c,
+        pki,
+        &["--format", "html", "--out", dir_out.to_str().unwrap_or("")],
+    );
+    assert_eq!((code, stdout.as_str()), (0, ""));
+    assert!(std::fs::read_to_string(&dir_out).is_ok_and(|h| h.starts_with("<!DOCTYPE html>")));
+    assert_eq!(trail(c, pki, first), 2);
+    // The auditors' trail through the CLI: a header and one row per action.
+    let (code, csv) = report(c, pki, &["--review-trail", "csv"]);
+    assert_eq!(code, 0);
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 1 + 2 + (ids.len() - 1), "{csv}");
+    assert!(rows[0].starts_with("finding,seq,at,at_utc,action,state,by,reason"));
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with(first)
+                && r.contains(",suppress,suppressed,api:ana,pen-test window,")),
+        "{csv}"
+    );
+    first.to_string()
 }
 
 #[test]

@@ -133,6 +133,8 @@ impl CollectorSettings {
             },
             max_agents: self.max_agents,
             max_reviews: self.max_reviews,
+            // Ten events per reviewable record: room for a long history of every decision.
+            max_review_events: self.max_reviews.saturating_mul(10),
             max_hosts: self.max_hosts,
             max_new_hosts_per_batch: self.max_new_hosts_per_batch,
             endpoint_max_age_secs: self.endpoint_max_age_days.saturating_mul(24 * 3600),

@@ -1,7 +1,13 @@
-//! Review state: what a reviewer decided about a finding, by whom and when.
+//! Review state: what a reviewer decided about a finding, by whom and when, and the trail of
+//! every decision ([`ReviewEvent`]).
 //!
-//! Pure types and rules; the sled tree that keeps them is in [`crate::store`], the forms and the
-//! JSON API that change them are in [`crate::dashboard`] and [`crate::server`].
+//! Pure types and rules; the sled trees that keep them are in [`crate::store`], the forms and the
+//! JSON API that change them are in [`crate::ui`] and [`crate::server`].
+//!
+//! The trail is append-only: each action (and the expiry of a suppression) is one event, never
+//! rewritten; the current [`ReviewRecord`] is what the latest event left, kept beside the trail
+//! so a page does not replay history. Records from before the trail existed become one
+//! [`EventAction::Migrate`] event each when the store is opened.
 //!
 //! A record is keyed by the finding's stable id (`analyzer::finding::finding_id`), so a decision
 //! holds for as long as the same problem keeps being found, across restarts and catalogue
@@ -9,9 +15,10 @@
 //! not traffic times, so they do not come from packets.
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::str::FromStr;
 
+/// Largest form or JSON body the dashboard and the review API read.
+pub const MAX_FORM_BYTES: usize = 16 * 1024;
 /// Longest reason kept; longer ones are cut (at a character boundary).
 pub const MAX_REASON_CHARS: usize = 500;
 /// Longest reviewer label kept.
@@ -19,58 +26,7 @@ pub const MAX_WHO_CHARS: usize = 64;
 /// Longest suppression: a year. A suppression has to come back eventually.
 pub const MAX_SUPPRESS_SECS: u64 = 366 * 24 * 3600;
 
-/// The decision on a finding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReviewState {
-    /// Nobody decided yet (or a suppression expired).
-    Open,
-    /// Seen and being handled; still shown.
-    Acknowledged,
-    /// Hidden until `expires`, with a reason.
-    Suppressed,
-    /// Accepted into the baseline: expected behaviour, hidden.
-    Accepted,
-}
-
-impl ReviewState {
-    pub const ALL: [ReviewState; 4] = [
-        ReviewState::Open,
-        ReviewState::Acknowledged,
-        ReviewState::Suppressed,
-        ReviewState::Accepted,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReviewState::Open => "open",
-            ReviewState::Acknowledged => "acknowledged",
-            ReviewState::Suppressed => "suppressed",
-            ReviewState::Accepted => "accepted",
-        }
-    }
-
-    /// Hidden from the default findings view.
-    pub fn hidden_by_default(self) -> bool {
-        matches!(self, ReviewState::Suppressed | ReviewState::Accepted)
-    }
-}
-
-impl fmt::Display for ReviewState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for ReviewState {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ReviewState::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| format!("unknown review state {s:?}"))
-    }
-}
+pub use analyzer::report::review::ReviewState;
 
 /// One decision, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,6 +78,148 @@ impl FromStr for ReviewAction {
                 "unknown review action {other:?} (acknowledge, suppress, accept, reopen)"
             )),
         }
+    }
+}
+
+/// What happened in one event of the trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventAction {
+    Acknowledge,
+    Suppress,
+    Accept,
+    Reopen,
+    /// A suppression ran out (recorded by the collector, `by` is [`SYSTEM_ACTOR`]).
+    Expire,
+    /// The last-action record kept before the trail existed, turned into its first event.
+    Migrate,
+}
+
+impl EventAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventAction::Acknowledge => "acknowledge",
+            EventAction::Suppress => "suppress",
+            EventAction::Accept => "accept",
+            EventAction::Reopen => "reopen",
+            EventAction::Expire => "expire",
+            EventAction::Migrate => "migrate",
+        }
+    }
+}
+
+impl From<&ReviewAction> for EventAction {
+    fn from(a: &ReviewAction) -> Self {
+        match a {
+            ReviewAction::Acknowledge => EventAction::Acknowledge,
+            ReviewAction::Suppress => EventAction::Suppress,
+            ReviewAction::Accept => EventAction::Accept,
+            ReviewAction::Reopen => EventAction::Reopen,
+        }
+    }
+}
+
+/// Who expiry events are recorded as.
+pub const SYSTEM_ACTOR: &str = "shadowtap";
+
+/// One entry of the append-only review trail: who did what to which finding, when and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewEvent {
+    /// The finding's stable id.
+    pub finding: String,
+    /// Store-assigned, increasing: orders events of the same second.
+    #[serde(default)]
+    pub seq: u64,
+    pub action: EventAction,
+    /// The state the finding is in after this event.
+    pub state: ReviewState,
+    pub by: String,
+    /// Unix seconds, wall clock (for an expiry: when the suppression ran out).
+    pub at: u64,
+    #[serde(default)]
+    pub reason: String,
+    /// Suppressions: when they end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<u64>,
+}
+
+impl ReviewEvent {
+    /// The event of a decision (`record` `None`: a reopen, whose `reason` is kept here only).
+    pub fn of_decision(
+        finding: &str,
+        action: &ReviewAction,
+        record: Option<&ReviewRecord>,
+        by: &str,
+        reason: &str,
+        now: u64,
+    ) -> ReviewEvent {
+        ReviewEvent {
+            finding: finding.to_string(),
+            seq: 0,
+            action: action.into(),
+            state: record.map_or(ReviewState::Open, |r| r.state),
+            by: record.map_or_else(|| clean_who(by), |r| r.by.clone()),
+            at: record.map_or(now, |r| r.at),
+            reason: record.map_or_else(
+                || clean_text(reason, MAX_REASON_CHARS),
+                |r| r.reason.clone(),
+            ),
+            expires: record.and_then(|r| r.expires),
+        }
+    }
+
+    /// The first event of a record kept before the trail existed.
+    pub fn migrated(finding: &str, r: &ReviewRecord) -> ReviewEvent {
+        ReviewEvent {
+            finding: finding.to_string(),
+            seq: 0,
+            action: EventAction::Migrate,
+            state: r.state,
+            by: r.by.clone(),
+            at: r.at,
+            reason: r.reason.clone(),
+            expires: r.expires,
+        }
+    }
+
+    /// The expiry of the suppression `r` (which must have an `expires`).
+    pub fn expiry(finding: &str, r: &ReviewRecord) -> ReviewEvent {
+        ReviewEvent {
+            finding: finding.to_string(),
+            seq: 0,
+            action: EventAction::Expire,
+            state: ReviewState::Open,
+            by: SYSTEM_ACTOR.to_string(),
+            at: r.expires.unwrap_or(r.at),
+            reason: format!("suppression by {} ran out", r.by),
+            expires: None,
+        }
+    }
+
+    /// The current record this event leaves (`None`: no decision in force). An expiry leaves
+    /// the expired suppression in place: its effective state is already open, and the page
+    /// shows what expired.
+    pub fn record_after(&self, before: Option<ReviewRecord>) -> Option<ReviewRecord> {
+        match self.action {
+            EventAction::Reopen => None,
+            EventAction::Expire => before,
+            _ => Some(ReviewRecord {
+                state: self.state,
+                reason: self.reason.clone(),
+                expires: self.expires,
+                by: self.by.clone(),
+                at: self.at,
+            }),
+        }
+    }
+}
+
+fn clean_who(by: &str) -> String {
+    let by = clean_text(by, MAX_WHO_CHARS);
+    if by.is_empty() {
+        "unknown".into()
+    } else {
+        by
     }
 }
 
@@ -198,6 +296,48 @@ pub fn now_secs() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// Unix seconds -> `2026-03-02 09:00 UTC`.
+pub use analyzer::report::review::utc_minute as wall_time;
+
+/// Columns of the auditors' CSV export of the trail.
+pub const TRAIL_CSV_HEADER: &str =
+    "finding,seq,at,at_utc,action,state,by,reason,expires,expires_utc";
+
+/// The trail as CSV for auditors (RFC 4180, formula-safe cells), one row per event.
+pub fn trail_csv(events: &[ReviewEvent]) -> String {
+    use analyzer::export::csv_cell;
+    let mut o = String::with_capacity(64 + events.len() * 96);
+    o.push_str(TRAIL_CSV_HEADER);
+    o.push_str("\r\n");
+    for e in events {
+        let cells = [
+            csv_cell(&e.finding),
+            e.seq.to_string(),
+            e.at.to_string(),
+            wall_time(e.at),
+            e.action.as_str().to_string(),
+            e.state.as_str().to_string(),
+            csv_cell(&e.by),
+            csv_cell(&e.reason),
+            e.expires.map(|x| x.to_string()).unwrap_or_default(),
+            e.expires.map(wall_time).unwrap_or_default(),
+        ];
+        o.push_str(&cells.join(","));
+        o.push_str("\r\n");
+    }
+    o
+}
+
+/// The trail as NDJSON, one event per line (serde escapes every control character).
+pub fn trail_ndjson(events: &[ReviewEvent]) -> String {
+    let mut o = String::with_capacity(events.len() * 160);
+    for e in events {
+        o.push_str(&serde_json::to_string(e).unwrap_or_default());
+        o.push('\n');
+    }
+    o
 }
 
 #[cfg(test)]

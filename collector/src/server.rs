@@ -5,12 +5,14 @@
 //! |---|---|---|
 //! | `POST /v1/batches` | agent client certificate | apply one [`Batch`]; answers an [`Ack`] |
 //! | `GET /v1/inventory` | bearer token | the merged inventory ([`InventoryDoc`]) |
-//! | `GET /v1/findings` | bearer token | findings against the current catalogue (HTTP and TLS) |
-//! | `GET /v1/report?format=text\|json\|markdown` | bearer token | the `scan` report |
+//! | `GET /v1/findings` | bearer token | findings against the current catalogue (HTTP and TLS), with review state |
+//! | `GET/POST /v1/report?format=...` | bearer token | the `scan` report ([`crate::report_api`]) |
 //! | `GET /v1/agents` | bearer token | each agent's high-water mark and totals |
 //! | `GET /v1/reviews` | bearer token | every review record with its state in force |
 //! | `POST /v1/findings/{id}/review` | bearer token | acknowledge, suppress, accept, reopen |
-//! | `GET/POST /ui/...` | session cookie (+ CSRF token on POST) | the dashboard ([`crate::dashboard`]) |
+//! | `GET /v1/reviews/{id}/history` | bearer token | one finding's review trail |
+//! | `GET /v1/reviews/export?format=csv\|ndjson` | bearer token | the whole trail, for auditors |
+//! | `GET/POST /ui/...` | session cookie (+ CSRF token on POST) | the dashboard ([`crate::ui`]) |
 //! | `GET /metrics`, `GET /healthz` | none | Prometheus text; liveness |
 //!
 //! Hostile input: every connection has a handshake and header timeout, the connection count is
@@ -22,35 +24,31 @@
 use crate::admission::Admission;
 use crate::catalogue_files::{load_catalogue_with, CatalogueOptions};
 use crate::config::CollectorSettings;
-use crate::handshake_log::{self, HandshakeLog, Refusal};
-use crate::metrics::CollectorMetrics;
-use crate::store::{SledStore, Store, StoreError};
+use crate::handshake_log;
+use crate::store::{SledStore, StoreError};
 use crate::tls;
 use analyzer::catalogue::Catalogue;
 use analyzer::classify::Classifier;
-use analyzer::finding::{Finding, Severity};
-use analyzer::inventory::Inventory;
-use analyzer::report::{render_markdown, render_text, CaptureTotals, ScanReport, TlsHostsSummary};
-use analyzer::tls::TlsInventory;
 use analyzer::wire::{
-    Ack, AckStatus, Batch, ErrorBody, InventoryDoc, WireError, WireLimits, MAX_BATCH_HEADER,
+    Ack, AckStatus, Batch, InventoryDoc, WireError, MAX_BATCH_HEADER,
 };
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::ServiceExt;
+
+use crate::state::{authorized, blocking, refuse, stamps, CatalogueState};
+pub use crate::state::{capture_totals, AppState};
 
 /// The client certificate identity of the connection a request came on.
 #[derive(Debug, Clone)]
@@ -79,168 +77,6 @@ impl From<StoreError> for ServerError {
     }
 }
 
-/// The catalogue in force, with the file stamps it was loaded from.
-struct CatalogueState {
-    catalogue: Arc<Catalogue>,
-    stamps: Vec<(PathBuf, Option<SystemTime>, u64)>,
-}
-
-pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub metrics: CollectorMetrics,
-    pub(crate) sessions: crate::dashboard::Sessions,
-    pub(crate) settings: CollectorSettings,
-    pub(crate) throttle: crate::throttle::Throttle,
-    wire: WireLimits,
-    classifier: Classifier,
-    catalogue: RwLock<CatalogueState>,
-    /// Bumped by every applied batch and catalogue reload: what [`AppState::analysis`] was
-    /// computed at tells whether it is still current.
-    generation: AtomicU64,
-    /// The last analysis; its mutex also makes concurrent pages wait for one computation
-    /// instead of each running their own.
-    analysis: Mutex<Option<Arc<FleetAnalysis>>>,
-    /// Refused handshakes logged lately (once per peer and reason a minute).
-    handshakes: HandshakeLog,
-}
-
-/// What the collector derives from its store against the catalogue in force, the same step
-/// `scan` runs ([`analyzer::derive`]), computed once per store generation and shared by the
-/// API, the report and the dashboard.
-#[derive(Debug)]
-pub struct FleetAnalysis {
-    /// The store generation it was computed at.
-    pub generation: u64,
-    /// The merged inventory after cardinality learning.
-    pub inventory: Inventory,
-    pub tls: TlsInventory,
-    pub catalogue: Arc<Catalogue>,
-    /// Sorted as `scan` sorts them.
-    pub findings: Vec<Finding>,
-    /// The derivation's summary counters (`tls.*`, `templating.*`).
-    pub counters: BTreeMap<String, u64>,
-}
-
-impl AppState {
-    /// State over an already open store and a loaded catalogue (what [`start`] builds; tests
-    /// use it to drive [`router`] without sockets).
-    pub fn new(
-        settings: CollectorSettings,
-        classifier: Classifier,
-        store: Arc<dyn Store>,
-        catalogue: Catalogue,
-    ) -> Arc<AppState> {
-        Arc::new(AppState {
-            store,
-            metrics: CollectorMetrics::new(),
-            sessions: crate::dashboard::Sessions::new(
-                settings.max_sessions,
-                Duration::from_secs(settings.session_ttl_secs.max(60)),
-            ),
-            throttle: crate::throttle::Throttle::default(),
-            wire: WireLimits {
-                max_bytes: settings.max_batch_bytes,
-                ..WireLimits::default()
-            },
-            classifier,
-            catalogue: RwLock::new(CatalogueState {
-                catalogue: Arc::new(catalogue),
-                stamps: stamps(&settings.catalog),
-            }),
-            settings,
-            generation: AtomicU64::new(0),
-            analysis: Mutex::new(None),
-            handshakes: HandshakeLog::default(),
-        })
-    }
-
-    /// Count a refused handshake, and log it unless this peer had it logged within a minute.
-    fn refused_handshake(&self, peer: SocketAddr, refusal: &Refusal) {
-        self.metrics.tls_handshake_failures.inc();
-        CollectorMetrics::bump(
-            &self.metrics.handshake_refusals,
-            &[("reason", refusal.label)],
-        );
-        let now = std::time::Instant::now();
-        if self.handshakes.should_log(peer.ip(), refusal.label, now) {
-            tracing::warn!(
-                "refused TLS handshake from {}: {} (logged once a minute per address)",
-                peer.ip(),
-                refusal.why
-            );
-        } else {
-            self.metrics.handshake_logs_suppressed.inc();
-        }
-    }
-
-    /// The store or the catalogue changed: the next [`AppState::analysis`] recomputes.
-    pub fn bump_generation(&self) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
-    }
-
-    /// The current analysis: cached until the next applied batch or catalogue reload, so pages
-    /// and API calls between two batches never rebuild the inventory or diff again.
-    pub fn analysis(&self) -> Result<Arc<FleetAnalysis>, StoreError> {
-        let mut cached = self.analysis.lock().unwrap_or_else(|p| p.into_inner());
-        // Read before the store: a batch applied while computing leaves the result stale
-        // (older generation), never newer than its label.
-        let generation = self.generation.load(Ordering::SeqCst);
-        if let Some(a) = cached.as_ref().filter(|a| a.generation == generation) {
-            self.metrics.analysis_cache(true);
-            return Ok(Arc::clone(a));
-        }
-        self.metrics.analysis_cache(false);
-        let inventory = self.store.inventory()?;
-        let tls = self.store.tls()?;
-        let catalogue = self.catalogue();
-        let sev = |class: &str| self.classifier.severity(class).unwrap_or(Severity::Low);
-        let d =
-            analyzer::derive::derive(inventory, tls, &catalogue, &self.settings.templating, &sev);
-        self.metrics.findings.set(d.findings.len() as i64);
-        self.metrics
-            .endpoints
-            .set(d.inventory.endpoints.len() as i64);
-        let a = Arc::new(FleetAnalysis {
-            generation,
-            inventory: d.inventory,
-            tls: d.tls,
-            catalogue,
-            findings: d.findings,
-            counters: d.counters,
-        });
-        *cached = Some(Arc::clone(&a));
-        Ok(a)
-    }
-
-    /// The `scan` report of the fleet: the analysis with the capture totals of every batch.
-    pub fn report(&self) -> Result<ScanReport, StoreError> {
-        let a = self.analysis()?;
-        let mut totals = capture_totals(&self.store.counters()?, &self.store.agents()?);
-        totals
-            .counters
-            .extend(a.counters.iter().map(|(k, v)| (k.clone(), *v)));
-        let mut report = ScanReport::build(totals, &a.inventory, &a.catalogue, a.findings.clone());
-        report.summary.tls_hosts = TlsHostsSummary::from_inventory(&a.tls);
-        Ok(report)
-    }
-
-    pub(crate) fn catalogue(&self) -> Arc<Catalogue> {
-        let guard = self.catalogue.read().unwrap_or_else(|p| p.into_inner());
-        Arc::clone(&guard.catalogue)
-    }
-
-    /// Inventory and findings against the current catalogue, copied out of
-    /// [`AppState::analysis`] (callers that only read should use that and copy nothing).
-    pub fn findings(&self) -> Result<(Inventory, Arc<Catalogue>, Vec<Finding>), StoreError> {
-        let a = self.analysis()?;
-        Ok((
-            a.inventory.clone(),
-            Arc::clone(&a.catalogue),
-            a.findings.clone(),
-        ))
-    }
-}
-
 /// A running collector: its address and a way to stop it.
 pub struct Running {
     pub addr: SocketAddr,
@@ -255,33 +91,6 @@ impl Running {
         let _ = self.stop.send(true);
         let _ = self.task.await;
     }
-}
-
-/// Every file under the catalogue paths with its mtime and size, sorted.
-fn stamps(paths: &[PathBuf]) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
-    fn walk(p: &std::path::Path, out: &mut Vec<(PathBuf, Option<SystemTime>, u64)>, depth: u32) {
-        let Ok(meta) = std::fs::metadata(p) else {
-            return;
-        };
-        if meta.is_dir() {
-            if depth > 16 {
-                return;
-            }
-            if let Ok(rd) = std::fs::read_dir(p) {
-                for e in rd.flatten() {
-                    walk(&e.path(), out, depth + 1);
-                }
-            }
-        } else {
-            out.push((p.to_path_buf(), meta.modified().ok(), meta.len()));
-        }
-    }
-    let mut out = Vec::new();
-    for p in paths {
-        walk(p, &mut out, 0);
-    }
-    out.sort();
-    out
 }
 
 fn load(paths: &[PathBuf], roots: &[PathBuf]) -> Result<Catalogue, ServerError> {
@@ -466,34 +275,17 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route(analyzer::wire::INGEST_PATH, post(ingest))
         .route("/v1/inventory", get(inventory))
-        .route("/v1/findings", get(findings))
-        .route("/v1/report", get(report))
         .route("/v1/agents", get(agents))
-        .route("/v1/reviews", get(reviews))
-        .route(
-            "/v1/findings/{id}/review",
-            post(api_review).layer(axum::extract::DefaultBodyLimit::max(
-                crate::dashboard::MAX_FORM_BYTES,
-            )),
-        )
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
-        .merge(crate::dashboard::routes())
+        .merge(crate::report_api::routes())
+        .merge(crate::review_api::routes())
+        .merge(crate::ui::routes())
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             crate::throttle::guard,
         ))
         .with_state(state)
-}
-
-pub(crate) fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
-    (
-        status,
-        Json(ErrorBody {
-            error: message.into(),
-        }),
-    )
-        .into_response()
 }
 
 fn is_length_limit(e: &axum::Error) -> bool {
@@ -666,59 +458,6 @@ async fn ingest_batch(
     }
 }
 
-/// Constant-time equality of two secrets (length is not secret).
-pub(crate) fn same_secret(given: &str, expected: &str) -> bool {
-    given.len() == expected.len()
-        && given
-            .bytes()
-            .zip(expected.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
-}
-
-/// Constant-time comparison of the bearer token.
-#[allow(clippy::result_large_err)]
-fn authorized(st: &AppState, headers: &HeaderMap) -> Result<(), Response> {
-    let Some(expected) = st.settings.api_token.as_deref().filter(|t| !t.is_empty()) else {
-        return Err(refuse(
-            StatusCode::FORBIDDEN,
-            "the API is disabled: the collector has no api_token configured",
-        ));
-    };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if same_secret(given, expected) {
-        Ok(())
-    } else {
-        Err(refuse(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong bearer token (Authorization: Bearer TOKEN)",
-        ))
-    }
-}
-
-pub(crate) fn store_err(e: StoreError) -> Response {
-    refuse(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
-}
-
-// The error is the HTTP response itself, returned to the client at once: boxing it buys nothing.
-#[allow(clippy::result_large_err)]
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, Response> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(store_err(e)),
-        Err(e) => Err(refuse(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("task failed: {e}"),
-        )),
-    }
-}
-
 async fn inventory(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     if let Err(r) = authorized(&st, &headers) {
         return r;
@@ -726,17 +465,6 @@ async fn inventory(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Respo
     let store = Arc::clone(&st.store);
     match blocking(move || Ok(InventoryDoc::new(store.inventory()?, store.tls()?))).await {
         Ok(doc) => Json(doc).into_response(),
-        Err(r) => r,
-    }
-}
-
-async fn findings(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&st, &headers) {
-        return r;
-    }
-    let s = Arc::clone(&st);
-    match blocking(move || s.analysis()).await {
-        Ok(a) => Json(&a.findings).into_response(),
         Err(r) => r,
     }
 }
@@ -750,140 +478,6 @@ async fn agents(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response
         Ok(a) => Json(a).into_response(),
         Err(r) => r,
     }
-}
-
-/// Every review record with the state in force now (an expired suppression reads `open`).
-async fn reviews(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&st, &headers) {
-        return r;
-    }
-    let store = Arc::clone(&st.store);
-    match blocking(move || store.reviews()).await {
-        Ok(all) => {
-            let now = crate::review::now_secs();
-            let out: BTreeMap<String, serde_json::Value> = all
-                .into_iter()
-                .map(|(id, r)| {
-                    let state = r.effective(now);
-                    (id, serde_json::json!({"state": state, "record": r}))
-                })
-                .collect();
-            Json(out).into_response()
-        }
-        Err(r) => r,
-    }
-}
-
-/// Body of `POST /v1/findings/{id}/review`.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ApiReview {
-    action: String,
-    #[serde(default)]
-    reason: String,
-    /// Suppressions: how long, in seconds.
-    #[serde(default)]
-    expires_in_secs: Option<u64>,
-    /// Who, for the audit record (recorded as `api:<by>`).
-    #[serde(default)]
-    by: Option<String>,
-}
-
-async fn api_review(
-    State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
-    axum::extract::Path(id): axum::extract::Path<String>,
-    body: Result<Json<ApiReview>, axum::extract::rejection::JsonRejection>,
-) -> Response {
-    if let Err(r) = authorized(&st, &headers) {
-        return r;
-    }
-    let Json(req) = match body {
-        Ok(b) => b,
-        Err(e) => {
-            CollectorMetrics::bump(&st.metrics.reviews_refused, &[("reason", "invalid")]);
-            return refuse(e.status(), format!("review body: {}", e.body_text()));
-        }
-    };
-    let by = match req.by.as_deref().map(str::trim).filter(|b| !b.is_empty()) {
-        Some(b) => format!("api:{b}"),
-        None => "api".to_string(),
-    };
-    crate::dashboard::apply_review(
-        &st,
-        &id,
-        &req.action,
-        &req.reason,
-        req.expires_in_secs,
-        &by,
-        "api",
-    )
-    .await
-    .map(|(state, record)| {
-        Json(serde_json::json!({"id": id, "state": state, "record": record})).into_response()
-    })
-    .unwrap_or_else(|r| r)
-}
-
-#[derive(serde::Deserialize)]
-struct ReportQuery {
-    format: Option<String>,
-}
-
-/// The capture totals a `scan` report shows, summed from every agent's batch counters.
-pub fn capture_totals(
-    counters: &BTreeMap<String, u64>,
-    agents: &BTreeMap<String, crate::store::AgentState>,
-) -> CaptureTotals {
-    let get = |k: &str| counters.get(k).copied().unwrap_or(0);
-    let mut totals = CaptureTotals {
-        capture_files: agents.keys().map(|a| format!("agent {a}")).collect(),
-        packets: get("packets"),
-        bytes: get("bytes"),
-        tcp_flows: get("tcp_flows"),
-        http_exchanges: get("http_exchanges"),
-        ..CaptureTotals::default()
-    };
-    for (k, v) in counters {
-        if let Some(a) = k.strip_prefix("anomaly.") {
-            totals.anomalies.insert(a.to_string(), *v);
-        } else if !matches!(
-            k.as_str(),
-            "packets" | "bytes" | "tcp_flows" | "http_exchanges"
-        ) {
-            totals.counters.insert(k.clone(), *v);
-        }
-    }
-    totals
-}
-
-async fn report(
-    State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Query(q): Query<ReportQuery>,
-) -> Response {
-    if let Err(r) = authorized(&st, &headers) {
-        return r;
-    }
-    let format = q.format.unwrap_or_else(|| "text".into());
-    if !matches!(format.as_str(), "text" | "json" | "markdown") {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            format!("unknown report format {format:?} (text, json, markdown)"),
-        );
-    }
-    let s = Arc::clone(&st);
-    let built = blocking(move || s.report()).await;
-    let report = match built {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    let (body, ct) = match format.as_str() {
-        "json" => (report.to_json() + "\n", "application/json"),
-        "markdown" => (render_markdown(&report), "text/markdown; charset=utf-8"),
-        _ => (render_text(&report), "text/plain; charset=utf-8"),
-    };
-    ([(header::CONTENT_TYPE, ct)], body).into_response()
 }
 
 async fn metrics(State(st): State<Arc<AppState>>) -> Response {

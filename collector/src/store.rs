@@ -8,14 +8,17 @@
 //! store is flushed to disk before `apply` returns, so an acknowledged batch survives a SIGKILL.
 //!
 //! Review state (`reviews` tree) is kept by finding id, one [`ReviewRecord`] each, capped by
-//! [`StoreLimits::max_reviews`]; it is exported and imported with the rest.
+//! [`StoreLimits::max_reviews`]; beside it the append-only trail (`review_events` tree, keyed by
+//! finding id, time and sequence, capped by [`StoreLimits::max_review_events`]) holds every
+//! [`ReviewEvent`]. Both are exported and imported with the rest; importing an event already
+//! there changes nothing.
 //!
 //! TLS hosts (SNI -> [`TlsHostRecord`]) have their own tree, merged like HTTP hosts, so the
 //! collector derives the same TLS findings as `scan`.
 //!
 //! Not here: findings (computed from the inventory against the catalogue by the server).
 
-use crate::review::ReviewRecord;
+use crate::review::{EventAction, ReviewEvent, ReviewRecord};
 use analyzer::inventory::{
     EndpointRecord, HostRecord, Inventory, InventoryLimits, TIMELINE_MINUTES,
 };
@@ -120,6 +123,9 @@ pub struct StoreLimits {
     pub max_agents: usize,
     /// Review records (one per reviewed finding); a new one past this is refused.
     pub max_reviews: usize,
+    /// Events of the review trail; a new review action past this is refused (the trail is
+    /// append-only: nothing is dropped to make room).
+    pub max_review_events: usize,
     /// Distinct hosts kept; a new host past this is shed and counted (`store.hosts_shed`).
     pub max_hosts: usize,
     /// New hosts one batch may add: one agent (a valid certificate on a compromised or
@@ -138,6 +144,7 @@ impl Default for StoreLimits {
             tls: TlsLimits::default(),
             max_agents: 10_000,
             max_reviews: 100_000,
+            max_review_events: 1_000_000,
             max_hosts: 50_000,
             max_new_hosts_per_batch: 5_000,
             endpoint_max_age_secs: 30 * 24 * 3600,
@@ -161,6 +168,8 @@ pub enum StoreError {
     Wire(#[from] analyzer::wire::WireError),
     #[error("review limit of {0} records reached: refusing a new one")]
     TooManyReviews(usize),
+    #[error("review trail limit of {0} events reached: refusing a new review action")]
+    TooManyReviewEvents(usize),
     #[error("store import line {line}: {message}")]
     Import { line: u64, message: String },
     /// The store cannot be opened as it is: its files are damaged (truncated, deleted,
@@ -205,8 +214,15 @@ pub trait Store: Send + Sync {
     fn import_jsonl(&self, input: &mut dyn BufRead) -> Result<u64, StoreError>;
     /// Every review record by finding id.
     fn reviews(&self) -> Result<BTreeMap<String, ReviewRecord>, StoreError>;
-    /// Set (or with `None` remove) the review of a finding; durable when it returns.
-    fn set_review(&self, id: &str, record: Option<&ReviewRecord>) -> Result<(), StoreError>;
+    /// Append `event` to the review trail and make its outcome the finding's current record,
+    /// in one transaction; durable when it returns. Returns the event with its sequence number.
+    fn record_review(&self, event: &ReviewEvent) -> Result<ReviewEvent, StoreError>;
+    /// The review trail, oldest first: one finding's, or with `None` every finding's (ordered
+    /// by time, then sequence).
+    fn review_events(&self, finding: Option<&str>) -> Result<Vec<ReviewEvent>, StoreError>;
+    /// Record an [`EventAction::Expire`] event for every suppression run out by `now` that has
+    /// none yet; returns how many were recorded.
+    fn expire_reviews(&self, now: u64) -> Result<usize, StoreError>;
 }
 
 /// One line of the JSONL export: `{"endpoint": {...}}`, `{"agent": {...}}`, ...
@@ -241,6 +257,11 @@ pub enum ExportRecord {
         id: String,
         record: ReviewRecord,
     },
+    /// One event of the review trail (after the records, so an import of an older export,
+    /// which has none, migrates its records into first events instead).
+    ReviewEvent {
+        event: ReviewEvent,
+    },
 }
 
 /// The sled implementation: trees `endpoints` (one record per key), `agents`, and `meta`
@@ -257,6 +278,8 @@ pub struct SledStore {
     agents: sled::Tree,
     meta: sled::Tree,
     reviews: sled::Tree,
+    /// The append-only review trail: key `finding id | at (8 bytes BE) | seq (8 bytes BE)`.
+    review_events: sled::Tree,
     limits: StoreLimits,
     /// Serialises writers: sled transactions would retry on conflict anyway, and one writer
     /// keeps the endpoint count exact and the flush-before-ack simple.
@@ -294,6 +317,16 @@ fn dec<T: for<'de> Deserialize<'de>>(what: &str, bytes: &[u8]) -> Result<T, Stor
         what: what.to_string(),
         message: e.to_string(),
     })
+}
+
+/// Trail key: finding id, then time and sequence big-endian, so one finding's events are one
+/// prefix scan, in order.
+fn event_key(e: &ReviewEvent) -> Vec<u8> {
+    let mut k = Vec::with_capacity(e.finding.len() + 16);
+    k.extend_from_slice(e.finding.as_bytes());
+    k.extend_from_slice(&e.at.to_be_bytes());
+    k.extend_from_slice(&e.seq.to_be_bytes());
+    k
 }
 
 fn u64_of(bytes: Option<sled::IVec>) -> u64 {
@@ -368,7 +401,7 @@ impl SledStore {
     }
 
     /// Every tree by name (salvage and verification walk them all).
-    fn trees(&self) -> [(&'static str, &sled::Tree); 6] {
+    fn trees(&self) -> [(&'static str, &sled::Tree); 7] {
         [
             ("meta", &self.meta),
             ("hosts", &self.hosts),
@@ -376,6 +409,7 @@ impl SledStore {
             ("endpoints", &self.endpoints),
             ("agents", &self.agents),
             ("reviews", &self.reviews),
+            ("review_events", &self.review_events),
         ]
     }
 
@@ -399,12 +433,56 @@ impl SledStore {
             agents: db.open_tree("agents")?,
             meta: db.open_tree("meta")?,
             reviews: db.open_tree("reviews")?,
+            review_events: db.open_tree("review_events")?,
             db,
             limits,
             write: Mutex::new(()),
         };
         store.move_hosts_out_of_the_shell()?;
+        store.migrate_reviews_into_the_trail()?;
         Ok(store)
+    }
+
+    /// Review records with no event in the trail (kept before the trail existed, or imported
+    /// from an export without one) get their first event, once: the trail then starts with
+    /// what was known, who decided it and when.
+    fn migrate_reviews_into_the_trail(&self) -> Result<usize, StoreError> {
+        let mut migrated = 0;
+        for (id, record) in self.reviews()? {
+            if self
+                .review_events
+                .scan_prefix(id.as_bytes())
+                .next()
+                .transpose()?
+                .is_none()
+            {
+                self.append_event(ReviewEvent::migrated(&id, &record))?;
+                migrated += 1;
+            }
+        }
+        if migrated > 0 {
+            self.review_events.flush()?;
+        }
+        Ok(migrated)
+    }
+
+    /// Put `event` in the trail under a fresh sequence number (no cap, no record update: the
+    /// migration and expiry events, bounded by the records themselves).
+    fn append_event(&self, mut event: ReviewEvent) -> Result<ReviewEvent, StoreError> {
+        event.seq = self.db.generate_id()?;
+        self.review_events.insert(event_key(&event), enc(&event))?;
+        Ok(event)
+    }
+
+    fn last_event(&self, finding: &str) -> Result<Option<ReviewEvent>, StoreError> {
+        match self
+            .review_events
+            .scan_prefix(finding.as_bytes())
+            .next_back()
+        {
+            Some(kv) => Ok(Some(dec("review event", &kv?.1)?)),
+            None => Ok(None),
+        }
     }
 
     /// Stores written before hosts had their own tree kept them inside the shell, rewritten
@@ -826,6 +904,9 @@ impl Store for SledStore {
         for (id, record) in self.reviews()? {
             put(ExportRecord::Review { id, record }, out)?;
         }
+        for event in self.review_events(None)? {
+            put(ExportRecord::ReviewEvent { event }, out)?;
+        }
         out.flush()?;
         Ok(lines)
     }
@@ -883,6 +964,19 @@ impl Store for SledStore {
                     }
                     continue;
                 }
+                ExportRecord::ReviewEvent { event } => {
+                    // Keyed by its own content: the same event imported twice is one event.
+                    let key = event_key(&event);
+                    if !self.review_events.contains_key(&key)? {
+                        if self.review_events.len() >= self.limits.max_review_events {
+                            return Err(StoreError::TooManyReviewEvents(
+                                self.limits.max_review_events,
+                            ));
+                        }
+                        self.review_events.insert(key, enc(&event))?;
+                    }
+                    continue;
+                }
                 ExportRecord::Agent { id, state } => {
                     let update = move |old: Option<AgentState>| {
                         let mut s = old.unwrap_or_default();
@@ -895,6 +989,7 @@ impl Store for SledStore {
             }
             self.merge_tx(None, &delta)?;
         }
+        self.migrate_reviews_into_the_trail()?;
         self.db.flush()?;
         Ok(n)
     }
@@ -908,26 +1003,94 @@ impl Store for SledStore {
         Ok(out)
     }
 
-    fn set_review(&self, id: &str, record: Option<&ReviewRecord>) -> Result<(), StoreError> {
+    fn record_review(&self, event: &ReviewEvent) -> Result<ReviewEvent, StoreError> {
         let w = self.lock();
-        match record {
-            Some(r) => {
-                // Under the writer lock, so the count cannot race past the cap.
-                if !self.reviews.contains_key(id.as_bytes())?
-                    && self.reviews.len() >= self.limits.max_reviews
-                {
-                    return Err(StoreError::TooManyReviews(self.limits.max_reviews));
-                }
-                self.reviews.insert(id.as_bytes(), enc(r))?;
-            }
-            None => {
-                self.reviews.remove(id.as_bytes())?;
+        // Under the writer lock, so the counts cannot race past the caps.
+        if self.review_events.len() >= self.limits.max_review_events {
+            return Err(StoreError::TooManyReviewEvents(
+                self.limits.max_review_events,
+            ));
+        }
+        let id = event.finding.as_bytes();
+        let before: Option<ReviewRecord> = match self.reviews.get(id)? {
+            Some(b) => Some(dec("review", &b)?),
+            None => None,
+        };
+        let had = before.is_some();
+        let after = event.record_after(before.clone());
+        if !had && after.is_some() && self.reviews.len() >= self.limits.max_reviews {
+            return Err(StoreError::TooManyReviews(self.limits.max_reviews));
+        }
+        // A suppression that ran out before this action gets its expiry event first, so the
+        // trail reads in the order things happened.
+        if let Some(old) = &before {
+            let ran_out = old.state == crate::review::ReviewState::Suppressed
+                && old.expires.is_some_and(|e| e <= event.at);
+            let logged = self
+                .last_event(&event.finding)?
+                .is_some_and(|e| e.action == EventAction::Expire);
+            if ran_out && !logged {
+                self.append_event(ReviewEvent::expiry(&event.finding, old))?;
             }
         }
+        let mut event = event.clone();
+        event.seq = self.db.generate_id()?;
+        let key = event_key(&event);
+        let value = enc(&event);
+        let record = after.as_ref().map(enc);
+        (&self.review_events, &self.reviews)
+            .transaction(|(events, reviews)| {
+                events.insert(key.as_slice(), value.as_slice())?;
+                match &record {
+                    Some(r) => reviews.insert(id, r.as_slice())?,
+                    None => reviews.remove(id)?,
+                };
+                Ok::<_, ConflictableTransactionError<StoreError>>(())
+            })
+            .map_err(|e| match e {
+                TransactionError::Abort(e) => e,
+                TransactionError::Storage(e) => StoreError::from(e),
+            })?;
         drop(w);
         // A reviewer's decision is acknowledged only once it is on disk, like a batch.
-        self.reviews.flush()?;
-        Ok(())
+        self.db.flush()?;
+        Ok(event)
+    }
+
+    fn review_events(&self, finding: Option<&str>) -> Result<Vec<ReviewEvent>, StoreError> {
+        let mut out: Vec<ReviewEvent> = Vec::new();
+        let iter = match finding {
+            Some(f) => self.review_events.scan_prefix(f.as_bytes()),
+            None => self.review_events.iter(),
+        };
+        for kv in iter {
+            out.push(dec("review event", &kv?.1)?);
+        }
+        if finding.is_none() {
+            out.sort_by(|a, b| (a.at, a.seq, &a.finding).cmp(&(b.at, b.seq, &b.finding)));
+        }
+        Ok(out)
+    }
+
+    fn expire_reviews(&self, now: u64) -> Result<usize, StoreError> {
+        let _w = self.lock();
+        let mut n = 0;
+        for (id, r) in self.reviews()? {
+            let ran_out = r.state == crate::review::ReviewState::Suppressed
+                && r.expires.is_some_and(|e| e <= now);
+            if ran_out
+                && !self
+                    .last_event(&id)?
+                    .is_some_and(|e| e.action == EventAction::Expire)
+            {
+                self.append_event(ReviewEvent::expiry(&id, &r))?;
+                n += 1;
+            }
+        }
+        if n > 0 {
+            self.review_events.flush()?;
+        }
+        Ok(n)
     }
 }
 
@@ -1232,28 +1395,102 @@ mod tests {
         let err = store.apply(&batch("a2", 1, 0, &["/a"])).expect_err("cap");
         assert!(matches!(err, StoreError::TooManyAgents(1)), "{err}");
         // Reviews: one record allowed; replacing or removing it is always fine.
-        let rec = |at| ReviewRecord {
-            state: crate::review::ReviewState::Accepted,
-            reason: String::new(),
-            expires: None,
+        let ev = |id: &str, action, at| ReviewEvent {
+            finding: id.into(),
+            seq: 0,
+            action,
+            state: if action == EventAction::Reopen {
+                crate::review::ReviewState::Open
+            } else {
+                crate::review::ReviewState::Accepted
+            },
             by: "t".into(),
             at,
+            reason: String::new(),
+            expires: None,
         };
+        let (a, b) = ("aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb");
         store
-            .set_review("aaaaaaaaaaaaaaaa", Some(&rec(1)))
+            .record_review(&ev(a, EventAction::Accept, 1))
             .expect("first");
         store
-            .set_review("aaaaaaaaaaaaaaaa", Some(&rec(2)))
+            .record_review(&ev(a, EventAction::Accept, 2))
             .expect("replace");
         let err = store
-            .set_review("bbbbbbbbbbbbbbbb", Some(&rec(3)))
+            .record_review(&ev(b, EventAction::Accept, 3))
             .expect_err("cap");
         assert!(matches!(err, StoreError::TooManyReviews(1)), "{err}");
-        store.set_review("aaaaaaaaaaaaaaaa", None).expect("remove");
         store
-            .set_review("bbbbbbbbbbbbbbbb", Some(&rec(3)))
+            .record_review(&ev(a, EventAction::Reopen, 4))
+            .expect("remove");
+        store
+            .record_review(&ev(b, EventAction::Accept, 5))
             .expect("room again");
         assert_eq!(store.reviews().expect("reviews").len(), 1);
+        // The trail kept every accepted action, and it is capped too.
+        assert_eq!(store.review_events(Some(a)).expect("trail").len(), 3);
+        assert_eq!(store.review_events(None).expect("trail").len(), 4);
+    }
+
+    #[test]
+    fn review_trail_is_append_only_migrates_old_records_and_records_expiry() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let id = "0123456789abcdef";
+        {
+            // A store from before the trail: a bare last-action record.
+            let store = SledStore::open(dir.path(), StoreLimits::default()).expect("open");
+            let old = ReviewRecord {
+                state: crate::review::ReviewState::Suppressed,
+                reason: "pen test".into(),
+                expires: Some(100),
+                by: "ana".into(),
+                at: 10,
+            };
+            store.reviews.insert(id, enc(&old)).expect("insert");
+            store.review_events.clear().expect("clear");
+        }
+        let store = SledStore::open(dir.path(), StoreLimits::default()).expect("reopen");
+        let trail = store.review_events(Some(id)).expect("trail");
+        assert_eq!(trail.len(), 1);
+        assert_eq!(trail[0].action, EventAction::Migrate);
+        assert_eq!((trail[0].by.as_str(), trail[0].at), ("ana", 10));
+        assert_eq!(trail[0].reason, "pen test");
+        // Expiry is recorded once, at the expiry time, by the system.
+        assert_eq!(store.expire_reviews(99).expect("expire"), 0);
+        assert_eq!(store.expire_reviews(150).expect("expire"), 1);
+        assert_eq!(store.expire_reviews(200).expect("expire"), 0);
+        // A reopen with a reason leaves no record but keeps everything before it.
+        let reopen = ReviewEvent::of_decision(
+            id,
+            &crate::review::ReviewAction::Reopen,
+            None,
+            "bob",
+            "retest found it again",
+            300,
+        );
+        let stored = store.record_review(&reopen).expect("reopen");
+        assert!(stored.seq > 0);
+        assert!(store.reviews().expect("r").is_empty());
+        let trail = store.review_events(Some(id)).expect("trail");
+        let actions: Vec<_> = trail.iter().map(|e| e.action).collect();
+        assert_eq!(
+            actions,
+            [
+                EventAction::Migrate,
+                EventAction::Expire,
+                EventAction::Reopen
+            ]
+        );
+        assert_eq!(trail[1].at, 100);
+        assert_eq!(trail[1].by, crate::review::SYSTEM_ACTOR);
+        assert_eq!(
+            (trail[2].by.as_str(), trail[2].reason.as_str()),
+            ("bob", "retest found it again")
+        );
+        // Reopening the store migrates nothing more: the trail has events for it.
+        drop(store);
+        let store = SledStore::open(dir.path(), StoreLimits::default()).expect("reopen");
+        assert_eq!(store.review_events(None).expect("trail"), trail);
     }
 
     #[test]
@@ -1272,8 +1509,17 @@ mod tests {
             by: "ana".into(),
             at: 9,
         };
-        a.set_review("0123456789abcdef", Some(&review))
-            .expect("review");
+        let ev = ReviewEvent {
+            finding: "0123456789abcdef".into(),
+            seq: 0,
+            action: EventAction::Suppress,
+            state: review.state,
+            by: review.by.clone(),
+            at: review.at,
+            reason: review.reason.clone(),
+            expires: review.expires,
+        };
+        a.record_review(&ev).expect("review");
         let mut buf = Vec::new();
         let lines = a.export_jsonl(&mut buf).expect("export");
         assert!(lines >= 5, "{lines}");
@@ -1283,6 +1529,12 @@ mod tests {
         assert_eq!(b.agents().expect("a"), a.agents().expect("a"));
         assert_eq!(b.counters().expect("c"), a.counters().expect("c"));
         assert_eq!(b.reviews().expect("r")["0123456789abcdef"], review);
+        let trail = a.review_events(None).expect("trail");
+        assert_eq!(trail.len(), 1);
+        assert_eq!(b.review_events(None).expect("trail"), trail);
+        // Importing the same export again adds no event.
+        b.import_jsonl(&mut buf.as_slice()).expect("import again");
+        assert_eq!(b.review_events(None).expect("trail"), trail);
         // The imported mark still deduplicates.
         assert_eq!(
             b.apply(&batch("a2", 3, 4, &["/x"])).expect("apply"),

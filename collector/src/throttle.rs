@@ -65,7 +65,7 @@ impl Throttle {
 
 /// Middleware: refuse throttled addresses, count 401 answers.
 pub async fn guard(
-    axum::extract::State(st): axum::extract::State<std::sync::Arc<crate::server::AppState>>,
+    axum::extract::State(st): axum::extract::State<std::sync::Arc<crate::state::AppState>>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -79,7 +79,7 @@ pub async fn guard(
     if let Some(addr) = addr {
         if st.throttle.blocked(addr, Instant::now()) {
             st.metrics.auth_throttled.inc();
-            let mut r = crate::server::refuse(
+            let mut r = crate::state::refuse(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too many failed authentications from this address; try again in a minute",
             )

@@ -9,7 +9,7 @@ use analyzer::wire::Batch;
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use collector::config::CollectorSettings;
-use collector::review::{ReviewRecord, ReviewState};
+use collector::review::{EventAction, ReviewEvent, ReviewState};
 use collector::server::{router, AppState};
 use collector::store::{SledStore, Store};
 use std::path::Path;
@@ -386,14 +386,17 @@ async fn review_api_applies_filters_expires_and_survives_reopen() {
 
         // An expired suppression comes back: open in the API and in the default list.
         let other = findings[1].id.clone();
-        let past = ReviewRecord {
+        let past = ReviewEvent {
+            finding: other.clone(),
+            seq: 0,
+            action: EventAction::Suppress,
             state: ReviewState::Suppressed,
             reason: "old".into(),
             expires: Some(1),
             by: "ana".into(),
             at: 0,
         };
-        st.store.set_review(&other, Some(&past)).expect("set");
+        st.store.record_review(&past).expect("set");
         let all = api(&st, "GET", "/v1/reviews", TOKEN, "").await;
         let all: serde_json::Value = serde_json::from_str(&all.body).expect("json");
         assert_eq!(all[&other]["state"], "open");
@@ -413,4 +416,110 @@ async fn review_api_applies_filters_expires_and_survives_reopen() {
     let rec = st.store.reviews().expect("reviews")[&id].clone();
     assert_eq!(rec.state, ReviewState::Suppressed);
     assert_eq!(rec.reason, "vendor fix due");
+}
+
+#[tokio::test]
+async fn every_review_action_is_kept_in_the_trail_shown_exported_and_moved_with_the_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (id, trail) = {
+        let st = state(dir.path());
+        let (_, _, findings) = st.findings().expect("findings");
+        let id = findings[0].id.clone();
+        // Suppress in the dashboard, accept and reopen through the API.
+        let (cookie, csrf) = login(&st, "ana").await;
+        let r = post_form(
+            &st,
+            &format!("/ui/findings/{id}/review"),
+            &cookie,
+            &format!("csrf={csrf}&action=suppress&reason=%3Dpen+test+window&days=7"),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let uri = format!("/v1/findings/{id}/review");
+        for body in [
+            r#"{"action":"accept","reason":"vendor API, contract signed","by":"bob"}"#,
+            r#"{"action":"reopen","reason":"contract ended","by":"cy"}"#,
+        ] {
+            let r = api(&st, "POST", &uri, TOKEN, body).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        }
+        // Reopen kept who suppressed and accepted, when and why.
+        let h = api(&st, "GET", &format!("/v1/reviews/{id}/history"), TOKEN, "").await;
+        assert_eq!(h.status, StatusCode::OK, "{}", h.body);
+        let h: serde_json::Value = serde_json::from_str(&h.body).expect("json");
+        assert_eq!(h["state"], "open");
+        let events = h["events"].as_array().expect("events");
+        let seen: Vec<(&str, &str, &str)> = events
+            .iter()
+            .map(|e| {
+                (
+                    e["action"].as_str().unwrap_or(""),
+                    e["by"].as_str().unwrap_or(""),
+                    e["reason"].as_str().unwrap_or(""),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("suppress", "ana", "=pen test window"),
+                ("accept", "api:bob", "vendor API, contract signed"),
+                ("reopen", "api:cy", "contract ended"),
+            ]
+        );
+        assert!(events[0]["expires"]
+            .as_u64()
+            .is_some_and(|e| e > events[0]["at"].as_u64().unwrap_or(u64::MAX)));
+        let wrong = api(&st, "GET", &format!("/v1/reviews/{id}/history"), "x", "").await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+        let bad = api(&st, "GET", "/v1/reviews/zz/history", TOKEN, "").await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+
+        // The finding page shows the history, newest first.
+        let page = get(&st, &format!("/ui/findings/{id}"), &cookie).await.body;
+        let hist = page.split("id=\"history\"").nth(1).expect("history panel");
+        let (reopen, suppress) = (
+            hist.find("contract ended").expect("reopen row"),
+            hist.find("=pen test window").expect("suppress row"),
+        );
+        assert!(reopen < suppress, "newest first");
+        assert!(hist.contains("api:bob"));
+
+        // Auditors' export: CSV (formula-safe) and NDJSON, the same events.
+        let csv = api(&st, "GET", "/v1/reviews/export?format=csv", TOKEN, "").await;
+        assert_eq!(csv.status, StatusCode::OK);
+        assert!(csv.headers[header::CONTENT_TYPE]
+            .to_str()
+            .is_ok_and(|c| c.starts_with("text/csv")));
+        let rows: Vec<&str> = csv.body.lines().collect();
+        assert_eq!(rows[0], collector::review::TRAIL_CSV_HEADER);
+        assert_eq!(rows.len(), 4, "{}", csv.body);
+        assert!(rows[1].contains(",'=pen test window,"), "{}", rows[1]);
+        assert!(
+            rows[2].contains("\"vendor API, contract signed\""),
+            "{}",
+            rows[2]
+        );
+        let nd = api(&st, "GET", "/v1/reviews/export?format=ndjson", TOKEN, "").await;
+        let nd: Vec<serde_json::Value> = nd
+            .body
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("ndjson line"))
+            .collect();
+        assert_eq!(nd.len(), 3);
+        assert_eq!(&nd[..], &events[..]);
+        let r = api(&st, "GET", "/v1/reviews/export?format=xml", TOKEN, "").await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        (id, st.store.review_events(None).expect("trail"))
+    };
+    // After a restart the trail is the same...
+    let st = state(dir.path());
+    assert_eq!(st.store.review_events(Some(&id)).expect("trail"), trail);
+    // ...and `store export` / `store import` carry it to another store.
+    let mut buf = Vec::new();
+    st.store.export_jsonl(&mut buf).expect("export");
+    let other = tempfile::tempdir().expect("tempdir");
+    let moved = SledStore::open(other.path(), Default::default()).expect("open");
+    moved.import_jsonl(&mut buf.as_slice()).expect("import");
+    assert_eq!(moved.review_events(None).expect("trail"), trail);
 }

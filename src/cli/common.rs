@@ -17,6 +17,81 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
+/// Report formats (`analyzer::report::Format`) on the command line.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+    Markdown,
+    /// One self-contained HTML file (inline CSS and SVG, no script, no external reference).
+    Html,
+    /// SARIF 2.1.0 for code-scanning dashboards.
+    Sarif,
+}
+
+impl From<ReportFormat> for analyzer::report::Format {
+    fn from(f: ReportFormat) -> Self {
+        use analyzer::report::Format;
+        match f {
+            ReportFormat::Text => Format::Text,
+            ReportFormat::Json => Format::Json,
+            ReportFormat::Markdown => Format::Markdown,
+            ReportFormat::Html => Format::Html,
+            ReportFormat::Sarif => Format::Sarif,
+        }
+    }
+}
+
+/// How a report is written, shared by `scan` and `report --collector`.
+#[derive(clap::Args)]
+pub struct OutputArgs {
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ReportFormat,
+    /// Write the report here instead of stdout.
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// Exit with status 3 when a finding at or above this severity exists. Findings a reviewer
+    /// suppressed or accepted on the collector do not count.
+    #[arg(long, value_name = "SEVERITY")]
+    pub fail_on: Option<analyzer::finding::Severity>,
+    /// Review baseline (from `shadowtap baseline`, or a saved JSON report): report only the
+    /// findings that are new or changed since, and list the fixed ones.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+}
+
+impl OutputArgs {
+    /// The baseline file, read and checked (before any long work starts), with its name.
+    pub fn load_baseline(&self) -> Result<Option<(String, analyzer::diff::baseline::Baseline)>> {
+        self.baseline
+            .as_ref()
+            .map(|p| Ok((p.display().to_string(), super::baseline::load(p)?)))
+            .transpose()
+    }
+
+    /// Fail now if `--out` cannot be written, before any long work.
+    pub fn check(&self) -> Result<()> {
+        self.out.as_deref().map_or(Ok(()), check_output)
+    }
+
+    /// Write the rendered report to `--out` or stdout.
+    pub fn write(&self, rendered: &[u8]) -> Result<()> {
+        write_output(self.out.as_deref(), rendered)
+    }
+
+    /// Render `report` in `--format` and write it: the one output path of `scan` (the
+    /// collector renders with the same `ScanReport::render` for `report --collector`).
+    /// Returns whether `--fail-on` is tripped.
+    pub fn emit(
+        &self,
+        report: &analyzer::report::ScanReport,
+        catalogue: &Catalogue,
+    ) -> Result<bool> {
+        self.write(report.render(self.format.into(), catalogue).as_bytes())?;
+        Ok(self.fail_on.is_some_and(|t| report.has_findings_at(t)))
+    }
+}
+
 /// Captures above this size get a progress bar (when stderr is a terminal).
 const PROGRESS_MIN_BYTES: u64 = 8 * 1024 * 1024;
 

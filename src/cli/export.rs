@@ -1,12 +1,13 @@
-//! `shadowtap export`: a saved inventory (from `scan --save-inventory`) in the formats asset
-//! tools import. The input is "an inventory plus a catalogue" (`analyzer::export::Snapshot`), so
-//! a collector can feed the same exporters later.
+//! `shadowtap export`: a saved inventory (from `scan --save-inventory`), or the fleet's from a
+//! collector (`--collector URL`), in the formats asset tools import. The input is "an inventory
+//! plus a catalogue" (`analyzer::export::Snapshot`); the collector's `/v1/export/{format}` runs
+//! the same renderers on its merged inventory and catalogue.
 
 use super::common;
 use analyzer::export::{
     render_backstage, render_csv, render_cyclonedx, render_ndjson, render_openapi, Snapshot,
 };
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 
@@ -29,10 +30,29 @@ pub struct ExportArgs {
     #[arg(long, value_enum)]
     format: ExportFormat,
     /// Inventory saved by `shadowtap scan --save-inventory`.
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "collector",
+        conflicts_with = "collector"
+    )]
+    inventory: Option<PathBuf>,
+    /// Export the fleet's inventory from this collector (https://HOST:PORT) instead, matched
+    /// against the collector's catalogue. Needs --ca and the API token.
+    #[arg(long, value_name = "URL", requires = "ca")]
+    collector: Option<String>,
+    /// With --collector: CA certificate that signed the collector's certificate (PEM).
     #[arg(long, value_name = "FILE")]
-    inventory: PathBuf,
+    ca: Option<PathBuf>,
+    /// With --collector: file holding the API bearer token (else $SHADOWTAP_API_TOKEN).
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
     /// Re-match against these OpenAPI documents instead of the catalogue used at scan time.
-    #[arg(long = "catalog", value_name = "FILE|DIR")]
+    #[arg(
+        long = "catalog",
+        value_name = "FILE|DIR",
+        conflicts_with = "collector"
+    )]
     catalog: Vec<PathBuf>,
     /// Extra folder the catalogue's `$ref`s may read from, besides the catalogue's own folders
     /// (repeatable). References that resolve anywhere else are refused.
@@ -43,11 +63,52 @@ pub struct ExportArgs {
     out: Option<PathBuf>,
 }
 
+impl ExportFormat {
+    /// The format's name, as `/v1/export/{format}` takes it.
+    fn name(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "csv",
+            ExportFormat::Ndjson => "ndjson",
+            ExportFormat::Openapi => "openapi",
+            ExportFormat::Cyclonedx => "cyclonedx",
+            ExportFormat::Backstage => "backstage",
+        }
+    }
+}
+
+fn write(out: Option<&PathBuf>, rendered: &[u8]) -> Result<u8> {
+    match out {
+        Some(path) => {
+            std::fs::write(path, rendered).with_context(|| format!("writing {}", path.display()))?
+        }
+        None => {
+            use std::io::Write;
+            let mut o = std::io::stdout().lock();
+            o.write_all(rendered)?;
+            o.flush()?;
+        }
+    }
+    Ok(0)
+}
+
 pub fn run(args: ExportArgs) -> Result<u8> {
-    let text = std::fs::read_to_string(&args.inventory)
-        .with_context(|| format!("reading {}", args.inventory.display()))?;
-    let mut snapshot = Snapshot::from_json(&text)
-        .with_context(|| format!("reading {}", args.inventory.display()))?;
+    if let (Some(url), Some(ca)) = (&args.collector, &args.ca) {
+        let access = super::report::CollectorAccess {
+            collector: url.clone(),
+            ca: ca.clone(),
+            token_file: args.token_file.clone(),
+        };
+        let path = format!("/v1/export/{}", args.format.name());
+        let resp = access.fetch("export", "GET", &path, b"")?;
+        return write(args.out.as_ref(), &resp.body);
+    }
+    let Some(inventory) = &args.inventory else {
+        bail!("export: give --inventory FILE or --collector URL");
+    };
+    let text = std::fs::read_to_string(inventory)
+        .with_context(|| format!("reading {}", inventory.display()))?;
+    let mut snapshot =
+        Snapshot::from_json(&text).with_context(|| format!("reading {}", inventory.display()))?;
     if !args.catalog.is_empty() {
         let catalogue = common::load_catalogue(&args.catalog, &args.catalog_root)?;
         snapshot = snapshot.rematch(&catalogue);
@@ -59,11 +120,5 @@ pub fn run(args: ExportArgs) -> Result<u8> {
         ExportFormat::Cyclonedx => render_cyclonedx(&snapshot),
         ExportFormat::Backstage => render_backstage(&snapshot),
     };
-    match &args.out {
-        Some(path) => {
-            std::fs::write(path, rendered).with_context(|| format!("writing {}", path.display()))?
-        }
-        None => print!("{rendered}"),
-    }
-    Ok(0)
+    write(args.out.as_ref(), rendered.as_bytes())
 }

@@ -2,22 +2,10 @@
 
 use super::common;
 use super::{EXIT_DAMAGED_INPUT, EXIT_FAIL_ON};
-use analyzer::finding::Severity;
-use analyzer::report::{render_markdown, render_text, ScanReport, TlsHostsSummary};
+use analyzer::report::{ScanReport, TlsHostsSummary};
 use anyhow::{Context, Result};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use std::path::PathBuf;
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
-    Markdown,
-    /// One self-contained HTML file (inline CSS and SVG, no script, no external reference).
-    Html,
-    /// SARIF 2.1.0 for code-scanning dashboards.
-    Sarif,
-}
 
 #[derive(Args)]
 pub struct ScanArgs {
@@ -32,14 +20,8 @@ pub struct ScanArgs {
     /// (repeatable). References that resolve anywhere else are refused.
     #[arg(long = "catalog-root", value_name = "DIR")]
     catalog_root: Vec<PathBuf>,
-    #[arg(long, value_enum, default_value = "text")]
-    format: Format,
-    /// Write the report here instead of stdout.
-    #[arg(long, value_name = "PATH")]
-    out: Option<PathBuf>,
-    /// Exit with status 3 when a finding at or above this severity exists.
-    #[arg(long, value_name = "SEVERITY")]
-    fail_on: Option<Severity>,
+    #[command(flatten)]
+    output: common::OutputArgs,
     /// Configuration file (TOML): templating, consumers, catalogue sections.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -52,10 +34,6 @@ pub struct ScanArgs {
     /// Never show a progress bar.
     #[arg(long)]
     no_progress: bool,
-    /// Review baseline (from `shadowtap baseline`, or a saved JSON report): report only the
-    /// findings that are new or changed since, and list the fixed ones.
-    #[arg(long, value_name = "FILE")]
-    baseline: Option<PathBuf>,
     /// Also write the inventory with its catalogue matches (JSON) for `shadowtap export`.
     #[arg(long, value_name = "FILE")]
     save_inventory: Option<PathBuf>,
@@ -66,13 +44,11 @@ pub struct ScanArgs {
 pub fn run(args: ScanArgs) -> Result<u8> {
     let config = super::config::Config::load(args.config.as_deref())?;
     // Check what can fail fast before the captures are read: outputs, then the baseline.
-    for path in args.out.iter().chain(&args.save_inventory) {
+    args.output.check()?;
+    if let Some(path) = &args.save_inventory {
         common::check_output(path)?;
     }
-    let baseline = match &args.baseline {
-        Some(path) => Some((path.display().to_string(), super::baseline::load(path)?)),
-        None => None,
-    };
+    let baseline = args.output.load_baseline()?;
     let mut catalogue = common::load_catalogue(&args.catalog, &args.catalog_root)?;
     super::baseline::apply_catalogue_config(&mut catalogue, &config.catalogue);
     let classifier = common::load_classifier(args.rules.as_deref())?;
@@ -107,23 +83,13 @@ pub fn run(args: ScanArgs) -> Result<u8> {
     let mut report = ScanReport::build(totals, &inventory, &catalogue, findings);
     report.baseline = comparison;
     report.summary.tls_hosts = TlsHostsSummary::from_inventory(&tls_inventory);
-    let rendered = match args.format {
-        Format::Text => render_text(&report),
-        Format::Json => report.to_json() + "\n",
-        Format::Markdown => render_markdown(&report),
-        Format::Html => analyzer::report::render_html(&report),
-        Format::Sarif => analyzer::report::render_sarif(&report, &catalogue),
-    };
     if let Some(path) = &args.save_inventory {
         let snapshot = analyzer::export::Snapshot::build(&inventory, &catalogue);
         std::fs::write(path, snapshot.to_json() + "\n")
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    common::write_output(args.out.as_deref(), rendered.as_bytes())?;
-    Ok(exit_status(
-        args.fail_on.is_some_and(|t| report.has_findings_at(t)),
-        damaged,
-    ))
+    let fail_on_reached = args.output.emit(&report, &catalogue)?;
+    Ok(exit_status(fail_on_reached, damaged))
 }
 
 /// `--fail-on` (3) wins over damaged input (4): the gate is what a CI job tests. The damage is

@@ -325,6 +325,14 @@ pub fn render_html(r: &ScanReport) -> String {
         );
         for f in findings {
             finding_card(&mut o, f);
+            if let Some(n) = r.review_of(&f.id) {
+                let _ = write!(
+                    o,
+                    "<p class=\"review st-{}\"><strong>review:</strong> {}</p>",
+                    n.state.as_str(),
+                    escape(&n.one_line())
+                );
+            }
         }
     }
 

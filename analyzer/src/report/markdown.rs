@@ -66,7 +66,7 @@ pub fn render_markdown(r: &ScanReport) -> String {
         let _ = writeln!(o, "### {} ({})\n", severity.as_str(), findings.len());
         let _ = writeln!(
             o,
-            "| kind | target | detail | why this severity | id |\n|---|---|---|---|---|"
+            "| kind | target | detail | why this severity | review | id |\n|---|---|---|---|---|---|"
         );
         for f in findings {
             let tag = r
@@ -77,11 +77,13 @@ pub fn render_markdown(r: &ScanReport) -> String {
                 .unwrap_or_default();
             let _ = writeln!(
                 o,
-                "| {}{tag} | {} | {} | {} | `{}` |",
+                "| {}{tag} | {} | {} | {} | {} | `{}` |",
                 f.kind.as_str(),
                 esc(&finding_target(f)),
                 esc(&f.detail),
                 esc(&f.severity_reason),
+                r.review_of(&f.id)
+                    .map_or_else(|| "open".to_string(), |n| esc(&n.one_line())),
                 f.id
             );
         }

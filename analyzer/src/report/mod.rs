@@ -4,6 +4,7 @@
 
 pub mod html;
 mod markdown;
+pub mod review;
 mod sarif;
 mod text;
 
@@ -272,6 +273,61 @@ pub struct TemplateParamView {
     pub distinct: Option<u64>,
 }
 
+/// The report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
+    /// One self-contained HTML file (inline CSS and SVG, no script, no external reference).
+    Html,
+    /// SARIF 2.1.0 for code-scanning dashboards.
+    Sarif,
+}
+
+impl Format {
+    pub const ALL: [Format; 5] = [
+        Format::Text,
+        Format::Json,
+        Format::Markdown,
+        Format::Html,
+        Format::Sarif,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::Json => "json",
+            Format::Markdown => "markdown",
+            Format::Html => "html",
+            Format::Sarif => "sarif",
+        }
+    }
+
+    /// The HTTP content type of a rendered report.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => "text/plain; charset=utf-8",
+            Format::Json => "application/json",
+            Format::Markdown => "text/markdown; charset=utf-8",
+            Format::Html => "text/html; charset=utf-8",
+            Format::Sarif => "application/sarif+json",
+        }
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown report format {s:?} (text, json, markdown, html, sarif)")
+            })
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ScanReport {
     pub summary: Summary,
@@ -284,6 +340,9 @@ pub struct ScanReport {
     /// new and changed ones, and this says which is which and what was fixed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline: Option<crate::diff::baseline::BaselineComparison>,
+    /// Review decisions in force, by finding id (the collector's; an offline scan has none).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub reviews: BTreeMap<String, review::ReviewNote>,
 }
 
 impl ScanReport {
@@ -348,12 +407,39 @@ impl ScanReport {
             findings,
             baseline: None,
             timeline: inventory.timeline.clone(),
+            reviews: BTreeMap::new(),
         }
     }
 
-    /// Whether any finding is at or above `threshold`.
+    /// Whether any finding is at or above `threshold`, not counting findings a reviewer
+    /// suppressed or accepted (`--fail-on` then fails on what still needs a decision).
     pub fn has_findings_at(&self, threshold: Severity) -> bool {
-        self.findings.iter().any(|f| f.severity >= threshold)
+        self.findings
+            .iter()
+            .any(|f| f.severity >= threshold && !self.hidden_by_review(&f.id))
+    }
+
+    /// The review decision in force on finding `id`, if any.
+    pub fn review_of(&self, id: &str) -> Option<&review::ReviewNote> {
+        self.reviews.get(id)
+    }
+
+    /// Whether a reviewer suppressed or accepted finding `id`.
+    pub fn hidden_by_review(&self, id: &str) -> bool {
+        self.review_of(id)
+            .is_some_and(|n| n.state.hidden_by_default())
+    }
+
+    /// The report in `format`: the one rendering path of `scan`, `report --collector` and the
+    /// collector's `/v1/report`. `catalogue` locates declared operations for SARIF.
+    pub fn render(&self, format: Format, catalogue: &Catalogue) -> String {
+        match format {
+            Format::Text => render_text(self),
+            Format::Json => self.to_json() + "\n",
+            Format::Markdown => render_markdown(self),
+            Format::Html => render_html(self),
+            Format::Sarif => render_sarif(self, catalogue),
+        }
     }
 
     pub fn to_json(&self) -> String {

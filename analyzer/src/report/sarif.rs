@@ -5,7 +5,9 @@
 //! property code-scanning dashboards sort by. `partialFingerprints` carry the stable finding id,
 //! so a dashboard tracks one problem across scans. Locations are logical (host, then method and
 //! path) and, when a catalogue operation declares the endpoint, physical: the spec file.
+//! Findings a reviewer suppressed or accepted (collector reports) carry SARIF `suppressions`.
 
+use super::review::ReviewNote;
 use super::ScanReport;
 use crate::catalogue::Catalogue;
 use crate::finding::{Finding, FindingKind, Severity};
@@ -27,7 +29,13 @@ pub fn render_sarif(r: &ScanReport, catalogue: &Catalogue) -> String {
     let results: Vec<Value> = r
         .findings
         .iter()
-        .map(|f| result(f, kinds[&f.kind], catalogue))
+        .map(|f| {
+            let mut v = result(f, kinds[&f.kind], catalogue);
+            if let Some(n) = r.review_of(&f.id) {
+                review(&mut v, n);
+            }
+            v
+        })
         .collect();
     let log = json!({
         "$schema": SCHEMA,
@@ -190,6 +198,26 @@ fn result(f: &Finding, rule_index: usize, catalogue: &Catalogue) -> Value {
             "evidence": evidence,
         },
     })
+}
+
+/// A reviewer's decision on a result: suppressed and accepted findings carry an external
+/// `suppressions` entry (status `accepted`, the reason as justification) so code-scanning
+/// dashboards hide them; every decision is also in the result's properties.
+fn review(result: &mut Value, n: &ReviewNote) {
+    if n.state.hidden_by_default() {
+        result["suppressions"] = json!([{
+            "kind": "external",
+            "status": "accepted",
+            "justification": n.reason,
+            "properties": {
+                "state": n.state,
+                "by": n.by,
+                "at": n.at,
+                "expires": n.expires,
+            },
+        }]);
+    }
+    result["properties"]["review"] = serde_json::to_value(n).unwrap_or(Value::Null);
 }
 
 /// The spec file declaring the finding's operation, as a URI reference.

@@ -95,6 +95,9 @@ pub fn render_text(r: &ScanReport) -> String {
             if !f.evidence.data_classes.is_empty() {
                 let _ = writeln!(o, "    data: {}", f.evidence.data_classes.join(", "));
             }
+            if let Some(n) = r.review_of(&f.id) {
+                let _ = writeln!(o, "    review: {}", n.one_line());
+            }
         }
     }
 

@@ -20,7 +20,7 @@ use super::{
     dec, u64_of, AgentState, ExportRecord, SledStore, StoreError, StoreLimits, COUNTER_PREFIX,
     META_DROPPED, META_ENDPOINTS, META_HOSTS, META_SHELL, META_TLS_DROPPED, META_TLS_WITHOUT_SNI,
 };
-use crate::review::ReviewRecord;
+use crate::review::{ReviewEvent, ReviewRecord};
 use analyzer::contain::contained;
 use analyzer::inventory::{EndpointRecord, HostRecord, Inventory};
 use analyzer::observation::EndpointKey;
@@ -433,7 +433,14 @@ pub struct Report {
     pub agents: BTreeMap<String, AgentState>,
 }
 
-pub const TREES: [&str; 5] = ["meta", "hosts", "endpoints", "agents", "reviews"];
+pub const TREES: [&str; 6] = [
+    "meta",
+    "hosts",
+    "endpoints",
+    "agents",
+    "reviews",
+    "review_events",
+];
 
 impl Report {
     /// Everything lost or inconsistent, one line each; empty when the store is clean.
@@ -541,7 +548,7 @@ fn be_u64(what: &str, v: &[u8]) -> Result<u64, String> {
 
 /// Read the whole store record by record and hand each readable record to `sink` in the order
 /// of [`super::Store::export_jsonl`] (inventory shell with hosts, endpoints, agents, counters,
-/// reviews). Records that do not read or decode are skipped and counted in the [`Report`].
+/// reviews, review events). Records that do not read or decode are skipped and counted in the [`Report`].
 /// Only a failing sink (the output) stops it.
 pub fn walk(
     store: &SledStore,
@@ -671,6 +678,17 @@ pub fn walk(
         },
     )?;
     report.trees.insert("reviews", tally);
+
+    let mut tally = TreeTally::default();
+    walk_tree(
+        &store.review_events,
+        &mut tally,
+        &mut |_, v| match decoded(dec::<ReviewEvent>("review event", v)) {
+            Ok(event) => put(ExportRecord::ReviewEvent { event }).map(Ok),
+            Err(e) => Ok(Err(e)),
+        },
+    )?;
+    report.trees.insert("review_events", tally);
     report.written = written;
     Ok(report)
 }
