@@ -265,9 +265,10 @@ pub enum ExportRecord {
 }
 
 /// The sled implementation: trees `endpoints` (one record per key), `agents`, and `meta`
-/// (counters, the endpoint and host counts, and the rest of the inventory as one JSON value:
-/// timeline and whatever the inventory grows, merged by the inventory's own `merge`). Hosts have
-/// their own tree: a batch rewrites only the hosts it touches.
+/// (counters, the endpoint, host and TLS host counts, the import marks, and the inventory
+/// shell: the timeline, as a typed [`InventoryShell`]). Hosts and TLS hosts have their own
+/// trees: a batch rewrites only the records it touches, merged one by one (no inventory is
+/// built in between).
 pub struct SledStore {
     db: sled::Db,
     endpoints: sled::Tree,
