@@ -39,7 +39,7 @@ pub fn load_catalogue(paths: &[PathBuf], roots: &[PathBuf]) -> Result<Catalogue>
     }
     let loaded = collector::catalogue_files::load_catalogue_with(paths, &catalogue_options(roots))?;
     for e in &loaded.errors {
-        eprintln!("shadowtap: warning: catalogue: {e}");
+        eprintln!("shadowtap: ERROR: catalogue file failed to load: {e}");
     }
     Ok(loaded.catalogue)
 }
@@ -303,8 +303,10 @@ pub fn analyse(
     let collapsed = analyzer::cardinality::collapse(&mut inventory, &config.templating);
     totals.counters.extend(collapsed.counters());
     let class_severity = |class: &str| observer.classifier.severity(class).unwrap_or(Severity::Low);
+    let diff = analyzer::diff::diff_with(&inventory, catalogue, &class_severity, &config.findings);
+    totals.counters.extend(diff.quiet.counters());
     let findings = merge_findings(
-        analyzer::diff::diff(&inventory, catalogue, &class_severity),
+        diff.findings,
         analyzer::tls::tls_findings(&tls, &inventory, catalogue),
     );
     Ok(Analysis {

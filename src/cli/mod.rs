@@ -2,7 +2,9 @@
 //!
 //! Exit codes: 0 success; 1 error; 2 usage error; 3 `--fail-on` threshold reached;
 //! 4 an input capture was damaged (read up to the damage; the report was still written), or
-//! the collector's store was (`store export` wrote what was readable; `store check`).
+//! the collector's store was (`store export` wrote what was readable; `store check`);
+//! 5 `scan`: a catalogue file failed to load (the report was still written; wins over 3 and 4;
+//! `--allow-partial-catalogue` accepts it).
 
 mod agent;
 mod baseline;
@@ -63,6 +65,7 @@ enum Command {
 pub const EXIT_ERROR: u8 = 1;
 pub const EXIT_FAIL_ON: u8 = 3;
 pub const EXIT_DAMAGED_INPUT: u8 = 4;
+pub const EXIT_CATALOGUE_FAILED: u8 = 5;
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();

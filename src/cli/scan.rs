@@ -1,7 +1,7 @@
 //! `shadowtap scan`: captures + catalogue -> inventory, findings and a report.
 
 use super::common;
-use super::{EXIT_DAMAGED_INPUT, EXIT_FAIL_ON};
+use super::{EXIT_CATALOGUE_FAILED, EXIT_DAMAGED_INPUT, EXIT_FAIL_ON};
 use analyzer::finding::Severity;
 use analyzer::report::{render_markdown, render_text, ScanReport, TlsHostsSummary};
 use anyhow::{Context, Result};
@@ -31,6 +31,10 @@ pub struct ScanArgs {
     /// (repeatable). References that resolve anywhere else are refused.
     #[arg(long = "catalog-root", value_name = "DIR")]
     catalog_root: Vec<PathBuf>,
+    /// Exit 0 (not 5) when some catalogue files failed to load: the report still lists them,
+    /// and their endpoints still show as shadow.
+    #[arg(long)]
+    allow_partial_catalogue: bool,
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
     /// Write the report here instead of stdout.
@@ -70,6 +74,13 @@ pub fn run(args: ScanArgs) -> Result<u8> {
         None => None,
     };
     let mut catalogue = common::load_catalogue(&args.catalog, &args.catalog_root)?;
+    if args.catalog.is_empty() {
+        eprintln!(
+            "shadowtap: WARNING: no --catalog given: nothing is declared, so every endpoint \
+             will be reported as shadow"
+        );
+    }
+    let catalogue_failed = catalogue.load.failed.len();
     super::baseline::apply_catalogue_config(&mut catalogue, &config.catalogue);
     let classifier = common::load_classifier(args.rules.as_deref())?;
     let mut observer = common::observer_with(
@@ -120,6 +131,23 @@ pub fn run(args: ScanArgs) -> Result<u8> {
             std::fs::write(path, rendered).with_context(|| format!("writing {}", path.display()))?
         }
         None => print!("{rendered}"),
+    }
+    // A catalogue that failed makes every other answer doubtful (its endpoints show as
+    // shadow), so it wins over --fail-on and damage; the report is written either way.
+    if catalogue_failed > 0 {
+        eprintln!(
+            "shadowtap: ERROR: {catalogue_failed} catalogue file{} failed to load (listed above \
+             and in the report){}",
+            if catalogue_failed == 1 { "" } else { "s" },
+            if args.allow_partial_catalogue {
+                "; accepted by --allow-partial-catalogue"
+            } else {
+                "; exit 5 (--allow-partial-catalogue accepts it)"
+            }
+        );
+        if !args.allow_partial_catalogue {
+            return Ok(EXIT_CATALOGUE_FAILED);
+        }
     }
     if args.fail_on.is_some_and(|t| report.has_findings_at(t)) {
         return Ok(EXIT_FAIL_ON);
