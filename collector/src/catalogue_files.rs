@@ -916,7 +916,8 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let a = tmp.path().join("a.yaml");
         write(&a, SPEC_A);
-        let mut reloader = CatalogueReloader::new(&[a.clone()], CatalogueOptions::default());
+        let mut reloader =
+            CatalogueReloader::new(std::slice::from_ref(&a), CatalogueOptions::default());
         assert!(reloader.load().is_ok());
         fs::remove_file(&a).unwrap_or_else(|e| panic!("{e}"));
         assert!(reloader.load().is_err());

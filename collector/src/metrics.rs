@@ -185,10 +185,13 @@ impl CollectorMetrics {
         failed_before: u64,
         reload: bool,
     ) {
+        // A reload that produced a catalogue counts as one, partial or not (the old meaning);
+        // failures are counted besides.
+        if reload && status.unusable.is_none() {
+            self.catalogue_reloads.inc();
+        }
         if status.failed_loads > failed_before {
             self.catalogue_reload_failures.inc();
-        } else if reload {
-            self.catalogue_reloads.inc();
         }
         self.catalogue_files_failed.set(status.failed.len() as i64);
     }
@@ -221,7 +224,7 @@ mod tests {
         };
         m.catalogue_loaded(&failed, 0, true);
         assert_eq!(m.catalogue_reload_failures.get(), 1);
-        assert_eq!(m.catalogue_reloads.get(), 0);
+        assert_eq!(m.catalogue_reloads.get(), 1);
         assert_eq!(m.catalogue_files_failed.get(), 1);
         let clean = CatalogueStatus {
             loads: 3,
@@ -229,11 +232,20 @@ mod tests {
             ..CatalogueStatus::default()
         };
         m.catalogue_loaded(&clean, 1, true);
-        assert_eq!(m.catalogue_reloads.get(), 1);
+        assert_eq!(m.catalogue_reloads.get(), 2);
+        assert_eq!(m.catalogue_reload_failures.get(), 1);
         assert_eq!(m.catalogue_files_failed.get(), 0);
+        let unusable = CatalogueStatus {
+            failed_loads: 2,
+            unusable: Some("catalogue path x does not exist".into()),
+            ..CatalogueStatus::default()
+        };
+        m.catalogue_loaded(&unusable, 1, true);
+        assert_eq!(m.catalogue_reloads.get(), 2);
+        assert_eq!(m.catalogue_reload_failures.get(), 2);
         let text = m.render();
         assert!(
-            text.contains("shadowtap_collector_catalogue_reload_failures_total 1"),
+            text.contains("shadowtap_collector_catalogue_reload_failures_total 2"),
             "{text}"
         );
         assert!(
