@@ -447,7 +447,7 @@ fn a_capture_of_an_undecodable_link_type_is_damage_not_silence() {
     );
     let report: Value = serde_json::from_slice(&out.stdout).expect("json report");
     let errors = report["summary"]["capture_errors"].to_string();
-    assert!(errors.contains("10928 of 10928 frames"), "{errors}");
+    assert!(errors.contains("11028 of 11028 frames"), "{errors}");
 }
 
 #[test]
@@ -594,4 +594,49 @@ fn a_sampled_multi_worker_scan_gives_the_same_report_every_time() {
     for run in &runs[1..] {
         assert_eq!(run, &runs[0], "the same bytes every run");
     }
+}
+
+#[test]
+fn demo_preflights_and_heads_are_quiet_and_the_scanner_probe_is_unconfirmed() {
+    let (status, stdout) = run_scan(&["--format", "json"]);
+    assert!(status.success(), "exit {status:?}");
+    let report: Value = serde_json::from_str(&stdout).expect("JSON report");
+    let findings = report["findings"].as_array().expect("findings");
+    let about = |method: &str, path: &str| -> Vec<String> {
+        findings
+            .iter()
+            .filter(|f| f["method"] == method && f["path"] == path)
+            .map(|f| f["kind"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    // In the endpoint list, not findings.
+    let endpoints = endpoint_set(&report["endpoints"]);
+    for (host, method, path) in [
+        (
+            "api.northbank.example",
+            "OPTIONS",
+            "/open-banking/v3.1/aisp/accounts",
+        ),
+        ("legacy.northbank.example", "HEAD", "/v1/cards/{cardId}"),
+    ] {
+        assert!(
+            endpoints.contains(&(host.into(), method.into(), path.into(), false)),
+            "{method} {path} missing from the endpoints"
+        );
+        assert!(
+            about(method, path).is_empty(),
+            "{method} {path} is a finding"
+        );
+    }
+    let counters = &report["summary"]["counters"];
+    assert_eq!(counters["findings.quiet_preflight"], 1);
+    assert_eq!(counters["findings.quiet_head"], 1);
+    let probe = findings
+        .iter()
+        .find(|f| f["path"] == "/actuator/env")
+        .expect("the probe is listed");
+    assert_eq!(probe["kind"], "unconfirmed_endpoint");
+    assert_eq!(probe["severity"], "info");
+    let detail = probe["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("all 404: probing?"), "{detail}");
 }

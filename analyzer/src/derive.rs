@@ -8,7 +8,7 @@
 //! the report's summary shows for these steps.
 
 use crate::catalogue::Catalogue;
-use crate::diff::{diff, sort_findings, ClassSeverity};
+use crate::diff::{diff_with, sort_findings, ClassSeverity, FindingPolicy};
 use crate::finding::Finding;
 use crate::inventory::Inventory;
 use crate::template::TemplateConfig;
@@ -23,16 +23,18 @@ pub struct Derived {
     pub tls: TlsInventory,
     /// Sorted: severity (highest first), kind, host, method, path.
     pub findings: Vec<Finding>,
-    /// `tls.hosts_dropped`, `tls.names_dropped` and the `templating.*` counters.
+    /// `tls.hosts_dropped`, `tls.names_dropped`, the `templating.*` counters and what the
+    /// finding policy kept quiet (`findings.quiet_*`).
     pub counters: BTreeMap<String, u64>,
 }
 
-/// Collapse, diff against `catalogue`, and add the TLS hosts' findings.
+/// Collapse, diff against `catalogue` under `policy`, and add the TLS hosts' findings.
 pub fn derive(
     mut inventory: Inventory,
     tls: TlsInventory,
     catalogue: &Catalogue,
     templating: &TemplateConfig,
+    policy: &FindingPolicy,
     class_severity: ClassSeverity<'_>,
 ) -> Derived {
     let mut counters = BTreeMap::from([
@@ -41,7 +43,9 @@ pub fn derive(
     ]);
     let collapsed = crate::cardinality::collapse(&mut inventory, templating);
     counters.extend(collapsed.counters());
-    let mut findings = diff(&inventory, catalogue, class_severity);
+    let diffed = diff_with(&inventory, catalogue, class_severity, policy);
+    counters.extend(diffed.quiet.counters());
+    let mut findings = diffed.findings;
     findings.extend(tls_findings(&tls, &inventory, catalogue));
     sort_findings(&mut findings);
     Derived {

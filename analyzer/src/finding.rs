@@ -12,6 +12,10 @@ pub enum FindingKind {
     ShadowEndpoint,
     /// Observed API host that no catalogue server covers.
     ShadowHost,
+    /// Undeclared endpoint seen with too little evidence to be reported as a shadow endpoint
+    /// (few exchanges, one consumer in a short time, no successful response): low severity,
+    /// with why (`analyzer::diff::FindingPolicy`).
+    UnconfirmedEndpoint,
     /// Declared operation with no traffic in the observation window.
     Orphaned,
     /// Declared deprecated, still called.
@@ -37,6 +41,7 @@ impl FindingKind {
         match self {
             FindingKind::ShadowEndpoint => "shadow_endpoint",
             FindingKind::ShadowHost => "shadow_host",
+            FindingKind::UnconfirmedEndpoint => "unconfirmed_endpoint",
             FindingKind::Orphaned => "orphaned",
             FindingKind::Zombie => "zombie",
             FindingKind::DriftParam => "drift_param",
@@ -49,9 +54,10 @@ impl FindingKind {
         }
     }
 
-    pub const ALL: [FindingKind; 11] = [
+    pub const ALL: [FindingKind; 12] = [
         FindingKind::ShadowEndpoint,
         FindingKind::ShadowHost,
+        FindingKind::UnconfirmedEndpoint,
         FindingKind::Orphaned,
         FindingKind::Zombie,
         FindingKind::DriftParam,

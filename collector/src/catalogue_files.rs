@@ -17,9 +17,9 @@
 //! - each file is read through a size limit, and a document set (a spec and the files its
 //!   `$ref`s pull in) through a total, so a huge file stops early with an error naming it.
 
-use analyzer::catalogue::{Catalogue, CatalogueError};
+use analyzer::catalogue::{Catalogue, CatalogueError, LoadStatus};
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
@@ -66,6 +66,128 @@ pub struct LoadedCatalogue {
     pub files_loaded: usize,
     /// Files that could not be read or parsed at all; the rest loaded.
     pub errors: Vec<CatalogueError>,
+    /// Files among `errors` that were served from their last good version instead
+    /// ([`LastGood`], hot reload): their APIs are still in the catalogue, as they were.
+    pub stale: Vec<String>,
+}
+
+/// The last version of each catalogue document that loaded (its text and the texts its `$ref`s
+/// pulled in), kept across reloads.
+///
+/// A spec edited in place is briefly truncated or half written; without this, the reload in
+/// that moment drops the API and every one of its hosts becomes a HIGH `shadow_host` until the
+/// next good write. With it, a file that fails is loaded from its last good text, the failure
+/// is still reported ([`LoadedCatalogue::errors`], [`LoadStatus::stale`]), and nothing is lost.
+/// Bounded by what loading reads: one document set per catalogue file, each under
+/// [`MAX_SET_BYTES`].
+#[derive(Debug, Default)]
+pub struct LastGood {
+    files: BTreeMap<String, GoodDocument>,
+}
+
+#[derive(Debug, Clone)]
+struct GoodDocument {
+    text: String,
+    /// Referenced documents by the name the analyzer asked for.
+    refs: BTreeMap<String, String>,
+}
+
+impl LastGood {
+    /// Documents kept.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+}
+
+/// What the collector's catalogue looks like now, for the dashboard and `/metrics`: which files
+/// failed at the last (re)load and which of them are served from their last good version.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CatalogueStatus {
+    /// Loads done (the first one and every reload).
+    pub loads: u64,
+    /// Loads in which at least one file failed, or the whole catalogue could not be loaded.
+    pub failed_loads: u64,
+    /// Files that failed at the last load, with where and why.
+    pub failed: Vec<CatalogueError>,
+    /// Files among `failed` served from their last good version.
+    pub stale: Vec<String>,
+    /// The last load stopped before reading any file (a path vanished, a folder emptied): the
+    /// previous catalogue stays in service as a whole.
+    pub unusable: Option<String>,
+}
+
+impl CatalogueStatus {
+    /// One line for a banner, `None` when the last load was clean.
+    pub fn banner(&self) -> Option<String> {
+        if let Some(why) = &self.unusable {
+            return Some(format!(
+                "the catalogue could not be reloaded ({why}); the previous one is still in use"
+            ));
+        }
+        if self.failed.is_empty() {
+            return None;
+        }
+        let names: Vec<String> = self.failed.iter().map(|e| e.to_string()).collect();
+        Some(format!(
+            "{} catalogue file{} failed to load ({} served from the last good version): {}",
+            self.failed.len(),
+            if self.failed.len() == 1 { "" } else { "s" },
+            self.stale.len(),
+            names.join("; ")
+        ))
+    }
+}
+
+/// Loads a catalogue again and again (the collector's hot reload), keeping the last good
+/// version of every file and a [`CatalogueStatus`].
+#[derive(Debug)]
+pub struct CatalogueReloader {
+    paths: Vec<PathBuf>,
+    options: CatalogueOptions,
+    last_good: LastGood,
+    status: CatalogueStatus,
+}
+
+impl CatalogueReloader {
+    pub fn new(paths: &[PathBuf], options: CatalogueOptions) -> Self {
+        CatalogueReloader {
+            paths: paths.to_vec(),
+            options,
+            last_good: LastGood::default(),
+            status: CatalogueStatus::default(),
+        }
+    }
+
+    /// Load now. A file that fails is served from its last good version when there is one;
+    /// an `Err` (a path vanished) leaves the caller's previous catalogue in service, and both
+    /// are counted in [`CatalogueReloader::status`].
+    pub fn load(&mut self) -> Result<Catalogue, CatalogueLoadError> {
+        self.status.loads += 1;
+        match load_catalogue_keeping(&self.paths, &self.options, Some(&mut self.last_good)) {
+            Ok(loaded) => {
+                if !loaded.errors.is_empty() {
+                    self.status.failed_loads += 1;
+                }
+                self.status.failed = loaded.errors;
+                self.status.stale = loaded.stale;
+                self.status.unusable = None;
+                Ok(loaded.catalogue)
+            }
+            Err(e) => {
+                self.status.failed_loads += 1;
+                self.status.unusable = Some(e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    pub fn status(&self) -> &CatalogueStatus {
+        &self.status
+    }
 }
 
 /// A catalogue location that cannot be used at all.
@@ -108,6 +230,16 @@ pub fn load_catalogue(paths: &[PathBuf]) -> Result<LoadedCatalogue, CatalogueLoa
 pub fn load_catalogue_with(
     paths: &[PathBuf],
     options: &CatalogueOptions,
+) -> Result<LoadedCatalogue, CatalogueLoadError> {
+    load_catalogue_keeping(paths, options, None)
+}
+
+/// [`load_catalogue_with`], serving a file that fails from `last_good` (and updating it with
+/// every file that loads). See [`LastGood`].
+pub fn load_catalogue_keeping(
+    paths: &[PathBuf],
+    options: &CatalogueOptions,
+    mut last_good: Option<&mut LastGood>,
 ) -> Result<LoadedCatalogue, CatalogueLoadError> {
     let mut files: Vec<(PathBuf, bool)> = Vec::new();
     let mut errors = Vec::new();
@@ -197,12 +329,15 @@ pub fn load_catalogue_with(
         let text = match checked.and_then(|path| read_limited(&path, options.max_file_bytes)) {
             Ok(text) => text,
             Err(e) => {
-                loaded.errors.push(cannot_read(e));
+                let error = cannot_read(e);
+                serve_last_good(&mut loaded, last_good.as_deref(), &name, error);
                 continue;
             }
         };
         // Bytes read for this document set so far.
         let set_bytes = Cell::new(text.len() as u64);
+        // The referenced texts, kept for `last_good`.
+        let ref_texts: RefCell<BTreeMap<String, String>> = RefCell::new(BTreeMap::new());
         let read_ref = |doc: &str| {
             referenced.borrow_mut().insert(doc.to_string());
             let left = options.max_set_bytes.saturating_sub(set_bytes.get());
@@ -220,15 +355,34 @@ pub fn load_catalogue_with(
                     e => format!("document `{doc}` cannot be read: {e}"),
                 })?;
             set_bytes.set(set_bytes.get() + text.len() as u64);
+            if last_good.is_some() {
+                ref_texts.borrow_mut().insert(doc.to_string(), text.clone());
+            }
             Ok(text)
         };
         match loaded
             .catalogue
             .add_document_set_with(&name, &text, read_ref)
         {
-            Ok(()) => loaded.files_loaded += 1,
-            Err(e) if *from_walk && e.is_not_openapi() => not_openapi.push((name, e)),
-            Err(e) => loaded.errors.push(e),
+            Ok(()) => {
+                loaded.files_loaded += 1;
+                if let Some(keep) = last_good.as_deref_mut() {
+                    let refs = ref_texts.into_inner();
+                    keep.files.insert(name, GoodDocument { text, refs });
+                }
+            }
+            // A fragment in a folder is not an error, unless it was a good document before
+            // (then it is one being rewritten).
+            Err(e)
+                if *from_walk
+                    && e.is_not_openapi()
+                    && !last_good
+                        .as_deref()
+                        .is_some_and(|k| k.files.contains_key(&name)) =>
+            {
+                not_openapi.push((name, e))
+            }
+            Err(e) => serve_last_good(&mut loaded, last_good.as_deref(), &name, e),
         }
     }
     let referenced = referenced.into_inner();
@@ -238,7 +392,38 @@ pub fn load_catalogue_with(
             .filter(|(name, _)| !referenced.contains(name))
             .map(|(_, e)| e),
     );
+    loaded.catalogue.load = LoadStatus {
+        paths_given: paths.len(),
+        files_loaded: loaded.files_loaded,
+        failed: loaded.errors.clone(),
+        stale: loaded.stale.clone(),
+    };
     Ok(loaded)
+}
+
+/// Record that `name` failed with `error`, and load its last good version when there is one.
+fn serve_last_good(
+    loaded: &mut LoadedCatalogue,
+    last_good: Option<&LastGood>,
+    name: &str,
+    error: CatalogueError,
+) {
+    loaded.errors.push(error);
+    let Some(good) = last_good.and_then(|k| k.files.get(name)) else {
+        return;
+    };
+    let refs = &good.refs;
+    let reload = loaded
+        .catalogue
+        .add_document_set_with(name, &good.text, |doc| {
+            refs.get(doc)
+                .cloned()
+                .ok_or_else(|| format!("document `{doc}` was not part of the last good version"))
+        });
+    // The text loaded before, so it loads again; if it somehow did not, the error above stands.
+    if reload.is_ok() {
+        loaded.stale.push(name.to_string());
+    }
 }
 
 /// The folders files may be read from, each as given (made absolute, `..` collapsed) and
@@ -643,5 +828,101 @@ mod tests {
             .problems
             .iter()
             .all(|p| p.source.ends_with("bad-refs.yaml")));
+    }
+
+    const SPEC_A: &str = "openapi: 3.0.0\ninfo: {title: A, version: '1'}\nservers: [{url: 'https://a.example'}]\npaths: {/a: {get: {responses: {'200': {description: ok}}}}}\n";
+    const SPEC_B: &str = "{\"openapi\": \"3.0.0\", \"info\": {\"title\": \"B\", \"version\": \"1\"},\n \"servers\": [{\"url\": \"https://b.example\"}],\n \"paths\": {\"/b\": {\"get\": {\"responses\": {}}}}}\n";
+
+    fn write(path: &Path, text: &str) {
+        fs::write(path, text).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn load_status_names_failed_files_with_line_and_column() {
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        write(&tmp.path().join("a.yaml"), SPEC_A);
+        write(
+            &tmp.path().join("bad.yaml"),
+            "openapi: 3.0.0\npaths: {\n  /x: [\n",
+        );
+        let loaded = load(&[tmp.path().to_path_buf()]);
+        let status = &loaded.catalogue.load;
+        assert_eq!(status.paths_given, 1);
+        assert_eq!(status.files_loaded, 1);
+        assert_eq!(status.failed.len(), 1, "{status:?}");
+        assert!(status.failed[0].source_name.ends_with("bad.yaml"));
+        assert!(status.failed[0].message.contains("invalid YAML"));
+        assert!(
+            status.failed[0].line_column().is_some(),
+            "{:?}",
+            status.failed[0]
+        );
+        assert!(status.stale.is_empty());
+    }
+
+    #[test]
+    fn reload_serves_the_last_good_version_of_a_file_that_fails() {
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (a, b) = (tmp.path().join("a.yaml"), tmp.path().join("b.json"));
+        write(&a, SPEC_A);
+        write(&b, SPEC_B);
+        let mut reloader =
+            CatalogueReloader::new(&[tmp.path().to_path_buf()], CatalogueOptions::default());
+        let first = reloader.load().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(first.apis.len(), 2);
+        assert_eq!(reloader.status().banner(), None);
+
+        // b.json truncated mid-write: the reload keeps serving its last good version.
+        write(&b, &SPEC_B[..SPEC_B.len() / 2]);
+        let second = reloader.load().unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            second.covers_host("b.example"),
+            "B dropped on a failed reload"
+        );
+        assert!(second.find_operation("b.example", "GET", "/b").is_some());
+        let status = reloader.status().clone();
+        assert_eq!(status.loads, 2);
+        assert_eq!(status.failed_loads, 1);
+        assert_eq!(status.failed.len(), 1);
+        assert!(status.failed[0].source_name.ends_with("b.json"));
+        assert!(status.failed[0].line_column().is_some());
+        assert_eq!(status.stale.len(), 1);
+        assert_eq!(second.load.stale, status.stale);
+        let banner = status.banner().unwrap_or_default();
+        assert!(
+            banner.contains("b.json") && banner.contains("last good"),
+            "{banner}"
+        );
+
+        // A file never good before has nothing to fall back on: it is reported, not served.
+        write(&tmp.path().join("c.yaml"), "openapi: [\n");
+        let third = reloader.load().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(third.apis.len(), 2);
+        assert_eq!(reloader.status().failed.len(), 2);
+        assert_eq!(reloader.status().stale.len(), 1);
+
+        // Fixed again: a clean load, the new text in service.
+        write(&b, &SPEC_B.replace("/b\"", "/b2\""));
+        fs::remove_file(tmp.path().join("c.yaml")).unwrap_or_else(|e| panic!("{e}"));
+        let fourth = reloader.load().unwrap_or_else(|e| panic!("{e}"));
+        assert!(fourth.find_operation("b.example", "GET", "/b2").is_some());
+        assert!(fourth.find_operation("b.example", "GET", "/b").is_none());
+        assert_eq!(reloader.status().banner(), None);
+        assert_eq!(reloader.status().failed_loads, 2);
+    }
+
+    #[test]
+    fn reload_of_a_vanished_path_is_counted_and_said() {
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let a = tmp.path().join("a.yaml");
+        write(&a, SPEC_A);
+        let mut reloader =
+            CatalogueReloader::new(std::slice::from_ref(&a), CatalogueOptions::default());
+        assert!(reloader.load().is_ok());
+        fs::remove_file(&a).unwrap_or_else(|e| panic!("{e}"));
+        assert!(reloader.load().is_err());
+        assert_eq!(reloader.status().failed_loads, 1);
+        let banner = reloader.status().banner().unwrap_or_default();
+        assert!(banner.contains("previous one is still in use"), "{banner}");
     }
 }

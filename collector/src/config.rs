@@ -59,6 +59,10 @@ pub struct CollectorSettings {
     /// learning runs on the merged inventory with it, as `scan` runs it on one capture.
     #[serde(skip)]
     pub templating: analyzer::template::TemplateConfig,
+    /// Which findings are kept quiet or unconfirmed (the file's `[findings]` section, set by
+    /// the CLI), as `scan` applies it.
+    #[serde(skip)]
+    pub findings: analyzer::diff::FindingPolicy,
     /// File holding the bearer token (first line), so it stays out of the config file.
     pub api_token_file: Option<PathBuf>,
     /// Largest batch body accepted.
@@ -104,6 +108,7 @@ impl Default for CollectorSettings {
             ca: PathBuf::from("ca.pem"),
             api_token: None,
             templating: analyzer::template::TemplateConfig::default(),
+            findings: analyzer::diff::FindingPolicy::default(),
             api_token_file: None,
             max_batch_bytes: 16 << 20,
             max_connections: 1024,

@@ -38,6 +38,11 @@ pub struct CollectorMetrics {
     /// Failed authentications not tracked because the throttle table was full of live entries.
     pub auth_untracked: Counter,
     pub catalogue_reloads: Counter,
+    /// Catalogue (re)loads in which a file failed (served from its last good version if it had
+    /// one) or the whole catalogue could not be read.
+    pub catalogue_reload_failures: Counter,
+    /// Catalogue files failing at the last (re)load.
+    pub catalogue_files_failed: Gauge,
     /// Dashboard logins by `result` (ok, refused).
     pub logins: Family<Labels, Counter>,
     /// Review actions applied, by `action` and `via` (dashboard, api).
@@ -74,6 +79,8 @@ impl CollectorMetrics {
             auth_throttled: Counter::default(),
             auth_untracked: Counter::default(),
             catalogue_reloads: Counter::default(),
+            catalogue_reload_failures: Counter::default(),
+            catalogue_files_failed: Gauge::default(),
             logins: Family::default(),
             reviews: Family::default(),
             reviews_refused: Family::default(),
@@ -148,6 +155,17 @@ impl CollectorMetrics {
             "Catalogue reloads after a file changed",
             m.catalogue_reloads.clone(),
         );
+        registry.register(
+            "catalogue_reload_failures",
+            "Catalogue loads in which a file failed or the catalogue could not be read",
+            m.catalogue_reload_failures.clone(),
+        );
+        registry.register(
+            "catalogue_files_failed",
+            "Catalogue files failing at the last load (served from their last good version when \
+             they had one)",
+            m.catalogue_files_failed.clone(),
+        );
         registry.register("ui_logins", "Dashboard logins, by result", m.logins.clone());
         registry.register(
             "reviews",
@@ -191,10 +209,80 @@ impl CollectorMetrics {
         family.get_or_create(&labels.to_vec()).inc();
     }
 
+    /// Record a catalogue (re)load: what [`crate::catalogue_files::CatalogueReloader`] says
+    /// after it ran, and whether it was a reload (the first load is not one).
+    pub fn catalogue_loaded(
+        &self,
+        status: &crate::catalogue_files::CatalogueStatus,
+        failed_before: u64,
+        reload: bool,
+    ) {
+        // A reload that produced a catalogue counts as one, partial or not (the old meaning);
+        // failures are counted besides.
+        if reload && status.unusable.is_none() {
+            self.catalogue_reloads.inc();
+        }
+        if status.failed_loads > failed_before {
+            self.catalogue_reload_failures.inc();
+        }
+        self.catalogue_files_failed.set(status.failed.len() as i64);
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue_files::CatalogueStatus;
+
+    #[test]
+    fn catalogue_failures_are_counted_and_rendered() {
+        let m = CollectorMetrics::new();
+        let failed = CatalogueStatus {
+            loads: 2,
+            failed_loads: 1,
+            failed: vec![analyzer::catalogue::CatalogueError {
+                source_name: "b.json".into(),
+                pointer: "line 2 column 3".into(),
+                message: "invalid JSON".into(),
+            }],
+            ..CatalogueStatus::default()
+        };
+        m.catalogue_loaded(&failed, 0, true);
+        assert_eq!(m.catalogue_reload_failures.get(), 1);
+        assert_eq!(m.catalogue_reloads.get(), 1);
+        assert_eq!(m.catalogue_files_failed.get(), 1);
+        let clean = CatalogueStatus {
+            loads: 3,
+            failed_loads: 1,
+            ..CatalogueStatus::default()
+        };
+        m.catalogue_loaded(&clean, 1, true);
+        assert_eq!(m.catalogue_reloads.get(), 2);
+        assert_eq!(m.catalogue_reload_failures.get(), 1);
+        assert_eq!(m.catalogue_files_failed.get(), 0);
+        let unusable = CatalogueStatus {
+            failed_loads: 2,
+            unusable: Some("catalogue path x does not exist".into()),
+            ..CatalogueStatus::default()
+        };
+        m.catalogue_loaded(&unusable, 1, true);
+        assert_eq!(m.catalogue_reloads.get(), 2);
+        assert_eq!(m.catalogue_reload_failures.get(), 2);
+        let text = m.render();
+        assert!(
+            text.contains("shadowtap_collector_catalogue_reload_failures_total 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("shadowtap_collector_catalogue_files_failed 0"),
+            "{text}"
+        );
     }
 }

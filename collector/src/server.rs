@@ -22,16 +22,14 @@
 //! shared state. Wall time is used for I/O timeouts and polling only; data carries packet time.
 
 use crate::admission::Admission;
-use crate::catalogue_files::{load_catalogue_with, CatalogueOptions};
+use crate::catalogue_files::{CatalogueOptions, CatalogueReloader};
 use crate::config::CollectorSettings;
 use crate::handshake_log;
 use crate::store::{SledStore, StoreError};
 use crate::tls;
 use analyzer::catalogue::Catalogue;
 use analyzer::classify::Classifier;
-use analyzer::wire::{
-    Ack, AckStatus, Batch, InventoryDoc, WireError, MAX_BATCH_HEADER,
-};
+use analyzer::wire::{Ack, AckStatus, Batch, InventoryDoc, WireError, MAX_BATCH_HEADER};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -40,7 +38,6 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -93,20 +90,16 @@ impl Running {
     }
 }
 
-fn load(paths: &[PathBuf], roots: &[PathBuf]) -> Result<Catalogue, ServerError> {
-    if paths.is_empty() {
-        return Ok(Catalogue::default());
+/// Load (or reload) the catalogue. A file that fails is served from its last good version
+/// (see [`CatalogueReloader`]) and said in a warning; `Err` keeps the previous catalogue.
+fn load(reloader: &mut CatalogueReloader) -> Result<Catalogue, ServerError> {
+    let catalogue = reloader
+        .load()
+        .map_err(|e| ServerError::Catalogue(e.to_string()))?;
+    if let Some(banner) = reloader.status().banner() {
+        tracing::warn!("catalogue: {banner}");
     }
-    let options = CatalogueOptions {
-        extra_roots: roots.to_vec(),
-        ..CatalogueOptions::default()
-    };
-    let loaded =
-        load_catalogue_with(paths, &options).map_err(|e| ServerError::Catalogue(e.to_string()))?;
-    for e in &loaded.errors {
-        tracing::warn!("catalogue: {e}");
-    }
-    Ok(loaded.catalogue)
+    Ok(catalogue)
 }
 
 /// Open the store, load the catalogue, bind, and serve until [`Running::shutdown`].
@@ -116,7 +109,14 @@ pub async fn start(
 ) -> Result<Running, ServerError> {
     let store = SledStore::open(&settings.data, settings.store_limits())?;
     let tls_config = tls::server_config(&settings.cert, &settings.key, &settings.ca)?;
-    let catalogue = load(&settings.catalog, &settings.catalog_root)?;
+    let mut reloader = CatalogueReloader::new(
+        &settings.catalog,
+        CatalogueOptions {
+            extra_roots: settings.catalog_root.clone(),
+            ..CatalogueOptions::default()
+        },
+    );
+    let catalogue = load(&mut reloader)?;
     let listener = TcpListener::bind(&settings.listen)
         .await
         .map_err(|e| ServerError::Listen {
@@ -134,8 +134,13 @@ pub async fn start(
     if let Ok(n) = state.store.endpoint_count() {
         state.metrics.endpoints.set(n as i64);
     }
+    state.metrics.catalogue_loaded(reloader.status(), 0, false);
     let (stop, stop_rx) = watch::channel(false);
-    tokio::spawn(watch_catalogue(Arc::clone(&state), stop_rx.clone()));
+    tokio::spawn(watch_catalogue(
+        Arc::clone(&state),
+        stop_rx.clone(),
+        reloader,
+    ));
     let app = router(Arc::clone(&state));
     let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
     let task = tokio::spawn(accept_loop(
@@ -154,15 +159,20 @@ pub async fn start(
 }
 
 /// Reload the catalogue when a file under it changes (mtime or size), polled.
-async fn watch_catalogue(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
+async fn watch_catalogue(
+    state: Arc<AppState>,
+    mut stop: watch::Receiver<bool>,
+    reloader: CatalogueReloader,
+) {
     let every = Duration::from_millis(state.settings.catalogue_poll_ms.max(100));
+    let reloader = Arc::new(std::sync::Mutex::new(reloader));
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
         }
         let paths = state.settings.catalog.clone();
-        let roots = state.settings.catalog_root.clone();
+        let reloader = Arc::clone(&reloader);
         let st = Arc::clone(&state);
         let _ = tokio::task::spawn_blocking(move || {
             let now = stamps(&paths);
@@ -173,7 +183,12 @@ async fn watch_catalogue(state: Arc<AppState>, mut stop: watch::Receiver<bool>) 
             if !changed {
                 return;
             }
-            match load(&paths, &roots) {
+            let mut reloader = reloader.lock().unwrap_or_else(|p| p.into_inner());
+            let failed_before = reloader.status().failed_loads;
+            let loaded = load(&mut reloader);
+            st.metrics
+                .catalogue_loaded(reloader.status(), failed_before, true);
+            match loaded {
                 Ok(cat) => {
                     let mut g = st.catalogue.write().unwrap_or_else(|p| p.into_inner());
                     *g = CatalogueState {
@@ -181,7 +196,6 @@ async fn watch_catalogue(state: Arc<AppState>, mut stop: watch::Receiver<bool>) 
                         stamps: now,
                     };
                     drop(g);
-                    st.metrics.catalogue_reloads.inc();
                     st.bump_generation();
                     tracing::info!("catalogue reloaded");
                     let _ = st.analysis();

@@ -4,11 +4,11 @@
 //! ([`crate::ui`]) both build on this module; it depends on neither.
 
 use crate::config::CollectorSettings;
+use crate::handshake_log::{HandshakeLog, Refusal};
 use crate::metrics::CollectorMetrics;
 use crate::store::{Store, StoreError};
 use analyzer::catalogue::Catalogue;
 use analyzer::classify::Classifier;
-use crate::handshake_log::{HandshakeLog, Refusal};
 use analyzer::finding::{Finding, Severity};
 use analyzer::inventory::Inventory;
 use analyzer::report::{CaptureTotals, ScanReport, TlsHostsSummary};
@@ -18,8 +18,8 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
@@ -139,8 +139,14 @@ impl AppState {
         let tls = self.store.tls()?;
         let catalogue = self.catalogue();
         let sev = |class: &str| self.classifier.severity(class).unwrap_or(Severity::Low);
-        let d =
-            analyzer::derive::derive(inventory, tls, &catalogue, &self.settings.templating, &sev);
+        let d = analyzer::derive::derive(
+            inventory,
+            tls,
+            &catalogue,
+            &self.settings.templating,
+            &self.settings.findings,
+            &sev,
+        );
         self.metrics.findings.set(d.findings.len() as i64);
         self.metrics
             .endpoints

@@ -967,7 +967,7 @@ impl Store for SledStore {
                 }
                 ExportRecord::ReviewEvent { event } => {
                     // Keyed by its own content: the same event imported twice is one event.
-                    let key = event_key(&event);
+                    let key = event_key(event);
                     if !self.review_events.contains_key(&key)? {
                         if self.review_events.len() >= self.limits.max_review_events {
                             return Err(StoreError::TooManyReviewEvents(

@@ -6,7 +6,7 @@
 //! that traffic of an old version shows as zombie or shadow against the new one.
 
 use analyzer::catalogue::{ApiSelector, Catalogue, CatalogueConfig, HostMapping};
-use analyzer::diff::diff;
+use analyzer::diff::{diff_with, FindingPolicy};
 use analyzer::finding::{Finding, FindingKind, Severity};
 use analyzer::inventory::Inventory;
 use analyzer::observation::{
@@ -236,7 +236,10 @@ fn run(catalogue: &Catalogue, calls: &[Call]) -> Vec<Finding> {
     for (i, c) in calls.iter().enumerate() {
         inv.add(&c.observation(1_000 + i as i64));
     }
-    diff(&inv, catalogue, &severity)
+    // These calls are a handful of exchanges within milliseconds: about what the diff calls
+    // each endpoint, not whether there is evidence enough (analyzer::diff::evidence tests that),
+    // so the raw policy: every undeclared endpoint is a shadow endpoint.
+    diff_with(&inv, catalogue, &severity, &FindingPolicy::raw()).findings
 }
 
 /// Clean traffic plus `extra`, against `accounts.yaml`: exactly one finding, of `kind`.

@@ -50,6 +50,7 @@ pub fn settings(args: &CollectorArgs) -> Result<CollectorSettings> {
     let config = super::config::Config::load(args.config.as_deref())?;
     let mut s = config.collector.clone();
     s.templating = config.templating.clone();
+    s.findings = config.findings.clone();
     if let Some(v) = &args.listen {
         s.listen = v.clone();
     }

@@ -103,7 +103,7 @@ pub fn load_catalogue(paths: &[PathBuf], roots: &[PathBuf]) -> Result<Catalogue>
     }
     let loaded = collector::catalogue_files::load_catalogue_with(paths, &catalogue_options(roots))?;
     for e in &loaded.errors {
-        eprintln!("shadowtap: warning: catalogue: {e}");
+        eprintln!("shadowtap: ERROR: catalogue file failed to load: {e}");
     }
     Ok(loaded.catalogue)
 }
@@ -406,6 +406,7 @@ pub fn analyse(
         tls,
         catalogue,
         &config.templating,
+        &config.findings,
         &class_severity,
     );
     totals.counters.extend(counters);

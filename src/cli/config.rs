@@ -5,6 +5,7 @@
 //! [templating]   # analyzer::template::TemplateConfig
 //! [consumers]    # analyzer::consumer::ConsumerSettings
 //! [catalogue]    # analyzer::catalogue::CatalogueConfig
+//! [findings]     # analyzer::diff::FindingPolicy (preflights, HEAD, evidence for shadows)
 //! [agent]        # agent::ship::settings::AgentSettings
 //! [collector]    # collector::config::CollectorSettings
 //! ```
@@ -22,6 +23,8 @@ pub struct Config {
     pub consumers: analyzer::consumer::ConsumerSettings,
     #[serde(default)]
     pub catalogue: analyzer::catalogue::CatalogueConfig,
+    #[serde(default)]
+    pub findings: analyzer::diff::FindingPolicy,
     #[serde(default)]
     pub agent: agent::ship::settings::AgentSettings,
     #[serde(default)]

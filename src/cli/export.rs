@@ -58,6 +58,10 @@ pub struct ExportArgs {
     /// (repeatable). References that resolve anywhere else are refused.
     #[arg(long = "catalog-root", value_name = "DIR")]
     catalog_root: Vec<PathBuf>,
+    /// Configuration file (TOML): its `[catalogue]` section (host mappings, retired versions,
+    /// `[[catalogue.owners]]` overrides) applies to the catalogue given with `--catalog`.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Write here instead of stdout.
     #[arg(long, value_name = "PATH")]
     out: Option<PathBuf>,
@@ -110,8 +114,15 @@ pub fn run(args: ExportArgs) -> Result<u8> {
     let mut snapshot =
         Snapshot::from_json(&text).with_context(|| format!("reading {}", inventory.display()))?;
     if !args.catalog.is_empty() {
-        let catalogue = common::load_catalogue(&args.catalog, &args.catalog_root)?;
+        let config = super::config::Config::load(args.config.as_deref())?;
+        let mut catalogue = common::load_catalogue(&args.catalog, &args.catalog_root)?;
+        super::baseline::apply_catalogue_config(&mut catalogue, &config.catalogue);
         snapshot = snapshot.rematch(&catalogue);
+    } else if args.config.is_some() {
+        anyhow::bail!(
+            "--config applies to the catalogue of --catalog; without --catalog the inventory \
+             keeps the catalogue (and owners) it was saved with"
+        );
     }
     let rendered = match args.format {
         ExportFormat::Csv => render_csv(&snapshot),

@@ -2,9 +2,12 @@
 //!
 //! Exit codes: 0 success; 1 error; 2 usage error; 3 `--fail-on` threshold reached;
 //! 4 an input capture was damaged (read up to the damage; the report was still written), or
-//! the collector's store was (`store export` wrote what was readable; `store check`).
-//! When both 3 and 4 apply, 3 wins (the gate is what CI scripts test) and the damage is still
-//! said on stderr and in the report's summary.
+//! the collector's store was (`store export` wrote what was readable; `store check`);
+//! 5 `scan`: a catalogue file failed to load (the report was still written;
+//! `--allow-partial-catalogue` accepts it); 6 `agent`: batches left undelivered.
+//! Precedence when several apply: 5, then 3, then 4. 5 wins because a failed catalogue makes
+//! every other answer doubtful; 3 over 4 because the gate is what CI scripts test. Whatever is
+//! hidden is still said on stderr and in the report's summary.
 //! A closed standard output (`| head`) ends the command quietly with 0.
 
 mod agent;
@@ -75,6 +78,7 @@ pub const EXIT_DAMAGED_INPUT: u8 = 4;
 /// `agent`: batches were left undelivered at the end (in the spool, or refused for good).
 /// Not 5: kept free for scan's catalogue failures.
 pub const EXIT_UNDELIVERED: u8 = 6;
+pub const EXIT_CATALOGUE_FAILED: u8 = 5;
 
 /// A command line that cannot work as given (a required setting missing, a bad value that clap
 /// cannot check): exit 2 like clap's own usage errors, not 1.

@@ -1,7 +1,7 @@
 //! `shadowtap scan`: captures + catalogue -> inventory, findings and a report.
 
 use super::common;
-use super::{EXIT_DAMAGED_INPUT, EXIT_FAIL_ON};
+use super::{EXIT_CATALOGUE_FAILED, EXIT_DAMAGED_INPUT, EXIT_FAIL_ON};
 use analyzer::report::{ScanReport, TlsHostsSummary};
 use anyhow::{Context, Result};
 use clap::Args;
@@ -20,6 +20,10 @@ pub struct ScanArgs {
     /// (repeatable). References that resolve anywhere else are refused.
     #[arg(long = "catalog-root", value_name = "DIR")]
     catalog_root: Vec<PathBuf>,
+    /// Exit 0 (not 5) when some catalogue files failed to load: the report still lists them,
+    /// and their endpoints still show as shadow.
+    #[arg(long)]
+    allow_partial_catalogue: bool,
     #[command(flatten)]
     output: common::OutputArgs,
     /// Configuration file (TOML): templating, consumers, catalogue sections.
@@ -50,6 +54,13 @@ pub fn run(args: ScanArgs) -> Result<u8> {
     }
     let baseline = args.output.load_baseline()?;
     let mut catalogue = common::load_catalogue(&args.catalog, &args.catalog_root)?;
+    if args.catalog.is_empty() {
+        eprintln!(
+            "shadowtap: WARNING: no --catalog given: nothing is declared, so every endpoint \
+             will be reported as shadow"
+        );
+    }
+    let catalogue_failed = catalogue.load.failed.len();
     super::baseline::apply_catalogue_config(&mut catalogue, &config.catalogue);
     let classifier = common::load_classifier(args.rules.as_deref())?;
     let mut observer = common::observer_with(
@@ -89,22 +100,54 @@ pub fn run(args: ScanArgs) -> Result<u8> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     let fail_on_reached = args.output.emit(&report, &catalogue)?;
-    Ok(exit_status(fail_on_reached, damaged))
+    // A catalogue that failed makes every other answer doubtful (its endpoints show as
+    // shadow); the report is written either way.
+    if catalogue_failed > 0 {
+        eprintln!(
+            "shadowtap: ERROR: {catalogue_failed} catalogue file{} failed to load (listed above \
+             and in the report){}",
+            if catalogue_failed == 1 { "" } else { "s" },
+            if args.allow_partial_catalogue {
+                "; accepted by --allow-partial-catalogue"
+            } else {
+                "; exit 5 (--allow-partial-catalogue accepts it)"
+            }
+        );
+    }
+    Ok(exit_status(
+        catalogue_failed > 0 && !args.allow_partial_catalogue,
+        fail_on_reached,
+        damaged,
+    ))
 }
 
-/// `--fail-on` (3) wins over damaged input (4): the gate is what a CI job tests. The damage is
-/// in the report's summary either way, and said here when its code is hidden.
-pub fn exit_status(fail_on_reached: bool, damaged: bool) -> u8 {
-    match (fail_on_reached, damaged) {
-        (true, true) => {
-            eprintln!(
-                "shadowtap: exit {EXIT_FAIL_ON} (--fail-on reached); the input was also damaged \
-                 (exit {EXIT_DAMAGED_INPUT} otherwise): see the report's summary"
-            );
-            EXIT_FAIL_ON
+/// A failed catalogue (5) wins over `--fail-on` (3), which wins over damaged input (4): a
+/// failed catalogue makes every other answer doubtful, and the gate is what a CI job tests.
+/// What a code hides is in the report's summary either way, and said here.
+pub fn exit_status(catalogue_failed: bool, fail_on_reached: bool, damaged: bool) -> u8 {
+    let mut hidden = Vec::new();
+    let code = if catalogue_failed {
+        if fail_on_reached {
+            hidden.push(format!("--fail-on was reached (exit {EXIT_FAIL_ON})"));
         }
-        (true, false) => EXIT_FAIL_ON,
-        (false, true) => EXIT_DAMAGED_INPUT,
-        (false, false) => 0,
+        EXIT_CATALOGUE_FAILED
+    } else if fail_on_reached {
+        EXIT_FAIL_ON
+    } else if damaged {
+        return EXIT_DAMAGED_INPUT;
+    } else {
+        return 0;
+    };
+    if damaged {
+        hidden.push(format!(
+            "the input was also damaged (exit {EXIT_DAMAGED_INPUT} otherwise)"
+        ));
     }
+    if !hidden.is_empty() {
+        eprintln!(
+            "shadowtap: exit {code}; {}: see the report's summary",
+            hidden.join("; ")
+        );
+    }
+    code
 }

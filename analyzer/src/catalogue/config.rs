@@ -31,6 +31,24 @@ pub struct CatalogueConfig {
     /// APIs (or API versions) retired: any call to them is a zombie.
     #[serde(default)]
     pub retired: Vec<ApiSelector>,
+    /// Who owns which API, for exports (CSV, Backstage, CycloneDX): overrides what the specs
+    /// say (`info.x-shadowtap-owner`, `info.x-owner`, `info.contact`, operations' `x-owner`).
+    #[serde(default)]
+    pub owners: Vec<OwnerOverride>,
+}
+
+/// One `[[catalogue.owners]]` entry: the config counterpart of `info.x-shadowtap-owner`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnerOverride {
+    /// Which API(s): see [`ApiSelector`].
+    pub spec: ApiSelector,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub system: Option<String>,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
 }
 
 /// One `[[catalogue.hosts]]` entry.
@@ -122,6 +140,28 @@ impl Catalogue {
                 ));
             }
         }
+        for (i, o) in config.owners.iter().enumerate() {
+            let mut any = false;
+            for api in self.apis.iter_mut().filter(|api| o.spec.matches(api)) {
+                any = true;
+                if let Some(owner) = &o.owner {
+                    api.owner = Some(owner.clone());
+                    api.owner_overridden = true;
+                }
+                if let Some(system) = &o.system {
+                    api.system = Some(system.clone());
+                }
+                if let Some(tags) = &o.tags {
+                    api.tags = tags.clone();
+                }
+            }
+            if !any {
+                warnings.push(format!(
+                    "[catalogue] owners[{i}] (spec = {:?}): matches no loaded API",
+                    o.spec.0
+                ));
+            }
+        }
         self.reindex();
         warnings
     }
@@ -199,6 +239,10 @@ mod tests {
             servers: vec![],
             retired: false,
             host_mapped: false,
+            owner: None,
+            owner_overridden: false,
+            system: None,
+            tags: Vec::new(),
         };
         for (sel, want) in [
             ("aisp.yaml", true),

@@ -27,7 +27,7 @@ mod servers;
 #[cfg(test)]
 mod tests;
 
-pub use config::{ApiSelector, CatalogueConfig, HostMapping};
+pub use config::{ApiSelector, CatalogueConfig, HostMapping, OwnerOverride};
 pub use schema::{SchemaId, Schemas};
 pub use servers::normalize_host;
 
@@ -76,6 +76,21 @@ pub struct ApiInfo {
     /// The servers were replaced by a `[catalogue] hosts` mapping.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub host_mapped: bool,
+    /// Who owns the API, for asset exports: `[[catalogue.owners]]` in the config, else
+    /// `info.x-shadowtap-owner`, else `info.x-owner`, else `info.contact` (name, else email).
+    /// An operation's own `x-owner` still wins for that operation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// `owner` comes from `[[catalogue.owners]]` or `info.x-shadowtap-owner`: it then wins
+    /// over operations' `x-owner` too.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub owner_overridden: bool,
+    /// `info.x-system`, or the config override.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    /// The document's `tags` names, or the config override.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -120,6 +135,9 @@ pub struct Operation {
     /// Normalised hosts this operation is served on; empty means any host.
     pub hosts: Vec<String>,
     pub deprecated: bool,
+    /// The operation's `tags`, as written.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
     /// Path-level and operation-level parameters merged (operation wins), `$ref`s resolved.
     /// Swagger 2.0 `body`/`formData` parameters are not here (they are the request body).
     pub parameters: Vec<ParamSpec>,
@@ -163,6 +181,7 @@ impl Default for Operation {
             spec_path: "/".to_string(),
             hosts: Vec::new(),
             deprecated: false,
+            tags: Vec::new(),
             parameters: Vec::new(),
             responses: Vec::new(),
             security: Security::None,
@@ -188,7 +207,7 @@ pub struct Problem {
 }
 
 /// A whole document that could not be read at all.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("{source_name}{}: {message}", if pointer.is_empty() { String::new() } else { format!(" at {pointer}") })]
 pub struct CatalogueError {
     pub source_name: String,
@@ -212,6 +231,28 @@ impl CatalogueError {
     pub fn is_not_openapi(&self) -> bool {
         self.pointer == "/openapi" && self.message.starts_with(NOT_OPENAPI)
     }
+
+    /// Line and column (1-based) of a syntax error, when the parser gave them.
+    pub fn line_column(&self) -> Option<(u64, u64)> {
+        let rest = self.pointer.strip_prefix("line ")?;
+        let (line, column) = rest.split_once(" column ")?;
+        Some((line.parse().ok()?, column.parse().ok()?))
+    }
+}
+
+/// How the catalogue's files loaded, filled in by whoever read them from disk
+/// (`collector::catalogue_files`). Reports show it: a file that failed to load is a finding
+/// about the catalogue, since every endpoint it declares then looks undeclared.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LoadStatus {
+    /// Catalogue paths given (files or folders); 0 with no APIs means no catalogue at all.
+    pub paths_given: usize,
+    /// Documents that loaded (possibly with problems).
+    pub files_loaded: usize,
+    /// Files that could not be read or parsed at all, each with why and where.
+    pub failed: Vec<CatalogueError>,
+    /// Files that failed now but are served from their last good version (collector reload).
+    pub stale: Vec<String>,
 }
 
 const NOT_OPENAPI: &str = "not an OpenAPI document";
@@ -224,6 +265,10 @@ pub struct Catalogue {
     /// Compiled body and parameter schemas, indexed by the `SchemaId`s of operations.
     #[serde(skip)]
     pub schemas: Schemas,
+    /// Which files loaded and which failed (set by the file loader; empty for text added
+    /// directly).
+    #[serde(skip)]
+    pub load: LoadStatus,
     /// Lookup for `find_operation`, kept up to date by `add_document*`.
     #[serde(skip)]
     index: RouteIndex,
@@ -299,6 +344,7 @@ impl Catalogue {
                 .and_then(servers::scalar_string)
                 .unwrap_or_default()
         };
+        let ownership = operations::ownership(set.root());
         self.apis.push(ApiInfo {
             title: text_of("title"),
             version: text_of("version"),
@@ -307,6 +353,10 @@ impl Catalogue {
             servers,
             retired: false,
             host_mapped: false,
+            owner: ownership.owner,
+            owner_overridden: ownership.overridden,
+            system: ownership.system,
+            tags: ownership.tags,
         });
         self.schemas.nodes.append(&mut ctx.schemas.nodes);
         self.problems.append(&mut ctx.problems);

@@ -141,6 +141,7 @@ pub(crate) struct Draft {
     pub method: String,
     pub spec_path: String,
     pub deprecated: bool,
+    pub tags: Vec<String>,
     pub parameters: Vec<ParamSpec>,
     pub responses: Vec<String>,
     pub security: Security,
@@ -162,6 +163,11 @@ impl Draft {
             method: method.to_ascii_uppercase(),
             spec_path: spec_path.to_string(),
             deprecated: op.get("deprecated") == Some(&Value::Bool(true)),
+            tags: op
+                .get("tags")
+                .and_then(Value::as_array)
+                .map(|t| t.iter().filter_map(scalar_string).collect())
+                .unwrap_or_default(),
             parameters: Vec::new(),
             responses: Vec::new(),
             security: Security::None,
@@ -210,6 +216,7 @@ impl Draft {
                 spec_path: self.spec_path.clone(),
                 hosts,
                 deprecated: self.deprecated,
+                tags: self.tags.clone(),
                 parameters: self.parameters.clone(),
                 responses: self.responses.clone(),
                 security: self.security.clone(),
@@ -393,5 +400,48 @@ pub(crate) fn push_strings(out: &mut Vec<String>, value: Option<&Value>) {
 pub(crate) fn push_unique(out: &mut Vec<String>, s: &str) {
     if !out.iter().any(|x| x == s) {
         out.push(s.to_string());
+    }
+}
+
+/// Who owns a document, from its `info` and top-level `tags`.
+pub(crate) struct Ownership {
+    pub owner: Option<String>,
+    /// From `x-shadowtap-owner`: wins over operations' `x-owner`.
+    pub overridden: bool,
+    pub system: Option<String>,
+    pub tags: Vec<String>,
+}
+
+/// `info.x-shadowtap-owner`, else `info.x-owner`, else `info.contact` (its `name`, else its
+/// `email`); `info.x-system`; the names of the top-level `tags`.
+pub(crate) fn ownership(root: &Value) -> Ownership {
+    let info = root.get("info");
+    let text = |v: &Value| -> Option<String> {
+        match v {
+            Value::Object(m) => ["name", "team", "email"]
+                .iter()
+                .find_map(|k| m.get(*k).and_then(scalar_string)),
+            other => scalar_string(other),
+        }
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+    };
+    let field = |key: &str| info.and_then(|i| i.get(key)).and_then(text);
+    let forced = field("x-shadowtap-owner");
+    Ownership {
+        overridden: forced.is_some(),
+        owner: forced
+            .or_else(|| field("x-owner"))
+            .or_else(|| field("contact")),
+        system: field("x-system"),
+        tags: root
+            .get("tags")
+            .and_then(Value::as_array)
+            .map(|tags| {
+                tags.iter()
+                    .filter_map(|t| t.get("name").and_then(scalar_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }

@@ -119,7 +119,7 @@ pub fn fingerprint(f: &Finding) -> String {
             parts.push(e.declared_security.clone().unwrap_or_default());
         }
         FindingKind::ShadowHost => parts.extend(e.endpoints.iter().cloned()),
-        FindingKind::ShadowEndpoint => {
+        FindingKind::ShadowEndpoint | FindingKind::UnconfirmedEndpoint => {
             // Which classes, not where: a shadow endpoint that starts carrying card numbers
             // has changed; one whose IBAN moved to another field has not.
             let classes: BTreeSet<&str> = e

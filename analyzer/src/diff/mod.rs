@@ -11,6 +11,9 @@
 pub mod baseline;
 mod body;
 mod classes;
+mod evidence;
+
+pub use evidence::{FindingPolicy, QuietCounts};
 
 use crate::catalogue::{Catalogue, Operation, ParamLocation, Security};
 use crate::consumer::{is_credential_location, API_KEY_HEADERS, API_KEY_PARAMS};
@@ -23,13 +26,49 @@ use std::collections::{BTreeMap, BTreeSet};
 /// How sensitive a data class is; supplied by the classifier's rules.
 pub type ClassSeverity<'a> = &'a dyn Fn(&str) -> Severity;
 
-/// Compare traffic with the declaration. Findings come out sorted by severity (highest first),
-/// then kind, host, method and path, so output is deterministic.
+/// Compare traffic with the declaration under the default [`FindingPolicy`]. Findings come out
+/// sorted by severity (highest first), then kind, host, method and path, so output is
+/// deterministic.
 pub fn diff(
     inventory: &Inventory,
     catalogue: &Catalogue,
     class_severity: ClassSeverity<'_>,
 ) -> Vec<Finding> {
+    diff_with(
+        inventory,
+        catalogue,
+        class_severity,
+        &FindingPolicy::default(),
+    )
+    .findings
+}
+
+/// What [`diff_with`] found, and what it kept quiet.
+#[derive(Debug, Clone, Default)]
+pub struct Diff {
+    pub findings: Vec<Finding>,
+    pub quiet: QuietCounts,
+}
+
+impl QuietCounts {
+    /// As report counters (`findings.quiet_preflight`, `findings.quiet_head`).
+    pub fn counters(&self) -> [(String, u64); 2] {
+        [
+            ("findings.quiet_preflight".to_string(), self.preflight),
+            ("findings.quiet_head".to_string(), self.head),
+        ]
+    }
+}
+
+/// [`diff`] under `policy`: preflights and HEADs on declared paths kept quiet, shadow
+/// endpoints without enough evidence reported as `unconfirmed_endpoint`.
+pub fn diff_with(
+    inventory: &Inventory,
+    catalogue: &Catalogue,
+    class_severity: ClassSeverity<'_>,
+    policy: &FindingPolicy,
+) -> Diff {
+    let mut quiet = QuietCounts::default();
     let mut findings = Vec::new();
     let mut used_ops: BTreeSet<usize> = BTreeSet::new();
     let mut shadow_hosts: BTreeMap<&str, Vec<(&EndpointKey, &EndpointRecord)>> = BTreeMap::new();
@@ -49,7 +88,14 @@ pub fn diff(
             continue;
         }
         let Some(op) = catalogue.find_operation(&key.host, &key.method, &key.path) else {
-            findings.push(shadow_endpoint(key, rec, class_severity));
+            match evidence::quiet(policy, catalogue, key) {
+                Some(evidence::Quiet::Preflight) => quiet.preflight += 1,
+                Some(evidence::Quiet::Head(get)) => {
+                    quiet.head += 1;
+                    used_ops.extend(get);
+                }
+                None => findings.push(shadow_endpoint(key, rec, class_severity, policy)),
+            }
             continue;
         };
         if let Some(i) = op_index.get(&(op as *const Operation)) {
@@ -101,7 +147,7 @@ pub fn diff(
     }
 
     sort_findings(&mut findings);
-    findings
+    Diff { findings, quiet }
 }
 
 /// The one order of findings in every output: severity (highest first), kind, host, method,
@@ -221,23 +267,43 @@ fn shadow_endpoint(
     key: &EndpointKey,
     rec: &EndpointRecord,
     class_severity: ClassSeverity<'_>,
+    policy: &FindingPolicy,
 ) -> Finding {
-    let (severity, reason) = exposure_severity(rec, &key.method, class_severity);
+    let (mut severity, mut reason) = exposure_severity(rec, &key.method, class_severity);
     let mut evidence = traffic_evidence(rec);
     evidence.data_classes = data_class_evidence(rec);
+    let called = format!(
+        "{} {} is called ({}, {}) but no catalogue operation declares it",
+        key.method,
+        key.path,
+        counted(rec.exchanges, "exchange"),
+        counted(rec.consumers.len() as u64, "consumer")
+    );
+    let (kind, detail) = match policy.unconfirmed_because(rec) {
+        None => (FindingKind::ShadowEndpoint, called),
+        Some(why) => {
+            // Too little evidence for the full severity: kept visible, low, and said why.
+            let served = rec.statuses.keys().any(|s| (200..400).contains(s));
+            let full = severity;
+            severity = if served {
+                Severity::Low
+            } else {
+                Severity::Info
+            };
+            reason = format!("unconfirmed: {why}; {full} if confirmed ({reason})");
+            (
+                FindingKind::UnconfirmedEndpoint,
+                format!("{called}; unconfirmed: {why}"),
+            )
+        }
+    };
     endpoint_finding(EndpointFinding {
-        kind: FindingKind::ShadowEndpoint,
+        kind,
         key,
         operation_id: None,
         severity,
         severity_reason: reason,
-        detail: format!(
-            "{} {} is called ({}, {}) but no catalogue operation declares it",
-            key.method,
-            key.path,
-            counted(rec.exchanges, "exchange"),
-            counted(rec.consumers.len() as u64, "consumer")
-        ),
+        detail,
         confidence: rec.confidence(),
         evidence,
     })

@@ -18,6 +18,76 @@ use std::fmt::Write;
 
 const API_VERSION: &str = "backstage.io/v1alpha1";
 
+/// OpenAPI `paths` of a declared API: every operation it declares (or, for snapshots without
+/// the list, every declared operation observed), with its operationId and deprecation, and
+/// whether traffic was seen (`x-shadowtap-observed`). Responses are not in the snapshot: the
+/// spec file named in the annotations has them; `default` keeps the document valid.
+fn declared_paths(api: &super::ApiRef, endpoints: &[&super::SnapshotEndpoint]) -> Value {
+    let observed: BTreeSet<(&str, &str)> = endpoints
+        .iter()
+        .filter_map(|e| {
+            e.declared
+                .as_ref()
+                .map(|d| (d.path.as_str(), e.key.method.as_str()))
+        })
+        .collect();
+    // (key under `paths`, full template, method, operationId, deprecated)
+    type Op = (String, String, String, Option<String>, bool);
+    let mut ops: Vec<Op> = api
+        .operations
+        .iter()
+        .map(|o| {
+            let key = if o.spec_path.is_empty() {
+                &o.path
+            } else {
+                &o.spec_path
+            };
+            (
+                key.clone(),
+                o.path.clone(),
+                o.method.clone(),
+                o.operation_id.clone(),
+                o.deprecated,
+            )
+        })
+        .collect();
+    if ops.is_empty() {
+        for e in endpoints {
+            if let Some(d) = &e.declared {
+                let m = e.key.method.clone();
+                ops.push((
+                    d.path.clone(),
+                    d.path.clone(),
+                    m,
+                    d.operation_id.clone(),
+                    d.deprecated,
+                ));
+            }
+        }
+    }
+    let mut paths = serde_json::Map::new();
+    for (key, full, method, operation_id, deprecated) in ops {
+        let seen = observed.contains(&(full.as_str(), method.as_str()));
+        let item = paths
+            .entry(key)
+            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+        let mut op = json!({
+            "responses": {"default": {"description": "see the declared spec"}},
+            "x-shadowtap-observed": seen,
+        });
+        if let Some(id) = operation_id {
+            op["operationId"] = Value::String(id);
+        }
+        if deprecated {
+            op["deprecated"] = Value::Bool(true);
+        }
+        if let Value::Object(m) = item {
+            m.insert(method.to_ascii_lowercase(), op);
+        }
+    }
+    Value::Object(paths)
+}
+
 /// The inventory as Backstage catalog entities (multi-document YAML).
 pub fn render_backstage(snap: &Snapshot) -> String {
     let mut names = BTreeSet::new();
@@ -34,9 +104,15 @@ pub fn render_backstage(snap: &Snapshot) -> String {
         let name = unique_name(&mut names, &api.title, "api");
         let owner = api.owner.clone().unwrap_or_else(|| "unassigned".into());
         let exchanges: u64 = endpoints.iter().map(|e| e.record.exchanges).sum();
-        let deprecated = endpoints
-            .iter()
-            .any(|e| e.declared.as_ref().is_some_and(|d| d.deprecated));
+        // Deprecated only when every operation of the API is: one deprecated operation among
+        // live ones is a zombie finding, not a retired API. (Snapshots without the operation
+        // list: the observed declared endpoints decide, all of them.)
+        let deprecated = api.all_deprecated().unwrap_or_else(|| {
+            !endpoints.is_empty()
+                && endpoints
+                    .iter()
+                    .all(|e| e.declared.as_ref().is_some_and(|d| d.deprecated))
+        });
         let mut classes: BTreeSet<&str> = BTreeSet::new();
         for e in &endpoints {
             classes.extend(e.data_classes());
@@ -48,7 +124,7 @@ pub fn render_backstage(snap: &Snapshot) -> String {
             "servers": api.servers.iter().filter(|s| !s.starts_with('*'))
                 .map(|s| json!({"url": format!("https://{}", super::encode_host(s.split('/').next().unwrap_or("")) + &super::encode_path(&s[s.find('/').unwrap_or(s.len())..]))}))
                 .collect::<Vec<_>>(),
-            "paths": {},
+            "paths": declared_paths(api, &endpoints),
         });
         let mut spec = json!({
             "type": "openapi",
@@ -67,6 +143,7 @@ pub fn render_backstage(snap: &Snapshot) -> String {
             entry.2.push(name.clone());
         }
         let mut tags = vec!["shadowtap".to_string(), "declared".to_string()];
+        tags.extend(api.tags.iter().map(|t| tag(t)));
         tags.extend(classes.iter().map(|c| tag(c)));
         entities.push(json!({
             "apiVersion": API_VERSION,

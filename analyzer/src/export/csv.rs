@@ -71,7 +71,7 @@ pub fn render_csv(snap: &Snapshot) -> String {
             yes_no(d.is_some_and(|d| d.deprecated)),
             e.owner(snap).unwrap_or_default().to_string(),
             api.and_then(|a| a.system.clone()).unwrap_or_default(),
-            d.map(|d| d.tags.join(";")).unwrap_or_default(),
+            e.tags(snap).join(";"),
             e.data_classes().join(";"),
             e.consumers.to_string(),
             r.exchanges.to_string(),

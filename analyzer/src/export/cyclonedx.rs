@@ -102,7 +102,8 @@ fn service(snap: &Snapshot, declared: bool, key: &str, endpoints: &[&SnapshotEnd
         })
         .collect();
     let exchanges: u64 = endpoints.iter().map(|e| e.record.exchanges).sum();
-    let consumers: u64 = endpoints.iter().map(|e| e.consumers).sum();
+    // Distinct: one consumer calling every endpoint of the API is one consumer.
+    let consumers = Snapshot::distinct_consumers(endpoints.iter().copied());
     let first = endpoints.iter().map(|e| e.record.first_seen).min();
     let last = endpoints.iter().map(|e| e.record.last_seen).max();
     let mut props = vec![

@@ -21,6 +21,8 @@ mod csv;
 mod cyclonedx;
 mod ndjson;
 mod openapi;
+#[cfg(test)]
+mod ownership_tests;
 
 pub use backstage::render_backstage;
 pub use csv::{csv_cell, render_csv};
@@ -77,6 +79,41 @@ pub struct ApiRef {
     /// `x-component` named by the spec's operations, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub component: Option<String>,
+    /// `owner` is an override (`[[catalogue.owners]]`, `info.x-shadowtap-owner`): it wins over
+    /// operations' `x-owner`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub owner_overridden: bool,
+    /// The document's tags (or the config override): the tags of endpoints whose operation
+    /// names none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// Every operation the API declares, observed or not (lifecycle and Backstage `paths`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operations: Vec<ApiOperation>,
+}
+
+/// One declared operation of an API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiOperation {
+    pub method: String,
+    /// The template as declared, server prefix included.
+    pub path: String,
+    /// The path key as written in the spec (relative to its servers).
+    #[serde(default)]
+    pub spec_path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deprecated: bool,
+}
+
+impl ApiRef {
+    /// Deprecated as a whole only when every operation it declares is (one deprecated
+    /// operation among live ones does not retire the API). `None` when the snapshot does not
+    /// list the operations (files from before they were kept).
+    pub fn all_deprecated(&self) -> Option<bool> {
+        (!self.operations.is_empty()).then(|| self.operations.iter().all(|o| o.deprecated))
+    }
 }
 
 /// One endpoint: its key, its record with consumer identities reduced to a count, and the
@@ -90,6 +127,11 @@ pub struct SnapshotEndpoint {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub declared: Option<DeclaredRef>,
     pub consumers: u64,
+    /// The consumers as numbers local to this snapshot (the same number is the same consumer
+    /// on every endpoint of the file, and means nothing outside it): what counting distinct
+    /// consumers over several endpoints needs, without carrying who they are.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consumer_refs: Vec<u32>,
     pub record: EndpointRecord,
 }
 
@@ -127,6 +169,8 @@ pub enum SnapshotError {
 impl Snapshot {
     /// Match every endpoint of `inventory` against `catalogue`.
     pub fn build(inventory: &Inventory, catalogue: &Catalogue) -> Snapshot {
+        // Consumer id -> its number in this snapshot (ids never leave this function).
+        let mut consumer_numbers: BTreeMap<String, u32> = BTreeMap::new();
         let apis = catalogue
             .apis
             .iter()
@@ -137,6 +181,28 @@ impl Snapshot {
                     ops.iter()
                         .find_map(|o| o.extensions.get(name).and_then(extension_text))
                 };
+                // An override wins; else an operation's x-owner (the spec's older habit); else
+                // the document's info.x-owner / info.contact.
+                let owner = if api.owner_overridden {
+                    api.owner.clone()
+                } else {
+                    first_ext("x-owner").or_else(|| api.owner.clone())
+                };
+                let mut operations: Vec<ApiOperation> = ops
+                    .iter()
+                    .map(|o| ApiOperation {
+                        method: o.method.clone(),
+                        path: o.path.clone(),
+                        spec_path: o.spec_path.clone(),
+                        operation_id: o.operation_id.clone(),
+                        deprecated: o.deprecated,
+                    })
+                    .collect();
+                // One per (spec path, method): an operation served under several prefixes is
+                // one operation of the document.
+                operations
+                    .sort_by(|a, b| (&a.spec_path, &a.method).cmp(&(&b.spec_path, &b.method)));
+                operations.dedup_by(|a, b| a.spec_path == b.spec_path && a.method == b.method);
                 ApiRef {
                     title: api.title.clone(),
                     version: api.version.clone(),
@@ -152,9 +218,16 @@ impl Snapshot {
                         .iter()
                         .map(|s| format!("{}{}", s.host.as_deref().unwrap_or("*"), s.prefix))
                         .collect(),
-                    owner: first_ext("x-owner"),
-                    system: first_ext("x-system"),
+                    owner,
+                    system: if api.owner_overridden || api.system.is_some() {
+                        api.system.clone().or_else(|| first_ext("x-system"))
+                    } else {
+                        first_ext("x-system")
+                    },
                     component: first_ext("x-component"),
+                    owner_overridden: api.owner_overridden,
+                    tags: api.tags.clone(),
+                    operations,
                 }
             })
             .collect();
@@ -174,21 +247,38 @@ impl Snapshot {
                             Security::Required(s) | Security::Optional(s) => s.clone(),
                         },
                         owner: op.extensions.get("x-owner").and_then(extension_text),
-                        tags: ["x-tags", "tags"]
-                            .iter()
-                            .filter_map(|k| op.extensions.get(*k))
-                            .flat_map(extension_list)
-                            .collect(),
+                        tags: {
+                            let mut tags = op.tags.clone();
+                            tags.extend(
+                                op.extensions
+                                    .get("x-tags")
+                                    .map(extension_list)
+                                    .unwrap_or_default(),
+                            );
+                            tags.dedup();
+                            tags
+                        },
                     });
                 let mut record = rec.clone();
-                // Exports carry how many consumers, never who.
+                // Exports carry how many consumers, never who: each becomes a number local to
+                // this snapshot.
                 let consumers = record.consumers.len() as u64;
+                let mut consumer_refs: Vec<u32> = record
+                    .consumers
+                    .keys()
+                    .map(|id| {
+                        let next = consumer_numbers.len() as u32;
+                        *consumer_numbers.entry(id.clone()).or_insert(next)
+                    })
+                    .collect();
+                consumer_refs.sort_unstable();
                 record.consumers.clear();
                 SnapshotEndpoint {
                     key: key.clone(),
                     host_declared: catalogue.covers_host(&key.host),
                     declared,
                     consumers,
+                    consumer_refs,
                     record,
                 }
             })
@@ -245,15 +335,37 @@ impl Snapshot {
     /// Re-match against another catalogue, keeping consumer counts from this snapshot.
     pub fn rematch(&self, catalogue: &Catalogue) -> Snapshot {
         let mut out = Snapshot::build(&self.to_inventory(InventoryLimits::default()), catalogue);
-        let counts: BTreeMap<&EndpointKey, u64> = self
+        let counts: BTreeMap<&EndpointKey, (u64, &Vec<u32>)> = self
             .endpoints
             .iter()
-            .map(|e| (&e.key, e.consumers))
+            .map(|e| (&e.key, (e.consumers, &e.consumer_refs)))
             .collect();
         for e in &mut out.endpoints {
-            e.consumers = counts.get(&e.key).copied().unwrap_or(0);
+            if let Some((n, refs)) = counts.get(&e.key) {
+                e.consumers = *n;
+                e.consumer_refs = (*refs).clone();
+            } else {
+                e.consumers = 0;
+            }
         }
         out
+    }
+
+    /// Distinct consumers over `endpoints` (one consumer calling five endpoints is one).
+    /// Endpoints from a file without consumer numbers add their own count (an upper bound).
+    pub fn distinct_consumers<'a>(
+        endpoints: impl IntoIterator<Item = &'a SnapshotEndpoint>,
+    ) -> u64 {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut unnumbered = 0;
+        for e in endpoints {
+            if e.consumer_refs.is_empty() {
+                unnumbered += e.consumers;
+            } else {
+                seen.extend(e.consumer_refs.iter().copied());
+            }
+        }
+        seen.len() as u64 + unnumbered
     }
 
     /// First and last packet time of any endpoint.
@@ -303,12 +415,26 @@ impl SnapshotEndpoint {
         self.record.auth.keys().map(String::as_str).collect()
     }
 
-    /// Owner: the operation's `x-owner`, else the API's.
+    /// Owner: an override of the API's (config, `info.x-shadowtap-owner`), else the
+    /// operation's `x-owner`, else the API's (`info.x-owner`, `info.contact`, or the first
+    /// operation's `x-owner`).
     pub fn owner<'a>(&'a self, snap: &'a Snapshot) -> Option<&'a str> {
+        let api = snap.api_of(self);
+        if let Some(a) = api.filter(|a| a.owner_overridden) {
+            return a.owner.as_deref();
+        }
         self.declared
             .as_ref()
             .and_then(|d| d.owner.as_deref())
-            .or_else(|| snap.api_of(self).and_then(|a| a.owner.as_deref()))
+            .or_else(|| api.and_then(|a| a.owner.as_deref()))
+    }
+
+    /// Tags: the operation's (`tags`, `x-tags`), else the API's.
+    pub fn tags<'a>(&'a self, snap: &'a Snapshot) -> &'a [String] {
+        match self.declared.as_ref() {
+            Some(d) if !d.tags.is_empty() => &d.tags,
+            _ => snap.api_of(self).map_or(&[], |a| a.tags.as_slice()),
+        }
     }
 }
 

@@ -175,7 +175,9 @@ fn operation(
     let mut resp_types: BTreeMap<&str, u64> = BTreeMap::new();
     let mut auth: BTreeMap<&str, u64> = BTreeMap::new();
     let mut classes: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    let (mut exchanges, mut consumers, mut no_response) = (0, 0, 0);
+    let (mut exchanges, mut no_response) = (0, 0);
+    // Distinct over the merged endpoints, not summed.
+    let consumers = super::Snapshot::distinct_consumers(agg.endpoints.iter().map(|e| &**e));
     let mut first = None;
     let mut last = None;
     for e in &agg.endpoints {
@@ -214,7 +216,6 @@ fn operation(
                 .extend(locs.keys().map(String::as_str));
         }
         exchanges += r.exchanges;
-        consumers += e.consumers;
         no_response += r.no_response;
         first = Some(first.map_or(r.first_seen, |f: crate::time::Timestamp| {
             f.min(r.first_seen)

@@ -195,17 +195,21 @@ pub fn finding_target_text(f: &Finding) -> String {
 }
 
 /// The whole report as one HTML document.
-/// The "inventory is full" banner when the summary says so, else nothing (report and dashboard).
+/// The "inventory is full" and "catalogue failed" banners when the summary says so, else
+/// nothing (report and dashboard).
 pub fn incomplete_banner(s: &super::Summary) -> String {
     s.incomplete
         .as_ref()
-        .map(|full| {
+        .map(|full| full.message.as_str())
+        .into_iter()
+        .chain(s.catalogue.warning.as_deref())
+        .map(|message| {
             format!(
                 "<p class=\"banner\" role=\"alert\"><strong>Warning:</strong> {}</p>",
-                escape(&full.message)
+                escape(message)
             )
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 pub fn render_html(r: &ScanReport) -> String {

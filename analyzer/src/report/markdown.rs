@@ -27,6 +27,9 @@ pub fn render_markdown(r: &ScanReport) -> String {
     if let Some(full) = &s.incomplete {
         let _ = writeln!(o, "> **Warning:** {}\n", esc(&full.message));
     }
+    if let Some(warning) = &s.catalogue.warning {
+        let _ = writeln!(o, "> **Warning:** {}\n", esc(warning));
+    }
     let _ = writeln!(o, "| | |\n|---|---|");
     let _ = writeln!(
         o,
@@ -60,6 +63,12 @@ pub fn render_markdown(r: &ScanReport) -> String {
         let _ = writeln!(o, "| TLS | {} |", esc(&s.tls_hosts.one_line()));
     }
     let _ = writeln!(o, "| Findings | {} |", s.findings);
+    if !s.catalogue.problems.is_empty() {
+        let _ = writeln!(o, "\n## Catalogue problems\n");
+        for p in &s.catalogue.problems {
+            let _ = writeln!(o, "- {}", esc(p));
+        }
+    }
 
     let _ = writeln!(o, "\n## Findings\n");
     for (severity, findings) in by_severity(&r.findings) {

@@ -41,8 +41,99 @@ pub struct CaptureTotals {
 pub struct CatalogueSummary {
     pub apis: usize,
     pub operations: usize,
-    /// Problems while loading (file, pointer, message); the rest loaded.
+    /// Problems while loading (file, pointer, message); the rest loaded. Files that failed to
+    /// load at all come first (`file at line L column C: why`), then problems inside documents.
     pub problems: Vec<String>,
+    /// Catalogue documents that loaded.
+    pub files_loaded: usize,
+    /// Catalogue files that could not be read or parsed at all: their APIs are missing, so
+    /// their endpoints show as shadow (or their hosts as shadow hosts).
+    pub failed_files: Vec<FailedFile>,
+    /// Set when the catalogue cannot be trusted as a whole: files failed, or none was given
+    /// (then every endpoint is reported as shadow). Every output shows it as a banner.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+/// One catalogue file that failed to load.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailedFile {
+    pub file: String,
+    /// 1-based line and column of a syntax error, when the parser gave them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<u64>,
+    /// JSON pointer of the failing field (`/openapi`), when not a syntax error.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub pointer: String,
+    pub message: String,
+    /// Served from its last good version (collector hot reload): its APIs are still there.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stale: bool,
+}
+
+impl CatalogueSummary {
+    pub fn of(catalogue: &Catalogue) -> CatalogueSummary {
+        let load = &catalogue.load;
+        let failed_files: Vec<FailedFile> = load
+            .failed
+            .iter()
+            .map(|e| {
+                let place = e.line_column();
+                FailedFile {
+                    file: e.source_name.clone(),
+                    line: place.map(|(l, _)| l),
+                    column: place.map(|(_, c)| c),
+                    pointer: if place.is_some() {
+                        String::new()
+                    } else {
+                        e.pointer.clone()
+                    },
+                    message: e.message.clone(),
+                    stale: load.stale.contains(&e.source_name),
+                }
+            })
+            .collect();
+        let mut problems: Vec<String> = load.failed.iter().map(|e| e.to_string()).collect();
+        problems.extend(
+            catalogue
+                .problems
+                .iter()
+                .map(|p| format!("{} at {}: {}", p.source, p.pointer, p.message)),
+        );
+        let missing = failed_files.iter().filter(|f| !f.stale).count();
+        let warning = if load.paths_given == 0 && catalogue.apis.is_empty() {
+            Some(
+                "no catalogue was given (--catalog): nothing is declared, so every endpoint is \
+                 reported as shadow"
+                    .to_string(),
+            )
+        } else if !failed_files.is_empty() {
+            let names: Vec<&str> = failed_files.iter().map(|f| f.file.as_str()).collect();
+            Some(format!(
+                "{} catalogue file{} failed to load ({}){}",
+                failed_files.len(),
+                if failed_files.len() == 1 { "" } else { "s" },
+                names.join(", "),
+                if missing > 0 {
+                    ": the APIs they declare are missing, so their endpoints show as shadow"
+                } else {
+                    ": served from their last good version"
+                }
+            ))
+        } else {
+            None
+        };
+        CatalogueSummary {
+            apis: catalogue.apis.len(),
+            operations: catalogue.operations.len(),
+            problems,
+            files_loaded: load.files_loaded,
+            failed_files,
+            warning,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -382,15 +473,7 @@ impl ScanReport {
             anomalies: totals.anomalies,
             counters: totals.counters,
             capture_errors: totals.errors,
-            catalogue: CatalogueSummary {
-                apis: catalogue.apis.len(),
-                operations: catalogue.operations.len(),
-                problems: catalogue
-                    .problems
-                    .iter()
-                    .map(|p| format!("{} at {}: {}", p.source, p.pointer, p.message))
-                    .collect(),
-            },
+            catalogue: CatalogueSummary::of(catalogue),
             tls_hosts: TlsHostsSummary::default(),
             bodies: inventory.endpoints.values().fold(
                 crate::inventory::BodyStats::default(),

@@ -64,7 +64,7 @@ pub fn render_sarif(r: &ScanReport, catalogue: &Catalogue) -> String {
 /// The run's invocation: successful, with a warning notification when the inventory was full
 /// (SARIF viewers show notifications next to the results).
 fn invocation(r: &ScanReport) -> Value {
-    let notes: Vec<Value> = r
+    let mut notes: Vec<Value> = r
         .summary
         .incomplete
         .iter()
@@ -76,6 +76,36 @@ fn invocation(r: &ScanReport) -> Value {
             })
         })
         .collect();
+    // A catalogue file that failed is an error about the run's input: located in the file, at
+    // the line and column when the parser gave them.
+    for f in &r.summary.catalogue.failed_files {
+        let mut region = serde_json::Map::new();
+        if let Some(line) = f.line {
+            region.insert("startLine".into(), json!(line));
+        }
+        if let Some(column) = f.column {
+            region.insert("startColumn".into(), json!(column));
+        }
+        let mut location = json!({"physicalLocation": {"artifactLocation": {"uri": f.file}}});
+        if !region.is_empty() {
+            location["physicalLocation"]["region"] = Value::Object(region);
+        }
+        notes.push(json!({
+            "level": if f.stale { "warning" } else { "error" },
+            "message": {"text": format!("catalogue file failed to load: {}", f.message)},
+            "descriptor": {"id": "catalogue-file-failed"},
+            "locations": [location],
+        }));
+    }
+    if r.summary.catalogue.failed_files.is_empty() {
+        if let Some(warning) = &r.summary.catalogue.warning {
+            notes.push(json!({
+                "level": "warning",
+                "message": {"text": warning},
+                "descriptor": {"id": "no-catalogue"},
+            }));
+        }
+    }
     json!({
         "executionSuccessful": true,
         "toolExecutionNotifications": notes,
@@ -108,6 +138,12 @@ fn rule(kind: FindingKind) -> Value {
             "ShadowEndpoint",
             "Undeclared endpoint in use",
             "An observed (host, method, path template) that no catalogue operation declares.",
+        ),
+        FindingKind::UnconfirmedEndpoint => (
+            "UnconfirmedEndpoint",
+            "Undeclared endpoint, too little evidence yet",
+            "An undeclared endpoint seen too rarely, by too few consumers or never answered \
+             with success to be reported as a shadow endpoint; the finding says what is missing.",
         ),
         FindingKind::ShadowHost => (
             "ShadowHost",

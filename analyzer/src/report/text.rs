@@ -11,6 +11,9 @@ pub fn render_text(r: &ScanReport) -> String {
     if let Some(full) = &s.incomplete {
         let _ = writeln!(o, "WARNING    {}", full.message);
     }
+    if let Some(warning) = &s.catalogue.warning {
+        let _ = writeln!(o, "WARNING    {warning}");
+    }
     let _ = writeln!(
         o,
         "Captures   {} ({})",

@@ -29,6 +29,9 @@ pub enum Op {
     Health,
     AdminCustomers,
     AdminResetPassword,
+    AccountsPreflight,
+    CardHead,
+    ActuatorProbe,
 }
 
 pub const API_HOST: &str = "api.northbank.example";
@@ -61,7 +64,7 @@ const fn d(
     }
 }
 
-pub const ALL_OPS: [Op; 20] = [
+pub const ALL_OPS: [Op; 23] = [
     Op::AispConsentCreate,
     Op::AispConsentGet,
     Op::AispConsentDelete,
@@ -82,9 +85,12 @@ pub const ALL_OPS: [Op; 20] = [
     Op::Health,
     Op::AdminCustomers,
     Op::AdminResetPassword,
+    Op::AccountsPreflight,
+    Op::CardHead,
+    Op::ActuatorProbe,
 ];
 
-const OPS: [OpDef; 20] = [
+const OPS: [OpDef; 23] = [
     d(
         API_HOST,
         "POST",
@@ -170,6 +176,16 @@ const OPS: [OpDef; 20] = [
         "/admin/customers/{customerId}/reset-password",
         false,
     ),
+    // Quiet by default: a CORS preflight and a HEAD on declared paths are not shadow endpoints.
+    d(
+        API_HOST,
+        "OPTIONS",
+        "/open-banking/v3.1/aisp/accounts",
+        false,
+    ),
+    d(LEGACY_HOST, "HEAD", "/v1/cards/{cardId}", false),
+    // Too little evidence for a shadow endpoint: an unconfirmed one.
+    d(API_HOST, "GET", "/actuator/env", false),
 ];
 
 impl Op {

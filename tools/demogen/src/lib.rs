@@ -155,6 +155,20 @@ pub fn expected_json(cfg: &Config, stats: &Stats, capture: &str) -> Value {
             ),
         ),
         finding(
+            "unconfirmed_endpoint",
+            Some(Op::ActuatorProbe),
+            "",
+            stats.planted("unconfirmed_probe"),
+            format!(
+                "a scanner at 10.30.0.66 tried it {} times within seconds and got 404 each time: \
+                 too little evidence for a shadow endpoint (the CORS preflights from 10.20.3.31 \
+                 ({} OPTIONS) and the HEAD requests on /v1/cards/{{cardId}} ({}) are not findings at all)",
+                stats.planted("unconfirmed_probe"),
+                stats.planted("quiet_preflight"),
+                stats.planted("quiet_head")
+            ),
+        ),
+        finding(
             "shadow_host",
             None,
             INTERNAL_HOST,

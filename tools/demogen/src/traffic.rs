@@ -50,6 +50,10 @@ pub const TPP_IPS: [[u8; 4]; 4] = [
 pub const LEGACY_IPS: [[u8; 4]; 2] = [[10, 20, 2, 21], [10, 20, 2, 22]];
 pub const MONITOR_IP: [u8; 4] = [10, 30, 0, 9];
 pub const ADMIN_IP: [u8; 4] = [10, 30, 0, 5];
+/// A TPP's browser dashboard calling the AISP from JavaScript: CORS preflights.
+pub const BROWSER_IP: [u8; 4] = [10, 20, 3, 31];
+/// A scanner trying well-known framework paths.
+pub const SCANNER_IP: [u8; 4] = [10, 30, 0, 66];
 
 /// Index of the TPP that pipelines (10.20.1.12).
 const PIPELINING_TPP: usize = 1;
@@ -1238,4 +1242,78 @@ pub fn round(w: &mut World, rng: Rng, sink: &mut Sink, stats: &mut Stats, t0: u6
         r.http_conn(ADMIN_IP, INTERNAL_SRV, start, exs, false, false);
     }
     r.noise(t0);
+    // Last, so that everything above is byte for byte what it was before these were added.
+    r.quiet_traffic(t0);
+}
+
+impl Round<'_> {
+    /// What a shadow-API tool must not shout about: CORS preflights and HEAD requests on
+    /// declared paths (quiet), and a scanner's three 404 probes (an unconfirmed endpoint).
+    fn quiet_traffic(&mut self, t0: u64) {
+        for i in 0..6 {
+            let req = Req::new("OPTIONS", API_HOST, format!("{AISP}/accounts"))
+                .h("Origin", "https://dashboard.tpp-one.example")
+                .h("Access-Control-Request-Method", "GET")
+                .h(
+                    "Access-Control-Request-Headers",
+                    "authorization,x-fapi-financial-id",
+                );
+            let resp = Resp::empty(204, API_SERVER)
+                .h(
+                    "Access-Control-Allow-Origin",
+                    "https://dashboard.tpp-one.example",
+                )
+                .h("Access-Control-Allow-Methods", "GET, POST, DELETE")
+                .h("Access-Control-Max-Age", "60");
+            let think = self.think(1, 5);
+            let ex = Ex {
+                op: Op::AccountsPreflight,
+                req,
+                resp,
+                think_us: think,
+                tag: Some("quiet_preflight"),
+            };
+            let start = t0 + (40 + 90 * i) * SEC + self.rng.range(0, 2_000 * MS);
+            self.http_conn(BROWSER_IP, API_SRV, start, vec![ex], false, false);
+        }
+        let cards = self.w.cards.clone();
+        let mut exs = Vec::new();
+        for _ in 0..4 {
+            let card = *self.rng.pick(&cards);
+            let req = Req::new("HEAD", LEGACY_HOST, format!("/v1/cards/{card}"))
+                .h("X-API-Key", self.w.legacy[0].api_key.clone())
+                .h("User-Agent", "linkcheck/2.0");
+            let think = self.think(2, 10);
+            exs.push(Ex {
+                op: Op::CardHead,
+                req,
+                resp: Resp::empty(200, LEGACY_SERVER),
+                think_us: think,
+                tag: Some("quiet_head"),
+            });
+        }
+        let start = t0 + 200 * SEC + self.rng.range(0, 5 * SEC);
+        self.http_conn(LEGACY_IPS[0], LEGACY_SRV, start, exs, false, false);
+        let mut exs = Vec::new();
+        for _ in 0..3 {
+            let req = Req::new("GET", API_HOST, "/actuator/env".to_string())
+                .h("User-Agent", "Mozilla/5.0 (compatible; Nuclei)")
+                .h("Accept", "*/*");
+            let resp = Resp::json(
+                404,
+                API_SERVER,
+                json!({"Code": "404", "Message": "Not Found"}).to_string(),
+            );
+            let think = self.think(1, 3);
+            exs.push(Ex {
+                op: Op::ActuatorProbe,
+                req,
+                resp,
+                think_us: think,
+                tag: Some("unconfirmed_probe"),
+            });
+        }
+        let start = t0 + 333 * SEC + self.rng.range(0, 5 * SEC);
+        self.http_conn(SCANNER_IP, API_SRV, start, exs, false, false);
+    }
 }
