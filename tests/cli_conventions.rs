@@ -71,6 +71,38 @@ fn a_capture_on_standard_input_gives_the_same_report_as_the_file() {
 }
 
 #[test]
+fn an_inventory_on_standard_input_exports_as_the_file_does() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let saved = tmp.path().join("inventory.json");
+    let scan = output(
+        bin()
+            .args(["scan", "--no-progress", "--catalog"])
+            .arg(demo("catalog"))
+            .arg("--save-inventory")
+            .arg(&saved)
+            .arg(demo("openbanking.pcap")),
+    );
+    assert_eq!(scan.status.code(), Some(0), "{}", stderr(&scan));
+    let from_file = output(
+        bin()
+            .args(["export", "--format", "csv", "--inventory"])
+            .arg(&saved),
+    );
+    assert_eq!(from_file.status.code(), Some(0), "{}", stderr(&from_file));
+    let inventory = std::fs::File::open(&saved).unwrap_or_else(|e| panic!("{e}"));
+    let from_stdin = output(
+        bin()
+            .args(["export", "--format", "csv", "--inventory", "-"])
+            .stdin(inventory),
+    );
+    assert_eq!(from_stdin.status.code(), Some(0), "{}", stderr(&from_stdin));
+    assert!(from_file.stdout.len() > 100);
+    assert_eq!(from_stdin.stdout, from_file.stdout);
+    let neither = output(bin().args(["export", "--format", "csv"]));
+    assert_eq!(neither.status.code(), Some(2), "{}", stderr(&neither));
+}
+
+#[test]
 fn an_unwritable_out_fails_before_any_capture_is_read() {
     // The capture does not exist either: the out path is what must be reported, first.
     let out = output(bin().args([

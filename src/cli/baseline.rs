@@ -43,8 +43,7 @@ pub struct BaselineArgs {
 
 /// Read a baseline (or saved report) file; errors name the file and the JSON pointer.
 pub fn load(path: &Path) -> Result<Baseline> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading baseline {}", path.display()))?;
+    let text = common::read_input(path, "baseline")?;
     Baseline::from_json(&text).with_context(|| format!("baseline {}", path.display()))
 }
 

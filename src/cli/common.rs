@@ -335,6 +335,17 @@ pub fn open_capture(path: &Path) -> Result<FileSource, agent::source::SourceErro
     FileSource::open(path)
 }
 
+/// The whole text of an input file, or of standard input for `-`.
+pub fn read_input(path: &Path, what: &str) -> Result<String> {
+    if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .with_context(|| format!("reading {what} from standard input"))?;
+        return Ok(text);
+    }
+    std::fs::read_to_string(path).with_context(|| format!("reading {what} {}", path.display()))
+}
+
 /// Fail now, before minutes of reading captures, if `path` cannot be written: a missing
 /// folder, a directory, no permission. A file that did not exist is not left behind.
 pub fn check_output(path: &Path) -> Result<()> {

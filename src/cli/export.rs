@@ -7,7 +7,7 @@ use super::common;
 use analyzer::export::{
     render_backstage, render_csv, render_cyclonedx, render_ndjson, render_openapi, Snapshot,
 };
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 
@@ -29,7 +29,7 @@ pub enum ExportFormat {
 pub struct ExportArgs {
     #[arg(long, value_enum)]
     format: ExportFormat,
-    /// Inventory saved by `shadowtap scan --save-inventory`.
+    /// Inventory saved by `shadowtap scan --save-inventory` (`-` reads standard input).
     #[arg(
         long,
         value_name = "FILE",
@@ -107,10 +107,9 @@ pub fn run(args: ExportArgs) -> Result<u8> {
         return write(args.out.as_ref(), &resp.body);
     }
     let Some(inventory) = &args.inventory else {
-        bail!("export: give --inventory FILE or --collector URL");
+        super::usage!("export: give --inventory FILE (or - for standard input), or --collector URL with --ca FILE");
     };
-    let text = std::fs::read_to_string(inventory)
-        .with_context(|| format!("reading {}", inventory.display()))?;
+    let text = common::read_input(inventory, "inventory")?;
     let mut snapshot =
         Snapshot::from_json(&text).with_context(|| format!("reading {}", inventory.display()))?;
     if !args.catalog.is_empty() {

@@ -101,6 +101,7 @@ pub fn run(args: ReportArgs) -> Result<u8> {
         args.output.write(&resp.body)?;
         return Ok(0);
     }
+    args.output.check()?;
     let baseline = args.output.load_baseline()?;
     let format: analyzer::report::Format = args.output.format.into();
     let mut path = format!("/v1/report?format={}", format.as_str());
