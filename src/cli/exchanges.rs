@@ -175,13 +175,8 @@ pub fn run(args: ExchangesArgs) -> Result<u8> {
             sink.reorder.released_early
         );
     }
-    sink.out.flush()?;
-    if let Some(e) = sink.error {
-        // A closed pipe (e.g. `| head`) is not an error worth a message.
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            return Err(e.into());
-        }
-    }
+    let flushed = sink.out.flush();
+    super::stdout_written(sink.error.map_or(flushed, Err))?;
     Ok(if totals.errors.is_empty() {
         0
     } else {

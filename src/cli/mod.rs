@@ -144,12 +144,31 @@ pub fn main() -> ExitCode {
 }
 
 /// The reader of our standard output went away (`shadowtap exchanges ... | head`): what it
-/// wanted it has, so this is not a failure worth a message.
+/// wanted it has, so this is not a failure worth a message. Only a write to stdout says so
+/// (through [`stdout_written`]): a broken pipe to a collector is a real error.
+#[derive(Debug)]
+pub struct StdoutClosed;
+
+impl std::fmt::Display for StdoutClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("standard output was closed by its reader")
+    }
+}
+
+impl std::error::Error for StdoutClosed {}
+
 fn closed_stdout(e: &anyhow::Error) -> bool {
-    e.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    e.downcast_ref::<StdoutClosed>().is_some()
+}
+
+/// The outcome of writing to standard output: a closed pipe becomes [`StdoutClosed`].
+pub fn stdout_written(result: std::io::Result<()>) -> anyhow::Result<()> {
+    result.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            anyhow::Error::new(StdoutClosed)
+        } else {
+            anyhow::Error::new(e).context("writing to standard output")
+        }
     })
 }
 
@@ -176,9 +195,7 @@ fn describe(e: &anyhow::Error) -> String {
 pub fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    out.write_all(bytes)?;
-    out.flush()?;
-    Ok(())
+    stdout_written(out.write_all(bytes).and_then(|()| out.flush()))
 }
 
 #[cfg(test)]
@@ -200,10 +217,15 @@ mod tests {
     }
 
     #[test]
-    fn a_broken_pipe_anywhere_in_the_chain_is_a_closed_stdout() {
-        let pipe = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "Broken pipe");
-        assert!(closed_stdout(&anyhow::Error::new(pipe).context("writing")));
-        let other = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
-        assert!(!closed_stdout(&anyhow::Error::new(other)));
+    fn only_a_broken_pipe_on_stdout_is_a_closed_stdout() {
+        let pipe = || std::io::Error::new(std::io::ErrorKind::BrokenPipe, "Broken pipe");
+        let written = stdout_written(Err(pipe())).map_err(|e| e.context("report"));
+        assert!(written.as_ref().is_err_and(closed_stdout));
+        // The same error from a socket (a collector that hung up) is an error to report.
+        assert!(!closed_stdout(
+            &anyhow::Error::new(pipe()).context("sending")
+        ));
+        let other = stdout_written(Err(std::io::Error::other("disk full")));
+        assert!(other.as_ref().is_err_and(|e| !closed_stdout(e)));
     }
 }
