@@ -170,5 +170,54 @@ fn ingest(c: &mut Criterion) {
     rt.block_on(running.shutdown());
 }
 
-criterion_group!(benches, ingest);
+/// Opening a full store: the collector reads every record once at start (the damage check of
+/// `SledStore::open`), so its start time grows with the store. Filled to the default endpoint
+/// cap (100,000 endpoints over 50 hosts, one consumer each), then reopened.
+fn open_full_store(c: &mut Criterion) {
+    use analyzer::observation::{Consumer, EndpointKey, Observation};
+    use analyzer::time::Timestamp;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("full");
+    {
+        let store = SledStore::open(&path, StoreLimits::default()).expect("store");
+        let per_batch = 10_000;
+        for seq in 0..10u64 {
+            let mut inv = Inventory::new(InventoryLimits::default());
+            for i in 0..per_batch {
+                let n = seq * per_batch + i;
+                let mut o = Observation::bare(
+                    Timestamp(1_700_000_000 + n as i64),
+                    EndpointKey {
+                        host: format!("api{}.bank.example", n % 50),
+                        method: "GET".into(),
+                        path: format!("/v1/items-{n}/detail"),
+                    },
+                    Consumer {
+                        address: format!("10.0.{}.{}", (n / 250) % 250, n % 250),
+                        credential: None,
+                    },
+                );
+                o.status = Some(200);
+                inv.add(&o);
+            }
+            let batch = Batch::new("filler", 1, seq, &inv, Default::default());
+            store.apply(&batch).expect("apply");
+        }
+        assert_eq!(store.endpoint_count().expect("count"), 100_000);
+    }
+    let size: u64 = std::fs::read_dir(&path)
+        .expect("dir")
+        .flatten()
+        .filter_map(|e| e.metadata().ok().map(|m| m.len()))
+        .sum();
+    println!("full store: 100,000 endpoints, {} MiB on disk", size >> 20);
+    let mut group = c.benchmark_group("collector_store");
+    group.sample_size(10);
+    group.bench_function("open_100k_endpoints", |b| {
+        b.iter(|| SledStore::open(&path, StoreLimits::default()).expect("open"))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, ingest, open_full_store);
 criterion_main!(benches);
