@@ -100,6 +100,22 @@ fn an_inventory_on_standard_input_exports_as_the_file_does() {
     assert_eq!(from_stdin.stdout, from_file.stdout);
     let neither = output(bin().args(["export", "--format", "csv"]));
     assert_eq!(neither.status.code(), Some(2), "{}", stderr(&neither));
+    // The output is checked before the input is read.
+    let bad_out = output(bin().args([
+        "export",
+        "--format",
+        "csv",
+        "--inventory",
+        "/nonexistent/inventory.json",
+        "--out",
+        "/nonexistent-dir/export.csv",
+    ]));
+    assert_eq!(bad_out.status.code(), Some(1));
+    assert!(
+        stderr(&bad_out).contains("cannot write /nonexistent-dir/export.csv"),
+        "{}",
+        stderr(&bad_out)
+    );
 }
 
 #[test]

@@ -80,22 +80,10 @@ impl ExportFormat {
     }
 }
 
-fn write(out: Option<&PathBuf>, rendered: &[u8]) -> Result<u8> {
-    match out {
-        Some(path) => {
-            std::fs::write(path, rendered).with_context(|| format!("writing {}", path.display()))?
-        }
-        None => {
-            use std::io::Write;
-            let mut o = std::io::stdout().lock();
-            o.write_all(rendered)?;
-            o.flush()?;
-        }
-    }
-    Ok(0)
-}
-
 pub fn run(args: ExportArgs) -> Result<u8> {
+    if let Some(out) = &args.out {
+        common::check_output(out)?;
+    }
     if let (Some(url), Some(ca)) = (&args.collector, &args.ca) {
         let access = super::report::CollectorAccess {
             collector: url.clone(),
@@ -104,7 +92,8 @@ pub fn run(args: ExportArgs) -> Result<u8> {
         };
         let path = format!("/v1/export/{}", args.format.name());
         let resp = access.fetch("export", "GET", &path, b"")?;
-        return write(args.out.as_ref(), &resp.body);
+        common::write_output(args.out.as_deref(), &resp.body)?;
+        return Ok(0);
     }
     let Some(inventory) = &args.inventory else {
         super::usage!("export: give --inventory FILE (or - for standard input), or --collector URL with --ca FILE");
@@ -130,5 +119,6 @@ pub fn run(args: ExportArgs) -> Result<u8> {
         ExportFormat::Cyclonedx => render_cyclonedx(&snapshot),
         ExportFormat::Backstage => render_backstage(&snapshot),
     };
-    write(args.out.as_ref(), rendered.as_bytes())
+    common::write_output(args.out.as_deref(), rendered.as_bytes())?;
+    Ok(0)
 }
