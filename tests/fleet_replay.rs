@@ -114,6 +114,57 @@ fn replayed_capture_gives_the_scan_report_and_the_store_round_trips() {
         agents["edge-1"]["batches"].as_u64().unwrap_or(0) > 1,
         "{agents}"
     );
+    let stored = |c: &Collector| {
+        let inv = api_get(c.addr, &pki_dir, "/v1/inventory");
+        let inv: serde_json::Value = serde_json::from_slice(&inv.body).expect("json");
+        inv["endpoints"].as_array().map_or(0, Vec::len)
+    };
+    let endpoints = stored(&collector);
+    assert!(endpoints > 0);
+    collector.kill();
+
+    // The export kept who contributed what: the audit names the agent, and removing it
+    // leaves a store with nothing from it (its marks stay).
+    let store = |args: &[&str]| {
+        let out = Command::new(bin())
+            .arg("store")
+            .args(args)
+            .arg("--data")
+            .arg(&data2)
+            .output()
+            .expect("store");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), text, err)
+    };
+    let (code, audit, _) = store(&["agents"]);
+    assert_eq!(code, Some(0));
+    let line = audit
+        .lines()
+        .find(|l| l.starts_with("edge-1\t"))
+        .unwrap_or_else(|| panic!("edge-1 audited: {audit}"));
+    let cols: Vec<&str> = line.split('\t').collect();
+    assert_eq!(cols[2], endpoints.to_string(), "{audit}");
+    let (code, _, err) = store(&["remove-agent", "edge-9"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("\"edge-9\"") && err.contains("store agents"),
+        "{err}"
+    );
+    let (code, _, err) = store(&["remove-agent", "edge-1"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains(&format!("removed edge-1: {endpoints} endpoints")),
+        "{err}"
+    );
+    let collector = Collector::start(&pki_dir, &data2, "127.0.0.1:0", &[]);
+    assert_eq!(stored(&collector), 0);
+    let agents = api_get(collector.addr, &pki_dir, "/v1/agents");
+    let agents: serde_json::Value = serde_json::from_slice(&agents.body).expect("json");
+    assert!(
+        agents["edge-1"]["seq"].as_u64().is_some(),
+        "marks kept: {agents}"
+    );
 }
 
 /// `scan --save-inventory` + `export` against `export --collector`, every format.

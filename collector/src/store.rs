@@ -16,6 +16,9 @@
 //! TLS hosts (SNI -> [`TlsHostRecord`]) have their own tree, merged like HTTP hosts, so the
 //! collector derives the same TLS findings as `scan`.
 //!
+//! Beside the merged trees, the `contributions` tree keeps what each agent added, written in the
+//! same transaction, so one agent's data can be audited and removed ([`contrib`]).
+//!
 //! Not here: findings (computed from the inventory against the catalogue by the server).
 
 use crate::review::{EventAction, ReviewEvent, ReviewRecord};
@@ -33,6 +36,7 @@ use std::io::{BufRead, Write};
 use std::path::Path;
 use std::sync::Mutex;
 
+pub mod contrib;
 pub mod salvage;
 
 /// What the store keeps per agent.
@@ -135,6 +139,10 @@ pub struct StoreLimits {
     /// At the endpoint cap, endpoints not seen for this long (packet time) are aged out to
     /// make room, so a full store recovers instead of freezing on what filled it.
     pub endpoint_max_age_secs: u64,
+    /// Records of the per-agent contributions (see [`contrib`]), all agents together. Past it
+    /// a record is kept unattributed: counted in its agent's audit, not removable with it.
+    /// 0 keeps no contributions at all (half the writes; no audit, no removal).
+    pub max_contribution_records: usize,
 }
 
 impl Default for StoreLimits {
@@ -148,6 +156,7 @@ impl Default for StoreLimits {
             max_hosts: 50_000,
             max_new_hosts_per_batch: 5_000,
             endpoint_max_age_secs: 30 * 24 * 3600,
+            max_contribution_records: 400_000,
         }
     }
 }
@@ -188,6 +197,8 @@ pub enum StoreError {
          API (`shadowtap report --collector`)"
     )]
     InUse { path: String },
+    #[error("no agent or import named {owner:?} contributed to this store (see `shadowtap store agents`)")]
+    NoContribution { owner: String },
     #[error("{path} is not a collector store (no sled `db` or `conf` file in it)")]
     NotAStore { path: String },
     /// Not named `source`: that would make it the error's source too, printed twice by `{:#}`.
@@ -262,6 +273,12 @@ pub enum ExportRecord {
     ReviewEvent {
         event: ReviewEvent,
     },
+    /// One record of an agent's contribution ([`contrib`]); written before the merged
+    /// records.
+    Contribution {
+        owner: String,
+        part: contrib::Part,
+    },
 }
 
 /// The sled implementation: trees `endpoints` (one record per key), `agents`, and `meta`
@@ -281,6 +298,8 @@ pub struct SledStore {
     reviews: sled::Tree,
     /// The append-only review trail: key `finding id | at (8 bytes BE) | seq (8 bytes BE)`.
     review_events: sled::Tree,
+    /// What each agent added, so it can be audited and removed ([`contrib`]).
+    contributions: sled::Tree,
     limits: StoreLimits,
     /// Serialises writers: sled transactions would retry on conflict anyway, and one writer
     /// keeps the endpoint count exact and the flush-before-ack simple.
@@ -304,6 +323,11 @@ const SWEEP_EVERY_MICROS: i64 = 3600 * Timestamp::MICROS_PER_SEC;
 /// are aged out after this much quiet instead of the full age.
 const PROBE_MAX_AGE_MICROS: i64 = 3600 * Timestamp::MICROS_PER_SEC;
 const PROBE_MAX_EXCHANGES: u64 = 3;
+/// Records in the `contributions` tree.
+const META_CONTRIBUTIONS: &[u8] = b"contribution_count";
+/// Set while a removal rebuilds the merged trees from the contributions: an open that finds it
+/// finishes the rebuild.
+const META_REBUILD: &[u8] = b"rebuild_pending";
 /// Counter of hosts not kept (over `max_hosts` or `max_new_hosts_per_batch`).
 const HOSTS_SHED: &str = "store.hosts_shed";
 const COUNTER_PREFIX: &str = "counter:";
@@ -335,6 +359,14 @@ fn u64_of(bytes: Option<sled::IVec>) -> u64 {
         .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
         .map(u64::from_be_bytes)
         .unwrap_or(0)
+}
+
+/// How `merge_tx` merges: the agent state update, whose contribution the records are, and
+/// whether the per-batch caps apply (an agent's batch; not an import or a rebuild).
+struct Merge<'a> {
+    agent: Option<AgentUpdate<'a>>,
+    owner: Option<&'a str>,
+    batch: bool,
 }
 
 /// How `merge_tx` updates an agent's state: `None` means "duplicate, change nothing".
@@ -402,7 +434,7 @@ impl SledStore {
     }
 
     /// Every tree by name (salvage and verification walk them all).
-    fn trees(&self) -> [(&'static str, &sled::Tree); 7] {
+    fn trees(&self) -> [(&'static str, &sled::Tree); 8] {
         [
             ("meta", &self.meta),
             ("hosts", &self.hosts),
@@ -411,6 +443,7 @@ impl SledStore {
             ("agents", &self.agents),
             ("reviews", &self.reviews),
             ("review_events", &self.review_events),
+            ("contributions", &self.contributions),
         ]
     }
 
@@ -426,7 +459,7 @@ impl SledStore {
                 source: e,
             },
         };
-        let db = sled::Config::new().path(dir).open().map_err(open)?;
+        let db = open_waiting_for_lock(dir).map_err(open)?;
         let store = SledStore {
             endpoints: db.open_tree("endpoints")?,
             hosts: db.open_tree("hosts")?,
@@ -435,12 +468,18 @@ impl SledStore {
             meta: db.open_tree("meta")?,
             reviews: db.open_tree("reviews")?,
             review_events: db.open_tree("review_events")?,
+            contributions: db.open_tree("contributions")?,
             db,
             limits,
             write: Mutex::new(()),
         };
         store.move_hosts_out_of_the_shell()?;
         store.migrate_reviews_into_the_trail()?;
+        if store.meta.contains_key(META_REBUILD)? {
+            // A removal was cut short: its records are gone, the merged trees not yet rebuilt.
+            let _w = store.lock();
+            store.rebuild()?;
+        }
         Ok(store)
     }
 
@@ -523,16 +562,22 @@ impl SledStore {
         self.write.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Merge `d` and optionally an agent state, in one transaction, record by record.
-    fn merge_tx(&self, agent: Option<AgentUpdate<'_>>, d: &Delta<'_>) -> Result<bool, StoreError> {
+    /// Merge `d` and optionally an agent state, in one transaction, record by record; with an
+    /// owner, what the merged trees kept is added to its contribution in the same transaction.
+    fn merge_tx(&self, how: Merge<'_>, d: &Delta<'_>) -> Result<bool, StoreError> {
         let max_endpoints = self.limits.inventory.max_endpoints as u64;
         let cap = self.limits.inventory.max_names;
         let tls_limits = self.limits.tls;
         let max_agents = self.limits.max_agents;
         let agent_count = self.agents.len();
+        let max_contrib = self.limits.max_contribution_records as u64;
         let (max_hosts, max_new_hosts) = (
             self.limits.max_hosts as u64,
-            self.limits.max_new_hosts_per_batch as u64,
+            if how.batch {
+                self.limits.max_new_hosts_per_batch as u64
+            } else {
+                u64::MAX
+            },
         );
         let trees = (
             &self.endpoints,
@@ -540,113 +585,195 @@ impl SledStore {
             &self.meta,
             &self.hosts,
             &self.tls,
+            &self.contributions,
         );
-        let r = trees.transaction(|(endpoints, agents, meta, hosts, tls)| -> TxResult<bool> {
-            if let Some((id, update)) = agent {
-                let old = match agents.get(id.as_bytes())? {
-                    Some(b) => Some(dec::<AgentState>("agent", &b).or_else(abort)?),
+        let r = trees.transaction(
+            |(endpoints, agents, meta, hosts, tls, contributions)| -> TxResult<bool> {
+                if let Some((id, update)) = how.agent {
+                    let old = match agents.get(id.as_bytes())? {
+                        Some(b) => Some(dec::<AgentState>("agent", &b).or_else(abort)?),
+                        None => None,
+                    };
+                    if old.is_none() && agent_count >= max_agents {
+                        return abort(StoreError::TooManyAgents(max_agents));
+                    }
+                    match update(old) {
+                        Some(new) => {
+                            agents.insert(id.as_bytes(), enc(&new))?;
+                        }
+                        None => return Ok(false),
+                    }
+                }
+                let mut owner = match how.owner.filter(|_| max_contrib > 0) {
+                    Some(o) => {
+                        let count = u64_of(meta.get(META_CONTRIBUTIONS)?);
+                        Some(contrib::Writer::open(contributions, o, count, max_contrib)?)
+                    }
                     None => None,
                 };
-                if old.is_none() && agent_count >= max_agents {
-                    return abort(StoreError::TooManyAgents(max_agents));
-                }
-                match update(old) {
-                    Some(new) => {
-                        agents.insert(id.as_bytes(), enc(&new))?;
-                    }
-                    None => return Ok(false),
-                }
-            }
-            let mut count = u64_of(meta.get(META_ENDPOINTS)?);
-            let mut dropped = d.dropped;
-            for (key, rec) in &d.endpoints {
-                let k = enc(key);
-                match endpoints.get(&k)? {
-                    Some(b) => {
-                        let mut mine: EndpointRecord = dec("endpoint", &b).or_else(abort)?;
-                        mine.merge(rec, cap);
-                        endpoints.insert(k, enc(&mine))?;
-                    }
-                    None if count < max_endpoints => {
-                        endpoints.insert(k, enc(rec))?;
-                        count += 1;
-                    }
-                    None => dropped = dropped.saturating_add(rec.exchanges),
-                }
-            }
-            let mut host_count = u64_of(meta.get(META_HOSTS)?);
-            let (mut new_hosts, mut shed) = (0u64, 0u64);
-            for (name, rec) in d.hosts.into_iter().flatten() {
-                match hosts.get(name.as_bytes())? {
-                    Some(b) => {
-                        let mut mine: HostRecord = dec("host", &b).or_else(abort)?;
-                        mine.merge(rec);
-                        hosts.insert(name.as_bytes(), enc(&mine))?;
-                    }
-                    None if host_count < max_hosts && new_hosts < max_new_hosts => {
-                        hosts.insert(name.as_bytes(), enc(rec))?;
-                        host_count += 1;
-                        new_hosts += 1;
-                    }
-                    None => shed += 1,
-                }
-            }
-            meta.insert(META_HOSTS, &host_count.to_be_bytes())?;
-            add_u64(
-                meta,
-                format!("{COUNTER_PREFIX}{HOSTS_SHED}").as_bytes(),
-                shed,
-            )?;
-            if let Some(timeline) = d.timeline.filter(|t| !t.is_empty()) {
-                let mut shell: InventoryShell = match meta.get(META_SHELL)? {
-                    Some(b) => dec("inventory shell", &b).or_else(abort)?,
-                    None => InventoryShell::default(),
-                };
-                for (minute, n) in timeline {
-                    let v = shell.timeline.entry(*minute).or_default();
-                    *v = v.saturating_add(*n);
-                }
-                while shell.timeline.len() > TIMELINE_MINUTES {
-                    shell.timeline.pop_first();
-                }
-                // `dropped_observations` is kept in its own key (it also counts store caps).
-                dropped = dropped.saturating_add(std::mem::take(&mut shell.dropped_observations));
-                meta.insert(META_SHELL, enc(&shell))?;
-            }
-            if let Some(t) = d.tls {
-                let mut tls_count = u64_of(meta.get(META_TLS_HOSTS)?);
-                let mut tls_dropped = t.dropped_hosts;
-                for (host, rec) in &t.hosts {
-                    match tls.get(host.as_bytes())? {
+                let mut count = u64_of(meta.get(META_ENDPOINTS)?);
+                let mut dropped = d.dropped;
+                for (key, rec) in &d.endpoints {
+                    let k = enc(key);
+                    match endpoints.get(&k)? {
                         Some(b) => {
-                            let mut mine: TlsHostRecord = dec("TLS host", &b).or_else(abort)?;
-                            mine.merge(rec, tls_limits.max_names);
-                            tls.insert(host.as_bytes(), enc(&mine))?;
+                            let mut mine: EndpointRecord = dec("endpoint", &b).or_else(abort)?;
+                            mine.merge(rec, cap);
+                            endpoints.insert(k.as_slice(), enc(&mine))?;
                         }
-                        None if tls_count < tls_limits.max_hosts as u64 => {
-                            let mut fresh = TlsHostRecord::default();
-                            fresh.merge(rec, tls_limits.max_names);
-                            tls.insert(host.as_bytes(), enc(&fresh))?;
-                            tls_count += 1;
+                        None if count < max_endpoints => {
+                            endpoints.insert(k.as_slice(), enc(rec))?;
+                            count += 1;
                         }
-                        None => tls_dropped = tls_dropped.saturating_add(rec.connections),
+                        None => {
+                            dropped = dropped.saturating_add(rec.exchanges);
+                            continue;
+                        }
+                    }
+                    if let Some(w) = owner.as_mut() {
+                        let mine =
+                            w.put(contrib::Kind::Endpoint, &k, *rec, |a, b| a.merge(b, cap))?;
+                        if !mine {
+                            w.totals.unattributed_exchanges = w
+                                .totals
+                                .unattributed_exchanges
+                                .saturating_add(rec.exchanges);
+                        }
                     }
                 }
-                meta.insert(META_TLS_HOSTS, &tls_count.to_be_bytes())?;
-                add_u64(meta, META_TLS_WITHOUT_SNI, t.without_sni)?;
-                add_u64(meta, META_TLS_DROPPED, tls_dropped)?;
-            }
-            for (name, v) in d.counters.into_iter().flatten() {
-                add_u64(meta, format!("{COUNTER_PREFIX}{name}").as_bytes(), *v)?;
-            }
-            meta.insert(META_ENDPOINTS, &count.to_be_bytes())?;
-            add_u64(meta, META_DROPPED, dropped)?;
-            Ok(true)
-        });
+                let mut host_count = u64_of(meta.get(META_HOSTS)?);
+                let (mut new_hosts, mut shed) = (0u64, 0u64);
+                for (name, rec) in d.hosts.into_iter().flatten() {
+                    match hosts.get(name.as_bytes())? {
+                        Some(b) => {
+                            let mut mine: HostRecord = dec("host", &b).or_else(abort)?;
+                            mine.merge(rec);
+                            hosts.insert(name.as_bytes(), enc(&mine))?;
+                        }
+                        None if host_count < max_hosts && new_hosts < max_new_hosts => {
+                            hosts.insert(name.as_bytes(), enc(rec))?;
+                            host_count += 1;
+                            new_hosts += 1;
+                        }
+                        None => {
+                            shed += 1;
+                            continue;
+                        }
+                    }
+                    if let Some(w) = owner.as_mut() {
+                        w.put(contrib::Kind::Host, name.as_bytes(), rec, |a, b| a.merge(b))?;
+                    }
+                }
+                meta.insert(META_HOSTS, &host_count.to_be_bytes())?;
+                add_u64(
+                    meta,
+                    format!("{COUNTER_PREFIX}{HOSTS_SHED}").as_bytes(),
+                    shed,
+                )?;
+                if let Some(timeline) = d.timeline.filter(|t| !t.is_empty()) {
+                    let mut shell: InventoryShell = match meta.get(META_SHELL)? {
+                        Some(b) => dec("inventory shell", &b).or_else(abort)?,
+                        None => InventoryShell::default(),
+                    };
+                    for (minute, n) in timeline {
+                        let v = shell.timeline.entry(*minute).or_default();
+                        *v = v.saturating_add(*n);
+                    }
+                    while shell.timeline.len() > TIMELINE_MINUTES {
+                        shell.timeline.pop_first();
+                    }
+                    // `dropped_observations` is kept in its own key (it also counts store caps);
+                    // a shell from before that moves its count there (no owner's).
+                    add_u64(
+                        meta,
+                        META_DROPPED,
+                        std::mem::take(&mut shell.dropped_observations),
+                    )?;
+                    meta.insert(META_SHELL, enc(&shell))?;
+                    if let Some(w) = owner.as_mut() {
+                        w.totals.add_timeline(timeline);
+                    }
+                }
+                if let Some(t) = d.tls {
+                    let mut tls_count = u64_of(meta.get(META_TLS_HOSTS)?);
+                    let mut tls_dropped = t.dropped_hosts;
+                    for (host, rec) in &t.hosts {
+                        let kept = match tls.get(host.as_bytes())? {
+                            Some(b) => {
+                                let mut mine: TlsHostRecord = dec("TLS host", &b).or_else(abort)?;
+                                mine.merge(rec, tls_limits.max_names);
+                                tls.insert(host.as_bytes(), enc(&mine))?;
+                                true
+                            }
+                            None if tls_count < tls_limits.max_hosts as u64 => {
+                                let mut fresh = TlsHostRecord::default();
+                                fresh.merge(rec, tls_limits.max_names);
+                                tls.insert(host.as_bytes(), enc(&fresh))?;
+                                tls_count += 1;
+                                true
+                            }
+                            None => {
+                                tls_dropped = tls_dropped.saturating_add(rec.connections);
+                                false
+                            }
+                        };
+                        if let (true, Some(w)) = (kept, owner.as_mut()) {
+                            let mut capped = TlsHostRecord::default();
+                            capped.merge(rec, tls_limits.max_names);
+                            w.put(contrib::Kind::TlsHost, host.as_bytes(), &capped, |a, b| {
+                                a.merge(b, tls_limits.max_names)
+                            })?;
+                        }
+                    }
+                    meta.insert(META_TLS_HOSTS, &tls_count.to_be_bytes())?;
+                    add_u64(meta, META_TLS_WITHOUT_SNI, t.without_sni)?;
+                    add_u64(meta, META_TLS_DROPPED, tls_dropped)?;
+                    if let Some(w) = owner.as_mut() {
+                        w.totals.tls_without_sni =
+                            w.totals.tls_without_sni.saturating_add(t.without_sni);
+                        w.totals.tls_dropped = w.totals.tls_dropped.saturating_add(tls_dropped);
+                    }
+                }
+                for (name, v) in d.counters.into_iter().flatten() {
+                    add_u64(meta, format!("{COUNTER_PREFIX}{name}").as_bytes(), *v)?;
+                    if let Some(w) = owner.as_mut() {
+                        let c = w.totals.counters.entry(name.clone()).or_default();
+                        *c = c.saturating_add(*v);
+                    }
+                }
+                meta.insert(META_ENDPOINTS, &count.to_be_bytes())?;
+                add_u64(meta, META_DROPPED, dropped)?;
+                if let Some(mut w) = owner {
+                    w.totals.dropped = w.totals.dropped.saturating_add(dropped);
+                    let n = w.close()?;
+                    meta.insert(META_CONTRIBUTIONS, &n.to_be_bytes())?;
+                }
+                Ok(true)
+            },
+        );
         match r {
             Ok(applied) => Ok(applied),
             Err(TransactionError::Abort(e)) => Err(e),
             Err(TransactionError::Storage(e)) => Err(StoreError::Db(e)),
+        }
+    }
+}
+
+/// Open the sled database in `dir`. A store closed by this process a moment ago can still be
+/// locked: sled's background writer holds the file until its last write ends. So a lock
+/// conflict is retried for a short while before it counts as another process's lock.
+fn open_waiting_for_lock(dir: &Path) -> Result<sled::Db, sled::Error> {
+    const TRIES: u32 = 40;
+    let mut tries = 0;
+    loop {
+        match sled::Config::new().path(dir).open() {
+            Err(sled::Error::Io(io))
+                if analyzer::contain::is_lock_conflict(&io) && tries + 1 < TRIES =>
+            {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            r => return r,
         }
     }
 }
@@ -735,6 +862,7 @@ impl SledStore {
             }
         }
         let removed = stale.len() as u64;
+        self.forget_endpoints(&stale)?;
         let r = (&self.endpoints, &self.meta).transaction(|(endpoints, meta)| -> TxResult<()> {
             let mut gone = 0u64;
             for k in &stale {
@@ -782,7 +910,12 @@ impl Store for SledStore {
         };
         let full_before = self.endpoint_count()? >= self.limits.inventory.max_endpoints as u64;
         let delta = Delta::of_batch(batch);
-        let applied = self.merge_tx(Some((&batch.agent_id, &update)), &delta)?;
+        let how = Merge {
+            agent: Some((&batch.agent_id, &update)),
+            owner: Some(&batch.agent_id),
+            batch: true,
+        };
+        let applied = self.merge_tx(how, &delta)?;
         if applied && full_before {
             self.age_out(window_end)?;
         }
@@ -855,7 +988,8 @@ impl Store for SledStore {
     }
 
     fn export_jsonl(&self, out: &mut dyn Write) -> Result<u64, StoreError> {
-        let mut lines = 0;
+        // First, so an import knows the merged records that follow are attributed.
+        let mut lines = self.export_contributions(out)?;
         let mut put = |r: ExportRecord, out: &mut dyn Write| -> Result<(), StoreError> {
             out.write_all(&enc(&r))?;
             out.write_all(b"\n")?;
@@ -915,6 +1049,7 @@ impl Store for SledStore {
     fn import_jsonl(&self, input: &mut dyn BufRead) -> Result<u64, StoreError> {
         let _w = self.lock();
         let mut n = 0u64;
+        let mut attributed = false;
         let mut line = String::new();
         loop {
             line.clear();
@@ -984,11 +1119,28 @@ impl Store for SledStore {
                         s.absorb(state);
                         Some(s)
                     };
-                    self.merge_tx(Some((id, &update)), &delta)?;
+                    let how = Merge {
+                        agent: Some((id, &update)),
+                        owner: None,
+                        batch: false,
+                    };
+                    self.merge_tx(how, &delta)?;
+                    continue;
+                }
+                ExportRecord::Contribution { owner, part } => {
+                    attributed = true;
+                    self.import_part(owner, part)?;
                     continue;
                 }
             }
-            self.merge_tx(None, &delta)?;
+            // An export with contributions says whose its records are; one without (older,
+            // or salvaged) is attributed to the import.
+            let how = Merge {
+                agent: None,
+                owner: (!attributed).then_some(contrib::IMPORT_OWNER),
+                batch: false,
+            };
+            self.merge_tx(how, &delta)?;
         }
         self.migrate_reviews_into_the_trail()?;
         self.db.flush()?;

@@ -1,5 +1,6 @@
 //! `shadowtap collector`: the mTLS ingest server with its store, findings API and metrics;
-//! `shadowtap store export|import|check`: move the store as JSONL, check a damaged one.
+//! `shadowtap store export|import|check`: move the store as JSONL, check a damaged one;
+//! `shadowtap store agents|remove-agent`: audit and remove what one agent contributed.
 
 use super::common;
 use anyhow::{Context, Result};
@@ -172,6 +173,23 @@ pub enum StoreCommand {
         #[arg(long)]
         merge: bool,
     },
+    /// What each agent contributed to the store (endpoints, exchanges, hosts), to audit one
+    /// before removing it.
+    Agents {
+        /// Store directory (stop the collector first).
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+    },
+    /// Remove everything one agent contributed (e.g. a misconfigured or compromised sensor):
+    /// the store ends as if it had never reported. Its high-water marks stay, so its old
+    /// batches stay duplicates; revoke its certificate to refuse new ones.
+    RemoveAgent {
+        /// Store directory (stop the collector first).
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// Agent id as `store agents` lists it (`(import)` for imported records).
+        agent: String,
+    },
     /// Check a store's integrity on a scratch copy (the store is not changed): exit 0 clean,
     /// 4 damaged.
     Check {
@@ -210,14 +228,26 @@ pub fn run_store(cmd: StoreCommand) -> Result<u8> {
                 opened = SledStore::open(&data, Default::default())?;
                 (&opened, None)
             };
+            // A store that opened whole keeps who contributed what; a salvaged one cannot
+            // vouch for it (see `salvage::export_jsonl`).
+            let attributed = !salvage;
+            let export = |out: &mut dyn std::io::Write| -> Result<salvage::Report> {
+                let mut written = 0;
+                if attributed {
+                    written = store.export_contributions(out)?;
+                }
+                let mut report = salvage::export_jsonl(store, out)?;
+                report.written += written;
+                Ok(report)
+            };
             let report = match out {
                 Some(path) => {
                     let f = std::fs::File::create(&path)
                         .with_context(|| format!("creating {}", path.display()))?;
-                    salvage::export_jsonl(store, &mut std::io::BufWriter::new(f))
+                    export(&mut std::io::BufWriter::new(f))
                         .with_context(|| format!("writing {}", path.display()))?
                 }
-                None => salvage::export_jsonl(store, &mut std::io::stdout().lock())?,
+                None => export(&mut std::io::stdout().lock())?,
             };
             let clean = print_losses(&report, how);
             eprintln!("exported {} records", report.written);
@@ -251,8 +281,54 @@ pub fn run_store(cmd: StoreCommand) -> Result<u8> {
             }
         }
         StoreCommand::Check { dir } => return check(&dir),
+        StoreCommand::Agents { data } => {
+            salvage::require_store(&data)?;
+            let store = SledStore::open(&data, Default::default())?;
+            print_contributions(&store)?;
+        }
+        StoreCommand::RemoveAgent { data, agent } => {
+            salvage::require_store(&data)?;
+            let store = SledStore::open(&data, Default::default())?;
+            let gone = store.remove_owner(&agent)?;
+            eprintln!(
+                "removed {agent}: {} endpoints ({} exchanges), {} hosts, {} TLS hosts{}",
+                gone.endpoints,
+                gone.exchanges,
+                gone.hosts,
+                gone.tls_hosts,
+                if gone.unattributed_exchanges > 0 {
+                    format!(
+                        "; {} of its exchanges were kept unattributed (the contribution cap \
+                         was reached) and stay",
+                        gone.unattributed_exchanges
+                    )
+                } else {
+                    String::new()
+                }
+            );
+        }
     }
     Ok(0)
+}
+
+/// `store agents`: one line per contributor.
+fn print_contributions(store: &SledStore) -> Result<()> {
+    use collector::store::Store;
+    let agents = store.agents()?;
+    let mut out = String::from(
+        "contributor\tbatches\tendpoints\texchanges\thosts\ttls_hosts\tdropped\tunattributed\n",
+    );
+    for (owner, c) in store.contributions()? {
+        let batches = agents
+            .get(&owner)
+            .map_or("-".to_string(), |a| a.batches.to_string());
+        out.push_str(&format!(
+            "{owner}\t{batches}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+            c.endpoints, c.exchanges, c.hosts, c.tls_hosts, c.dropped, c.unattributed_exchanges
+        ));
+    }
+    super::write_stdout(out.as_bytes())?;
+    Ok(())
 }
 
 /// `store check DIR`: the report on stdout, the verdict its last line.
