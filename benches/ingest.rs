@@ -147,25 +147,35 @@ fn ingest(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
-    let store =
-        SledStore::open(&dir.path().join("store-only"), StoreLimits::default()).expect("store");
-    let sseq = AtomicU64::new(0);
-    group.bench_function("store_apply_window_batch", |b| {
-        b.iter_batched(
-            || {
-                i = (i + 1) % small.len();
-                Batch::new(
-                    "bench",
-                    1,
-                    sseq.fetch_add(1, Ordering::Relaxed),
-                    &small[i],
-                    Default::default(),
-                )
-            },
-            |batch| store.apply(&batch).expect("apply"),
-            BatchSize::SmallInput,
-        )
-    });
+    // With the per-agent contributions (the default) and without (`max_contribution_records
+    // = 0`): what keeping them costs each batch.
+    let without = StoreLimits {
+        max_contribution_records: 0,
+        ..StoreLimits::default()
+    };
+    for (name, limits) in [
+        ("store_apply_window_batch", StoreLimits::default()),
+        ("store_apply_window_batch_without_contributions", without),
+    ] {
+        let store = SledStore::open(&dir.path().join(name), limits).expect("store");
+        let sseq = AtomicU64::new(0);
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    i = (i + 1) % small.len();
+                    Batch::new(
+                        "bench",
+                        1,
+                        sseq.fetch_add(1, Ordering::Relaxed),
+                        &small[i],
+                        Default::default(),
+                    )
+                },
+                |batch| store.apply(&batch).expect("apply"),
+                BatchSize::SmallInput,
+            )
+        });
+    }
     group.finish();
     rt.block_on(running.shutdown());
 }

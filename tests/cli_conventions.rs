@@ -271,3 +271,42 @@ fn logs_carry_no_colour_codes_when_not_on_a_terminal() {
         "ANSI escape in a non-terminal log: {err}"
     );
 }
+
+#[test]
+fn a_store_export_read_partly_is_not_an_error() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    // A store larger than a pipe's buffer, made by importing endpoint records.
+    let record = r#"{"template_source":"learned","exchanges":1,"complete_exchanges":1,"statuses":{"200":1},"no_response":0,"query_params":{},"header_params":{},"request_fields":{},"response_fields":{},"request_content_types":{},"response_content_types":{},"data_classes":{},"consumers":{"addr:10.0.0.1":1},"auth":{"none":1},"anomalies":{},"first_seen":1000,"last_seen":1000,"overflow":0}"#;
+    let lines: String = (0..2_000)
+        .map(|i| {
+            format!(
+                "{{\"endpoint\":{{\"key\":{{\"host\":\"api.test\",\"method\":\"GET\",\"path\":\"/p/{i}\"}},\"record\":{record}}}}}\n"
+            )
+        })
+        .collect();
+    let jsonl = tmp.path().join("in.jsonl");
+    std::fs::write(&jsonl, lines).unwrap_or_else(|e| panic!("{e}"));
+    let data = tmp.path().join("data");
+    let import = output(
+        bin()
+            .args(["store", "import", "--data"])
+            .arg(&data)
+            .arg(&jsonl),
+    );
+    assert_eq!(import.status.code(), Some(0), "{}", stderr(&import));
+    let mut child = bin()
+        .args(["store", "export", "--data"])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+    let mut first = [0u8; 64];
+    let n = std::io::Read::read(&mut stdout, &mut first).unwrap_or_else(|e| panic!("{e}"));
+    assert!(n > 0 && first.starts_with(b"{"));
+    drop(stdout);
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("Broken pipe"), "{}", stderr(&out));
+}

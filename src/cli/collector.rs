@@ -247,7 +247,8 @@ pub fn run_store(cmd: StoreCommand) -> Result<u8> {
                     export(&mut std::io::BufWriter::new(f))
                         .with_context(|| format!("writing {}", path.display()))?
                 }
-                None => export(&mut std::io::stdout().lock())?,
+                None => export(&mut std::io::stdout().lock())
+                    .map_err(super::broken_pipe_is_closed_stdout)?,
             };
             let clean = print_losses(&report, how);
             eprintln!("exported {} records", report.written);

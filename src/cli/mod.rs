@@ -192,6 +192,20 @@ fn describe(e: &anyhow::Error) -> String {
 
 /// Write the whole of `bytes` to standard output (a closed pipe is an error the caller's `?`
 /// passes up, and [`main`] ends quietly on it; `print!` would panic instead).
+/// An error of a streaming write to standard output: a broken pipe anywhere in its causes (a
+/// store or report error wrapping the I/O error) becomes [`StdoutClosed`].
+pub fn broken_pipe_is_closed_stdout(e: anyhow::Error) -> anyhow::Error {
+    let broken = e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    });
+    if broken {
+        anyhow::Error::new(StdoutClosed)
+    } else {
+        e
+    }
+}
+
 pub fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
