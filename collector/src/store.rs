@@ -19,21 +19,27 @@
 //! Not here: findings (computed from the inventory against the catalogue by the server).
 
 use crate::review::{EventAction, ReviewEvent, ReviewRecord};
-use analyzer::inventory::{
-    EndpointRecord, HostRecord, Inventory, InventoryLimits, TIMELINE_MINUTES,
-};
+use analyzer::inventory::{EndpointRecord, Inventory, InventoryLimits};
 use analyzer::observation::EndpointKey;
 use analyzer::time::Timestamp;
-use analyzer::tls::{TlsHostRecord, TlsInventory, TlsLimits};
+use analyzer::tls::{TlsInventory, TlsLimits};
 use analyzer::wire::{AckStatus, Batch, InventoryShell};
 use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+use sled::transaction::{
+    ConflictableTransactionError, TransactionError, Transactional, TransactionalTree,
+};
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::path::Path;
 use std::sync::Mutex;
 
+mod merge;
 pub mod salvage;
+
+use merge::{
+    AgentUpdate, Delta, Table, AGED_OUT, COUNTER_PREFIX, META_DROPPED, META_ENDPOINTS, META_HOSTS,
+    META_LAST_SWEEP, META_TLS_DROPPED, META_TLS_WITHOUT_SNI,
+};
 
 /// What the store keeps per agent.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -287,26 +293,8 @@ pub struct SledStore {
     write: Mutex<()>,
 }
 
-const META_ENDPOINTS: &[u8] = b"endpoint_count";
-const META_DROPPED: &[u8] = b"dropped_observations";
+/// The inventory shell in `meta` (the numbers are named in [`merge`]).
 const META_SHELL: &[u8] = b"inventory_shell";
-const META_HOSTS: &[u8] = b"host_count";
-const META_TLS_HOSTS: &[u8] = b"tls_host_count";
-const META_TLS_WITHOUT_SNI: &[u8] = b"tls_without_sni";
-const META_TLS_DROPPED: &[u8] = b"tls_dropped_hosts";
-/// Packet time (µs) of the last age-out sweep.
-const META_LAST_SWEEP: &[u8] = b"last_age_out";
-/// Counter of endpoints removed by age-out sweeps.
-const AGED_OUT: &str = "store.endpoints_aged_out";
-/// Least packet time between two age-out sweeps: a sweep reads every endpoint.
-const SWEEP_EVERY_MICROS: i64 = 3600 * Timestamp::MICROS_PER_SEC;
-/// Probe-like endpoints (few exchanges, none answered 2xx/3xx: scanners, random-path floods)
-/// are aged out after this much quiet instead of the full age.
-const PROBE_MAX_AGE_MICROS: i64 = 3600 * Timestamp::MICROS_PER_SEC;
-const PROBE_MAX_EXCHANGES: u64 = 3;
-/// Counter of hosts not kept (over `max_hosts` or `max_new_hosts_per_batch`).
-const HOSTS_SHED: &str = "store.hosts_shed";
-const COUNTER_PREFIX: &str = "counter:";
 
 fn enc<T: Serialize>(v: &T) -> Vec<u8> {
     // Plain data with string keys: serialisation cannot fail.
@@ -337,55 +325,7 @@ fn u64_of(bytes: Option<sled::IVec>) -> u64 {
         .unwrap_or(0)
 }
 
-/// How `merge_tx` updates an agent's state: `None` means "duplicate, change nothing".
-type AgentUpdate<'a> = (
-    &'a str,
-    &'a dyn Fn(Option<AgentState>) -> Option<AgentState>,
-);
-
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
-
-/// What one batch or import record adds to the store, borrowed: merged record by record into
-/// the trees, with no inventory built in between.
-#[derive(Default)]
-struct Delta<'a> {
-    endpoints: Vec<(&'a EndpointKey, &'a EndpointRecord)>,
-    hosts: Option<&'a BTreeMap<String, HostRecord>>,
-    timeline: Option<&'a BTreeMap<i64, u64>>,
-    dropped: u64,
-    tls: Option<&'a TlsInventory>,
-    counters: Option<&'a BTreeMap<String, u64>>,
-}
-
-impl<'a> Delta<'a> {
-    fn of_batch(batch: &'a Batch) -> Delta<'a> {
-        let doc = &batch.inventory;
-        Delta {
-            endpoints: doc.endpoints.iter().map(|e| (&e.key, &e.record)).collect(),
-            hosts: Some(&doc.hosts),
-            timeline: Some(&doc.timeline),
-            dropped: doc.dropped_observations,
-            tls: Some(&doc.tls),
-            counters: Some(&batch.counters),
-        }
-    }
-}
-
-fn add_u64(
-    meta: &sled::transaction::TransactionalTree,
-    key: &[u8],
-    v: u64,
-) -> Result<(), sled::transaction::UnabortableTransactionError> {
-    if v > 0 {
-        let old = u64_of(meta.get(key)?);
-        meta.insert(key, &old.saturating_add(v).to_be_bytes())?;
-    }
-    Ok(())
-}
-
-fn abort<T>(e: StoreError) -> TxResult<T> {
-    Err(ConflictableTransactionError::Abort(e))
-}
 
 impl SledStore {
     /// Open (or create) the store in `dir`. A damaged store is a [`StoreError::Damaged`]
@@ -501,13 +441,13 @@ impl SledStore {
             ..shell.clone()
         };
         let r = (&self.hosts, &self.meta).transaction(|(hosts, meta)| -> TxResult<()> {
-            let mut count = u64_of(meta.get(META_HOSTS)?);
+            let mut count = u64_of(meta.get(META_HOSTS.as_bytes())?);
             for (name, rec) in &shell.hosts {
                 if hosts.insert(name.as_bytes(), enc(rec))?.is_none() {
                     count += 1;
                 }
             }
-            meta.insert(META_HOSTS, &count.to_be_bytes())?;
+            meta.insert(META_HOSTS.as_bytes(), &count.to_be_bytes())?;
             meta.insert(META_SHELL, enc(&rest))?;
             Ok(())
         });
@@ -523,17 +463,9 @@ impl SledStore {
         self.write.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Merge `d` and optionally an agent state, in one transaction, record by record.
+    /// Merge `d` and optionally an agent state, in one transaction (see [`merge::merge`]).
     fn merge_tx(&self, agent: Option<AgentUpdate<'_>>, d: &Delta<'_>) -> Result<bool, StoreError> {
-        let max_endpoints = self.limits.inventory.max_endpoints as u64;
-        let cap = self.limits.inventory.max_names;
-        let tls_limits = self.limits.tls;
-        let max_agents = self.limits.max_agents;
-        let agent_count = self.agents.len();
-        let (max_hosts, max_new_hosts) = (
-            self.limits.max_hosts as u64,
-            self.limits.max_new_hosts_per_batch as u64,
-        );
+        let agents_before = self.agents.len();
         let trees = (
             &self.endpoints,
             &self.agents,
@@ -541,113 +473,70 @@ impl SledStore {
             &self.hosts,
             &self.tls,
         );
-        let r = trees.transaction(|(endpoints, agents, meta, hosts, tls)| -> TxResult<bool> {
-            if let Some((id, update)) = agent {
-                let old = match agents.get(id.as_bytes())? {
-                    Some(b) => Some(dec::<AgentState>("agent", &b).or_else(abort)?),
-                    None => None,
-                };
-                if old.is_none() && agent_count >= max_agents {
-                    return abort(StoreError::TooManyAgents(max_agents));
-                }
-                match update(old) {
-                    Some(new) => {
-                        agents.insert(id.as_bytes(), enc(&new))?;
-                    }
-                    None => return Ok(false),
-                }
-            }
-            let mut count = u64_of(meta.get(META_ENDPOINTS)?);
-            let mut dropped = d.dropped;
-            for (key, rec) in &d.endpoints {
-                let k = enc(key);
-                match endpoints.get(&k)? {
-                    Some(b) => {
-                        let mut mine: EndpointRecord = dec("endpoint", &b).or_else(abort)?;
-                        mine.merge(rec, cap);
-                        endpoints.insert(k, enc(&mine))?;
-                    }
-                    None if count < max_endpoints => {
-                        endpoints.insert(k, enc(rec))?;
-                        count += 1;
-                    }
-                    None => dropped = dropped.saturating_add(rec.exchanges),
-                }
-            }
-            let mut host_count = u64_of(meta.get(META_HOSTS)?);
-            let (mut new_hosts, mut shed) = (0u64, 0u64);
-            for (name, rec) in d.hosts.into_iter().flatten() {
-                match hosts.get(name.as_bytes())? {
-                    Some(b) => {
-                        let mut mine: HostRecord = dec("host", &b).or_else(abort)?;
-                        mine.merge(rec);
-                        hosts.insert(name.as_bytes(), enc(&mine))?;
-                    }
-                    None if host_count < max_hosts && new_hosts < max_new_hosts => {
-                        hosts.insert(name.as_bytes(), enc(rec))?;
-                        host_count += 1;
-                        new_hosts += 1;
-                    }
-                    None => shed += 1,
-                }
-            }
-            meta.insert(META_HOSTS, &host_count.to_be_bytes())?;
-            add_u64(
+        let r = trees.transaction(|(endpoints, agents, meta, hosts, tls)| {
+            let mut t = SledTx {
+                endpoints,
+                agents,
                 meta,
-                format!("{COUNTER_PREFIX}{HOSTS_SHED}").as_bytes(),
-                shed,
-            )?;
-            if let Some(timeline) = d.timeline.filter(|t| !t.is_empty()) {
-                let mut shell: InventoryShell = match meta.get(META_SHELL)? {
-                    Some(b) => dec("inventory shell", &b).or_else(abort)?,
-                    None => InventoryShell::default(),
-                };
-                for (minute, n) in timeline {
-                    let v = shell.timeline.entry(*minute).or_default();
-                    *v = v.saturating_add(*n);
-                }
-                while shell.timeline.len() > TIMELINE_MINUTES {
-                    shell.timeline.pop_first();
-                }
-                // `dropped_observations` is kept in its own key (it also counts store caps).
-                dropped = dropped.saturating_add(std::mem::take(&mut shell.dropped_observations));
-                meta.insert(META_SHELL, enc(&shell))?;
-            }
-            if let Some(t) = d.tls {
-                let mut tls_count = u64_of(meta.get(META_TLS_HOSTS)?);
-                let mut tls_dropped = t.dropped_hosts;
-                for (host, rec) in &t.hosts {
-                    match tls.get(host.as_bytes())? {
-                        Some(b) => {
-                            let mut mine: TlsHostRecord = dec("TLS host", &b).or_else(abort)?;
-                            mine.merge(rec, tls_limits.max_names);
-                            tls.insert(host.as_bytes(), enc(&mine))?;
-                        }
-                        None if tls_count < tls_limits.max_hosts as u64 => {
-                            let mut fresh = TlsHostRecord::default();
-                            fresh.merge(rec, tls_limits.max_names);
-                            tls.insert(host.as_bytes(), enc(&fresh))?;
-                            tls_count += 1;
-                        }
-                        None => tls_dropped = tls_dropped.saturating_add(rec.connections),
-                    }
-                }
-                meta.insert(META_TLS_HOSTS, &tls_count.to_be_bytes())?;
-                add_u64(meta, META_TLS_WITHOUT_SNI, t.without_sni)?;
-                add_u64(meta, META_TLS_DROPPED, tls_dropped)?;
-            }
-            for (name, v) in d.counters.into_iter().flatten() {
-                add_u64(meta, format!("{COUNTER_PREFIX}{name}").as_bytes(), *v)?;
-            }
-            meta.insert(META_ENDPOINTS, &count.to_be_bytes())?;
-            add_u64(meta, META_DROPPED, dropped)?;
-            Ok(true)
+                hosts,
+                tls,
+            };
+            merge::merge(&mut t, &self.limits, agents_before, agent, d)
         });
         match r {
             Ok(applied) => Ok(applied),
             Err(TransactionError::Abort(e)) => Err(e),
             Err(TransactionError::Storage(e)) => Err(StoreError::Db(e)),
         }
+    }
+}
+
+/// The sled trees of one transaction, as [`merge::MergeTables`].
+struct SledTx<'a> {
+    endpoints: &'a TransactionalTree,
+    agents: &'a TransactionalTree,
+    meta: &'a TransactionalTree,
+    hosts: &'a TransactionalTree,
+    tls: &'a TransactionalTree,
+}
+
+impl SledTx<'_> {
+    fn tree(&self, table: Table) -> &TransactionalTree {
+        match table {
+            Table::Endpoints => self.endpoints,
+            Table::Hosts => self.hosts,
+            Table::Tls => self.tls,
+            Table::Agents => self.agents,
+        }
+    }
+}
+
+impl merge::MergeTables for SledTx<'_> {
+    type Error = ConflictableTransactionError<StoreError>;
+    type Bytes = sled::IVec;
+    fn abort(e: StoreError) -> Self::Error {
+        ConflictableTransactionError::Abort(e)
+    }
+    fn get(&mut self, table: Table, key: &[u8]) -> Result<Option<sled::IVec>, Self::Error> {
+        Ok(self.tree(table).get(key)?)
+    }
+    fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), Self::Error> {
+        self.tree(table).insert(key, value)?;
+        Ok(())
+    }
+    fn number(&mut self, name: &str) -> Result<u64, Self::Error> {
+        Ok(u64_of(self.meta.get(name.as_bytes())?))
+    }
+    fn set_number(&mut self, name: &str, value: u64) -> Result<(), Self::Error> {
+        self.meta.insert(name.as_bytes(), &value.to_be_bytes())?;
+        Ok(())
+    }
+    fn shell(&mut self) -> Result<Option<sled::IVec>, Self::Error> {
+        Ok(self.meta.get(META_SHELL)?)
+    }
+    fn set_shell(&mut self, value: &[u8]) -> Result<(), Self::Error> {
+        self.meta.insert(META_SHELL, value)?;
+        Ok(())
     }
 }
 
@@ -716,21 +605,13 @@ impl SledStore {
     /// packet time `now`, at most once per hour of packet time. Called when the store is at its
     /// endpoint cap, so it makes room instead of shedding every new endpoint forever.
     fn age_out(&self, now: Timestamp) -> Result<(), StoreError> {
-        let last = u64_of(self.meta.get(META_LAST_SWEEP)?) as i64;
-        if last != 0 && now.micros().saturating_sub(last) < SWEEP_EVERY_MICROS {
+        if !merge::sweep_due(u64_of(self.meta.get(META_LAST_SWEEP.as_bytes())?), now) {
             return Ok(());
         }
-        let max_age = i64::try_from(self.limits.endpoint_max_age_secs)
-            .unwrap_or(i64::MAX)
-            .saturating_mul(Timestamp::MICROS_PER_SEC);
         let mut stale = Vec::new();
         for kv in self.endpoints.iter() {
             let (k, v) = kv?;
-            let rec: EndpointRecord = dec("endpoint", &v)?;
-            let quiet = now.since(rec.last_seen);
-            let answered = rec.statuses.keys().any(|s| (200..400).contains(s));
-            let probe = rec.exchanges <= PROBE_MAX_EXCHANGES && !answered;
-            if quiet >= max_age || (probe && quiet >= PROBE_MAX_AGE_MICROS) {
+            if merge::is_stale(&dec("endpoint", &v)?, now, &self.limits) {
                 stale.push(k);
             }
         }
@@ -742,12 +623,15 @@ impl SledStore {
                     gone += 1;
                 }
             }
-            let count = u64_of(meta.get(META_ENDPOINTS)?).saturating_sub(gone);
-            meta.insert(META_ENDPOINTS, &count.to_be_bytes())?;
+            let count = u64_of(meta.get(META_ENDPOINTS.as_bytes())?).saturating_sub(gone);
+            meta.insert(META_ENDPOINTS.as_bytes(), &count.to_be_bytes())?;
             let k = format!("{COUNTER_PREFIX}{AGED_OUT}");
             let old = u64_of(meta.get(k.as_bytes())?);
             meta.insert(k.as_bytes(), &old.saturating_add(gone).to_be_bytes())?;
-            meta.insert(META_LAST_SWEEP, &now.micros().max(1).to_be_bytes())?;
+            meta.insert(
+                META_LAST_SWEEP.as_bytes(),
+                &now.micros().max(1).to_be_bytes(),
+            )?;
             Ok(())
         });
         match r {
@@ -766,25 +650,12 @@ impl SledStore {
 impl Store for SledStore {
     fn apply(&self, batch: &Batch) -> Result<AckStatus, StoreError> {
         let w = self.lock();
-        let (epoch, seq) = (batch.epoch, batch.seq);
-        let observations = batch.observations;
-        let window_end = batch.window_end;
-        let run = batch.run_id.as_str();
-        let update = move |old: Option<AgentState>| -> Option<AgentState> {
-            let mut s = old.unwrap_or_default();
-            if !s.advance(run, epoch, seq) {
-                return None;
-            }
-            s.batches = s.batches.saturating_add(1);
-            s.observations = s.observations.saturating_add(observations);
-            s.last_window_end = s.last_window_end.max(window_end);
-            Some(s)
-        };
+        let update = merge::batch_update(batch);
         let full_before = self.endpoint_count()? >= self.limits.inventory.max_endpoints as u64;
         let delta = Delta::of_batch(batch);
         let applied = self.merge_tx(Some((&batch.agent_id, &update)), &delta)?;
         if applied && full_before {
-            self.age_out(window_end)?;
+            self.age_out(batch.window_end)?;
         }
         drop(w);
         // Durable before the agent hears "stored" (a duplicate too: its first copy may still
@@ -813,7 +684,7 @@ impl Store for SledStore {
             inv.hosts
                 .insert(String::from_utf8_lossy(&k).into_owned(), dec("host", &v)?);
         }
-        inv.dropped_observations = u64_of(self.meta.get(META_DROPPED)?);
+        inv.dropped_observations = u64_of(self.meta.get(META_DROPPED.as_bytes())?);
         Ok(inv)
     }
 
@@ -826,8 +697,8 @@ impl Store for SledStore {
                 dec("TLS host", &v)?,
             );
         }
-        out.without_sni = u64_of(self.meta.get(META_TLS_WITHOUT_SNI)?);
-        out.dropped_hosts = u64_of(self.meta.get(META_TLS_DROPPED)?);
+        out.without_sni = u64_of(self.meta.get(META_TLS_WITHOUT_SNI.as_bytes())?);
+        out.dropped_hosts = u64_of(self.meta.get(META_TLS_DROPPED.as_bytes())?);
         Ok(out)
     }
 
@@ -851,7 +722,7 @@ impl Store for SledStore {
     }
 
     fn endpoint_count(&self) -> Result<u64, StoreError> {
-        Ok(u64_of(self.meta.get(META_ENDPOINTS)?))
+        Ok(u64_of(self.meta.get(META_ENDPOINTS.as_bytes())?))
     }
 
     fn export_jsonl(&self, out: &mut dyn Write) -> Result<u64, StoreError> {
