@@ -33,6 +33,7 @@ use std::io::{BufRead, Write};
 use std::path::Path;
 use std::sync::Mutex;
 
+mod jsonl;
 mod merge;
 pub mod salvage;
 
@@ -571,23 +572,7 @@ impl SledStore {
             path: path.display().to_string(),
             error,
         };
-        let digest = {
-            let mut f = std::fs::File::open(path).map_err(file_err)?;
-            let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-            let mut buf = vec![0u8; 1 << 16];
-            loop {
-                let n = std::io::Read::read(&mut f, &mut buf).map_err(file_err)?;
-                if n == 0 {
-                    break;
-                }
-                ctx.update(&buf[..n]);
-            }
-            let d = ctx.finish();
-            d.as_ref()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        };
+        let digest = jsonl::file_digest(path)?;
         let mark = format!("{IMPORT_PREFIX}{digest}");
         if self.meta.contains_key(mark.as_bytes())? {
             return Ok(ImportOutcome::AlreadyImported);
@@ -726,101 +711,14 @@ impl Store for SledStore {
     }
 
     fn export_jsonl(&self, out: &mut dyn Write) -> Result<u64, StoreError> {
-        let mut lines = 0;
-        let mut put = |r: ExportRecord, out: &mut dyn Write| -> Result<(), StoreError> {
-            out.write_all(&enc(&r))?;
-            out.write_all(b"\n")?;
-            lines += 1;
-            Ok(())
-        };
-        let inv = self.inventory()?;
-        let dropped = inv.dropped_observations;
-        put(
-            ExportRecord::Inventory {
-                fields: InventoryShell {
-                    hosts: inv.hosts,
-                    dropped_observations: 0,
-                    timeline: inv.timeline,
-                },
-            },
-            out,
-        )?;
-        let tls = self.tls()?;
-        if !tls.is_empty() {
-            put(
-                ExportRecord::Tls {
-                    inventory: Box::new(tls),
-                },
-                out,
-            )?;
-        }
-        for (key, record) in inv.endpoints {
-            put(
-                ExportRecord::Endpoint {
-                    key,
-                    record: Box::new(record),
-                },
-                out,
-            )?;
-        }
-        for (id, state) in self.agents()? {
-            put(ExportRecord::Agent { id, state }, out)?;
-        }
-        let mut counters = self.counters()?;
-        if dropped > 0 {
-            counters.insert("store.dropped_observations".into(), dropped);
-        }
-        for (name, value) in counters {
-            put(ExportRecord::Counter { name, value }, out)?;
-        }
-        for (id, record) in self.reviews()? {
-            put(ExportRecord::Review { id, record }, out)?;
-        }
-        for event in self.review_events(None)? {
-            put(ExportRecord::ReviewEvent { event }, out)?;
-        }
-        out.flush()?;
-        Ok(lines)
+        jsonl::export(self, out)
     }
 
     fn import_jsonl(&self, input: &mut dyn BufRead) -> Result<u64, StoreError> {
         let _w = self.lock();
-        let mut n = 0u64;
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if input.read_line(&mut line)? == 0 {
-                break;
-            }
-            n += 1;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let rec: ExportRecord =
-                serde_json::from_str(&line).map_err(|e| StoreError::Import {
-                    line: n,
-                    message: e.to_string(),
-                })?;
-            let counter;
-            let mut delta = Delta::default();
-            match &rec {
-                ExportRecord::Endpoint { key, record } => {
-                    delta.endpoints.push((key, record));
-                }
-                ExportRecord::Inventory { fields } => {
-                    delta.hosts = Some(&fields.hosts);
-                    delta.timeline = Some(&fields.timeline);
-                    delta.dropped = fields.dropped_observations;
-                }
-                ExportRecord::Tls { inventory } => delta.tls = Some(inventory),
-                ExportRecord::Counter { name, value } => {
-                    if name == "store.dropped_observations" {
-                        delta.dropped = *value;
-                    } else {
-                        counter = BTreeMap::from([(name.clone(), *value)]);
-                        delta.counters = Some(&counter);
-                    }
-                }
+        let n = jsonl::read(input, &mut |rec| {
+            let mut counter = BTreeMap::new();
+            match rec {
                 ExportRecord::Review { id, record } => {
                     // The newer decision wins.
                     let old = self.reviews.get(id.as_bytes())?;
@@ -834,7 +732,6 @@ impl Store for SledStore {
                         }
                         self.reviews.insert(id.as_bytes(), enc(record))?;
                     }
-                    continue;
                 }
                 ExportRecord::ReviewEvent { event } => {
                     // Keyed by its own content: the same event imported twice is one event.
@@ -847,20 +744,17 @@ impl Store for SledStore {
                         }
                         self.review_events.insert(key, enc(&event))?;
                     }
-                    continue;
                 }
                 ExportRecord::Agent { id, state } => {
-                    let update = move |old: Option<AgentState>| {
-                        let mut s = old.unwrap_or_default();
-                        s.absorb(state);
-                        Some(s)
-                    };
-                    self.merge_tx(Some((id, &update)), &delta)?;
-                    continue;
+                    let update = jsonl::absorb(state);
+                    self.merge_tx(Some((id, &update)), &Delta::default())?;
+                }
+                _ => {
+                    self.merge_tx(None, &Delta::of_record(rec, &mut counter))?;
                 }
             }
-            self.merge_tx(None, &delta)?;
-        }
+            Ok(())
+        })?;
         self.migrate_reviews_into_the_trail()?;
         self.db.flush()?;
         Ok(n)
