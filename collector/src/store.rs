@@ -35,6 +35,7 @@ use std::sync::Mutex;
 
 mod jsonl;
 mod merge;
+pub mod pg;
 pub mod salvage;
 
 use merge::{
@@ -195,6 +196,14 @@ pub enum StoreError {
          API (`shadowtap report --collector`)"
     )]
     InUse { path: String },
+    /// A PostgreSQL store's call failed: `url` is without its password, `what` names the
+    /// table or step.
+    #[error("PostgreSQL store at {url}: {what}: {error}")]
+    Postgres {
+        url: String,
+        what: String,
+        error: postgres::Error,
+    },
     #[error("{path} is not a collector store (no sled `db` or `conf` file in it)")]
     NotAStore { path: String },
     /// Not named `source`: that would make it the error's source too, printed twice by `{:#}`.
