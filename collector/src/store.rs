@@ -239,6 +239,12 @@ pub trait Store: Send + Sync {
     /// Record an [`EventAction::Expire`] event for every suppression run out by `now` that has
     /// none yet; returns how many were recorded.
     fn expire_reviews(&self, now: u64) -> Result<usize, StoreError>;
+    /// A number that changes whenever the inventory changes, from any process: for a store
+    /// shared by several collectors, so each one's cached analysis sees the others' batches.
+    /// `None` for a store only this process writes (its own applied batches say it all).
+    fn revision(&self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
 }
 
 /// One line of the JSONL export: `{"endpoint": {...}}`, `{"agent": {...}}`, ...

@@ -446,3 +446,82 @@ fn postgres_restarted_mid_stream_loses_nothing_acknowledged() {
     );
     assert_eq!(store.agents().expect("agents")["a1"].batches, 40);
 }
+
+mod served {
+    //! Two collectors (their HTTP state and routes) over one database: a batch ingested
+    //! through one is in the other's report, though the other had its analysis cached.
+
+    use super::pg_support::PgServer;
+    use analyzer::catalogue::Catalogue;
+    use analyzer::classify::Classifier;
+    use analyzer::wire::INGEST_PATH;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use collector::config::CollectorSettings;
+    use collector::server::{router, AppState, Peer};
+    use collector::store::pg::PgStore;
+    use std::sync::Arc;
+    use tower::ServiceExt;
+
+    async fn collector(url: String) -> Arc<AppState> {
+        tokio::task::spawn_blocking(move || {
+            let settings = CollectorSettings::default();
+            let store = PgStore::open(&url, settings.store_limits()).expect("open");
+            AppState::new(
+                settings,
+                Classifier::builtin(),
+                Arc::new(store),
+                Catalogue::default(),
+            )
+        })
+        .await
+        .expect("join")
+    }
+
+    async fn report(st: &Arc<AppState>) -> serde_json::Value {
+        let st = Arc::clone(st);
+        tokio::task::spawn_blocking(move || {
+            serde_json::to_value(st.report().expect("report")).expect("json")
+        })
+        .await
+        .expect("join")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_ingested_by_one_collector_is_reported_by_the_other() {
+        let (pg, url) = tokio::task::spawn_blocking(|| {
+            let pg = PgServer::start();
+            let url = pg.database("fleet");
+            (pg, url)
+        })
+        .await
+        .expect("join");
+        let (one, two) = (collector(url.clone()).await, collector(url).await);
+        let empty = report(&two).await;
+        for seq in 0..3 {
+            let path = format!("/v1/accounts/{seq}/balances");
+            let body = super::batch("a1", 1, seq, &[path.as_str(), "/v1/fx"]).encode();
+            let mut req = Request::post(INGEST_PATH)
+                .body(Body::from(body))
+                .expect("request");
+            req.extensions_mut().insert(Peer(Some("a1".into())));
+            let status = router(Arc::clone(&one))
+                .oneshot(req)
+                .await
+                .expect("infallible")
+                .status();
+            assert_eq!(status, StatusCode::OK);
+        }
+        let (from_one, from_two) = (report(&one).await, report(&two).await);
+        assert_ne!(
+            from_two, empty,
+            "the other collector's cache did not hide the batches"
+        );
+        assert_eq!(from_one, from_two, "both collectors serve the same report");
+        let text = from_two.to_string();
+        assert!(text.contains("/v1/fx"), "{text}");
+        tokio::task::spawn_blocking(move || drop(pg))
+            .await
+            .expect("join");
+    }
+}

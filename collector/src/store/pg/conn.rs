@@ -165,6 +165,22 @@ impl Pool {
     }
 }
 
+impl Drop for Pool {
+    /// Closing a client blocks on its own runtime, which panics on a thread that drives async
+    /// tasks (a collector dropping its state at shutdown): close them on a thread of their own.
+    fn drop(&mut self) {
+        let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(|p| p.into_inner()));
+        if !idle.is_empty() {
+            let closing = std::thread::Builder::new()
+                .name("pg-close".into())
+                .spawn(move || drop(idle));
+            if let Err(e) = closing {
+                tracing::debug!("closing PostgreSQL connections: no thread ({e}); left to exit");
+            }
+        }
+    }
+}
+
 /// PostgreSQL text cannot hold NUL: a NUL in a name or record (hostile traffic can put one in
 /// a field name) is stored as U+2400 SYMBOL FOR NULL instead of failing the batch forever.
 pub(super) fn text_safe(s: &str) -> std::borrow::Cow<'_, str> {

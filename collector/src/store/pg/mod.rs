@@ -32,6 +32,8 @@ pub use conn::redact;
 
 /// Advisory lock key held by every writing transaction.
 const WRITE_LOCK: i64 = 0x5348_4144_0002;
+/// The number raised by every applied batch and import (see [`Store::revision`]).
+const REVISION: &str = "revision";
 
 /// Whether `s` names a PostgreSQL database rather than a directory.
 pub fn is_postgres_url(s: &str) -> bool {
@@ -208,6 +210,7 @@ impl PgStore {
             Ok(())
         })?;
         reviews::migrate_into_trail(t)?;
+        merge::MergeTables::add_number(t, REVISION, 1)?;
         Ok(n)
     }
 }
@@ -240,6 +243,9 @@ impl Store for PgStore {
             let applied = self.merge(t, Some((&batch.agent_id, &update)), &delta)?;
             if applied && full_before {
                 t.age_out(batch.window_end, &self.limits)?;
+            }
+            if applied {
+                merge::MergeTables::add_number(t, REVISION, 1)?;
             }
             Ok((applied, applied))
         })
@@ -334,6 +340,10 @@ impl Store for PgStore {
 
     fn review_events(&self, finding: Option<&str>) -> Result<Vec<ReviewEvent>, StoreError> {
         self.read(|t| reviews::events(t, finding))
+    }
+
+    fn revision(&self) -> Result<Option<u64>, StoreError> {
+        self.read(|t| number(t, REVISION)).map(Some)
     }
 
     fn expire_reviews(&self, now: u64) -> Result<usize, StoreError> {
