@@ -40,6 +40,9 @@ pub struct CollectorSettings {
     pub listen: String,
     /// Directory of the sled store.
     pub data: PathBuf,
+    /// A PostgreSQL URL (`postgres://USER@HOST/DB`): keep the inventory there instead of in
+    /// `data` (several collectors may share one database).
+    pub store: Option<String>,
     /// OpenAPI documents or directories; reloaded when a file changes.
     pub catalog: Vec<PathBuf>,
     /// Extra folders the catalogue's `$ref`s may read from, besides the `catalog` folders and
@@ -101,6 +104,7 @@ impl Default for CollectorSettings {
         CollectorSettings {
             listen: "0.0.0.0:7443".into(),
             data: PathBuf::from("/var/lib/shadowtap/collector"),
+            store: None,
             catalog: Vec::new(),
             catalog_root: Vec::new(),
             cert: PathBuf::from("collector.pem"),

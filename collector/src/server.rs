@@ -25,7 +25,8 @@ use crate::admission::Admission;
 use crate::catalogue_files::{CatalogueOptions, CatalogueReloader};
 use crate::config::CollectorSettings;
 use crate::handshake_log;
-use crate::store::{SledStore, StoreError};
+use crate::store::pg::PgStore;
+use crate::store::{SledStore, Store, StoreError};
 use crate::tls;
 use analyzer::catalogue::Catalogue;
 use analyzer::classify::Classifier;
@@ -102,12 +103,36 @@ fn load(reloader: &mut CatalogueReloader) -> Result<Catalogue, ServerError> {
     Ok(catalogue)
 }
 
+/// The sled store in `data`, or the PostgreSQL database `store` names. Opened on a blocking
+/// thread: every store call is blocking I/O (the PostgreSQL client runs its own runtime).
+async fn open_store(settings: &CollectorSettings) -> Result<Arc<dyn Store>, ServerError> {
+    let (url, data, limits) = (
+        settings.store.clone(),
+        settings.data.clone(),
+        settings.store_limits(),
+    );
+    let opened = tokio::task::spawn_blocking(move || -> Result<Arc<dyn Store>, StoreError> {
+        Ok(match url {
+            Some(url) => Arc::new(PgStore::open(&url, limits)?),
+            None => Arc::new(SledStore::open(&data, limits)?),
+        })
+    })
+    .await;
+    match opened {
+        Ok(r) => Ok(r?),
+        Err(e) => Err(ServerError::Store(StoreError::Corrupt {
+            what: "store".into(),
+            message: format!("opening it failed: {e}"),
+        })),
+    }
+}
+
 /// Open the store, load the catalogue, bind, and serve until [`Running::shutdown`].
 pub async fn start(
     settings: CollectorSettings,
     classifier: Classifier,
 ) -> Result<Running, ServerError> {
-    let store = SledStore::open(&settings.data, settings.store_limits())?;
+    let store = open_store(&settings).await?;
     let tls_config = tls::server_config(&settings.cert, &settings.key, &settings.ca)?;
     let mut reloader = CatalogueReloader::new(
         &settings.catalog,
@@ -127,13 +152,17 @@ pub async fn start(
         addr: settings.listen.clone(),
         source: e,
     })?;
-    let state = AppState::new(settings, classifier, Arc::new(store), catalogue);
-    if let Ok(agents) = state.store.agents() {
-        state.metrics.agents.set(agents.len() as i64);
-    }
-    if let Ok(n) = state.store.endpoint_count() {
-        state.metrics.endpoints.set(n as i64);
-    }
+    let state = AppState::new(settings, classifier, store, catalogue);
+    let st = Arc::clone(&state);
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Ok(agents) = st.store.agents() {
+            st.metrics.agents.set(agents.len() as i64);
+        }
+        if let Ok(n) = st.store.endpoint_count() {
+            st.metrics.endpoints.set(n as i64);
+        }
+    })
+    .await;
     state.metrics.catalogue_loaded(reloader.status(), 0, false);
     let (stop, stop_rx) = watch::channel(false);
     tokio::spawn(watch_catalogue(
@@ -419,10 +448,16 @@ async fn ingest_batch(
     let store = Arc::clone(&st.store);
     let applied = tokio::task::spawn_blocking(move || {
         let r = store.apply(&batch);
-        (batch, r)
+        // The gauges, read here: store calls are blocking I/O.
+        let accepted = matches!(r, Ok(AckStatus::Accepted));
+        let endpoints = accepted.then(|| store.endpoint_count().ok()).flatten();
+        let agents = (accepted && batch.seq == 0)
+            .then(|| store.agents().ok().map(|a| a.len()))
+            .flatten();
+        (batch, r, endpoints, agents)
     })
     .await;
-    let (batch, result) = match applied {
+    let (batch, result, endpoints, agents) = match applied {
         Ok(x) => x,
         Err(e) => {
             st.metrics.batch("refused", "store_error");
@@ -439,13 +474,11 @@ async fn ingest_batch(
                     st.bump_generation();
                     st.metrics.batch("accepted", "");
                     st.metrics.observations.inc_by(batch.observations);
-                    if let Ok(n) = st.store.endpoint_count() {
+                    if let Some(n) = endpoints {
                         st.metrics.endpoints.set(n as i64);
                     }
-                    if batch.seq == 0 {
-                        if let Ok(a) = st.store.agents() {
-                            st.metrics.agents.set(a.len() as i64);
-                        }
+                    if let Some(a) = agents {
+                        st.metrics.agents.set(a as i64);
                     }
                 }
                 AckStatus::Duplicate => st.metrics.batch("duplicate", ""),

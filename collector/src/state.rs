@@ -56,6 +56,8 @@ pub struct AppState {
 pub struct FleetAnalysis {
     /// The store generation it was computed at.
     pub generation: u64,
+    /// The shared store's revision it was computed at (see [`Store::revision`]).
+    pub revision: Option<u64>,
     /// The merged inventory after cardinality learning.
     pub inventory: Inventory,
     pub tls: TlsInventory,
@@ -130,7 +132,12 @@ impl AppState {
         // Read before the store: a batch applied while computing leaves the result stale
         // (older generation), never newer than its label.
         let generation = self.generation.load(Ordering::SeqCst);
-        if let Some(a) = cached.as_ref().filter(|a| a.generation == generation) {
+        // Another collector sharing the store may have applied batches too.
+        let revision = self.store.revision()?;
+        if let Some(a) = cached
+            .as_ref()
+            .filter(|a| a.generation == generation && a.revision == revision)
+        {
             self.metrics.analysis_cache(true);
             return Ok(Arc::clone(a));
         }
@@ -153,6 +160,7 @@ impl AppState {
             .set(d.inventory.endpoints.len() as i64);
         let a = Arc::new(FleetAnalysis {
             generation,
+            revision,
             inventory: d.inventory,
             tls: d.tls,
             catalogue,

@@ -16,28 +16,36 @@
 //! TLS hosts (SNI -> [`TlsHostRecord`]) have their own tree, merged like HTTP hosts, so the
 //! collector derives the same TLS findings as `scan`.
 //!
-//! Beside the merged trees, the `contributions` tree keeps what each agent added, written in the
-//! same transaction, so one agent's data can be audited and removed ([`contrib`]).
+//! Beside the merged trees, sled's `contributions` tree keeps what each agent added, written in
+//! the same transaction, so one agent's data can be audited and removed ([`contrib`]).
 //!
 //! Not here: findings (computed from the inventory against the catalogue by the server).
 
 use crate::review::{EventAction, ReviewEvent, ReviewRecord};
-use analyzer::inventory::{
-    EndpointRecord, HostRecord, Inventory, InventoryLimits, TIMELINE_MINUTES,
-};
+use analyzer::inventory::{EndpointRecord, Inventory, InventoryLimits};
 use analyzer::observation::EndpointKey;
 use analyzer::time::Timestamp;
-use analyzer::tls::{TlsHostRecord, TlsInventory, TlsLimits};
+use analyzer::tls::{TlsInventory, TlsLimits};
 use analyzer::wire::{AckStatus, Batch, InventoryShell};
 use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+use sled::transaction::{
+    ConflictableTransactionError, TransactionError, Transactional, TransactionalTree,
+};
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::path::Path;
 use std::sync::Mutex;
 
 pub mod contrib;
+mod jsonl;
+mod merge;
+pub mod pg;
 pub mod salvage;
+
+use merge::{
+    AgentUpdate, Delta, Table, AGED_OUT, COUNTER_PREFIX, META_DROPPED, META_ENDPOINTS, META_HOSTS,
+    META_LAST_SWEEP, META_TLS_DROPPED, META_TLS_WITHOUT_SNI,
+};
 
 /// What the store keeps per agent.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -197,7 +205,17 @@ pub enum StoreError {
          API (`shadowtap report --collector`)"
     )]
     InUse { path: String },
-    #[error("no agent or import named {owner:?} contributed to this store (see `shadowtap store agents`)")]
+    /// A PostgreSQL store's call failed: `url` is without its password, `what` names the
+    /// table or step.
+    #[error("PostgreSQL store at {url}: {what}: {error}")]
+    Postgres {
+        url: String,
+        what: String,
+        error: postgres::Error,
+    },
+    #[error(
+        "no agent or import named {owner:?} contributed to this store (see `shadowtap store agents`)"
+    )]
     NoContribution { owner: String },
     #[error("{path} is not a collector store (no sled `db` or `conf` file in it)")]
     NotAStore { path: String },
@@ -234,6 +252,12 @@ pub trait Store: Send + Sync {
     /// Record an [`EventAction::Expire`] event for every suppression run out by `now` that has
     /// none yet; returns how many were recorded.
     fn expire_reviews(&self, now: u64) -> Result<usize, StoreError>;
+    /// A number that changes whenever the inventory changes, from any process: for a store
+    /// shared by several collectors, so each one's cached analysis sees the others' batches.
+    /// `None` for a store only this process writes (its own applied batches say it all).
+    fn revision(&self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
 }
 
 /// One line of the JSONL export: `{"endpoint": {...}}`, `{"agent": {...}}`, ...
@@ -273,8 +297,8 @@ pub enum ExportRecord {
     ReviewEvent {
         event: ReviewEvent,
     },
-    /// One record of an agent's contribution ([`contrib`]); written before the merged
-    /// records.
+    /// One record of an agent's contribution ([`contrib`]), written before the merged
+    /// records. A store that keeps no contributions (PostgreSQL) skips them.
     Contribution {
         owner: String,
         part: contrib::Part,
@@ -306,31 +330,13 @@ pub struct SledStore {
     write: Mutex<()>,
 }
 
-const META_ENDPOINTS: &[u8] = b"endpoint_count";
-const META_DROPPED: &[u8] = b"dropped_observations";
+/// The inventory shell in `meta` (the numbers are named in [`merge`]).
 const META_SHELL: &[u8] = b"inventory_shell";
-const META_HOSTS: &[u8] = b"host_count";
-const META_TLS_HOSTS: &[u8] = b"tls_host_count";
-const META_TLS_WITHOUT_SNI: &[u8] = b"tls_without_sni";
-const META_TLS_DROPPED: &[u8] = b"tls_dropped_hosts";
-/// Packet time (µs) of the last age-out sweep.
-const META_LAST_SWEEP: &[u8] = b"last_age_out";
-/// Counter of endpoints removed by age-out sweeps.
-const AGED_OUT: &str = "store.endpoints_aged_out";
-/// Least packet time between two age-out sweeps: a sweep reads every endpoint.
-const SWEEP_EVERY_MICROS: i64 = 3600 * Timestamp::MICROS_PER_SEC;
-/// Probe-like endpoints (few exchanges, none answered 2xx/3xx: scanners, random-path floods)
-/// are aged out after this much quiet instead of the full age.
-const PROBE_MAX_AGE_MICROS: i64 = 3600 * Timestamp::MICROS_PER_SEC;
-const PROBE_MAX_EXCHANGES: u64 = 3;
 /// Records in the `contributions` tree.
-const META_CONTRIBUTIONS: &[u8] = b"contribution_count";
+const META_CONTRIBUTIONS: &str = "contribution_count";
 /// Set while a removal rebuilds the merged trees from the contributions: an open that finds it
 /// finishes the rebuild.
-const META_REBUILD: &[u8] = b"rebuild_pending";
-/// Counter of hosts not kept (over `max_hosts` or `max_new_hosts_per_batch`).
-const HOSTS_SHED: &str = "store.hosts_shed";
-const COUNTER_PREFIX: &str = "counter:";
+const META_REBUILD: &str = "rebuild_pending";
 
 fn enc<T: Serialize>(v: &T) -> Vec<u8> {
     // Plain data with string keys: serialisation cannot fail.
@@ -361,63 +367,7 @@ fn u64_of(bytes: Option<sled::IVec>) -> u64 {
         .unwrap_or(0)
 }
 
-/// How `merge_tx` merges: the agent state update, whose contribution the records are, and
-/// whether the per-batch caps apply (an agent's batch; not an import or a rebuild).
-struct Merge<'a> {
-    agent: Option<AgentUpdate<'a>>,
-    owner: Option<&'a str>,
-    batch: bool,
-}
-
-/// How `merge_tx` updates an agent's state: `None` means "duplicate, change nothing".
-type AgentUpdate<'a> = (
-    &'a str,
-    &'a dyn Fn(Option<AgentState>) -> Option<AgentState>,
-);
-
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
-
-/// What one batch or import record adds to the store, borrowed: merged record by record into
-/// the trees, with no inventory built in between.
-#[derive(Default)]
-struct Delta<'a> {
-    endpoints: Vec<(&'a EndpointKey, &'a EndpointRecord)>,
-    hosts: Option<&'a BTreeMap<String, HostRecord>>,
-    timeline: Option<&'a BTreeMap<i64, u64>>,
-    dropped: u64,
-    tls: Option<&'a TlsInventory>,
-    counters: Option<&'a BTreeMap<String, u64>>,
-}
-
-impl<'a> Delta<'a> {
-    fn of_batch(batch: &'a Batch) -> Delta<'a> {
-        let doc = &batch.inventory;
-        Delta {
-            endpoints: doc.endpoints.iter().map(|e| (&e.key, &e.record)).collect(),
-            hosts: Some(&doc.hosts),
-            timeline: Some(&doc.timeline),
-            dropped: doc.dropped_observations,
-            tls: Some(&doc.tls),
-            counters: Some(&batch.counters),
-        }
-    }
-}
-
-fn add_u64(
-    meta: &sled::transaction::TransactionalTree,
-    key: &[u8],
-    v: u64,
-) -> Result<(), sled::transaction::UnabortableTransactionError> {
-    if v > 0 {
-        let old = u64_of(meta.get(key)?);
-        meta.insert(key, &old.saturating_add(v).to_be_bytes())?;
-    }
-    Ok(())
-}
-
-fn abort<T>(e: StoreError) -> TxResult<T> {
-    Err(ConflictableTransactionError::Abort(e))
-}
 
 impl SledStore {
     /// Open (or create) the store in `dir`. A damaged store is a [`StoreError::Damaged`]
@@ -475,7 +425,7 @@ impl SledStore {
         };
         store.move_hosts_out_of_the_shell()?;
         store.migrate_reviews_into_the_trail()?;
-        if store.meta.contains_key(META_REBUILD)? {
+        if store.meta.contains_key(META_REBUILD.as_bytes())? {
             // A removal was cut short: its records are gone, the merged trees not yet rebuilt.
             let _w = store.lock();
             store.rebuild()?;
@@ -540,13 +490,13 @@ impl SledStore {
             ..shell.clone()
         };
         let r = (&self.hosts, &self.meta).transaction(|(hosts, meta)| -> TxResult<()> {
-            let mut count = u64_of(meta.get(META_HOSTS)?);
+            let mut count = u64_of(meta.get(META_HOSTS.as_bytes())?);
             for (name, rec) in &shell.hosts {
                 if hosts.insert(name.as_bytes(), enc(rec))?.is_none() {
                     count += 1;
                 }
             }
-            meta.insert(META_HOSTS, &count.to_be_bytes())?;
+            meta.insert(META_HOSTS.as_bytes(), &count.to_be_bytes())?;
             meta.insert(META_SHELL, enc(&rest))?;
             Ok(())
         });
@@ -562,23 +512,17 @@ impl SledStore {
         self.write.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Merge `d` and optionally an agent state, in one transaction, record by record; with an
-    /// owner, what the merged trees kept is added to its contribution in the same transaction.
-    fn merge_tx(&self, how: Merge<'_>, d: &Delta<'_>) -> Result<bool, StoreError> {
-        let max_endpoints = self.limits.inventory.max_endpoints as u64;
-        let cap = self.limits.inventory.max_names;
-        let tls_limits = self.limits.tls;
-        let max_agents = self.limits.max_agents;
-        let agent_count = self.agents.len();
+    /// Merge `d` and optionally an agent state, in one transaction (see [`merge::merge`]); with
+    /// an owner, what the merge kept is added to its contribution in the same transaction.
+    fn merge_tx(
+        &self,
+        agent: Option<AgentUpdate<'_>>,
+        owner: Option<&str>,
+        d: &Delta<'_>,
+    ) -> Result<bool, StoreError> {
+        let agents_before = self.agents.len();
         let max_contrib = self.limits.max_contribution_records as u64;
-        let (max_hosts, max_new_hosts) = (
-            self.limits.max_hosts as u64,
-            if how.batch {
-                self.limits.max_new_hosts_per_batch as u64
-            } else {
-                u64::MAX
-            },
-        );
+        let owner = owner.filter(|_| max_contrib > 0);
         let trees = (
             &self.endpoints,
             &self.agents,
@@ -587,174 +531,95 @@ impl SledStore {
             &self.tls,
             &self.contributions,
         );
-        let r = trees.transaction(
-            |(endpoints, agents, meta, hosts, tls, contributions)| -> TxResult<bool> {
-                if let Some((id, update)) = how.agent {
-                    let old = match agents.get(id.as_bytes())? {
-                        Some(b) => Some(dec::<AgentState>("agent", &b).or_else(abort)?),
-                        None => None,
-                    };
-                    if old.is_none() && agent_count >= max_agents {
-                        return abort(StoreError::TooManyAgents(max_agents));
-                    }
-                    match update(old) {
-                        Some(new) => {
-                            agents.insert(id.as_bytes(), enc(&new))?;
-                        }
-                        None => return Ok(false),
-                    }
+        let r = trees.transaction(|(endpoints, agents, meta, hosts, tls, contributions)| {
+            let contrib = match owner {
+                Some(o) => {
+                    let count = u64_of(meta.get(META_CONTRIBUTIONS.as_bytes())?);
+                    Some(contrib::Writer::open(
+                        contributions,
+                        o,
+                        count,
+                        &self.limits,
+                    )?)
                 }
-                let mut owner = match how.owner.filter(|_| max_contrib > 0) {
-                    Some(o) => {
-                        let count = u64_of(meta.get(META_CONTRIBUTIONS)?);
-                        Some(contrib::Writer::open(contributions, o, count, max_contrib)?)
-                    }
-                    None => None,
-                };
-                let mut count = u64_of(meta.get(META_ENDPOINTS)?);
-                let mut dropped = d.dropped;
-                for (key, rec) in &d.endpoints {
-                    let k = enc(key);
-                    match endpoints.get(&k)? {
-                        Some(b) => {
-                            let mut mine: EndpointRecord = dec("endpoint", &b).or_else(abort)?;
-                            mine.merge(rec, cap);
-                            endpoints.insert(k.as_slice(), enc(&mine))?;
-                        }
-                        None if count < max_endpoints => {
-                            endpoints.insert(k.as_slice(), enc(rec))?;
-                            count += 1;
-                        }
-                        None => {
-                            dropped = dropped.saturating_add(rec.exchanges);
-                            continue;
-                        }
-                    }
-                    if let Some(w) = owner.as_mut() {
-                        let mine =
-                            w.put(contrib::Kind::Endpoint, &k, *rec, |a, b| a.merge(b, cap))?;
-                        if !mine {
-                            w.totals.unattributed_exchanges = w
-                                .totals
-                                .unattributed_exchanges
-                                .saturating_add(rec.exchanges);
-                        }
-                    }
-                }
-                let mut host_count = u64_of(meta.get(META_HOSTS)?);
-                let (mut new_hosts, mut shed) = (0u64, 0u64);
-                for (name, rec) in d.hosts.into_iter().flatten() {
-                    match hosts.get(name.as_bytes())? {
-                        Some(b) => {
-                            let mut mine: HostRecord = dec("host", &b).or_else(abort)?;
-                            mine.merge(rec);
-                            hosts.insert(name.as_bytes(), enc(&mine))?;
-                        }
-                        None if host_count < max_hosts && new_hosts < max_new_hosts => {
-                            hosts.insert(name.as_bytes(), enc(rec))?;
-                            host_count += 1;
-                            new_hosts += 1;
-                        }
-                        None => {
-                            shed += 1;
-                            continue;
-                        }
-                    }
-                    if let Some(w) = owner.as_mut() {
-                        w.put(contrib::Kind::Host, name.as_bytes(), rec, |a, b| a.merge(b))?;
-                    }
-                }
-                meta.insert(META_HOSTS, &host_count.to_be_bytes())?;
-                add_u64(
-                    meta,
-                    format!("{COUNTER_PREFIX}{HOSTS_SHED}").as_bytes(),
-                    shed,
-                )?;
-                if let Some(timeline) = d.timeline.filter(|t| !t.is_empty()) {
-                    let mut shell: InventoryShell = match meta.get(META_SHELL)? {
-                        Some(b) => dec("inventory shell", &b).or_else(abort)?,
-                        None => InventoryShell::default(),
-                    };
-                    for (minute, n) in timeline {
-                        let v = shell.timeline.entry(*minute).or_default();
-                        *v = v.saturating_add(*n);
-                    }
-                    while shell.timeline.len() > TIMELINE_MINUTES {
-                        shell.timeline.pop_first();
-                    }
-                    // `dropped_observations` is kept in its own key (it also counts store caps);
-                    // a shell from before that moves its count there (no owner's).
-                    add_u64(
-                        meta,
-                        META_DROPPED,
-                        std::mem::take(&mut shell.dropped_observations),
-                    )?;
-                    meta.insert(META_SHELL, enc(&shell))?;
-                    if let Some(w) = owner.as_mut() {
-                        w.totals.add_timeline(timeline);
-                    }
-                }
-                if let Some(t) = d.tls {
-                    let mut tls_count = u64_of(meta.get(META_TLS_HOSTS)?);
-                    let mut tls_dropped = t.dropped_hosts;
-                    for (host, rec) in &t.hosts {
-                        let kept = match tls.get(host.as_bytes())? {
-                            Some(b) => {
-                                let mut mine: TlsHostRecord = dec("TLS host", &b).or_else(abort)?;
-                                mine.merge(rec, tls_limits.max_names);
-                                tls.insert(host.as_bytes(), enc(&mine))?;
-                                true
-                            }
-                            None if tls_count < tls_limits.max_hosts as u64 => {
-                                let mut fresh = TlsHostRecord::default();
-                                fresh.merge(rec, tls_limits.max_names);
-                                tls.insert(host.as_bytes(), enc(&fresh))?;
-                                tls_count += 1;
-                                true
-                            }
-                            None => {
-                                tls_dropped = tls_dropped.saturating_add(rec.connections);
-                                false
-                            }
-                        };
-                        if let (true, Some(w)) = (kept, owner.as_mut()) {
-                            let mut capped = TlsHostRecord::default();
-                            capped.merge(rec, tls_limits.max_names);
-                            w.put(contrib::Kind::TlsHost, host.as_bytes(), &capped, |a, b| {
-                                a.merge(b, tls_limits.max_names)
-                            })?;
-                        }
-                    }
-                    meta.insert(META_TLS_HOSTS, &tls_count.to_be_bytes())?;
-                    add_u64(meta, META_TLS_WITHOUT_SNI, t.without_sni)?;
-                    add_u64(meta, META_TLS_DROPPED, tls_dropped)?;
-                    if let Some(w) = owner.as_mut() {
-                        w.totals.tls_without_sni =
-                            w.totals.tls_without_sni.saturating_add(t.without_sni);
-                        w.totals.tls_dropped = w.totals.tls_dropped.saturating_add(tls_dropped);
-                    }
-                }
-                for (name, v) in d.counters.into_iter().flatten() {
-                    add_u64(meta, format!("{COUNTER_PREFIX}{name}").as_bytes(), *v)?;
-                    if let Some(w) = owner.as_mut() {
-                        let c = w.totals.counters.entry(name.clone()).or_default();
-                        *c = c.saturating_add(*v);
-                    }
-                }
-                meta.insert(META_ENDPOINTS, &count.to_be_bytes())?;
-                add_u64(meta, META_DROPPED, dropped)?;
-                if let Some(mut w) = owner {
-                    w.totals.dropped = w.totals.dropped.saturating_add(dropped);
-                    let n = w.close()?;
-                    meta.insert(META_CONTRIBUTIONS, &n.to_be_bytes())?;
-                }
-                Ok(true)
-            },
-        );
+                None => None,
+            };
+            let mut t = SledTx {
+                endpoints,
+                agents,
+                meta,
+                hosts,
+                tls,
+                contrib,
+            };
+            let applied = merge::merge(&mut t, &self.limits, agents_before, agent, d)?;
+            if let (true, Some(w)) = (applied, t.contrib) {
+                let n = w.close()?;
+                meta.insert(META_CONTRIBUTIONS.as_bytes(), &n.to_be_bytes())?;
+            }
+            Ok(applied)
+        });
         match r {
             Ok(applied) => Ok(applied),
             Err(TransactionError::Abort(e)) => Err(e),
             Err(TransactionError::Storage(e)) => Err(StoreError::Db(e)),
+        }
+    }
+}
+
+/// The sled trees of one transaction, as [`merge::MergeTables`], with the contribution the
+/// merge is written to (if any).
+struct SledTx<'a> {
+    endpoints: &'a TransactionalTree,
+    agents: &'a TransactionalTree,
+    meta: &'a TransactionalTree,
+    hosts: &'a TransactionalTree,
+    tls: &'a TransactionalTree,
+    contrib: Option<contrib::Writer<'a>>,
+}
+
+impl SledTx<'_> {
+    fn tree(&self, table: Table) -> &TransactionalTree {
+        match table {
+            Table::Endpoints => self.endpoints,
+            Table::Hosts => self.hosts,
+            Table::Tls => self.tls,
+            Table::Agents => self.agents,
+        }
+    }
+}
+
+impl merge::MergeTables for SledTx<'_> {
+    type Error = ConflictableTransactionError<StoreError>;
+    type Bytes = sled::IVec;
+    fn abort(e: StoreError) -> Self::Error {
+        ConflictableTransactionError::Abort(e)
+    }
+    fn get(&mut self, table: Table, key: &[u8]) -> Result<Option<sled::IVec>, Self::Error> {
+        Ok(self.tree(table).get(key)?)
+    }
+    fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), Self::Error> {
+        self.tree(table).insert(key, value)?;
+        Ok(())
+    }
+    fn number(&mut self, name: &str) -> Result<u64, Self::Error> {
+        Ok(u64_of(self.meta.get(name.as_bytes())?))
+    }
+    fn set_number(&mut self, name: &str, value: u64) -> Result<(), Self::Error> {
+        self.meta.insert(name.as_bytes(), &value.to_be_bytes())?;
+        Ok(())
+    }
+    fn shell(&mut self) -> Result<Option<sled::IVec>, Self::Error> {
+        Ok(self.meta.get(META_SHELL)?)
+    }
+    fn set_shell(&mut self, value: &[u8]) -> Result<(), Self::Error> {
+        self.meta.insert(META_SHELL, value)?;
+        Ok(())
+    }
+    fn kept(&mut self, what: merge::Kept<'_>) -> Result<(), Self::Error> {
+        match self.contrib.as_mut() {
+            Some(w) => w.kept(what),
+            None => Ok(()),
         }
     }
 }
@@ -809,23 +674,7 @@ impl SledStore {
             path: path.display().to_string(),
             error,
         };
-        let digest = {
-            let mut f = std::fs::File::open(path).map_err(file_err)?;
-            let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-            let mut buf = vec![0u8; 1 << 16];
-            loop {
-                let n = std::io::Read::read(&mut f, &mut buf).map_err(file_err)?;
-                if n == 0 {
-                    break;
-                }
-                ctx.update(&buf[..n]);
-            }
-            let d = ctx.finish();
-            d.as_ref()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        };
+        let digest = jsonl::file_digest(path)?;
         let mark = format!("{IMPORT_PREFIX}{digest}");
         if self.meta.contains_key(mark.as_bytes())? {
             return Ok(ImportOutcome::AlreadyImported);
@@ -843,21 +692,13 @@ impl SledStore {
     /// packet time `now`, at most once per hour of packet time. Called when the store is at its
     /// endpoint cap, so it makes room instead of shedding every new endpoint forever.
     fn age_out(&self, now: Timestamp) -> Result<(), StoreError> {
-        let last = u64_of(self.meta.get(META_LAST_SWEEP)?) as i64;
-        if last != 0 && now.micros().saturating_sub(last) < SWEEP_EVERY_MICROS {
+        if !merge::sweep_due(u64_of(self.meta.get(META_LAST_SWEEP.as_bytes())?), now) {
             return Ok(());
         }
-        let max_age = i64::try_from(self.limits.endpoint_max_age_secs)
-            .unwrap_or(i64::MAX)
-            .saturating_mul(Timestamp::MICROS_PER_SEC);
         let mut stale = Vec::new();
         for kv in self.endpoints.iter() {
             let (k, v) = kv?;
-            let rec: EndpointRecord = dec("endpoint", &v)?;
-            let quiet = now.since(rec.last_seen);
-            let answered = rec.statuses.keys().any(|s| (200..400).contains(s));
-            let probe = rec.exchanges <= PROBE_MAX_EXCHANGES && !answered;
-            if quiet >= max_age || (probe && quiet >= PROBE_MAX_AGE_MICROS) {
+            if merge::is_stale(&dec("endpoint", &v)?, now, &self.limits) {
                 stale.push(k);
             }
         }
@@ -870,12 +711,15 @@ impl SledStore {
                     gone += 1;
                 }
             }
-            let count = u64_of(meta.get(META_ENDPOINTS)?).saturating_sub(gone);
-            meta.insert(META_ENDPOINTS, &count.to_be_bytes())?;
+            let count = u64_of(meta.get(META_ENDPOINTS.as_bytes())?).saturating_sub(gone);
+            meta.insert(META_ENDPOINTS.as_bytes(), &count.to_be_bytes())?;
             let k = format!("{COUNTER_PREFIX}{AGED_OUT}");
             let old = u64_of(meta.get(k.as_bytes())?);
             meta.insert(k.as_bytes(), &old.saturating_add(gone).to_be_bytes())?;
-            meta.insert(META_LAST_SWEEP, &now.micros().max(1).to_be_bytes())?;
+            meta.insert(
+                META_LAST_SWEEP.as_bytes(),
+                &now.micros().max(1).to_be_bytes(),
+            )?;
             Ok(())
         });
         match r {
@@ -894,30 +738,16 @@ impl SledStore {
 impl Store for SledStore {
     fn apply(&self, batch: &Batch) -> Result<AckStatus, StoreError> {
         let w = self.lock();
-        let (epoch, seq) = (batch.epoch, batch.seq);
-        let observations = batch.observations;
-        let window_end = batch.window_end;
-        let run = batch.run_id.as_str();
-        let update = move |old: Option<AgentState>| -> Option<AgentState> {
-            let mut s = old.unwrap_or_default();
-            if !s.advance(run, epoch, seq) {
-                return None;
-            }
-            s.batches = s.batches.saturating_add(1);
-            s.observations = s.observations.saturating_add(observations);
-            s.last_window_end = s.last_window_end.max(window_end);
-            Some(s)
-        };
+        let update = merge::batch_update(batch);
         let full_before = self.endpoint_count()? >= self.limits.inventory.max_endpoints as u64;
         let delta = Delta::of_batch(batch);
-        let how = Merge {
-            agent: Some((&batch.agent_id, &update)),
-            owner: Some(&batch.agent_id),
-            batch: true,
-        };
-        let applied = self.merge_tx(how, &delta)?;
+        let applied = self.merge_tx(
+            Some((&batch.agent_id, &update)),
+            Some(&batch.agent_id),
+            &delta,
+        )?;
         if applied && full_before {
-            self.age_out(window_end)?;
+            self.age_out(batch.window_end)?;
         }
         drop(w);
         // Durable before the agent hears "stored" (a duplicate too: its first copy may still
@@ -946,7 +776,7 @@ impl Store for SledStore {
             inv.hosts
                 .insert(String::from_utf8_lossy(&k).into_owned(), dec("host", &v)?);
         }
-        inv.dropped_observations = u64_of(self.meta.get(META_DROPPED)?);
+        inv.dropped_observations = u64_of(self.meta.get(META_DROPPED.as_bytes())?);
         Ok(inv)
     }
 
@@ -959,8 +789,8 @@ impl Store for SledStore {
                 dec("TLS host", &v)?,
             );
         }
-        out.without_sni = u64_of(self.meta.get(META_TLS_WITHOUT_SNI)?);
-        out.dropped_hosts = u64_of(self.meta.get(META_TLS_DROPPED)?);
+        out.without_sni = u64_of(self.meta.get(META_TLS_WITHOUT_SNI.as_bytes())?);
+        out.dropped_hosts = u64_of(self.meta.get(META_TLS_DROPPED.as_bytes())?);
         Ok(out)
     }
 
@@ -984,107 +814,21 @@ impl Store for SledStore {
     }
 
     fn endpoint_count(&self) -> Result<u64, StoreError> {
-        Ok(u64_of(self.meta.get(META_ENDPOINTS)?))
+        Ok(u64_of(self.meta.get(META_ENDPOINTS.as_bytes())?))
     }
 
     fn export_jsonl(&self, out: &mut dyn Write) -> Result<u64, StoreError> {
         // First, so an import knows the merged records that follow are attributed.
-        let mut lines = self.export_contributions(out)?;
-        let mut put = |r: ExportRecord, out: &mut dyn Write| -> Result<(), StoreError> {
-            out.write_all(&enc(&r))?;
-            out.write_all(b"\n")?;
-            lines += 1;
-            Ok(())
-        };
-        let inv = self.inventory()?;
-        let dropped = inv.dropped_observations;
-        put(
-            ExportRecord::Inventory {
-                fields: InventoryShell {
-                    hosts: inv.hosts,
-                    dropped_observations: 0,
-                    timeline: inv.timeline,
-                },
-            },
-            out,
-        )?;
-        let tls = self.tls()?;
-        if !tls.is_empty() {
-            put(
-                ExportRecord::Tls {
-                    inventory: Box::new(tls),
-                },
-                out,
-            )?;
-        }
-        for (key, record) in inv.endpoints {
-            put(
-                ExportRecord::Endpoint {
-                    key,
-                    record: Box::new(record),
-                },
-                out,
-            )?;
-        }
-        for (id, state) in self.agents()? {
-            put(ExportRecord::Agent { id, state }, out)?;
-        }
-        let mut counters = self.counters()?;
-        if dropped > 0 {
-            counters.insert("store.dropped_observations".into(), dropped);
-        }
-        for (name, value) in counters {
-            put(ExportRecord::Counter { name, value }, out)?;
-        }
-        for (id, record) in self.reviews()? {
-            put(ExportRecord::Review { id, record }, out)?;
-        }
-        for event in self.review_events(None)? {
-            put(ExportRecord::ReviewEvent { event }, out)?;
-        }
-        out.flush()?;
-        Ok(lines)
+        let contributions = self.export_contributions(out)?;
+        Ok(contributions + jsonl::export(self, out)?)
     }
 
     fn import_jsonl(&self, input: &mut dyn BufRead) -> Result<u64, StoreError> {
         let _w = self.lock();
-        let mut n = 0u64;
         let mut attributed = false;
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if input.read_line(&mut line)? == 0 {
-                break;
-            }
-            n += 1;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let rec: ExportRecord =
-                serde_json::from_str(&line).map_err(|e| StoreError::Import {
-                    line: n,
-                    message: e.to_string(),
-                })?;
-            let counter;
-            let mut delta = Delta::default();
-            match &rec {
-                ExportRecord::Endpoint { key, record } => {
-                    delta.endpoints.push((key, record));
-                }
-                ExportRecord::Inventory { fields } => {
-                    delta.hosts = Some(&fields.hosts);
-                    delta.timeline = Some(&fields.timeline);
-                    delta.dropped = fields.dropped_observations;
-                }
-                ExportRecord::Tls { inventory } => delta.tls = Some(inventory),
-                ExportRecord::Counter { name, value } => {
-                    if name == "store.dropped_observations" {
-                        delta.dropped = *value;
-                    } else {
-                        counter = BTreeMap::from([(name.clone(), *value)]);
-                        delta.counters = Some(&counter);
-                    }
-                }
+        let n = jsonl::read(input, &mut |rec| {
+            let mut counter = BTreeMap::new();
+            match rec {
                 ExportRecord::Review { id, record } => {
                     // The newer decision wins.
                     let old = self.reviews.get(id.as_bytes())?;
@@ -1098,7 +842,6 @@ impl Store for SledStore {
                         }
                         self.reviews.insert(id.as_bytes(), enc(record))?;
                     }
-                    continue;
                 }
                 ExportRecord::ReviewEvent { event } => {
                     // Keyed by its own content: the same event imported twice is one event.
@@ -1111,37 +854,24 @@ impl Store for SledStore {
                         }
                         self.review_events.insert(key, enc(&event))?;
                     }
-                    continue;
                 }
                 ExportRecord::Agent { id, state } => {
-                    let update = move |old: Option<AgentState>| {
-                        let mut s = old.unwrap_or_default();
-                        s.absorb(state);
-                        Some(s)
-                    };
-                    let how = Merge {
-                        agent: Some((id, &update)),
-                        owner: None,
-                        batch: false,
-                    };
-                    self.merge_tx(how, &delta)?;
-                    continue;
+                    let update = jsonl::absorb(state);
+                    self.merge_tx(Some((id, &update)), None, &Delta::default())?;
                 }
                 ExportRecord::Contribution { owner, part } => {
                     attributed = true;
                     self.import_part(owner, part)?;
-                    continue;
+                }
+                _ => {
+                    // An export with contributions says whose its records are (they come
+                    // first); one without (older, or salvaged) is attributed to the import.
+                    let owner = (!attributed).then_some(contrib::IMPORT_OWNER);
+                    self.merge_tx(None, owner, &Delta::of_record(rec, &mut counter))?;
                 }
             }
-            // An export with contributions says whose its records are; one without (older,
-            // or salvaged) is attributed to the import.
-            let how = Merge {
-                agent: None,
-                owner: (!attributed).then_some(contrib::IMPORT_OWNER),
-                batch: false,
-            };
-            self.merge_tx(how, &delta)?;
-        }
+            Ok(())
+        })?;
         self.migrate_reviews_into_the_trail()?;
         self.db.flush()?;
         Ok(n)

@@ -6,8 +6,9 @@ use super::common;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use collector::config::CollectorSettings;
-use collector::store::{salvage, ImportOutcome, SledStore, StoreError};
-use std::path::PathBuf;
+use collector::store::pg::PgStore;
+use collector::store::{salvage, ImportOutcome, SledStore, Store, StoreError};
+use std::path::{Path, PathBuf};
 
 #[derive(Args)]
 pub struct CollectorArgs {
@@ -17,6 +18,10 @@ pub struct CollectorArgs {
     /// Store directory (sled).
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
+    /// Keep the inventory in PostgreSQL instead of --data (`postgres://USER@HOST:PORT/DB`);
+    /// several collectors may share one database.
+    #[arg(long, value_name = "URL", conflicts_with = "data")]
+    store: Option<String>,
     /// OpenAPI catalogue (files or directories); reloaded when a file changes.
     #[arg(long = "catalog", value_name = "FILE|DIR")]
     catalog: Vec<PathBuf>,
@@ -57,6 +62,9 @@ pub fn settings(args: &CollectorArgs) -> Result<CollectorSettings> {
     }
     if let Some(v) = &args.data {
         s.data = v.clone();
+    }
+    if let Some(v) = &args.store {
+        s.store = Some(v.clone());
     }
     if !args.catalog.is_empty() {
         s.catalog = args.catalog.clone();
@@ -153,8 +161,11 @@ pub enum StoreCommand {
     /// readable part is still written).
     Export {
         /// Store directory (the collector must be stopped: sled allows one process).
-        #[arg(long, value_name = "DIR")]
-        data: PathBuf,
+        #[arg(long, value_name = "DIR", required_unless_present = "store")]
+        data: Option<PathBuf>,
+        /// A PostgreSQL store instead (`postgres://...`; collectors may keep running).
+        #[arg(long, value_name = "URL", conflicts_with_all = ["data", "salvage"])]
+        store: Option<String>,
         /// Output file (default stdout).
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
@@ -165,8 +176,11 @@ pub enum StoreCommand {
     },
     /// Load JSON lines written by `export` into a store (an empty one, unless --merge).
     Import {
-        #[arg(long, value_name = "DIR")]
-        data: PathBuf,
+        #[arg(long, value_name = "DIR", required_unless_present = "store")]
+        data: Option<PathBuf>,
+        /// A PostgreSQL store instead (`postgres://...`): migrate a sled export into it.
+        #[arg(long, value_name = "URL", conflicts_with = "data")]
+        store: Option<String>,
         file: PathBuf,
         /// Merge into a store that already holds data (counts are summed). The same export
         /// is merged once: importing it again changes nothing.
@@ -214,7 +228,40 @@ fn print_losses(report: &salvage::Report, how: Option<&salvage::Recovery>) -> bo
 
 pub fn run_store(cmd: StoreCommand) -> Result<u8> {
     match cmd {
-        StoreCommand::Export { data, out, salvage } => {
+        StoreCommand::Export {
+            store: Some(url),
+            out,
+            ..
+        } => {
+            let store = PgStore::open(&url, Default::default())?;
+            let lines = match out {
+                Some(path) => {
+                    let f = std::fs::File::create(&path)
+                        .with_context(|| format!("creating {}", path.display()))?;
+                    store
+                        .export_jsonl(&mut std::io::BufWriter::new(f))
+                        .with_context(|| format!("writing {}", path.display()))?
+                }
+                None => store
+                    .export_jsonl(&mut std::io::stdout().lock())
+                    .map_err(|e| super::broken_pipe_is_closed_stdout(e.into()))?,
+            };
+            eprintln!("exported {lines} records");
+        }
+        StoreCommand::Import {
+            store: Some(url),
+            file,
+            merge,
+            ..
+        } => {
+            let store = PgStore::open(&url, Default::default())?;
+            let shown = store.url().to_string();
+            import_into(&store, &shown, &file, merge)?;
+        }
+        StoreCommand::Export {
+            data, out, salvage, ..
+        } => {
+            let data = data.unwrap_or_default();
             salvage::require_store(&data)?;
             let recovered;
             let opened;
@@ -262,24 +309,12 @@ pub fn run_store(cmd: StoreCommand) -> Result<u8> {
                 return Ok(super::EXIT_DAMAGED_INPUT);
             }
         }
-        StoreCommand::Import { data, file, merge } => {
+        StoreCommand::Import {
+            data, file, merge, ..
+        } => {
+            let data = data.unwrap_or_default();
             let store = SledStore::open(&data, Default::default())?;
-            if !merge && store.holds_data()? {
-                anyhow::bail!(
-                    "store import: the store at {} already holds data; importing {} would add \
-                     its counts to it. Import into an empty directory, or pass --merge to sum them",
-                    data.display(),
-                    file.display()
-                );
-            }
-            match store.import_file(&file)? {
-                ImportOutcome::Imported(n) => eprintln!("imported {n} lines"),
-                ImportOutcome::AlreadyImported => eprintln!(
-                    "store import: {} was imported into {} before: nothing changed",
-                    file.display(),
-                    data.display()
-                ),
-            }
+            import_into(&store, &data.display().to_string(), &file, merge)?;
         }
         StoreCommand::Check { dir } => return check(&dir),
         StoreCommand::Agents { data } => {
@@ -310,6 +345,49 @@ pub fn run_store(cmd: StoreCommand) -> Result<u8> {
         }
     }
     Ok(0)
+}
+
+/// What `store import` needs of a store, sled or PostgreSQL.
+trait Importable {
+    fn holds_data(&self) -> Result<bool, StoreError>;
+    fn import_file(&self, file: &Path) -> Result<ImportOutcome, StoreError>;
+}
+
+impl Importable for SledStore {
+    fn holds_data(&self) -> Result<bool, StoreError> {
+        SledStore::holds_data(self)
+    }
+    fn import_file(&self, file: &Path) -> Result<ImportOutcome, StoreError> {
+        SledStore::import_file(self, file)
+    }
+}
+
+impl Importable for PgStore {
+    fn holds_data(&self) -> Result<bool, StoreError> {
+        PgStore::holds_data(self)
+    }
+    fn import_file(&self, file: &Path) -> Result<ImportOutcome, StoreError> {
+        PgStore::import_file(self, file)
+    }
+}
+
+/// `store import`: into an empty store unless `merge`, each export once.
+fn import_into(store: &dyn Importable, shown: &str, file: &Path, merge: bool) -> Result<()> {
+    if !merge && store.holds_data()? {
+        anyhow::bail!(
+            "store import: the store at {shown} already holds data; importing {} would add \
+             its counts to it. Import into an empty store, or pass --merge to sum them",
+            file.display()
+        );
+    }
+    match store.import_file(file)? {
+        ImportOutcome::Imported(n) => eprintln!("imported {n} lines"),
+        ImportOutcome::AlreadyImported => eprintln!(
+            "store import: {} was imported into {shown} before: nothing changed",
+            file.display()
+        ),
+    }
+    Ok(())
 }
 
 /// `store agents`: one line per contributor.

@@ -18,17 +18,20 @@
 //! Key: owner length (4 bytes BE), owner, kind byte, then the record's name (the encoded
 //! endpoint key, the host name, the SNI; nothing for totals). One owner is one prefix.
 
+use super::merge::{Delta, Kept, META_TLS_HOSTS};
 use super::{
-    dec, enc, u64_of, Delta, ExportRecord, Merge, SledStore, StoreError, TxResult, COUNTER_PREFIX,
+    dec, enc, u64_of, ExportRecord, SledStore, StoreError, StoreLimits, TxResult, COUNTER_PREFIX,
     META_CONTRIBUTIONS, META_DROPPED, META_ENDPOINTS, META_HOSTS, META_REBUILD, META_SHELL,
-    META_TLS_DROPPED, META_TLS_HOSTS, META_TLS_WITHOUT_SNI,
+    META_TLS_DROPPED, META_TLS_WITHOUT_SNI,
 };
 use analyzer::inventory::{EndpointRecord, HostRecord, TIMELINE_MINUTES};
 use analyzer::observation::EndpointKey;
 use analyzer::tls::{TlsHostRecord, TlsInventory};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use sled::transaction::{TransactionError, Transactional, TransactionalTree};
+use sled::transaction::{
+    ConflictableTransactionError, TransactionError, Transactional, TransactionalTree,
+};
 use std::collections::{BTreeMap, HashSet};
 
 /// Owner of records imported from an export without contributions.
@@ -269,13 +272,15 @@ pub fn for_each_owner(
 }
 
 /// The writes of one merge into the `contributions` tree, inside its transaction.
-pub struct Writer<'t> {
-    pub tree: &'t TransactionalTree,
-    pub owner: &'t str,
+pub(crate) struct Writer<'t> {
+    tree: &'t TransactionalTree,
+    owner: &'t str,
     /// Records in the tree (the cap counts every owner's).
-    pub count: u64,
-    pub max: u64,
-    pub totals: Totals,
+    count: u64,
+    max: u64,
+    max_names: usize,
+    max_tls_names: usize,
+    totals: Totals,
 }
 
 impl<'t> Writer<'t> {
@@ -283,24 +288,64 @@ impl<'t> Writer<'t> {
         tree: &'t TransactionalTree,
         owner: &'t str,
         count: u64,
-        max: u64,
+        limits: &StoreLimits,
     ) -> TxResult<Writer<'t>> {
         let totals = match tree.get(key(owner, Kind::Totals, b""))? {
-            Some(b) => dec("contribution totals", &b).or_else(super::abort)?,
+            Some(b) => {
+                dec("contribution totals", &b).map_err(ConflictableTransactionError::Abort)?
+            }
             None => Totals::default(),
         };
         Ok(Writer {
             tree,
             owner,
             count,
-            max,
+            max: limits.max_contribution_records as u64,
+            max_names: limits.inventory.max_names,
+            max_tls_names: limits.tls.max_names,
             totals,
         })
     }
 
+    /// Add what the merge kept to the owner's contribution.
+    pub(crate) fn kept(&mut self, what: Kept<'_>) -> TxResult<()> {
+        let t = &mut self.totals;
+        match what {
+            Kept::Endpoint(k, rec) => {
+                let cap = self.max_names;
+                if !self.put(Kind::Endpoint, k, rec, |a, b| a.merge(b, cap))? {
+                    let t = &mut self.totals;
+                    t.unattributed_exchanges =
+                        t.unattributed_exchanges.saturating_add(rec.exchanges);
+                }
+            }
+            Kept::Host(name, rec) => {
+                self.put(Kind::Host, name.as_bytes(), rec, |a, b| a.merge(b))?;
+            }
+            Kept::TlsHost(sni, rec) => {
+                let cap = self.max_tls_names;
+                self.put(Kind::TlsHost, sni.as_bytes(), rec, |a, b| a.merge(b, cap))?;
+            }
+            Kept::Dropped(n) => t.dropped = t.dropped.saturating_add(n),
+            Kept::Timeline(timeline) => t.add_timeline(timeline),
+            Kept::TlsTallies {
+                without_sni,
+                dropped,
+            } => {
+                t.tls_without_sni = t.tls_without_sni.saturating_add(without_sni);
+                t.tls_dropped = t.tls_dropped.saturating_add(dropped);
+            }
+            Kept::Counter(name, v) => {
+                let c = t.counters.entry(name.to_string()).or_default();
+                *c = c.saturating_add(v);
+            }
+        }
+        Ok(())
+    }
+
     /// Merge `rec` into the owner's record `name` of `kind`; past the cap into the
     /// unattributed owner's. Returns whether it went to the owner.
-    pub fn put<T: Serialize + DeserializeOwned + Clone>(
+    fn put<T: Serialize + DeserializeOwned + Clone>(
         &mut self,
         kind: Kind,
         name: &[u8],
@@ -309,7 +354,8 @@ impl<'t> Writer<'t> {
     ) -> TxResult<bool> {
         let mine = key(self.owner, kind, name);
         if let Some(b) = self.tree.get(&mine)? {
-            let mut old: T = dec("contribution record", &b).or_else(super::abort)?;
+            let mut old: T =
+                dec("contribution record", &b).map_err(ConflictableTransactionError::Abort)?;
             merge(&mut old, rec);
             self.tree.insert(mine, enc(&old))?;
             return Ok(true);
@@ -325,7 +371,8 @@ impl<'t> Writer<'t> {
         let spare = key(UNATTRIBUTED_OWNER, kind, name);
         match self.tree.get(&spare)? {
             Some(b) => {
-                let mut old: T = dec("contribution record", &b).or_else(super::abort)?;
+                let mut old: T =
+                    dec("contribution record", &b).map_err(ConflictableTransactionError::Abort)?;
                 merge(&mut old, rec);
                 self.tree.insert(spare, enc(&old))?;
             }
@@ -399,7 +446,8 @@ impl SledStore {
             });
         }
         // The flag first: a removal cut short after this point is finished by the next open.
-        self.meta.insert(META_REBUILD, &1u64.to_be_bytes())?;
+        self.meta
+            .insert(META_REBUILD.as_bytes(), &1u64.to_be_bytes())?;
         self.db.flush()?;
         self.contributions.apply_batch(gone)?;
         self.rebuild()?;
@@ -409,7 +457,8 @@ impl SledStore {
     /// Make the merged trees the sum of the contributions again (the writer lock held).
     /// Capture counters come from the contributions; the store's own (`store.*`) stay.
     pub(super) fn rebuild(&self) -> Result<(), StoreError> {
-        self.meta.insert(META_REBUILD, &1u64.to_be_bytes())?;
+        self.meta
+            .insert(META_REBUILD.as_bytes(), &1u64.to_be_bytes())?;
         self.endpoints.clear()?;
         self.hosts.clear()?;
         self.tls.clear()?;
@@ -420,10 +469,10 @@ impl SledStore {
             META_TLS_WITHOUT_SNI,
             META_TLS_DROPPED,
             META_DROPPED,
-            META_SHELL,
         ] {
-            self.meta.remove(k)?;
+            self.meta.remove(k.as_bytes())?;
         }
+        self.meta.remove(META_SHELL)?;
         for kv in self.meta.scan_prefix(COUNTER_PREFIX.as_bytes()) {
             let (k, _) = kv?;
             if !k[COUNTER_PREFIX.len()..].starts_with(b"store.") {
@@ -438,18 +487,14 @@ impl SledStore {
                 dropped: c.totals.dropped,
                 tls: Some(&c.tls),
                 counters: Some(&c.totals.counters),
+                per_batch_caps: false,
             };
-            let how = Merge {
-                agent: None,
-                owner: None,
-                batch: false,
-            };
-            self.merge_tx(how, &delta).map(|_| ())
+            self.merge_tx(None, None, &delta).map(|_| ())
         })?;
         let records = self.contributions.len() as u64;
         self.meta
-            .insert(META_CONTRIBUTIONS, &records.to_be_bytes())?;
-        self.meta.remove(META_REBUILD)?;
+            .insert(META_CONTRIBUTIONS.as_bytes(), &records.to_be_bytes())?;
+        self.meta.remove(META_REBUILD.as_bytes())?;
         self.db.flush()?;
         Ok(())
     }
@@ -462,8 +507,8 @@ impl SledStore {
         }
         let (cap, max_names) = (self.limits.inventory.max_names, self.limits.tls.max_names);
         let r = (&self.contributions, &self.meta).transaction(|(tree, meta)| -> TxResult<()> {
-            let count = u64_of(meta.get(META_CONTRIBUTIONS)?);
-            let mut w = Writer::open(tree, owner, count, max)?;
+            let count = u64_of(meta.get(META_CONTRIBUTIONS.as_bytes())?);
+            let mut w = Writer::open(tree, owner, count, &self.limits)?;
             match part {
                 Part::Endpoint { key, record } => {
                     w.put(Kind::Endpoint, &enc(key), record.as_ref(), |a, b| {
@@ -481,7 +526,7 @@ impl SledStore {
                 Part::Totals(t) => w.totals.merge(t),
             }
             let n = w.close()?;
-            meta.insert(META_CONTRIBUTIONS, &n.to_be_bytes())?;
+            meta.insert(META_CONTRIBUTIONS.as_bytes(), &n.to_be_bytes())?;
             Ok(())
         });
         match r {
@@ -510,8 +555,9 @@ impl SledStore {
             }
         }
         self.contributions.apply_batch(gone)?;
-        let left = u64_of(self.meta.get(META_CONTRIBUTIONS)?).saturating_sub(n);
-        self.meta.insert(META_CONTRIBUTIONS, &left.to_be_bytes())?;
+        let left = u64_of(self.meta.get(META_CONTRIBUTIONS.as_bytes())?).saturating_sub(n);
+        self.meta
+            .insert(META_CONTRIBUTIONS.as_bytes(), &left.to_be_bytes())?;
         Ok(())
     }
 }
@@ -743,7 +789,7 @@ mod tests {
         // What `remove_owner` does before its rebuild, then the process dies.
         fleet
             .meta
-            .insert(META_REBUILD, &1u64.to_be_bytes())
+            .insert(META_REBUILD.as_bytes(), &1u64.to_be_bytes())
             .expect("flag");
         for kv in fleet.contributions.scan_prefix(owner_prefix("a2")) {
             let (k, _) = kv.expect("read");
@@ -754,7 +800,10 @@ mod tests {
         drop(fleet);
         let fleet = SledStore::open(d1.path(), StoreLimits::default()).expect("reopen");
         assert_eq!(state(&fleet), state(&only_a1));
-        assert!(!fleet.meta.contains_key(META_REBUILD).expect("meta"));
+        assert!(!fleet
+            .meta
+            .contains_key(META_REBUILD.as_bytes())
+            .expect("meta"));
     }
 
     #[test]

@@ -173,7 +173,11 @@ pub(crate) fn verify(store: &SledStore) -> Result<(), String> {
         }
         counts.insert(name, tally.records);
     }
-    let stored = |key: &[u8]| contained(|| store.meta.get(key)).ok().and_then(|r| r.ok());
+    let stored = |key: &str| {
+        contained(|| store.meta.get(key.as_bytes()))
+            .ok()
+            .and_then(|r| r.ok())
+    };
     for (what, key, tree) in [
         ("endpoint", META_ENDPOINTS, "endpoints"),
         ("host", META_HOSTS, "hosts"),
@@ -566,11 +570,11 @@ pub fn walk(
                 shell.timeline = s.timeline;
                 shell.hosts = s.hosts;
             })
-        } else if k == META_ENDPOINTS {
+        } else if k == META_ENDPOINTS.as_bytes() {
             be_u64("endpoint count", v).map(|n| report.stored_endpoints = Some(n))
-        } else if k == META_HOSTS {
+        } else if k == META_HOSTS.as_bytes() {
             be_u64("host count", v).map(|n| report.stored_hosts = Some(n))
-        } else if k == META_DROPPED {
+        } else if k == META_DROPPED.as_bytes() {
             be_u64("dropped observations", v).map(|n| dropped = n)
         } else if let Some(name) = k.strip_prefix(COUNTER_PREFIX.as_bytes()) {
             let name = String::from_utf8_lossy(name).into_owned();
@@ -613,11 +617,11 @@ pub fn walk(
         }))
     })?;
     report.trees.insert("tls", tally);
-    tls.without_sni = contained(|| store.meta.get(META_TLS_WITHOUT_SNI))
+    tls.without_sni = contained(|| store.meta.get(META_TLS_WITHOUT_SNI.as_bytes()))
         .ok()
         .and_then(|r| r.ok())
         .map_or(0, u64_of);
-    tls.dropped_hosts = contained(|| store.meta.get(META_TLS_DROPPED))
+    tls.dropped_hosts = contained(|| store.meta.get(META_TLS_DROPPED.as_bytes()))
         .ok()
         .and_then(|r| r.ok())
         .map_or(0, u64_of);
@@ -919,7 +923,7 @@ mod tests {
         store.agents.insert(b"a2", &b"{"[..]).expect("spoil");
         store
             .meta
-            .insert(META_ENDPOINTS, &b"xx"[..])
+            .insert(META_ENDPOINTS.as_bytes(), &b"xx"[..])
             .expect("spoil");
         assert!(store.export_jsonl(&mut Vec::new()).is_err());
         let mut out = Vec::new();

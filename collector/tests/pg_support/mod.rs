@@ -1,0 +1,177 @@
+//! A real PostgreSQL 15 server for the tests, in a temporary directory on a free loopback
+//! port: `initdb` and `pg_ctl` from Debian's `postgresql` package (CI installs it), run as the
+//! `postgres` user when the tests run as root (PostgreSQL refuses to run as root). Stopped
+//! and removed when dropped.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub struct PgServer {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    pub port: u16,
+}
+
+fn bin_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("SHADOWTAP_PG_BIN") {
+        return PathBuf::from(d);
+    }
+    let debian = PathBuf::from("/usr/lib/postgresql/15/bin");
+    assert!(
+        debian.join("initdb").exists(),
+        "PostgreSQL 15 is not installed ({} has no initdb): `apt-get install postgresql`, \
+         or point SHADOWTAP_PG_BIN at its bin directory",
+        debian.display()
+    );
+    debian
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    l.local_addr().expect("local addr").port()
+}
+
+impl PgServer {
+    /// initdb a fresh cluster and start it.
+    pub fn start() -> PgServer {
+        let bin = bin_dir();
+        let dir = tempfile::Builder::new()
+            .prefix("shadowtap-pg")
+            .tempdir()
+            .expect("tempdir");
+        if is_root() {
+            let st = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .expect("run chown");
+            assert!(st.success(), "chown {} to postgres", dir.path().display());
+        }
+        let server = PgServer {
+            dir,
+            bin,
+            port: free_port(),
+        };
+        let data = server.data();
+        server.run(
+            "initdb",
+            &[
+                "-D",
+                &data,
+                "-A",
+                "trust",
+                "-U",
+                "shadowtap",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+        );
+        server.up();
+        server
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let exe = self.bin.join(tool);
+        let mut cmd = if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            Command::new(&exe)
+        };
+        let out = cmd.args(args).output().expect("run a PostgreSQL tool");
+        assert!(
+            out.status.success(),
+            "{tool} {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Whether the server is running.
+    pub fn is_up(&self) -> bool {
+        let data = self.data();
+        let exe = self.bin.join("pg_ctl");
+        let mut cmd = if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            Command::new(&exe)
+        };
+        cmd.args(["-D", &data, "status"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    /// Start the server (waits until it accepts connections).
+    pub fn up(&self) {
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60",
+            self.port,
+            self.path().display()
+        );
+        let log = self.path().join("server.log").display().to_string();
+        let data = self.data();
+        self.run(
+            "pg_ctl",
+            &["-D", &data, "-l", &log, "-o", &opts, "-w", "start"],
+        );
+    }
+
+    /// Stop the server: `fast` ends sessions and shuts down cleanly; else `immediate` (as a
+    /// crash: recovery from the WAL on the next start).
+    pub fn down(&self, fast: bool) {
+        let data = self.data();
+        let mode = if fast { "fast" } else { "immediate" };
+        self.run("pg_ctl", &["-D", &data, "-m", mode, "-w", "stop"]);
+    }
+
+    /// The URL of the server's maintenance database.
+    fn admin_url(&self) -> String {
+        format!("postgres://shadowtap@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Create database `name`; its URL.
+    pub fn database(&self, name: &str) -> String {
+        let mut c = postgres::Client::connect(&self.admin_url(), postgres::NoTls)
+            .expect("connect to the test server");
+        c.batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create database");
+        format!("postgres://shadowtap@127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        let data = self.data();
+        let exe = self.bin.join("pg_ctl");
+        let mut cmd = if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            Command::new(&exe)
+        };
+        let _ = cmd
+            .args(["-D", &data, "-m", "immediate", "-w", "stop"])
+            .output();
+    }
+}
