@@ -527,3 +527,64 @@ mod served {
             .expect("join");
     }
 }
+
+/// Not a test: a measurement (`cargo test --release -p collector --test store_contract --
+/// --ignored --nocapture`). Batches of 20 endpoints (a 200-endpoint working set) merged into
+/// PostgreSQL by one store, then by two stores at once (two collectors), and into sled.
+#[test]
+#[ignore]
+fn measure_batches_per_second_merged() {
+    let pg = PgServer::start();
+    let make = |agent: &str, n: u64| -> Vec<Batch> {
+        (0..n)
+            .map(|seq| {
+                let paths: Vec<String> = (0..20)
+                    .map(|i| format!("/m/{}", (seq * 7 + i) % 200))
+                    .collect();
+                let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+                batch(agent, 1, seq, &refs)
+            })
+            .collect()
+    };
+    let rate = |label: &str, batches: usize, f: &dyn Fn()| {
+        let t = std::time::Instant::now();
+        f();
+        let secs = t.elapsed().as_secs_f64();
+        eprintln!(
+            "{label}: {batches} batches in {secs:.2} s = {:.0} batches/s, {:.0} observations/s",
+            batches as f64 / secs,
+            batches as f64 * 20.0 / secs
+        );
+    };
+    let one = PgStore::open(&pg.database("bench1"), StoreLimits::default()).expect("open");
+    let b1 = make("a1", 1000);
+    rate("postgres, one collector", b1.len(), &|| {
+        for b in &b1 {
+            one.apply(b).expect("apply");
+        }
+    });
+    let url = pg.database("bench2");
+    let stores = [
+        PgStore::open(&url, StoreLimits::default()).expect("open"),
+        PgStore::open(&url, StoreLimits::default()).expect("open"),
+    ];
+    let (ba, bb) = (make("a1", 500), make("a2", 500));
+    rate("postgres, two collectors at once", 1000, &|| {
+        std::thread::scope(|sc| {
+            for (s, bs) in stores.iter().zip([&ba, &bb]) {
+                sc.spawn(move || {
+                    for b in bs.iter() {
+                        s.apply(b).expect("apply");
+                    }
+                });
+            }
+        });
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sled = SledStore::open(dir.path(), StoreLimits::default()).expect("sled");
+    rate("sled (flushes each batch)", b1.len(), &|| {
+        for b in &b1 {
+            sled.apply(b).expect("apply");
+        }
+    });
+}

@@ -71,9 +71,22 @@ impl Collector {
         catalog: &Path,
         extra: &[&str],
     ) -> Collector {
+        let store = [std::ffi::OsStr::new("--data"), data.as_os_str()];
+        Collector::start_on(pki, &store, listen, catalog, extra)
+    }
+
+    /// [`Collector::start_with`] on the store the `store` arguments name (`--data DIR` or
+    /// `--store URL`).
+    pub fn start_on(
+        pki: &Path,
+        store: &[&std::ffi::OsStr],
+        listen: &str,
+        catalog: &Path,
+        extra: &[&str],
+    ) -> Collector {
         let mut child = Command::new(bin())
-            .args(["collector", "--listen", listen, "--data"])
-            .arg(data)
+            .args(["collector", "--listen", listen])
+            .args(store)
             .arg("--catalog")
             .arg(catalog)
             .arg("--cert")

@@ -1,7 +1,7 @@
 //! A real PostgreSQL 15 server for the tests, in a temporary directory on a free loopback
 //! port: `initdb` and `pg_ctl` from Debian's `postgresql` package (CI installs it), run as the
 //! `postgres` user when the tests run as root (PostgreSQL refuses to run as root). Stopped
-//! and removed when dropped.
+//! and removed when dropped. Shared by the collector's store tests and the fleet tests.
 
 #![allow(dead_code)]
 
@@ -29,8 +29,10 @@ fn bin_dir() -> PathBuf {
 }
 
 fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 fn free_port() -> u16 {
@@ -87,16 +89,24 @@ impl PgServer {
         self.dir.path()
     }
 
-    fn run(&self, tool: &str, args: &[&str]) {
+    /// `tool` of the server's bin directory, as the `postgres` user when we are root.
+    fn tool(&self, tool: &str) -> Command {
         let exe = self.bin.join(tool);
-        let mut cmd = if is_root() {
+        if is_root() {
             let mut c = Command::new("runuser");
             c.args(["-u", "postgres", "--"]).arg(&exe);
             c
         } else {
             Command::new(&exe)
-        };
-        let out = cmd.args(args).output().expect("run a PostgreSQL tool");
+        }
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let out = self
+            .tool(tool)
+            .args(args)
+            .output()
+            .expect("run a PostgreSQL tool");
         assert!(
             out.status.success(),
             "{tool} {args:?} failed: {}{}",
@@ -108,15 +118,8 @@ impl PgServer {
     /// Whether the server is running.
     pub fn is_up(&self) -> bool {
         let data = self.data();
-        let exe = self.bin.join("pg_ctl");
-        let mut cmd = if is_root() {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&exe);
-            c
-        } else {
-            Command::new(&exe)
-        };
-        cmd.args(["-D", &data, "status"])
+        self.tool("pg_ctl")
+            .args(["-D", &data, "status"])
             .output()
             .is_ok_and(|o| o.status.success())
     }
@@ -144,33 +147,20 @@ impl PgServer {
         self.run("pg_ctl", &["-D", &data, "-m", mode, "-w", "stop"]);
     }
 
-    /// The URL of the server's maintenance database.
-    fn admin_url(&self) -> String {
-        format!("postgres://shadowtap@127.0.0.1:{}/postgres", self.port)
-    }
-
     /// Create database `name`; its URL.
     pub fn database(&self, name: &str) -> String {
-        let mut c = postgres::Client::connect(&self.admin_url(), postgres::NoTls)
-            .expect("connect to the test server");
-        c.batch_execute(&format!("CREATE DATABASE {name}"))
-            .expect("create database");
-        format!("postgres://shadowtap@127.0.0.1:{}/{name}", self.port)
+        let port = self.port.to_string();
+        let args = ["-h", "127.0.0.1", "-p", &port, "-U", "shadowtap", name];
+        self.run("createdb", &args);
+        format!("postgres://shadowtap@127.0.0.1:{port}/{name}")
     }
 }
 
 impl Drop for PgServer {
     fn drop(&mut self) {
         let data = self.data();
-        let exe = self.bin.join("pg_ctl");
-        let mut cmd = if is_root() {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&exe);
-            c
-        } else {
-            Command::new(&exe)
-        };
-        let _ = cmd
+        let _ = self
+            .tool("pg_ctl")
             .args(["-D", &data, "-m", "immediate", "-w", "stop"])
             .output();
     }

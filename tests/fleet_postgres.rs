@@ -1,0 +1,79 @@
+//! The fleet on PostgreSQL, end to end with the real binary and a real PostgreSQL 15 on
+//! loopback: two agents, each with half the demo capture (split by flow), deliver to two
+//! collectors sharing one database; each collector's report equals `scan`. The database is
+//! exported with `store export --store`, imported into another with `store import --store`,
+//! and a collector on that one reports the same.
+
+mod fleet_support;
+#[path = "../collector/tests/pg_support/mod.rs"]
+mod pg_support;
+
+use fleet_support::*;
+use pg_support::PgServer;
+use std::ffi::OsStr;
+use std::process::Command;
+
+fn collector_on(pki: &std::path::Path, url: &str) -> Collector {
+    let store = [OsStr::new("--store"), OsStr::new(url)];
+    Collector::start_on(pki, &store, "127.0.0.1:0", &demo_catalog(), &[])
+}
+
+#[test]
+fn two_collectors_on_one_database_report_what_scan_reports() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pg = PgServer::start();
+    let url = pg.database("fleet");
+    let scan = scan_json();
+    let pki_dir = dir.path().join("pki");
+    pki(&pki_dir, &["e1", "e2"]);
+    let halves = split_by_flow(&demo_pcap(), dir.path(), 2);
+    let (one, two) = (collector_on(&pki_dir, &url), collector_on(&pki_dir, &url));
+    for ((agent, half), c) in ["e1", "e2"].iter().zip(&halves).zip([&one, &two]) {
+        let out = agent_replay_of(dir.path(), &pki_dir, agent, &c.url(), half)
+            .output()
+            .expect("run agent");
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "agent {agent} failed: {log}");
+        assert!(log.contains("spool left 0"), "agent {agent}: {log}");
+    }
+    assert_matches_scan(&report_json(&one, &pki_dir), &scan);
+    assert_matches_scan(&report_json(&two, &pki_dir), &scan);
+    one.kill();
+
+    // Migrate: export from the shared database, import into a new one, serve from it.
+    let jsonl = dir.path().join("store.jsonl");
+    let out = Command::new(bin())
+        .args(["store", "export", "--store", &url, "--out"])
+        .arg(&jsonl)
+        .output()
+        .expect("export");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let moved = pg.database("moved");
+    let import = || {
+        Command::new(bin())
+            .args(["store", "import", "--store", &moved])
+            .arg(&jsonl)
+            .output()
+            .expect("import")
+    };
+    let out = import();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again = import();
+    let log = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        !again.status.success() && log.contains("already holds data"),
+        "{log}"
+    );
+    let three = collector_on(&pki_dir, &moved);
+    assert_matches_scan(&report_json(&three, &pki_dir), &scan);
+    two.kill();
+    three.kill();
+}
