@@ -755,6 +755,44 @@ mod tests {
     }
 
     #[test]
+    fn imports_and_rebuilds_keep_more_hosts_than_one_batch_may_add() {
+        let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().expect("dir")).collect();
+        let per_batch = StoreLimits::default().max_new_hosts_per_batch;
+        let names: Vec<String> = (0..per_batch + 1000)
+            .map(|i| format!("h{i}.test"))
+            .collect();
+        let calls = |agent: &str| -> Vec<(String, String)> {
+            names
+                .iter()
+                .map(|h| (h.clone(), format!("/{agent}")))
+                .collect()
+        };
+        let (c1, c2) = (calls("a1"), calls("a2"));
+        fn as_refs(c: &[(String, String)]) -> Vec<(&str, &str)> {
+            c.iter().map(|(h, p)| (h.as_str(), p.as_str())).collect()
+        }
+        let half = names.len() / 2;
+        let fleet = store_of(
+            dirs[0].path(),
+            StoreLimits::default(),
+            &[
+                window("a1", 0, &as_refs(&c1[..half]), &[]),
+                window("a1", 1, &as_refs(&c1[half..]), &[]),
+                window("a2", 0, &as_refs(&c2[..1]), &[]),
+            ],
+        );
+        let hosts = |s: &SledStore| s.inventory().expect("inventory").hosts.len();
+        assert_eq!(hosts(&fleet), names.len());
+        let mut export = Vec::new();
+        fleet.export_jsonl(&mut export).expect("export");
+        let copy = SledStore::open(dirs[1].path(), StoreLimits::default()).expect("open");
+        copy.import_jsonl(&mut export.as_slice()).expect("import");
+        assert_eq!(hosts(&copy), names.len(), "the import keeps every host");
+        fleet.remove_owner("a2").expect("remove");
+        assert_eq!(hosts(&fleet), names.len(), "the rebuild keeps every host");
+    }
+
+    #[test]
     fn past_the_cap_records_stay_in_the_store_unattributed() {
         let dir = tempfile::tempdir().expect("dir");
         // a1's first window takes 2 endpoints + 1 host + 1 TLS host + totals = 5 records.
