@@ -1,0 +1,3 @@
+//! HTTP/2 for a passive observer (RFC 9113, cleartext).
+
+pub mod hpack;
