@@ -167,3 +167,44 @@ fn a_gap_stops_the_direction_and_flags_open_streams() {
     assert!(o.exchanges[0].anomalies.contains(&Anomaly::UnpairedRequest));
     assert_eq!(o.stats.h2.gap_stops, 1);
 }
+
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let mut f = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+    f.extend_from_slice(&[kind, flags]);
+    f.extend_from_slice(&stream.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+#[test]
+fn stream_flood_and_huge_header_blocks_stay_bounded() {
+    use crate::http2::frame::{CONTINUATION, HEADERS, PREFACE};
+    let limits = HttpLimits::default();
+    let max = crate::http2::H2Limits::default().max_streams;
+    // 300 open streams (GET /, no END_STREAM): beyond the cap they are counted, not tracked.
+    let mut flood = PREFACE.to_vec();
+    for i in 0..300u32 {
+        flood.extend(frame(HEADERS, 0x4, 2 * i + 1, &[0x82, 0x84]));
+    }
+    let o = replay(&Transcript::default().client(&flood), Split::Whole, &limits);
+    assert_eq!(o.stats.h2.streams, max as u64);
+    assert_eq!(o.stats.h2.stream_cap_drops, 300 - max as u64);
+    // Closed at the end: every tracked stream leaves once, unanswered.
+    assert_eq!(o.exchanges.len(), max);
+    assert!(o.exchanges[0].anomalies.contains(&Anomaly::UnpairedRequest));
+
+    // A header block of 100 CONTINUATIONs of 1 KiB: over the 64 KiB cap, the block and the
+    // direction's HPACK state are lost; a later request is not guessed.
+    let mut huge = PREFACE.to_vec();
+    huge.extend(frame(HEADERS, 0, 1, &[0x82]));
+    for i in 0..100 {
+        let flags = if i == 99 { 0x4 } else { 0 };
+        huge.extend(frame(CONTINUATION, flags, 1, &[0x40; 1024]));
+    }
+    huge.extend(frame(HEADERS, 0x5, 3, &[0x82, 0x84]));
+    let o = replay(&Transcript::default().client(&huge), Split::Whole, &limits);
+    assert_eq!(o.stats.h2.header_blocks_capped, 1);
+    assert_eq!(o.stats.h2.header_directions_lost, 1);
+    assert!(o.exchanges.is_empty(), "{:?}", lines(&o));
+    assert!(o.stats.h2.undecodable_blocks >= 2);
+}
