@@ -12,6 +12,7 @@ pub mod flow;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod http;
+pub mod http2;
 pub mod metrics;
 pub mod pipeline;
 pub mod runner;

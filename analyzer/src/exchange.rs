@@ -112,6 +112,9 @@ pub enum HttpVersion {
     Http10,
     #[serde(rename = "1.1")]
     Http11,
+    /// HTTP/2 (RFC 9113): one exchange per stream.
+    #[serde(rename = "2")]
+    Http2,
 }
 
 impl HttpVersion {
@@ -120,6 +123,7 @@ impl HttpVersion {
             HttpVersion::Http09 => "0.9",
             HttpVersion::Http10 => "1.0",
             HttpVersion::Http11 => "1.1",
+            HttpVersion::Http2 => "2",
         }
     }
 }

@@ -152,6 +152,8 @@ pub struct HttpStats {
     pub lost_heads: u64,
     /// Emitted exchanges per anomaly flag, in [`Anomaly::index`] order.
     anomalies: [u64; ANOMALY_COUNT],
+    /// The HTTP/2 layer's counters (connections handed over from here).
+    pub h2: crate::http2::Http2Stats,
 }
 
 impl HttpStats {
@@ -204,6 +206,7 @@ impl HttpStats {
                 .copied()
                 .zip(self.anomalies.iter().copied()),
         );
+        out.extend(self.h2.counters());
         out
     }
 }
@@ -213,6 +216,8 @@ impl HttpStats {
 #[derive(Debug)]
 pub struct HttpCtx<S> {
     pub limits: HttpLimits,
+    /// Caps of each HTTP/2 connection.
+    pub h2_limits: crate::http2::H2Limits,
     pub sink: S,
     pub stats: HttpStats,
     /// Buffers of TLS handshake flights still being read (certificate subjects).
@@ -235,6 +240,7 @@ impl<S> HttpCtx<S> {
     pub fn new(limits: HttpLimits, sink: S) -> Self {
         HttpCtx {
             limits,
+            h2_limits: crate::http2::H2Limits::default(),
             sink,
             stats: HttpStats::default(),
             tls_flights: crate::tls::flight::FlightStats {

@@ -14,8 +14,8 @@
 //! A request whose exchange cannot be tracked (pending queue full) gets no calls at all.
 
 use analyzer::exchange::{
-    AnomalySet, Body, BodyDepth, BodyEnd, BodyShape, HttpExchange, RequestHead, RequestView,
-    ResponseHead, ResponseView,
+    AnomalySet, Body, BodyDepth, BodyEnd, BodyShape, Header, HttpExchange, RequestHead,
+    RequestView, ResponseHead, ResponseView,
 };
 use analyzer::time::Timestamp;
 use analyzer::tls::TlsObservation;
@@ -71,6 +71,10 @@ pub trait ExchangeSink {
 
     /// The message's body ended (every message gets this once, empty bodies too).
     fn body_end(&mut self, _message: &mut Self::Message, _end: &BodyEnd<'_>) {}
+
+    /// Trailer fields that followed a message's body (HTTP/2 trailers, such as gRPC's
+    /// `grpc-status`); pseudo-header fields are not among them.
+    fn trailers(&mut self, _message: &mut Self::Message, _fields: &[httparse::Header<'_>]) {}
 
     /// The exchange is done.
     fn exchange(
@@ -190,6 +194,15 @@ macro_rules! recording_sink {
 
         fn body_end(&mut self, message: &mut Recorded, end: &BodyEnd<'_>) {
             record_body(message, end);
+        }
+
+        fn trailers(&mut self, message: &mut Recorded, fields: &[httparse::Header<'_>]) {
+            // Kept after the head's fields, as HTTP/1 chunked trailers would be read.
+            let head = match message {
+                Recorded::Request(h, _) => &mut h.headers,
+                Recorded::Response(h, _) => &mut h.headers,
+            };
+            head.extend(fields.iter().map(|f| Header::new(f.name, f.value)));
         }
     };
 }

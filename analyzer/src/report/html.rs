@@ -388,6 +388,9 @@ pub fn render_html(r: &ScanReport) -> String {
          the traffic it saw.</p>",
     );
     let mut rows: Vec<(String, String)> = Vec::new();
+    if let Some(line) = super::http2_opaque_line(&s.counters) {
+        rows.push(("HTTP/2".into(), line));
+    }
     for (k, v) in &s.anomalies {
         rows.push((format!("anomaly: {k}"), thousands(*v)));
     }

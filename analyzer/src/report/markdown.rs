@@ -144,10 +144,14 @@ pub fn render_markdown(r: &ScanReport) -> String {
             esc(&classes.join(", "))
         );
     }
-    if !s.anomalies.is_empty() {
+    let opaque = super::http2_opaque_line(&s.counters);
+    if !s.anomalies.is_empty() || opaque.is_some() {
         let _ = writeln!(o, "\n## Capture quality\n");
         for (k, v) in &s.anomalies {
             let _ = writeln!(o, "- {k}: {}", thousands(*v));
+        }
+        if let Some(line) = opaque {
+            let _ = writeln!(o, "- {line}");
         }
     }
     o

@@ -631,6 +631,21 @@ fn template_params(path: &str, rec: &EndpointRecord) -> Vec<TemplateParamView> {
 
 /// `1234567` -> `1,234,567`.
 /// `12,345 of 380,000 bodies learned (3.2%, 120 flagged by the prefilter)`.
+/// HTTP/2 connections picked up after they started: their HPACK state predates the capture,
+/// so only streams whose endpoint was certain are in the inventory. `None` when there were none.
+pub(crate) fn http2_opaque_line(counters: &BTreeMap<String, u64>) -> Option<String> {
+    let get = |k: &str| counters.get(k).copied().unwrap_or(0);
+    let conns = get("http.http2_mid_stream_connections");
+    (conns > 0).then(|| {
+        format!(
+            "HTTP/2, opaque since capture start: {} connections, {} ({} streams not reported)",
+            thousands(conns),
+            human_bytes(get("http.http2_mid_stream_bytes")),
+            thousands(get("http.http2_opaque_streams"))
+        )
+    })
+}
+
 pub(crate) fn learning_line(b: &crate::inventory::BodyStats) -> String {
     let (learned, total) = (b.learned(), b.total());
     let share = learned as f64 * 100.0 / total.max(1) as f64;

@@ -31,6 +31,9 @@ pub fn render_text(r: &ScanReport) -> String {
         thousands(s.tcp_flows),
         thousands(s.http_exchanges)
     );
+    if let Some(line) = super::http2_opaque_line(&s.counters) {
+        let _ = writeln!(o, "Quality    {line}");
+    }
     let _ = writeln!(
         o,
         "Inventory  {} hosts, {} endpoints ({} declared, {} undeclared)",

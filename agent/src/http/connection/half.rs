@@ -11,7 +11,7 @@ use super::super::sink::ExchangeSink;
 use super::super::HttpCtx;
 use super::pairing::Target;
 use super::{HttpConnection, Role, PROBE_WINDOW};
-use crate::flow::Dir;
+use crate::flow::{Dir, StreamEvent};
 use analyzer::exchange::{Anomaly, AnomalySet, BodyDepth};
 use analyzer::time::Timestamp;
 
@@ -123,6 +123,20 @@ impl<S: ExchangeSink> HttpConnection<S> {
                 State::Resync => self.resync_step(role, ts, input, ctx),
             };
             input = input.get(used..).unwrap_or_default();
+            if self.h2.is_some() {
+                // What follows a 101 to h2c in the same segment is HTTP/2 already.
+                if !input.is_empty() {
+                    self.h2_event(
+                        StreamEvent::Data {
+                            dir,
+                            ts,
+                            bytes: input,
+                        },
+                        ctx,
+                    );
+                }
+                return;
+            }
         }
     }
 
@@ -208,9 +222,13 @@ impl<S: ExchangeSink> HttpConnection<S> {
             || (role == Role::Server && decided && !is_first && ends_head(line));
         half.line_start = half.buf.len();
         if is_first && role == Role::Client && is_h2_preface(line) {
-            // HTTP/2 with prior knowledge: nothing more here is HTTP/1.
-            ctx.stats.http2_prefaces += 1;
+            // HTTP/2 with prior knowledge: nothing more here is HTTP/1. The preface's first
+            // line came in pieces; its rest and the frames go to HTTP/2.
+            let rest = crate::http2::frame::PREFACE
+                .len()
+                .saturating_sub(line.len());
             self.stop();
+            self.start_h2_prior_knowledge_after(rest, ctx);
             return seg_len;
         }
         if is_first {

@@ -37,6 +37,7 @@
 //! What a message means is the [`ExchangeSink`]'s business: the connection hands it borrowed
 //! heads and keeps the sink's per-message values in its pairing queue.
 
+mod h2;
 mod half;
 mod losses;
 mod pairing;
@@ -90,6 +91,14 @@ pub struct HttpConnection<S: ExchangeSink> {
     tls: Option<Box<crate::tls::flight::TlsFlights>>,
     /// Inside an established CONNECT tunnel: its content is being probed.
     in_tunnel: bool,
+    /// The connection speaks HTTP/2 (`h2.rs`): every event goes there.
+    h2: Option<Box<crate::http2::H2Session<S::Message>>>,
+    /// The last final response was a 101 to `h2c`.
+    h2c_accepted: bool,
+    /// The server's first bytes held back (at most 9) while they may be its HTTP/2 preface.
+    h2_probe: Vec<u8>,
+    /// The server's first bytes were judged: not an HTTP/2 preface.
+    h2_probe_done: bool,
 }
 
 impl<S: ExchangeSink> HttpConnection<S> {
@@ -270,12 +279,51 @@ impl<S: ExchangeSink> StreamHandler for HttpConnection<S> {
             closed: false,
             tls: None,
             in_tunnel: false,
+            h2: None,
+            h2c_accepted: false,
+            h2_probe: Vec::new(),
+            h2_probe_done: false,
         }
     }
 
     fn on_event(&mut self, event: StreamEvent<'_>, ctx: &mut HttpCtx<S>) -> Interest {
         if self.closed {
             return Interest::Stop;
+        }
+        if self.h2.is_some() {
+            return self.h2_event(event, ctx);
+        }
+        if let StreamEvent::Data { dir, bytes, .. } = event {
+            let fresh = !self.decided && !self.stopped && !self.in_tunnel && self.tls.is_none();
+            if fresh && h2::is_preface_start(bytes) {
+                self.start_h2_prior_knowledge(dir, ctx);
+                return self.h2_event(event, ctx);
+            }
+            if fresh && !self.orientation_known && h2::looks_like_frames(bytes) {
+                self.start_h2_mid_stream(ctx);
+                return self.h2_event(event, ctx);
+            }
+            let client_quiet = self.client.buf.is_empty() && self.client.first_ts.is_none();
+            if fresh
+                && self.orientation_known
+                && dir == Dir::ToClient
+                && client_quiet
+                && !self.h2_probe_done
+            {
+                if let StreamEvent::Data { ts, .. } = event {
+                    if let Some(interest) = self.probe_server_first(ts, bytes, ctx) {
+                        return interest;
+                    }
+                }
+            }
+            if dir == Dir::ToServer && !self.h2_probe.is_empty() {
+                // The client spoke after all: what the server sent first is HTTP/1's.
+                self.h2_probe_done = true;
+                let head = std::mem::take(&mut self.h2_probe);
+                if let StreamEvent::Data { ts, .. } = event {
+                    self.on_data(Dir::ToClient, ts, &head, ctx);
+                }
+            }
         }
         match event {
             StreamEvent::Data { dir, ts, bytes } => {
@@ -342,7 +390,7 @@ impl<S: ExchangeSink> StreamHandler for HttpConnection<S> {
                 return Interest::Stop;
             }
         }
-        if self.stopped && self.tls.is_none() {
+        if self.stopped && self.tls.is_none() && self.h2.is_none() {
             Interest::Stop
         } else {
             Interest::Continue

@@ -8,7 +8,7 @@ use super::super::decode::{BodyDecoder, DecodeLimits};
 use super::super::sink::{ExchangeInfo, ExchangeSink};
 use super::super::{HttpCtx, HttpLimits};
 use super::half::{InBody, State};
-use super::{HttpConnection, Role};
+use super::{h2, HttpConnection, Role};
 use analyzer::exchange::{
     Anomaly, AnomalySet, Body, BodyDepth, BodyEnd, BodyShape, HttpVersion, RequestView,
     ResponseView,
@@ -272,6 +272,7 @@ impl<S: ExchangeSink> HttpConnection<S> {
             }
             return;
         }
+        self.h2c_accepted = resp.status == 101 && h2::upgrades_to_h2c(resp.headers);
         ctx.stats.responses += 1;
         let (target, framing, depth) = self.claim(resp, first_ts, ctx);
         if let Target::Response(id) = target {
@@ -371,6 +372,16 @@ impl<S: ExchangeSink> HttpConnection<S> {
                 ctx.stats.resyncs += 1;
                 return;
             }
+            Framing::Tunnel if role == Role::Server && self.h2c_accepted => {
+                // RFC 7540 section 3.2: HTTP/2 follows the 101 at once, and the request that
+                // asked for it is stream 1's; the 101 itself is not the answer.
+                let request = self.take_answered(&target);
+                self.flush(ctx, true);
+                self.stop();
+                let (message, req_ts) = request.unwrap_or((None, ts));
+                self.start_h2_upgrade(message, req_ts, ctx);
+                return;
+            }
             Framing::Tunnel => {
                 let connect = role == Role::Server && self.answers_connect(&target);
                 let mut body = InBody::empty(target, flags, depth);
@@ -406,6 +417,18 @@ impl<S: ExchangeSink> HttpConnection<S> {
             target,
             flags,
         });
+    }
+
+    /// Remove the pending exchange `target` answers: its request's message and timestamp.
+    fn take_answered(
+        &mut self,
+        target: &Target<S::Message>,
+    ) -> Option<(Option<S::Message>, Timestamp)> {
+        let Target::Response(id) = target else {
+            return None;
+        };
+        let at = self.pending.iter().position(|p| p.id == *id)?;
+        self.pending.remove(at).map(|p| (p.request, p.ts))
     }
 
     /// Whether `target` is the response to a CONNECT request.
