@@ -184,6 +184,56 @@ def http_seeds():
                                                b"Transfer-Encoding: chunked\r\n\r\n" + body)], 200))
 
 
+def tcp_payloads(path):
+    """The TCP payloads of the first connection of a pcap (Ethernet or Linux loopback), in
+    order, as ("data", direction, bytes): direction 0 from the side that sent the first SYN
+    (else the first packet), 1 from the other."""
+    d = open(os.path.join(ROOT, path), "rb").read()
+    link = struct.unpack("<I", d[20:24])[0]
+    at, out, client = 24, [], None
+    while at + 16 <= len(d):
+        incl = struct.unpack("<I", d[at + 8:at + 12])[0]
+        pkt = d[at + 16:at + 16 + incl]
+        at += 16 + incl
+        if link == 1:
+            ethertype, ip = struct.unpack(">H", pkt[12:14])[0], pkt[14:]
+        elif link == 113:
+            ethertype, ip = struct.unpack(">H", pkt[14:16])[0], pkt[16:]
+        else:
+            return out
+        if ethertype == 0x0800:
+            proto, hl, src, dst = ip[9], (ip[0] & 15) * 4, ip[12:16], ip[16:20]
+        elif ethertype == 0x86DD:
+            proto, hl, src, dst = ip[6], 40, ip[8:24], ip[24:40]
+        else:
+            continue
+        if proto != 6:
+            continue
+        t = ip[hl:]
+        sport, dport = struct.unpack(">HH", t[:4])
+        flags, off = t[13], (t[12] >> 4) * 4
+        if client is None and (flags & 0x12) == 0x02:
+            client = (src, sport)
+        if client is None:
+            client = (src, sport)
+        payload = t[off:]
+        if ethertype == 0x0800:
+            payload = t[off:struct.unpack(">H", ip[2:4])[0] - hl]
+        if payload:
+            out.append(("data", 0 if (src, sport) == client else 1, payload))
+    return out
+
+
+def http2_seeds():
+    """HTTP/2 connections (the fixtures made with curl, nghttpd, hypercorn and grpcio) for the
+    http target: the connection handler hands them to its HTTP/2 parser."""
+    for name in ("h2c_prior_knowledge.pcap", "h2c_upgrade.pcap", "grpc_calls.pcap",
+                 "grpc_mid_stream.pcap"):
+        events = tcp_payloads(os.path.join("fixtures", "http2", name))
+        for mode, chunk in ((b"\x01", 255), (b"\x03", 255), (b"\x00", 31)):
+            put("http", mode + http_ops(events, chunk))
+
+
 # ---- body -------------------------------------------------------------------------------
 def chunked(data, size):
     out = b""
@@ -293,6 +343,7 @@ if __name__ == "__main__":
     decode_seeds()
     reassembly_seeds()
     http_seeds()
+    http2_seeds()
     body_seeds()
     tls_seeds()
     catalogue_seeds()
