@@ -407,3 +407,33 @@ fn exposure_per_capability_counts_tpps_and_policy_consistency() {
     let table = exposure::markdown_table(&rows, &|s| s.to_string());
     assert!(table.contains("| payment_initiation | 1/0/0 | 1 | none | 1 | consistent |"));
 }
+
+#[test]
+fn lens_records_travel_the_wire_and_old_documents_still_decode() {
+    let aisp = tpp_cert("PSDGB-FCA-111111", Some(&["PSP_AI"]), 2025, 2027);
+    let calls = [call(
+        "GET",
+        "/open-banking/v3.1/aisp/accounts",
+        vec![("x-forwarded-client-cert", xfcc(&aisp))],
+    )];
+    let inv = scan(&observer(true), &calls);
+    let doc = crate::wire::InventoryDoc::from_inventory(&inv);
+    let json = serde_json::to_string(&doc).unwrap();
+    let back: crate::wire::InventoryDoc = serde_json::from_str(&json).unwrap();
+    let back = back.to_inventory(InventoryLimits::default());
+    assert_eq!(back, inv);
+    // Merging a batch into itself doubles counts and keeps one TPP (the collector's path).
+    let mut twice = back.clone();
+    twice.merge(&inv);
+    let rec = twice.endpoints.values().next().unwrap();
+    let ob = rec.openbanking.as_deref().unwrap();
+    assert_eq!(ob.tpps["tpp:PSDGB-FCA-111111"].exchanges, 2);
+    // A document written before the lens existed has no `openbanking` key and decodes.
+    let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let record = &mut value["endpoints"][0]["record"];
+    assert!(record.get("openbanking").is_some());
+    record.as_object_mut().unwrap().remove("openbanking");
+    let old: crate::wire::InventoryDoc = serde_json::from_value(value).unwrap();
+    let old = old.to_inventory(InventoryLimits::default());
+    assert!(old.endpoints.values().all(|r| r.openbanking.is_none()));
+}
