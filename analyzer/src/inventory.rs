@@ -319,7 +319,7 @@ impl EndpointRecord {
 }
 
 /// Add `n` to `map[key]`; returns 1 when the key is new and the map is full (not added).
-fn bump(map: &mut BTreeMap<String, u64>, key: &str, n: u64, cap: usize) -> u64 {
+pub(crate) fn bump(map: &mut BTreeMap<String, u64>, key: &str, n: u64, cap: usize) -> u64 {
     if let Some(v) = map.get_mut(key) {
         *v = v.saturating_add(n);
         0

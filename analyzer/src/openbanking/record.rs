@@ -3,6 +3,7 @@
 //! Mergeable like the rest of the inventory (sums, unions; every map capped, the rest counted
 //! in `overflow`).
 
+use crate::inventory::bump;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -139,18 +140,6 @@ fn insert_capped(set: &mut BTreeSet<String>, v: &str, cap: usize) -> u64 {
     }
 }
 
-fn bump_capped(map: &mut BTreeMap<String, u64>, k: &str, n: u64, cap: usize) -> u64 {
-    if let Some(v) = map.get_mut(k) {
-        *v = v.saturating_add(n);
-        0
-    } else if map.len() < cap {
-        map.insert(k.to_string(), n);
-        0
-    } else {
-        1
-    }
-}
-
 impl TppStat {
     fn merge(&mut self, o: &TppStat) -> u64 {
         self.exchanges = self.exchanges.saturating_add(o.exchanges);
@@ -163,7 +152,7 @@ impl TppStat {
         self.not_yet_valid = self.not_yet_valid.saturating_add(o.not_yet_valid);
         let mut overflow = 0;
         for (c, n) in &o.clients {
-            overflow += bump_capped(&mut self.clients, c, *n, MAX_CLIENTS);
+            overflow += bump(&mut self.clients, c, *n, MAX_CLIENTS);
         }
         for c in &o.certificates {
             overflow += insert_capped(&mut self.certificates, c, MAX_CERTIFICATES);
@@ -196,7 +185,7 @@ impl ObRecord {
                 overflow += insert_capped(&mut mine.created_by, c, MAX_CLIENTS);
             }
             for (u, n) in &stat.used_by {
-                overflow += bump_capped(&mut mine.used_by, u, *n, MAX_CLIENTS);
+                overflow += bump(&mut mine.used_by, u, *n, MAX_CLIENTS);
             }
         }
         self.first_seen = match (self.first_seen, other.first_seen) {
@@ -228,7 +217,7 @@ impl ObRecord {
         self.overflow += if created {
             insert_capped(&mut stat.created_by, actor, MAX_CLIENTS)
         } else {
-            bump_capped(&mut stat.used_by, actor, 1, MAX_CLIENTS)
+            bump(&mut stat.used_by, actor, 1, MAX_CLIENTS)
         };
     }
 
@@ -236,7 +225,7 @@ impl ObRecord {
     pub fn client(&mut self, tpp: &str, client: &str) {
         let mut overflow = 0;
         if let Some(stat) = self.tpps.get_mut(tpp) {
-            overflow = bump_capped(&mut stat.clients, client, 1, MAX_CLIENTS);
+            overflow = bump(&mut stat.clients, client, 1, MAX_CLIENTS);
         }
         self.overflow += overflow;
     }
