@@ -586,10 +586,12 @@ pub fn describe(id: &str) -> ConsumerInfo {
         "cookie" => "cookie",
         "auth" => "other_auth",
         "addr" => "address",
+        // An open-banking TPP named by its certificate (`analyzer::openbanking`).
+        "tpp" => "tpp",
         _ => "unknown",
     };
     let label = match kind {
-        "tls_client" | "oauth_client" | "address" if !value.starts_with('#') => {
+        "tls_client" | "oauth_client" | "address" | "tpp" if !value.starts_with('#') => {
             Some(value.to_string())
         }
         _ => None,

@@ -47,6 +47,12 @@ pub fn derive(
     counters.extend(diffed.quiet.counters());
     let mut findings = diffed.findings;
     findings.extend(tls_findings(&tls, &inventory, catalogue));
+    if policy.openbanking.enabled {
+        findings.extend(crate::openbanking::findings::findings(
+            &inventory,
+            &policy.openbanking,
+        ));
+    }
     sort_findings(&mut findings);
     Derived {
         inventory,

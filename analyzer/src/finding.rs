@@ -34,6 +34,13 @@ pub enum FindingKind {
     DriftContentType,
     /// Sensitive data class in a field or parameter whose declaration does not admit it.
     DriftDataClass,
+    /// A TPP called an open-banking capability its PSD2 roles do not allow
+    /// (`analyzer::openbanking`).
+    TppRoleMismatch,
+    /// A TPP presented a certificate expired or not yet valid at packet time.
+    TppCertificateInvalid,
+    /// FAPI posture broken: interaction id, message signing or token binding.
+    DriftFapi,
 }
 
 impl FindingKind {
@@ -51,9 +58,15 @@ impl FindingKind {
             FindingKind::DriftResponseField => "drift_response_field",
             FindingKind::DriftContentType => "drift_content_type",
             FindingKind::DriftDataClass => "drift_data_class",
+            FindingKind::TppRoleMismatch => "tpp_role_mismatch",
+            FindingKind::TppCertificateInvalid => "tpp_certificate_invalid",
+            FindingKind::DriftFapi => "drift_fapi",
         }
     }
 
+    /// The kinds any capture can show (the default demo shows each of them). The
+    /// open-banking kinds, which need the lens on, are [`FindingKind::OPEN_BANKING`];
+    /// [`FindingKind::every`] is both.
     pub const ALL: [FindingKind; 12] = [
         FindingKind::ShadowEndpoint,
         FindingKind::ShadowHost,
@@ -68,13 +81,26 @@ impl FindingKind {
         FindingKind::DriftContentType,
         FindingKind::DriftDataClass,
     ];
+
+    /// The kinds of the open-banking lens (`analyzer::openbanking`).
+    pub const OPEN_BANKING: [FindingKind; 3] = [
+        FindingKind::TppRoleMismatch,
+        FindingKind::TppCertificateInvalid,
+        FindingKind::DriftFapi,
+    ];
+
+    /// Every kind of the vocabulary.
+    pub fn every() -> impl Iterator<Item = FindingKind> {
+        FindingKind::ALL
+            .into_iter()
+            .chain(FindingKind::OPEN_BANKING)
+    }
 }
 
 impl FromStr for FindingKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        FindingKind::ALL
-            .into_iter()
+        FindingKind::every()
             .find(|k| k.as_str() == s)
             .ok_or_else(|| format!("unknown finding kind {s:?}"))
     }
@@ -214,6 +240,18 @@ pub struct Evidence {
     /// zombie: the API version is marked retired by configuration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retired: Option<bool>,
+    /// Open-banking findings: the capability of the endpoint (`analyzer::openbanking`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capability: Option<String>,
+    /// Open-banking findings: TPP -> exchanges.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tpps: BTreeMap<String, u64>,
+    /// tpp_role_mismatch: the PSD2 roles the TPP's certificates hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// drift_fapi, tpp_certificate_invalid: check -> exchanges failing it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub counts: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -80,6 +80,9 @@ pub struct EndpointRecord {
     /// field shapes and data classes come from the learned ones.
     #[serde(default, skip_serializing_if = "BodyStats::is_empty")]
     pub bodies: BodyStats,
+    /// What the open-banking lens saw (TPPs, FAPI posture, consents), when it is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openbanking: Option<Box<crate::openbanking::record::ObRecord>>,
 }
 
 /// Body accounting of one side (request or response) of an endpoint.
@@ -174,6 +177,7 @@ impl EndpointRecord {
             overflow: 0,
             template_params: BTreeMap::new(),
             bodies: BodyStats::default(),
+            openbanking: None,
         }
     }
 
@@ -296,6 +300,9 @@ impl EndpointRecord {
         self.last_seen = self.last_seen.max(other.last_seen);
         self.overflow = self.overflow.saturating_add(overflow);
         self.bodies.merge(&other.bodies);
+        if let Some(theirs) = &other.openbanking {
+            self.openbanking.get_or_insert_default().merge(theirs);
+        }
         // Bounded by the template's parameter count, itself bounded by `MAX_SEGMENTS`.
         for (name, stat) in &other.template_params {
             let mine =
@@ -312,7 +319,7 @@ impl EndpointRecord {
 }
 
 /// Add `n` to `map[key]`; returns 1 when the key is new and the map is full (not added).
-fn bump(map: &mut BTreeMap<String, u64>, key: &str, n: u64, cap: usize) -> u64 {
+pub(crate) fn bump(map: &mut BTreeMap<String, u64>, key: &str, n: u64, cap: usize) -> u64 {
     if let Some(v) = map.get_mut(key) {
         *v = v.saturating_add(n);
         0

@@ -21,6 +21,7 @@ pub mod host;
 pub mod inventory;
 pub mod observation;
 pub mod observe;
+pub mod openbanking;
 pub mod report;
 pub mod template;
 pub mod time;

@@ -55,6 +55,8 @@ pub struct Observer {
     pub limits: ObserveLimits,
     /// Which bodies are learned (`--learn`).
     pub learn: LearnMode,
+    /// The open-banking lens, when on (`[findings.openbanking]`).
+    pub openbanking: Option<std::sync::Arc<crate::openbanking::Lens>>,
 }
 
 impl Observer {
@@ -65,6 +67,7 @@ impl Observer {
             consumers,
             limits: ObserveLimits::default(),
             learn: LearnMode::default(),
+            openbanking: None,
         }
     }
 

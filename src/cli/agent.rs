@@ -170,6 +170,7 @@ pub fn run(args: AgentArgs) -> Result<u8> {
         classifier,
         args.trust_forwarded || config.consumers.trust_forwarded,
     );
+    common::with_openbanking(&mut observer, &config.findings.openbanking)?;
     let metrics = AgentMetrics::default();
     let stop_metrics = Arc::new(AtomicBool::new(false));
     if let Some(addr) = &s.metrics_listen {

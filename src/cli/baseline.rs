@@ -71,6 +71,7 @@ pub fn run(args: BaselineArgs) -> Result<u8> {
                 args.trust_forwarded,
             )?;
             observer.learn = args.analysis.learn_mode();
+            common::with_openbanking(&mut observer, &config.findings.openbanking)?;
             let workers = args.analysis.workers();
             let analysis = common::analyse(
                 &args.captures,

@@ -185,6 +185,16 @@ pub fn observer_with(
     ))
 }
 
+/// Turn the open-banking lens on when `[findings.openbanking]` says so.
+pub fn with_openbanking(
+    observer: &mut Observer,
+    settings: &analyzer::openbanking::ObSettings,
+) -> Result<()> {
+    observer.openbanking =
+        analyzer::openbanking::Lens::from_settings(settings)?.map(std::sync::Arc::new);
+    Ok(())
+}
+
 pub fn observer(catalogue: &Catalogue, classifier: Classifier, trust_forwarded: bool) -> Observer {
     Observer::new(
         Templater::new(catalogue.routes()),

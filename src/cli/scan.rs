@@ -70,6 +70,7 @@ pub fn run(args: ScanArgs) -> Result<u8> {
         args.trust_forwarded,
     )?;
     observer.learn = args.analysis.learn_mode();
+    common::with_openbanking(&mut observer, &config.findings.openbanking)?;
     let common::Analysis {
         inventory,
         tls: tls_inventory,

@@ -131,6 +131,14 @@ pub fn fingerprint(f: &Finding) -> String {
         }
         FindingKind::Zombie => parts.push(e.retired.unwrap_or(false).to_string()),
         FindingKind::Orphaned => {}
+        FindingKind::TppRoleMismatch
+        | FindingKind::TppCertificateInvalid
+        | FindingKind::DriftFapi => {
+            // Which TPPs and which checks, not how often.
+            parts.extend(e.tpps.keys().cloned());
+            parts.push("|checks".into());
+            parts.extend(keys(&e.counts));
+        }
     }
     let mut h = blake3::Hasher::new();
     h.update(b"shadowtap baseline v1\0");

@@ -38,6 +38,8 @@ pub struct FindingPolicy {
     pub min_spread_secs: u64,
     /// At least one 2xx or 3xx response is needed to confirm it.
     pub require_success: bool,
+    /// `[findings.openbanking]`: the open-banking lens (off by default).
+    pub openbanking: crate::openbanking::ObSettings,
 }
 
 impl Default for FindingPolicy {
@@ -49,6 +51,7 @@ impl Default for FindingPolicy {
             min_consumers: 2,
             min_spread_secs: 300,
             require_success: true,
+            openbanking: crate::openbanking::ObSettings::default(),
         }
     }
 }
@@ -64,6 +67,7 @@ impl FindingPolicy {
             min_consumers: 0,
             min_spread_secs: 0,
             require_success: false,
+            openbanking: crate::openbanking::ObSettings::default(),
         }
     }
 

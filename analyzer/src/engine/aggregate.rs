@@ -80,6 +80,8 @@ pub struct EndpointAgg {
     pub delay_sum: i64,
     pub delay_count: u64,
     pub delay_max: i64,
+    /// The open-banking lens's record, when the lens is on.
+    pub openbanking: Option<Box<crate::openbanking::record::ObRecord>>,
 }
 
 impl EndpointAgg {
@@ -109,6 +111,7 @@ impl EndpointAgg {
             delay_sum: 0,
             delay_count: 0,
             delay_max: 0,
+            openbanking: None,
         }
     }
 
@@ -261,6 +264,7 @@ impl EndpointAgg {
                 request: body_side(&self.request_bodies),
                 response: body_side(&self.response_bodies),
             },
+            openbanking: self.openbanking.clone(),
         }
     }
 }

@@ -96,6 +96,12 @@ impl Consumers {
         }
     }
 
+    /// The id of a consumer named by something other than its credential (an open-banking
+    /// TPP's certificate).
+    pub fn named(&mut self, name: &str) -> u32 {
+        self.names.intern(name).unwrap_or(UNTRACKED)
+    }
+
     pub fn name(&self, id: u32) -> &str {
         self.names.get(id)
     }

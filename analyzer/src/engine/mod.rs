@@ -77,6 +77,10 @@ pub struct Message {
     learned: Option<Box<Learned>>,
     scan: Option<Box<Scan>>,
     prefiltered: bool,
+    /// What the open-banking lens read from the request head (lens on only).
+    openbanking: Option<Box<crate::openbanking::lens::Facts>>,
+    /// A response: whether it echoed the request's FAPI interaction id (lens on only).
+    echoed: Option<bool>,
 }
 
 impl Message {
@@ -104,6 +108,8 @@ impl Message {
             learned: None,
             scan: None,
             prefiltered: false,
+            openbanking: None,
+            echoed: None,
         }
     }
 }
@@ -149,6 +155,8 @@ pub struct InventoryBuilder<'o> {
     /// Scratch for the head values one scan reads (zeroed after each scan).
     head_values: Vec<u8>,
     sample_cap: usize,
+    /// The open-banking lens's caches, when the observer has the lens on.
+    openbanking: Option<crate::openbanking::lens::LensState>,
 }
 
 impl std::fmt::Debug for InventoryBuilder<'_> {
@@ -187,6 +195,9 @@ impl<'o> InventoryBuilder<'o> {
             heads_flagged: 0,
             head_values: Vec::new(),
             sample_cap: observer.limits.max_body_sample,
+            openbanking: observer.openbanking.as_ref().map(|lens| {
+                crate::openbanking::lens::LensState::new(lens.clone(), &observer.consumers)
+            }),
         }
     }
 
@@ -265,13 +276,23 @@ impl<'o> InventoryBuilder<'o> {
         let route = self
             .routes
             .resolve(&self.observer.templater, host, head.method, target.path);
-        let (consumer, auth) = self.consumers.of(
+        let (mut consumer, auth) = self.consumers.of(
             &self.observer.consumers,
             head.headers,
             target.query,
             limits.max_params,
             client,
         );
+        let openbanking = self.openbanking.as_mut().map(|lens| {
+            let mut facts = lens.request(&self.observer.consumers, head.headers, client);
+            // A certificate that names a TPP outranks the header credential as the consumer
+            // (the credential's client is kept under the TPP).
+            if let Some(info) = &facts.cert {
+                facts.client = Some(self.consumers.name(consumer).to_string());
+                consumer = self.consumers.named(&info.tpp);
+            }
+            Box::new(facts)
+        });
         let params = self
             .params
             .of(target.query, head.headers, limits.max_params);
@@ -280,6 +301,7 @@ impl<'o> InventoryBuilder<'o> {
             consumer,
             auth,
             params,
+            openbanking,
             ..Message::counted(
                 Side::Request,
                 route,
@@ -300,10 +322,18 @@ impl<'o> InventoryBuilder<'o> {
         ts: Timestamp,
     ) -> (Message, BodyDepth) {
         let media = self.media_of(header_value(head.headers, "content-type"));
+        let echoed = match (
+            self.openbanking.as_ref(),
+            request.and_then(|r| r.openbanking.as_deref()),
+        ) {
+            (Some(lens), Some(facts)) => lens.echoed(facts, head.headers),
+            _ => None,
+        };
         let route = request.and_then(|r| r.route);
         let budget = request.map_or(0, |r| r.budget);
         let message = Message {
             status: Some(head.status),
+            echoed,
             ..Message::counted(Side::Response, route, media, budget, body)
         };
         self.decide(message, head.headers, "", body, ts)
@@ -557,6 +587,17 @@ impl<'o> InventoryBuilder<'o> {
             overflow += agg.response_media.bump(m, 1, cap);
         }
         agg.consumer(req.consumer, cap);
+        if let Some(facts) = req.openbanking.as_deref() {
+            let mut facts = facts.clone();
+            facts.echoed = response.as_ref().and_then(|r| r.echoed);
+            let actor = self.consumers.name(req.consumer);
+            crate::openbanking::lens::record(
+                agg.openbanking.get_or_insert_default(),
+                &facts,
+                actor,
+                ts,
+            );
+        }
         novel |= agg.auth.iter().all(|(k, _)| k != req.auth);
         overflow += agg.auth.bump(req.auth, 1, cap);
         for a in anomalies.iter() {
@@ -697,6 +738,18 @@ impl<'o> InventoryBuilder<'o> {
             ("engine_heads_learned", self.heads_learned),
             ("engine_heads_flagged", self.heads_flagged),
             ("engine_head_memo_resets", self.learner.memo_resets()),
+            (
+                "engine_openbanking_untrusted_cert_headers",
+                self.openbanking.as_ref().map_or(0, |l| l.untrusted_headers),
+            ),
+            (
+                "engine_openbanking_bad_certificates",
+                self.openbanking.as_ref().map_or(0, |l| l.bad_certificates),
+            ),
+            (
+                "engine_openbanking_cache_resets",
+                self.openbanking.as_ref().map_or(0, |l| l.cache_resets),
+            ),
         ]
     }
 }

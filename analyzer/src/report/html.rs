@@ -314,6 +314,38 @@ pub fn render_html(r: &ScanReport) -> String {
         column_chart(&points, "#1565c0")
     );
 
+    if !r.capabilities.is_empty() {
+        o.push_str(
+            "<h2>Exposure per capability</h2><table><thead><tr><th>capability</th>\
+             <th>declared</th><th>shadow</th><th>zombie</th><th>exchanges</th>\
+             <th>data classes</th><th>TPPs</th><th>policy</th></tr></thead><tbody>",
+        );
+        for c in &r.capabilities {
+            let classes: Vec<String> = c
+                .data_classes
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            let policy = if c.consistent_policy {
+                "consistent".to_string()
+            } else {
+                format!("differs ({})", c.policy_differences.join("; "))
+            };
+            o.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                 <td>{}</td><td>{}</td></tr>",
+                escape(&c.capability),
+                c.declared,
+                c.shadow,
+                c.zombie,
+                c.exchanges,
+                escape(&classes.join(", ")),
+                c.tpps,
+                escape(&policy)
+            ));
+        }
+        o.push_str("</tbody></table>");
+    }
     // Findings.
     o.push_str("<h2>Findings</h2>");
     if r.findings.is_empty() {

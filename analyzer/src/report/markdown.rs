@@ -70,6 +70,13 @@ pub fn render_markdown(r: &ScanReport) -> String {
         }
     }
 
+    if !r.capabilities.is_empty() {
+        let _ = writeln!(o, "\n## Exposure per capability\n");
+        o.push_str(&crate::openbanking::exposure::markdown_table(
+            &r.capabilities,
+            &esc,
+        ));
+    }
     let _ = writeln!(o, "\n## Findings\n");
     for (severity, findings) in by_severity(&r.findings) {
         let _ = writeln!(o, "### {} ({})\n", severity.as_str(), findings.len());

@@ -434,6 +434,10 @@ pub struct ScanReport {
     /// Review decisions in force, by finding id (the collector's; an offline scan has none).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub reviews: BTreeMap<String, review::ReviewNote>,
+    /// Exposure per open-banking capability (`analyzer::openbanking::exposure`): empty unless
+    /// the open-banking lens saw traffic.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<crate::openbanking::exposure::CapabilityExposure>,
 }
 
 impl ScanReport {
@@ -484,7 +488,10 @@ impl ScanReport {
             ),
             incomplete: Incomplete::of(inventory),
         };
+        // Built-in capability families; `with_capability_rules` applies configured overrides.
+        let capabilities = crate::openbanking::exposure::exposure(inventory, &findings, &[]);
         ScanReport {
+            capabilities,
             summary,
             endpoints,
             findings,
@@ -492,6 +499,17 @@ impl ScanReport {
             timeline: inventory.timeline.clone(),
             reviews: BTreeMap::new(),
         }
+    }
+
+    /// Recompute the exposure per capability with configured capability overrides.
+    pub fn with_capability_rules(
+        mut self,
+        inventory: &Inventory,
+        rules: &[crate::openbanking::capability::CapabilityRule],
+    ) -> Self {
+        self.capabilities =
+            crate::openbanking::exposure::exposure(inventory, &self.findings, rules);
+        self
     }
 
     /// Whether any finding is at or above `threshold`, not counting findings a reviewer

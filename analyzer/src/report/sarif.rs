@@ -176,6 +176,23 @@ fn rule(kind: FindingKind) -> Value {
             "Declared security but traffic without credentials, or credentials where none is \
              declared.",
         ),
+        FindingKind::TppRoleMismatch => (
+            "TppRoleMismatch",
+            "TPP outside its PSD2 roles",
+            "A TPP called an open-banking capability its PSD2 roles (ETSI TS 119 495) do not \
+             allow.",
+        ),
+        FindingKind::TppCertificateInvalid => (
+            "TppCertificateInvalid",
+            "TPP certificate outside its validity",
+            "A TPP presented a certificate expired or not yet valid at capture time.",
+        ),
+        FindingKind::DriftFapi => (
+            "DriftFapi",
+            "FAPI posture differs from the profile",
+            "FAPI interaction id missing, invalid or not echoed; message signature missing where \
+             required; bearer token not certificate-bound, or bound to another certificate.",
+        ),
         #[allow(unreachable_patterns)]
         _ => (
             "Drift",

@@ -69,6 +69,33 @@ pub fn render_text(r: &ScanReport) -> String {
             format!(" ({})", counts.join(", "))
         }
     );
+    if !r.capabilities.is_empty() {
+        let _ = writeln!(o, "\nExposure per capability");
+        for c in &r.capabilities {
+            let _ = writeln!(
+                o,
+                "  {:<22} endpoints {}/{}/{} (declared/shadow/zombie), {} exchanges, {} TPPs, \
+                 classes [{}], policy {}",
+                c.capability,
+                c.declared,
+                c.shadow,
+                c.zombie,
+                c.exchanges,
+                c.tpps,
+                c.data_classes
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if c.consistent_policy {
+                    "consistent".to_string()
+                } else {
+                    format!("differs ({})", c.policy_differences.join("; "))
+                }
+            );
+        }
+        let _ = writeln!(o);
+    }
     for p in &s.catalogue.problems {
         let _ = writeln!(o, "  catalogue problem: {p}");
     }

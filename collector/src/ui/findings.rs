@@ -201,7 +201,7 @@ pub(super) async fn findings_page(
         v.report.findings.len()
     );
     let mut kinds = vec![("", "any")];
-    kinds.extend(FindingKind::ALL.iter().map(|k| (k.as_str(), k.as_str())));
+    kinds.extend(FindingKind::every().map(|k| (k.as_str(), k.as_str())));
     select(&mut o, "kind", "kind", &q.kind, &kinds);
     let mut sevs = vec![("", "any")];
     sevs.extend(Severity::ALL.iter().map(|s| (s.as_str(), s.as_str())));
