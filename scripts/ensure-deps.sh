@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the system packages shadowtap builds against are present (Debian/Ubuntu).
 # Installs them when running as root; otherwise stops with the exact command to run.
+# Usage: scripts/ensure-deps.sh [--tests]
 set -euo pipefail
 
 missing=()
@@ -16,6 +17,13 @@ command -v cc >/dev/null 2>&1 || missing+=(build-essential)
 if [ "$(id -u)" -eq 0 ]; then
     command -v ip >/dev/null 2>&1 || missing+=(iproute2)
     command -v python3 >/dev/null 2>&1 || missing+=(python3)
+fi
+
+# `--tests`: what the test suite needs beyond the build. The PostgreSQL store's tests start a
+# real PostgreSQL 15 server (Debian's `postgresql`; SHADOWTAP_PG_BIN may point elsewhere).
+if [ "${1:-}" = "--tests" ] && [ -z "${SHADOWTAP_PG_BIN:-}" ] \
+    && [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
+    missing+=(postgresql)
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then

@@ -3,5 +3,5 @@
 # The corpus tests read ../shared/corpus when it is there and say so when they skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/ensure-deps.sh
+scripts/ensure-deps.sh --tests
 cargo test --workspace --release "$@"
