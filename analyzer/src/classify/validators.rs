@@ -37,6 +37,9 @@ pub enum Validator {
     Date,
     /// A secret-looking value: not a boolean/null literal and not already masked.
     NonPlaceholder,
+    /// An IPv4 address in dotted-quad form or an IPv6 address (RFC 4291 text forms), as the
+    /// standard library parses them.
+    IpAddress,
 }
 
 impl Validator {
@@ -55,6 +58,7 @@ impl Validator {
             "jwt" => Validator::Jwt,
             "date" => Validator::Date,
             "non_placeholder" => Validator::NonPlaceholder,
+            "ip_address" => Validator::IpAddress,
             _ => return None,
         })
     }
@@ -73,6 +77,7 @@ impl Validator {
         "jwt",
         "date",
         "non_placeholder",
+        "ip_address",
     ];
 
     /// Check `candidate`; on success return the accepted slice of it.
@@ -90,6 +95,7 @@ impl Validator {
             Validator::Jwt => is_jwt(candidate),
             Validator::Date => is_date(candidate),
             Validator::NonPlaceholder => is_non_placeholder(candidate),
+            Validator::IpAddress => candidate.parse::<std::net::IpAddr>().is_ok(),
         };
         ok.then_some(candidate)
     }
