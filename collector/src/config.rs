@@ -23,6 +23,7 @@
 //! max_hosts = 50000
 //! max_new_hosts_per_batch = 5000
 //! endpoint_max_age_days = 30
+//! max_contribution_records = 400000
 //! max_sessions = 256
 //! session_ttl_secs = 28800
 //! ```
@@ -90,6 +91,9 @@ pub struct CollectorSettings {
     pub max_new_hosts_per_batch: usize,
     /// At the endpoint cap, endpoints quiet this long (packet time) are aged out.
     pub endpoint_max_age_days: u64,
+    /// Records of the per-agent contributions (`store agents`, `store remove-agent`), all
+    /// agents together; 0 keeps none (no audit or removal, half the store writes).
+    pub max_contribution_records: usize,
     /// Review records kept (one per reviewed finding).
     pub max_reviews: usize,
     /// Dashboard sessions open at once; the oldest is ended to make room.
@@ -126,6 +130,7 @@ impl Default for CollectorSettings {
             max_hosts: StoreLimits::default().max_hosts,
             max_new_hosts_per_batch: StoreLimits::default().max_new_hosts_per_batch,
             endpoint_max_age_days: 30,
+            max_contribution_records: StoreLimits::default().max_contribution_records,
             max_reviews: 100_000,
             max_sessions: 256,
             session_ttl_secs: 8 * 3600,
@@ -147,6 +152,7 @@ impl CollectorSettings {
             max_hosts: self.max_hosts,
             max_new_hosts_per_batch: self.max_new_hosts_per_batch,
             endpoint_max_age_secs: self.endpoint_max_age_days.saturating_mul(24 * 3600),
+            max_contribution_records: self.max_contribution_records,
             ..StoreLimits::default()
         }
     }
