@@ -505,24 +505,13 @@ impl SledStore {
         if max == 0 {
             return Ok(());
         }
-        let (cap, max_names) = (self.limits.inventory.max_names, self.limits.tls.max_names);
         let r = (&self.contributions, &self.meta).transaction(|(tree, meta)| -> TxResult<()> {
             let count = u64_of(meta.get(META_CONTRIBUTIONS.as_bytes())?);
             let mut w = Writer::open(tree, owner, count, &self.limits)?;
             match part {
-                Part::Endpoint { key, record } => {
-                    w.put(Kind::Endpoint, &enc(key), record.as_ref(), |a, b| {
-                        a.merge(b, cap)
-                    })?;
-                }
-                Part::Host { name, record } => {
-                    w.put(Kind::Host, name.as_bytes(), record, |a, b| a.merge(b))?;
-                }
-                Part::TlsHost { sni, record } => {
-                    w.put(Kind::TlsHost, sni.as_bytes(), record.as_ref(), |a, b| {
-                        a.merge(b, max_names)
-                    })?;
-                }
+                Part::Endpoint { key, record } => w.kept(Kept::Endpoint(&enc(key), record))?,
+                Part::Host { name, record } => w.kept(Kept::Host(name, record))?,
+                Part::TlsHost { sni, record } => w.kept(Kept::TlsHost(sni, record))?,
                 Part::Totals(t) => w.totals.merge(t),
             }
             let n = w.close()?;
