@@ -174,3 +174,8 @@ fn fuzz_catalogue() {
 fn fuzz_wire() {
     smoke("wire", analyzer::fuzz::wire_batch);
 }
+
+#[test]
+fn fuzz_xml() {
+    smoke("xml", analyzer::fuzz::xml_body);
+}

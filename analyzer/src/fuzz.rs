@@ -108,3 +108,31 @@ pub fn wire_batch(data: &[u8]) {
     let doc = InventoryDoc::from_inventory(&total);
     let _ = doc.to_inventory(InventoryLimits::default());
 }
+
+/// Target `xml`: an XML body walked as the learn path walks one (the classifier's visitor,
+/// tight limits), twice over one path interner, which must stay within its bounds; every
+/// reported field has a path.
+pub fn xml_body(data: &[u8]) {
+    use crate::walk::{walk_xml, Field, PathLimits, Paths, Visitor, WalkLimits};
+    struct Count(usize);
+    impl Visitor for Count {
+        fn field(&mut self, f: &Field<'_>) {
+            assert!(!f.text.is_empty(), "a reported field has a path");
+            self.0 += 1;
+        }
+    }
+    let path_limits = PathLimits {
+        max_paths: 64,
+        ..PathLimits::default()
+    };
+    let mut paths = Paths::new(path_limits);
+    let limits = WalkLimits {
+        max_depth: 6,
+        max_fields: 32,
+    };
+    for _ in 0..2 {
+        let mut seen = Count(0);
+        let _ = walk_xml(data, &mut paths, &limits, &mut seen);
+        assert!(paths.len() <= 64, "path interner past its bound");
+    }
+}

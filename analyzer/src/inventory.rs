@@ -83,6 +83,11 @@ pub struct EndpointRecord {
     /// What the open-banking lens saw (TPPs, FAPI posture, consents), when it is on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub openbanking: Option<Box<crate::openbanking::record::ObRecord>>,
+    /// Kinds of XML document the learned bodies were -> bodies: an ISO 20022 message type
+    /// (`iso20022:pain.001.001.03`), a SOAP operation (`soap1.1:{urn:bank}GetBalance`), else
+    /// the document element (`xml:{ns}root`). Counts are of learned bodies, not exchanges.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub messages: BTreeMap<String, u64>,
 }
 
 /// Body accounting of one side (request or response) of an endpoint.
@@ -178,6 +183,7 @@ impl EndpointRecord {
             template_params: BTreeMap::new(),
             bodies: BodyStats::default(),
             openbanking: None,
+            messages: BTreeMap::new(),
         }
     }
 
@@ -276,6 +282,7 @@ impl EndpointRecord {
             (&mut self.consumers, &other.consumers),
             (&mut self.auth, &other.auth),
             (&mut self.anomalies, &other.anomalies),
+            (&mut self.messages, &other.messages),
         ] {
             for (k, n) in theirs {
                 overflow += bump(map, k, *n, cap);

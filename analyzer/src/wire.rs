@@ -439,6 +439,7 @@ impl Batch {
                 ("consumers per endpoint", r.consumers.len()),
                 ("auth schemes per endpoint", r.auth.len()),
                 ("anomalies per endpoint", r.anomalies.len()),
+                ("message kinds per endpoint", r.messages.len()),
             ] {
                 over(what, n, names)?;
             }
@@ -455,6 +456,7 @@ impl Batch {
                 .chain(r.consumers.keys())
                 .chain(r.auth.keys())
                 .chain(r.anomalies.keys())
+                .chain(r.messages.keys())
                 .chain(r.data_classes.keys());
             for name in all_names {
                 over("name length", name.len(), len)?;

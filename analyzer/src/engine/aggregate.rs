@@ -82,6 +82,8 @@ pub struct EndpointAgg {
     pub delay_max: i64,
     /// The open-banking lens's record, when the lens is on.
     pub openbanking: Option<Box<crate::openbanking::record::ObRecord>>,
+    /// Document kinds learned bodies showed (see `Learned::messages`) -> bodies.
+    pub messages: BTreeMap<String, u64>,
 }
 
 impl EndpointAgg {
@@ -112,6 +114,7 @@ impl EndpointAgg {
             delay_count: 0,
             delay_max: 0,
             openbanking: None,
+            messages: BTreeMap::new(),
         }
     }
 
@@ -125,6 +128,20 @@ impl EndpointAgg {
             self.consumer_order.push(id);
         } else {
             self.overflow += 1;
+        }
+    }
+
+    /// Count a learned body's document kind; returns whether it is new for this endpoint.
+    pub fn message(&mut self, label: &str, cap: usize) -> bool {
+        if let Some(n) = self.messages.get_mut(label) {
+            *n += 1;
+            false
+        } else if self.messages.len() < cap {
+            self.messages.insert(label.to_string(), 1);
+            true
+        } else {
+            self.overflow += 1;
+            false
         }
     }
 
@@ -265,6 +282,7 @@ impl EndpointAgg {
                 response: body_side(&self.response_bodies),
             },
             openbanking: self.openbanking.clone(),
+            messages: self.messages.clone(),
         }
     }
 }

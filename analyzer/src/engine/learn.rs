@@ -50,6 +50,9 @@ pub struct Learned {
     pub fields: Vec<(PathId, FieldType)>,
     /// (class id, location id, masked preview), de-duplicated.
     pub hits: Vec<(u32, u32, String)>,
+    /// What kind of document the body was, when that is more than its content type says
+    /// (`iso20022:pain.001.001.03`, `soap1.1:{urn:bank}GetBalance`, `xml:{ns}root`).
+    pub messages: Vec<String>,
 }
 
 impl Learned {
@@ -71,6 +74,11 @@ impl Learned {
         }
         for h in other.hits {
             self.hit(h);
+        }
+        for m in other.messages {
+            if !self.messages.contains(&m) {
+                self.messages.push(m);
+            }
         }
     }
 }
@@ -390,8 +398,35 @@ impl Learner {
                 let found = std::mem::take(&mut walker.found);
                 out.absorb(found);
             }
+        } else if looks_xml(ct, body) {
+            self.xml(job, body, side, out);
         } else if ct == "application/x-www-form-urlencoded" {
             self.form(job, body, side, out);
+        }
+    }
+
+    fn xml(&mut self, job: &mut Job<'_>, body: &[u8], side: Prefix, out: &mut Learned) {
+        let mut walker = BodyWalk {
+            job,
+            side,
+            found: Learned::default(),
+            path_hints: &mut self.path_hints,
+            path_locations: &mut self.path_locations,
+            locations: &mut self.locations,
+            hits: &mut self.hits,
+            class_ids: &mut self.class_ids,
+            class_names: &mut self.class_names,
+        };
+        let limits = WalkLimits {
+            max_depth: walker.job.limits.max_depth,
+            max_fields: walker.job.limits.max_fields,
+        };
+        // A document the walk cannot read (a DTD, a cut sample) gives nothing, as a JSON
+        // body that does not parse.
+        if let Ok(summary) = walk::walk_xml(body, &mut self.paths, &limits, &mut walker) {
+            let mut found = std::mem::take(&mut walker.found);
+            found.messages = message_labels(&summary);
+            out.absorb(found);
         }
     }
 
@@ -508,6 +543,40 @@ impl BodyWalk<'_, '_, '_> {
             &mut self.found,
         );
     }
+}
+
+/// XML by content type (`application/xml`, `text/xml`, `application/soap+xml`, any `+xml`),
+/// or, without one, by a body that opens with `<`.
+fn looks_xml(ct: &str, body: &[u8]) -> bool {
+    ct.ends_with("/xml") || ct.ends_with("+xml") || {
+        let first = body.iter().find(|b| !b.is_ascii_whitespace());
+        ct.is_empty() && first == Some(&b'<')
+    }
+}
+
+/// The labels an XML document's summary gives: its ISO 20022 message type, its SOAP operation,
+/// else its document element.
+fn message_labels(s: &walk::XmlSummary) -> Vec<String> {
+    let mut labels = Vec::new();
+    if let Some(kind) = &s.iso20022 {
+        labels.push(format!("iso20022:{kind}"));
+    }
+    if let Some(version) = s.soap {
+        let v = match version {
+            walk::xml::SoapVersion::V1_1 => "soap1.1",
+            walk::xml::SoapVersion::V1_2 => "soap1.2",
+        };
+        labels.push(format!(
+            "{v}:{}",
+            s.soap_body.as_deref().unwrap_or("(empty body)")
+        ));
+    }
+    if labels.is_empty() {
+        if let Some(root) = &s.root {
+            labels.push(format!("xml:{root}"));
+        }
+    }
+    labels
 }
 
 impl Visitor for BodyWalk<'_, '_, '_> {

@@ -641,6 +641,9 @@ impl<'o> InventoryBuilder<'o> {
             for (class, location, preview) in &learned.hits {
                 new_here |= agg.class(*class, *location, preview, cap);
             }
+            for label in &learned.messages {
+                new_here |= agg.message(label, cap);
+            }
             if new_here {
                 novel = true;
             } else if m.learn {

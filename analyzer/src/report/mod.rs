@@ -327,6 +327,10 @@ pub struct EndpointView {
     /// Share of bodies with content that were learned ([`crate::inventory::BodyStats::coverage`]):
     /// what the endpoint's field shapes and data classes rest on.
     pub body_coverage: f64,
+    /// Kinds of XML document the learned bodies were (SOAP operations, ISO 20022 message
+    /// types) -> learned bodies.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub messages: BTreeMap<String, u64>,
 }
 
 /// Most consumers listed per endpoint in a report.
@@ -594,6 +598,7 @@ fn endpoint_view(key: &EndpointKey, rec: &EndpointRecord, catalogue: &Catalogue)
         confidence: rec.confidence(),
         bodies: rec.bodies,
         body_coverage: rec.bodies.coverage(),
+        messages: rec.messages.clone(),
     }
 }
 

@@ -1,6 +1,6 @@
 //! The plain-text report printed by default: summary, findings by severity, endpoint table.
 
-use super::{by_severity, finding_target, human_bytes, thousands, ScanReport};
+use super::{by_severity, finding_target, human_bytes, thousands, EndpointView, ScanReport};
 use std::fmt::Write;
 
 pub fn render_text(r: &ScanReport) -> String {
@@ -216,6 +216,31 @@ pub fn render_text(r: &ScanReport) -> String {
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
         let _ = writeln!(o, "  {}", line.join("  ").trim_end());
+    }
+
+    let with_documents: Vec<&EndpointView> = r
+        .endpoints
+        .iter()
+        .filter(|e| !e.messages.is_empty())
+        .collect();
+    if !with_documents.is_empty() {
+        // SOAP operations and ISO 20022 message types hide behind one path each.
+        let _ = writeln!(o, "\nXML DOCUMENTS (learned bodies)");
+        for e in with_documents {
+            let kinds: Vec<String> = e
+                .messages
+                .iter()
+                .map(|(k, n)| format!("{k} ({})", thousands(*n)))
+                .collect();
+            let _ = writeln!(
+                o,
+                "  {} {} {}: {}",
+                e.host,
+                e.method,
+                e.path,
+                kinds.join(", ")
+            );
+        }
     }
 
     if !s.anomalies.is_empty() {

@@ -40,6 +40,10 @@
 //! This module does not classify values or store them: a visitor sees scalars only for the
 //! duration of its call.
 
+pub mod xml;
+
+pub use xml::{walk_xml, XmlSummary};
+
 use crate::observation::FieldType;
 use crate::FastMap;
 use std::hash::BuildHasher;
