@@ -30,11 +30,17 @@ const SOAP: &str = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envel
 <s:Body><b:GetCustomer xmlns:b="urn:corebank:customers"><b:Email>erika@example.com</b:Email></b:GetCustomer></s:Body>
 </s:Envelope>"#;
 
+const SOAP12: &str = r#"<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body><a:Close xmlns:a="urn:corebank:accounts"/></e:Body></e:Envelope>"#;
+
 const BOMB: &str = r#"<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "DE89370400440532013000">]><r><IBAN>&a;</IBAN></r>"#;
 
 fn post(path: &str, content_type: &str, body: &str) -> Vec<u8> {
+    post_with(path, content_type, "", body)
+}
+
+fn post_with(path: &str, content_type: &str, extra: &str, body: &str) -> Vec<u8> {
     format!(
-        "POST {path} HTTP/1.1\r\nHost: pay.bank.example\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: pay.bank.example\r\nContent-Type: {content_type}\r\n{extra}Content-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()
@@ -52,6 +58,32 @@ fn scan() -> Inventory {
             ok(),
         ),
         (post("/xml/echo", "application/xml", BOMB), ok()),
+        (
+            post_with(
+                "/soap/customers",
+                "text/xml",
+                "SOAPAction: \"urn:corebank:customers#GetCustomer\"\r\n",
+                SOAP,
+            ),
+            ok(),
+        ),
+        (
+            post_with("/soap/customers", "text/xml", "SOAPAction: \"\"\r\n", SOAP),
+            ok(),
+        ),
+        (
+            post(
+                "/soap12/accounts",
+                "application/soap+xml; charset=utf-8; action=\"urn:corebank:accounts#Close\"",
+                SOAP12,
+            ),
+            ok(),
+        ),
+        // A SOAPAction on a JSON request is not a SOAP action.
+        (
+            post_with("/json/thing", "application/json", "SOAPAction: x\r\n", "{}"),
+            ok(),
+        ),
     ];
     let frames = http_connection(
         ([10, 1, 0, 9], 41_000),
@@ -113,8 +145,11 @@ fn a_soap_call_names_its_operation_and_its_fields_are_classified() {
     let inv = scan();
     let soap = endpoint(&inv, "/soap/customers");
     assert_eq!(
-        soap.messages.keys().collect::<Vec<_>>(),
-        vec!["soap1.1:{urn:corebank:customers}GetCustomer"]
+        soap.messages.iter().collect::<Vec<_>>(),
+        vec![(
+            &"soap1.1:{urn:corebank:customers}GetCustomer".to_string(),
+            &3
+        )]
     );
     assert!(
         soap.data_classes.contains_key("email"),
@@ -122,6 +157,28 @@ fn a_soap_call_names_its_operation_and_its_fields_are_classified() {
         soap.data_classes
     );
     assert!(soap.request_fields.contains_key("Body.GetCustomer.Email"));
+}
+
+#[test]
+fn soap_actions_are_counted_per_exchange_from_the_request_head() {
+    let inv = scan();
+    let soap = endpoint(&inv, "/soap/customers");
+    assert_eq!(soap.exchanges, 3);
+    // The empty SOAPAction and the one without the header name no action.
+    assert_eq!(
+        soap.soap_actions.iter().collect::<Vec<_>>(),
+        vec![(&"urn:corebank:customers#GetCustomer".to_string(), &1)]
+    );
+    let v12 = endpoint(&inv, "/soap12/accounts");
+    assert_eq!(
+        v12.soap_actions.keys().collect::<Vec<_>>(),
+        vec!["urn:corebank:accounts#Close"]
+    );
+    assert_eq!(
+        v12.messages.keys().collect::<Vec<_>>(),
+        vec!["soap1.2:{urn:corebank:accounts}Close"]
+    );
+    assert!(endpoint(&inv, "/json/thing").soap_actions.is_empty());
 }
 
 #[test]

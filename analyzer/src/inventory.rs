@@ -88,6 +88,10 @@ pub struct EndpointRecord {
     /// the document element (`xml:{ns}root`). Counts are of learned bodies, not exchanges.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub messages: BTreeMap<String, u64>,
+    /// SOAP actions requests named -> exchanges (every exchange: read from the request head,
+    /// `SOAPAction` for SOAP 1.1, the `action` content-type parameter for SOAP 1.2).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub soap_actions: BTreeMap<String, u64>,
 }
 
 /// Body accounting of one side (request or response) of an endpoint.
@@ -184,6 +188,7 @@ impl EndpointRecord {
             bodies: BodyStats::default(),
             openbanking: None,
             messages: BTreeMap::new(),
+            soap_actions: BTreeMap::new(),
         }
     }
 
@@ -283,6 +288,7 @@ impl EndpointRecord {
             (&mut self.auth, &other.auth),
             (&mut self.anomalies, &other.anomalies),
             (&mut self.messages, &other.messages),
+            (&mut self.soap_actions, &other.soap_actions),
         ] {
             for (k, n) in theirs {
                 overflow += bump(map, k, *n, cap);

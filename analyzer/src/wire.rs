@@ -440,6 +440,7 @@ impl Batch {
                 ("auth schemes per endpoint", r.auth.len()),
                 ("anomalies per endpoint", r.anomalies.len()),
                 ("message kinds per endpoint", r.messages.len()),
+                ("SOAP actions per endpoint", r.soap_actions.len()),
             ] {
                 over(what, n, names)?;
             }
@@ -457,6 +458,7 @@ impl Batch {
                 .chain(r.auth.keys())
                 .chain(r.anomalies.keys())
                 .chain(r.messages.keys())
+                .chain(r.soap_actions.keys())
                 .chain(r.data_classes.keys());
             for name in all_names {
                 over("name length", name.len(), len)?;

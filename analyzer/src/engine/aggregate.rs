@@ -62,6 +62,8 @@ pub struct EndpointAgg {
     pub param_sets: Counts<u32>,
     pub request_media: Counts<u32>,
     pub response_media: Counts<u32>,
+    /// SOAP actions the requests named (`SOAPAction`, or SOAP 1.2's `action` parameter).
+    pub soap_actions: Counts<u32>,
     pub consumers: FastMap<u32, u64>,
     pub consumer_order: Vec<u32>,
     pub auth: Counts<u32>,
@@ -97,6 +99,7 @@ impl EndpointAgg {
             param_sets: Counts::default(),
             request_media: Counts::default(),
             response_media: Counts::default(),
+            soap_actions: Counts::default(),
             consumers: FastMap::default(),
             consumer_order: Vec::new(),
             auth: Counts::default(),
@@ -192,6 +195,7 @@ impl EndpointAgg {
 pub trait Names {
     fn param_set(&self, id: u32) -> (Vec<&str>, Vec<&str>);
     fn media(&self, id: u32) -> &str;
+    fn soap_action(&self, id: u32) -> &str;
     fn consumer(&self, id: u32) -> &str;
     fn auth(&self, id: u32) -> &str;
     fn path(&self, id: PathId) -> &str;
@@ -260,6 +264,7 @@ impl EndpointAgg {
             response_fields: fields(&self.response_fields),
             request_content_types: counts(&self.request_media, |k| names.media(k)),
             response_content_types: counts(&self.response_media, |k| names.media(k)),
+            soap_actions: counts(&self.soap_actions, |k| names.soap_action(k)),
             data_classes,
             consumers: self
                 .consumer_order

@@ -53,6 +53,10 @@ use std::net::{IpAddr, SocketAddr};
 const MAX_MEDIA: usize = 4096;
 /// Distinct raw `Content-Type` values remembered.
 const MEDIA_CACHE: usize = 4096;
+/// Distinct SOAP actions per worker.
+const MAX_SOAP_ACTIONS: usize = 4096;
+/// Longest SOAP action kept (longer ones are cut).
+const MAX_SOAP_ACTION_LEN: usize = 256;
 /// Minutes of timeline kept before trimming (twice what the inventory keeps).
 const TIMELINE_SLACK: usize = 2 * crate::inventory::TIMELINE_MINUTES;
 
@@ -66,6 +70,8 @@ pub struct Message {
     auth: u32,
     params: Option<u32>,
     media: Option<u32>,
+    /// The SOAP action a request named (see [`InventoryBuilder::soap_action_of`]).
+    soap_action: Option<u32>,
     status: Option<u16>,
     /// The policy picked this message for learning.
     learn: bool,
@@ -99,6 +105,7 @@ impl Message {
             auth: 0,
             params: None,
             media,
+            soap_action: None,
             status: None,
             learn: false,
             depth: BodyDepth::Frame,
@@ -132,6 +139,7 @@ pub struct InventoryBuilder<'o> {
     params: ParamSets,
     media: Interner,
     media_cache: ByteCache<Option<u32>>,
+    soap_actions: Interner,
     policy: BodyPolicy,
     learner: Learner,
     aggs: Vec<Option<EndpointAgg>>,
@@ -181,6 +189,7 @@ impl<'o> InventoryBuilder<'o> {
             params: ParamSets::new(observer.consumers.hash_seed()),
             media: Interner::new(MAX_MEDIA),
             media_cache: ByteCache::new(MEDIA_CACHE),
+            soap_actions: Interner::new(MAX_SOAP_ACTIONS),
             policy: BodyPolicy::new(observer.learn),
             learner: Learner::default(),
             aggs: Vec::new(),
@@ -215,6 +224,38 @@ impl<'o> InventoryBuilder<'o> {
             .and_then(|m| self.media.intern(&m));
         self.media_cache.insert(raw, id);
         id
+    }
+
+    /// The SOAP action of a request, read on the count path: the `SOAPAction` header of a
+    /// `text/xml` request (SOAP 1.1), or the `action` parameter of an `application/soap+xml`
+    /// content type (SOAP 1.2). Only XML requests are looked at, so other traffic pays one
+    /// comparison. Quotes are dropped; an empty action (`""`, allowed by SOAP 1.1) is none.
+    fn soap_action_of<H: crate::exchange::HeaderLike>(
+        &mut self,
+        media: Option<u32>,
+        headers: &[H],
+    ) -> Option<u32> {
+        let raw = match self.media.get(media?) {
+            "text/xml" => header_value(headers, "soapaction")?,
+            "application/soap+xml" => {
+                let ct = header_value(headers, "content-type")?;
+                soap12_action(ct)?
+            }
+            _ => return None,
+        };
+        let text = std::str::from_utf8(raw)
+            .ok()?
+            .trim()
+            .trim_matches('"')
+            .trim();
+        if text.is_empty() {
+            return None;
+        }
+        let mut end = text.len().min(MAX_SOAP_ACTION_LEN);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.soap_actions.intern(&text[..end])
     }
 
     fn depth(&mut self, learn: bool, body: BodyShape) -> BodyDepth {
@@ -297,11 +338,13 @@ impl<'o> InventoryBuilder<'o> {
             .params
             .of(target.query, head.headers, limits.max_params);
         let media = self.media_of(header_value(head.headers, "content-type"));
+        let soap_action = self.soap_action_of(media, head.headers);
         let message = Message {
             consumer,
             auth,
             params,
             openbanking,
+            soap_action,
             ..Message::counted(
                 Side::Request,
                 route,
@@ -586,6 +629,10 @@ impl<'o> InventoryBuilder<'o> {
             novel |= agg.response_media.iter().all(|(k, _)| k != m);
             overflow += agg.response_media.bump(m, 1, cap);
         }
+        if let Some(a) = req.soap_action {
+            novel |= agg.soap_actions.iter().all(|(k, _)| k != a);
+            overflow += agg.soap_actions.bump(a, 1, cap);
+        }
         agg.consumer(req.consumer, cap);
         if let Some(facts) = req.openbanking.as_deref() {
             let mut facts = facts.clone();
@@ -670,6 +717,7 @@ impl<'o> InventoryBuilder<'o> {
         let names = BuilderNames {
             params: &self.params,
             media: &self.media,
+            soap_actions: &self.soap_actions,
             consumers: &self.consumers,
             learner: &self.learner,
         };
@@ -735,6 +783,7 @@ impl<'o> InventoryBuilder<'o> {
             ("engine_param_sets_full", self.params.overflow),
             ("engine_param_names_full", self.params.names.overflow),
             ("engine_media_full", self.media.overflow),
+            ("engine_soap_actions_full", self.soap_actions.overflow),
             ("engine_paths_full", self.learner.paths.overflow()),
             ("engine_locations_full", self.learner.locations.overflow),
             ("engine_policies_full", self.policy.overflow),
@@ -755,6 +804,21 @@ impl<'o> InventoryBuilder<'o> {
             ),
         ]
     }
+}
+
+/// The `action` parameter of a SOAP 1.2 content type (`application/soap+xml;
+/// charset=utf-8; action="urn:x#Op"`), raw.
+fn soap12_action(content_type: &[u8]) -> Option<&[u8]> {
+    content_type
+        .split(|&b| b == b';')
+        .skip(1)
+        .find_map(|param| {
+            let param = param.trim_ascii();
+            let (name, value) = param.split_at(param.iter().position(|&b| b == b'=')?);
+            name.trim_ascii()
+                .eq_ignore_ascii_case(b"action")
+                .then(|| value[1..].trim_ascii())
+        })
 }
 
 /// Headers the head prefilter does not scan: the caller's own credential (found on every
@@ -792,6 +856,7 @@ fn skipped_by_head_scan(name: &str) -> bool {
 struct BuilderNames<'a> {
     params: &'a ParamSets,
     media: &'a Interner,
+    soap_actions: &'a Interner,
     consumers: &'a Consumers,
     learner: &'a Learner,
 }
@@ -814,6 +879,9 @@ impl Names for BuilderNames<'_> {
     }
     fn media(&self, id: u32) -> &str {
         self.media.get(id)
+    }
+    fn soap_action(&self, id: u32) -> &str {
+        self.soap_actions.get(id)
     }
     fn consumer(&self, id: u32) -> &str {
         self.consumers.name(id)

@@ -331,6 +331,9 @@ pub struct EndpointView {
     /// types) -> learned bodies.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub messages: BTreeMap<String, u64>,
+    /// SOAP actions requests named -> exchanges.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub soap_actions: BTreeMap<String, u64>,
 }
 
 /// Most consumers listed per endpoint in a report.
@@ -599,6 +602,7 @@ fn endpoint_view(key: &EndpointKey, rec: &EndpointRecord, catalogue: &Catalogue)
         bodies: rec.bodies,
         body_coverage: rec.bodies.coverage(),
         messages: rec.messages.clone(),
+        soap_actions: rec.soap_actions.clone(),
     }
 }
 

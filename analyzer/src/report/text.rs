@@ -221,25 +221,29 @@ pub fn render_text(r: &ScanReport) -> String {
     let with_documents: Vec<&EndpointView> = r
         .endpoints
         .iter()
-        .filter(|e| !e.messages.is_empty())
+        .filter(|e| !e.messages.is_empty() || !e.soap_actions.is_empty())
         .collect();
     if !with_documents.is_empty() {
         // SOAP operations and ISO 20022 message types hide behind one path each.
-        let _ = writeln!(o, "\nXML DOCUMENTS (learned bodies)");
-        for e in with_documents {
-            let kinds: Vec<String> = e
-                .messages
-                .iter()
+        let _ = writeln!(o, "\nSOAP AND XML");
+        let listed = |m: &std::collections::BTreeMap<String, u64>| {
+            m.iter()
                 .map(|(k, n)| format!("{k} ({})", thousands(*n)))
-                .collect();
-            let _ = writeln!(
-                o,
-                "  {} {} {}: {}",
-                e.host,
-                e.method,
-                e.path,
-                kinds.join(", ")
-            );
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        for e in with_documents {
+            let _ = writeln!(o, "  {} {} {}", e.host, e.method, e.path);
+            if !e.soap_actions.is_empty() {
+                let _ = writeln!(
+                    o,
+                    "    SOAP actions (exchanges): {}",
+                    listed(&e.soap_actions)
+                );
+            }
+            if !e.messages.is_empty() {
+                let _ = writeln!(o, "    documents (learned bodies): {}", listed(&e.messages));
+            }
         }
     }
 
