@@ -205,10 +205,7 @@ impl ConsumerConfig {
     /// 16 hex digits of the keyed hash of `data`.
     fn hex_fingerprint(&self, data: &[u8]) -> String {
         let hash = blake3::keyed_hash(&self.key, data);
-        hash.as_bytes()[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::hex::encode(&hash.as_bytes()[..8])
     }
 }
 

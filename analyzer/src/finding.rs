@@ -294,10 +294,7 @@ pub fn finding_id(
         h.update(part.as_bytes());
         h.update(&[0]);
     }
-    h.finalize().as_bytes()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex::encode(&h.finalize().as_bytes()[..8])
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ fn random_token() -> Option<String> {
     use ring::rand::SecureRandom;
     let mut b = [0u8; 32];
     ring::rand::SystemRandom::new().fill(&mut b).ok()?;
-    Some(b.iter().map(|x| format!("{x:02x}")).collect())
+    Some(analyzer::hex::encode(&b))
 }
 
 impl Sessions {

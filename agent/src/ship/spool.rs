@@ -40,12 +40,7 @@ pub fn capture_identity(path: &Path) -> std::io::Result<String> {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     ctx.update(&size.to_be_bytes());
     ctx.update(&head);
-    Ok(ctx
-        .finish()
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(analyzer::hex::encode(ctx.finish().as_ref()))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -136,7 +131,7 @@ fn new_run_id() -> Result<String, SpoolError> {
     ring::rand::SystemRandom::new()
         .fill(&mut bytes)
         .map_err(|_| SpoolError::Db(sled::Error::Unsupported("no system randomness".into())))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(analyzer::hex::encode(&bytes))
 }
 
 fn key(epoch: u64, seq: u64) -> [u8; 16] {

@@ -147,10 +147,7 @@ pub fn fingerprint(f: &Finding) -> String {
         h.update(&[0]);
         h.update(p.as_bytes());
     }
-    h.finalize().as_bytes()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex::encode(&h.finalize().as_bytes()[..8])
 }
 
 impl Baseline {

@@ -170,7 +170,7 @@ fn serial_number(body: &str) -> String {
     b.copy_from_slice(&h.as_bytes()[..16]);
     b[6] = (b[6] & 0x0f) | 0x80; // version 8
     b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let hex = crate::hex::encode(&b);
     format!(
         "urn:uuid:{}-{}-{}-{}-{}",
         &hex[..8],

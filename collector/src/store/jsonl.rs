@@ -152,10 +152,5 @@ pub(crate) fn file_digest(path: &Path) -> Result<String, StoreError> {
         }
         ctx.update(&buf[..n]);
     }
-    Ok(ctx
-        .finish()
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(analyzer::hex::encode(ctx.finish().as_ref()))
 }
