@@ -83,6 +83,10 @@ pub struct EndpointRecord {
     /// What the open-banking lens saw (TPPs, FAPI posture, consents), when it is on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub openbanking: Option<Box<crate::openbanking::record::ObRecord>>,
+    /// gRPC calls of the endpoint (`POST /package.Service/Method` over HTTP/2 with a gRPC
+    /// content type): present only on gRPC endpoints, the protocol marker the outputs read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<Box<crate::grpc::GrpcRecord>>,
 }
 
 /// Body accounting of one side (request or response) of an endpoint.
@@ -178,6 +182,7 @@ impl EndpointRecord {
             template_params: BTreeMap::new(),
             bodies: BodyStats::default(),
             openbanking: None,
+            grpc: None,
         }
     }
 
@@ -302,6 +307,9 @@ impl EndpointRecord {
         self.bodies.merge(&other.bodies);
         if let Some(theirs) = &other.openbanking {
             self.openbanking.get_or_insert_default().merge(theirs);
+        }
+        if let Some(theirs) = &other.grpc {
+            self.grpc.get_or_insert_default().merge(theirs);
         }
         // Bounded by the template's parameter count, itself bounded by `MAX_SEGMENTS`.
         for (name, stat) in &other.template_params {

@@ -82,6 +82,8 @@ pub struct EndpointAgg {
     pub delay_max: i64,
     /// The open-banking lens's record, when the lens is on.
     pub openbanking: Option<Box<crate::openbanking::record::ObRecord>>,
+    /// gRPC calls, on gRPC endpoints.
+    pub grpc: Option<Box<crate::grpc::GrpcRecord>>,
 }
 
 impl EndpointAgg {
@@ -112,6 +114,7 @@ impl EndpointAgg {
             delay_count: 0,
             delay_max: 0,
             openbanking: None,
+            grpc: None,
         }
     }
 
@@ -265,6 +268,7 @@ impl EndpointAgg {
                 response: body_side(&self.response_bodies),
             },
             openbanking: self.openbanking.clone(),
+            grpc: self.grpc.clone(),
         }
     }
 }

@@ -327,6 +327,9 @@ pub struct EndpointView {
     /// Share of bodies with content that were learned ([`crate::inventory::BodyStats::coverage`]):
     /// what the endpoint's field shapes and data classes rest on.
     pub body_coverage: f64,
+    /// A gRPC endpoint's calls: service, method, streaming kind, messages, `grpc-status`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<crate::grpc::GrpcRecord>,
 }
 
 /// Most consumers listed per endpoint in a report.
@@ -594,6 +597,7 @@ fn endpoint_view(key: &EndpointKey, rec: &EndpointRecord, catalogue: &Catalogue)
         confidence: rec.confidence(),
         bodies: rec.bodies,
         body_coverage: rec.bodies.coverage(),
+        grpc: rec.grpc.as_deref().cloned(),
     }
 }
 
