@@ -225,6 +225,13 @@ pub struct TlsHostView {
     pub consumers: usize,
     pub first_seen: Option<String>,
     pub last_seen: Option<String>,
+    /// Connections whose server chose `h2` by ALPN (the host speaks HTTP/2).
+    #[serde(skip_serializing_if = "is_zero_u64")]
+    pub http2: u64,
+}
+
+fn is_zero_u64(n: &u64) -> bool {
+    *n == 0
 }
 
 impl TlsHostsSummary {
@@ -247,6 +254,7 @@ impl TlsHostsSummary {
                     consumers: r.consumers.len(),
                     first_seen: r.first_seen.map(crate::time::Timestamp::rfc3339),
                     last_seen: r.last_seen.map(crate::time::Timestamp::rfc3339),
+                    http2: r.http2,
                 })
                 .collect(),
         }
@@ -259,8 +267,9 @@ impl TlsHostsSummary {
             .iter()
             .map(|h| {
                 format!(
-                    "{} [{}; {} JA4]",
+                    "{}{} [{}; {} JA4]",
                     h.host,
+                    if h.http2 > 0 { " (HTTP/2)" } else { "" },
                     if h.alpn.is_empty() {
                         "no ALPN".to_string()
                     } else {
