@@ -92,13 +92,20 @@ struct RawField {
     ty: Option<String>,
 }
 
+/// An rpc as written: `rpc method ([stream] input) returns ([stream] output)`.
+struct RawRpc {
+    method: String,
+    input: (bool, String),
+    output: (bool, String),
+}
+
 struct Parser {
     toks: Vec<(Tok, usize)>,
     at: usize,
     package: String,
     enums: BTreeSet<String>,
     messages: Vec<(String, Vec<RawField>)>,
-    services: Vec<(String, Vec<(String, String, bool, String, bool)>)>,
+    services: Vec<(String, Vec<RawRpc>)>,
 }
 
 impl Parser {
@@ -280,18 +287,22 @@ impl Parser {
                 Some(Tok::Sym(';')) => {}
                 Some(Tok::Word(w)) if w == "rpc" => {
                     let method = self.word("an rpc name")?;
-                    let (cs, input) = self.rpc_type()?;
+                    let input = self.rpc_type()?;
                     if self.word("`returns`")? != "returns" {
                         self.at -= 1;
                         return Err(self.err("`returns`"));
                     }
-                    let (ss, output) = self.rpc_type()?;
+                    let output = self.rpc_type()?;
                     if self.peek_is('{') {
                         self.skip_statement()?;
                     } else {
                         self.sym(';')?;
                     }
-                    rpcs.push((method, input, cs, output, ss));
+                    rpcs.push(RawRpc {
+                        method,
+                        input,
+                        output,
+                    });
                 }
                 Some(Tok::Word(_)) => self.skip_statement()?,
                 Some(_) => {
@@ -381,15 +392,15 @@ pub fn parse(text: &str) -> Result<GrpcSchema, String> {
     for (service, rpcs) in &p.services {
         let methods: BTreeMap<String, MethodDecl> = rpcs
             .iter()
-            .map(|(m, input, cs, output, ss)| {
+            .map(|r| {
                 let ty = |t: &str| resolve(&p.package, t).1.unwrap_or_else(|| t.to_string());
                 (
-                    m.clone(),
+                    r.method.clone(),
                     MethodDecl {
-                        input: ty(input),
-                        output: ty(output),
-                        client_streaming: *cs,
-                        server_streaming: *ss,
+                        input: ty(&r.input.1),
+                        output: ty(&r.output.1),
+                        client_streaming: r.input.0,
+                        server_streaming: r.output.0,
                     },
                 )
             })
