@@ -425,19 +425,7 @@ fn root_kind(node: &mut Node, ty: FieldType) {
 }
 
 fn to_schema(node: &Node) -> Value {
-    let mut names: Vec<&str> = node
-        .types
-        .iter()
-        .map(|t| match t {
-            FieldType::String => "string",
-            FieldType::Integer => "integer",
-            FieldType::Number => "number",
-            FieldType::Boolean => "boolean",
-            FieldType::Null => "null",
-            FieldType::Object => "object",
-            FieldType::Array => "array",
-        })
-        .collect();
+    let mut names: Vec<&str> = node.types.iter().map(|t| t.as_str()).collect();
     // An integer is a number: `[integer, number]` says no more than `number`.
     if names.contains(&"number") {
         names.retain(|n| *n != "integer");
