@@ -152,6 +152,7 @@ fn an_uncovered_tls_host_is_a_fleet_finding_as_in_scan() {
         server_cert_subject: None,
         client_cert_subject: None,
         consumer: "addr:10.0.0.1".into(),
+        server_alpn: None,
     });
     let batch = analyzer::wire::Batch::of_payload(
         "e1",

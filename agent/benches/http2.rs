@@ -3,6 +3,8 @@
 //! HPACK with its dynamic table, one exchange per stream) through decode, flows, reassembly and
 //! the HTTP/2 layer into a sink that only counts exchanges (bodies framed, not decoded).
 //! Reported as bytes/s of captured frames, comparable with `http_heads` for HTTP/1.
+//! `grpc_capture_analysis` runs the same capture into the analysis sink `scan` uses (count and
+//! learn paths, gRPC message counts and protobuf walks included).
 
 use agent::http::{ConnMeta, ExchangeInfo, ExchangeSink};
 use agent::pipeline::{Pipeline, PipelineConfig};
@@ -69,6 +71,26 @@ fn http2(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(bytes));
     group.sample_size(20);
     group.bench_function("grpc_capture_count_only", |b| b.iter(|| black_box(run())));
+    // The same capture through the analysis sink a scan uses (inventory engine, default
+    // sampled learning): what counting and learning gRPC calls add.
+    let observer = analyzer::observe::Observer::new(
+        analyzer::template::Templater::default(),
+        analyzer::classify::Classifier::builtin(),
+        analyzer::consumer::ConsumerConfig::new(b"bench", false),
+    );
+    group.bench_function("grpc_capture_analysis", |b| {
+        b.iter(|| {
+            let sink = agent::analysis::AnalysisSink::new(
+                &observer,
+                analyzer::inventory::InventoryLimits::default(),
+            );
+            let mut pipeline = Pipeline::new(PipelineConfig::default(), sink);
+            for f in &frames {
+                pipeline.feed(&f.as_frame());
+            }
+            black_box(pipeline.finish().0.into_inventory().endpoints.len())
+        })
+    });
     group.finish();
 }
 

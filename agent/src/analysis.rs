@@ -63,6 +63,10 @@ impl ExchangeSink for AnalysisSink<'_> {
         self.builder.body_end(message, end);
     }
 
+    fn trailers(&mut self, message: &mut Message, fields: &[httparse::Header<'_>]) {
+        self.builder.trailers(message, fields);
+    }
+
     fn exchange(
         &mut self,
         _conn: &ConnMeta,

@@ -532,6 +532,7 @@ pub fn tls_handshake(data: &[u8]) {
         server_cert_subject: None,
         client_cert_subject: None,
         consumer: "10.0.0.1".to_string(),
+        server_alpn: None,
     };
     let client_dir = if mode & 2 == 0 {
         Dir::ToServer

@@ -92,6 +92,10 @@ pub struct EndpointRecord {
     /// `SOAPAction` for SOAP 1.1, the `action` content-type parameter for SOAP 1.2).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub soap_actions: BTreeMap<String, u64>,
+    /// gRPC calls of the endpoint (`POST /package.Service/Method` over HTTP/2 with a gRPC
+    /// content type): present only on gRPC endpoints, the protocol marker the outputs read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<Box<crate::grpc::GrpcRecord>>,
 }
 
 /// Body accounting of one side (request or response) of an endpoint.
@@ -189,6 +193,7 @@ impl EndpointRecord {
             openbanking: None,
             messages: BTreeMap::new(),
             soap_actions: BTreeMap::new(),
+            grpc: None,
         }
     }
 
@@ -315,6 +320,9 @@ impl EndpointRecord {
         self.bodies.merge(&other.bodies);
         if let Some(theirs) = &other.openbanking {
             self.openbanking.get_or_insert_default().merge(theirs);
+        }
+        if let Some(theirs) = &other.grpc {
+            self.grpc.get_or_insert_default().merge(theirs);
         }
         // Bounded by the template's parameter count, itself bounded by `MAX_SEGMENTS`.
         for (name, stat) in &other.template_params {

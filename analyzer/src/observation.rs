@@ -31,6 +31,21 @@ pub enum FieldType {
     Array,
 }
 
+impl FieldType {
+    /// The JSON Schema name of the type (`string`, `integer`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldType::String => "string",
+            FieldType::Integer => "integer",
+            FieldType::Number => "number",
+            FieldType::Boolean => "boolean",
+            FieldType::Null => "null",
+            FieldType::Object => "object",
+            FieldType::Array => "array",
+        }
+    }
+}
+
 /// A body field path and its observed type, e.g. `Data.Account[].AccountId: string`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct FieldShape {

@@ -57,6 +57,8 @@ pub struct Observer {
     pub learn: LearnMode,
     /// The open-banking lens, when on (`[findings.openbanking]`).
     pub openbanking: Option<std::sync::Arc<crate::openbanking::Lens>>,
+    /// Declared gRPC messages (from the catalogue): gRPC bodies' fields get their names.
+    pub grpc: Option<std::sync::Arc<crate::grpc::schema::GrpcSchema>>,
 }
 
 impl Observer {
@@ -68,7 +70,15 @@ impl Observer {
             limits: ObserveLimits::default(),
             learn: LearnMode::default(),
             openbanking: None,
+            grpc: None,
         }
+    }
+
+    /// Name gRPC message fields from the catalogue's gRPC declarations, when it has any.
+    pub fn with_grpc_schema(mut self, catalogue: &crate::catalogue::Catalogue) -> Self {
+        self.grpc =
+            (!catalogue.grpc.is_empty()).then(|| std::sync::Arc::new(catalogue.grpc.clone()));
+        self
     }
 
     /// The observation an exchange gives, every value and body learned, or `None` when there

@@ -37,6 +37,9 @@ pub struct TlsObservation {
     pub client_cert_subject: Option<String>,
     /// The consumer: a keyed fingerprint or address the caller chose (never a raw secret).
     pub consumer: String,
+    /// The protocol the server chose by ALPN (TLS 1.2 ServerHello; 1.3 encrypts it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_alpn: Option<String>,
 }
 
 /// Caps of a [`TlsInventory`].
@@ -71,6 +74,13 @@ pub struct TlsHostRecord {
     pub last_seen: Option<Timestamp>,
     /// Names not recorded because a per-host set was full.
     pub dropped_names: u64,
+    /// Connections whose server chose `h2` by ALPN: the host speaks HTTP/2.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub http2: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn insert_capped(set: &mut BTreeSet<String>, v: &str, cap: usize, dropped: &mut u64) {
@@ -88,6 +98,7 @@ impl TlsHostRecord {
     /// Fold `o` in, keeping at most `cap` names per set (the rest counted in `dropped_names`).
     pub fn merge(&mut self, o: &TlsHostRecord, cap: usize) {
         self.connections = self.connections.saturating_add(o.connections);
+        self.http2 = self.http2.saturating_add(o.http2);
         let mut dropped = 0;
         for (mine, theirs) in [
             (&mut self.alpn, &o.alpn),
@@ -157,6 +168,7 @@ impl TlsInventory {
         };
         let mut one = TlsHostRecord {
             connections: 1,
+            http2: u64::from(obs.server_alpn.as_deref() == Some("h2")),
             first_seen: Some(obs.ts),
             last_seen: Some(obs.ts),
             ..TlsHostRecord::default()
@@ -285,6 +297,7 @@ mod tests {
             server_cert_subject: Some("CN=api.example".into()),
             client_cert_subject: None,
             consumer: consumer.into(),
+            server_alpn: None,
         }
     }
 

@@ -800,6 +800,7 @@ mod tests {
                 server_cert_subject: None,
                 client_cert_subject: None,
                 consumer: "addr:10.0.0.9".into(),
+                server_alpn: None,
             });
         }
         tls.add(&crate::tls::TlsObservation {
@@ -810,6 +811,7 @@ mod tests {
             server_cert_subject: None,
             client_cert_subject: None,
             consumer: "addr:10.0.0.9".into(),
+            server_alpn: None,
         });
         tls
     }

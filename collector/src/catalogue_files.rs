@@ -2,7 +2,9 @@
 //!
 //! The I/O half of the catalogue: find spec files (`*.yaml`, `*.yml`, `*.json`) under the given
 //! files and folders, read them, and hand the text to the pure parser, including the files their
-//! relative `$ref`s name. One bad file does not stop the others: it is recorded in
+//! relative `$ref`s name. gRPC declarations (`*.proto` sources, FileDescriptorSets as
+//! `*.pb`, `*.desc`, `*.binpb`, `*.protoset`) are read as bytes and handed to
+//! [`Catalogue::add_grpc_file`]; they have no `$ref`s and are not kept for `last_good`. One bad file does not stop the others: it is recorded in
 //! [`LoadedCatalogue::errors`]. Only a path that does not exist, or a folder with no spec files
 //! at all, is a hard error: that is a misconfiguration, not a bad document.
 //!
@@ -17,7 +19,7 @@
 //! - each file is read through a size limit, and a document set (a spec and the files its
 //!   `$ref`s pull in) through a total, so a huge file stops early with an error naming it.
 
-use analyzer::catalogue::{Catalogue, CatalogueError, LoadStatus};
+use analyzer::catalogue::{Catalogue, CatalogueError, GrpcFileKind, LoadStatus};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -326,6 +328,18 @@ pub fn load_catalogue_keeping(
         } else {
             Ok(file.clone())
         };
+        if let Some(kind) = GrpcFileKind::of(&name) {
+            // A gRPC catalogue file (FileDescriptorSet or `.proto`): bytes, no `$ref`s.
+            let added = checked
+                .and_then(|path| read_limited_bytes(&path, options.max_file_bytes))
+                .map_err(cannot_read)
+                .and_then(|bytes| loaded.catalogue.add_grpc_file(&name, kind, &bytes));
+            match added {
+                Ok(()) => loaded.files_loaded += 1,
+                Err(e) => loaded.errors.push(e),
+            }
+            continue;
+        }
         let text = match checked.and_then(|path| read_limited(&path, options.max_file_bytes)) {
             Ok(text) => text,
             Err(e) => {
@@ -516,6 +530,16 @@ fn lexical_absolute(path: &Path) -> PathBuf {
 /// path was swapped in between. Reading stops one byte past `limit`, so an endless file costs
 /// `limit` bytes, not all memory.
 fn read_limited(path: &Path, limit: u64) -> Result<String, ReadError> {
+    String::from_utf8(read_limited_bytes(path, limit)?).map_err(|_| {
+        ReadError::Io(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        ))
+    })
+}
+
+/// [`read_limited`] for files that are not text (gRPC FileDescriptorSets).
+fn read_limited_bytes(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     let meta = fs::metadata(path)?;
     if !meta.is_file() {
         return Err(ReadError::NotRegular {
@@ -545,12 +569,7 @@ fn read_limited(path: &Path, limit: u64) -> Result<String, ReadError> {
     if buf.len() as u64 > limit {
         return Err(ReadError::TooLarge { limit });
     }
-    String::from_utf8(buf).map_err(|_| {
-        ReadError::Io(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "stream did not contain valid UTF-8",
-        ))
-    })
+    Ok(buf)
 }
 
 /// What kind of file system entry this is, for messages.
@@ -663,7 +682,7 @@ fn is_spec_file(path: &Path) -> bool {
         ["yaml", "yml", "json"]
             .iter()
             .any(|x| e.eq_ignore_ascii_case(x))
-    })
+    }) || GrpcFileKind::of(&path.to_string_lossy()).is_some()
 }
 
 #[cfg(test)]

@@ -1020,6 +1020,7 @@ mod tests {
                 server_cert_subject: None,
                 client_cert_subject: None,
                 consumer: "addr:10.0.0.1".into(),
+                server_alpn: None,
             });
         }
         Batch::of_payload(

@@ -61,6 +61,7 @@ fn tls_batch(agent: &str, seq: u64, hosts: &[&str]) -> Batch {
             server_cert_subject: None,
             client_cert_subject: None,
             consumer: "addr:10.0.0.1".into(),
+            server_alpn: None,
         });
     }
     Batch::of_payload(

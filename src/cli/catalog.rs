@@ -37,6 +37,7 @@ fn spec_label(v: SpecVersion) -> &'static str {
         SpecVersion::Swagger2 => "Swagger 2.0",
         SpecVersion::OpenApi30 => "OpenAPI 3.0",
         SpecVersion::OpenApi31 => "OpenAPI 3.1",
+        SpecVersion::Grpc => "gRPC (protobuf)",
     }
 }
 

@@ -182,7 +182,8 @@ pub fn observer_with(
         Templater::new(catalogue.routes()),
         classifier,
         consumer_config_from(consumers, trust_forwarded_flag)?,
-    ))
+    )
+    .with_grpc_schema(catalogue))
 }
 
 /// Turn the open-banking lens on when `[findings.openbanking]` says so.
@@ -201,6 +202,7 @@ pub fn observer(catalogue: &Catalogue, classifier: Classifier, trust_forwarded: 
         classifier,
         consumer_config(trust_forwarded),
     )
+    .with_grpc_schema(catalogue)
 }
 
 /// How much of the traffic is learned from (`--learn`).

@@ -145,6 +145,9 @@ impl TlsFlights {
         flight.settled = true;
         let buf = std::mem::take(&mut flight.buf);
         stats.buffered = stats.buffered.saturating_sub(buf.len());
+        if !is_client {
+            self.obs.server_alpn = super::alpn::server_selected(&buf);
+        }
         let subject = super::first_certificate_subject(&buf).filter(|s| !s.is_empty());
         if subject.is_some() {
             if is_client {
@@ -336,6 +339,7 @@ mod tests {
             server_cert_subject: None,
             client_cert_subject: None,
             consumer: String::new(),
+            server_alpn: None,
         };
         let first = hello("a.example");
         let mut a = super::TlsFlights::new(

@@ -14,6 +14,7 @@
 //!
 //! Not here: decryption, TLS 1.3 certificates (encrypted), validation of anything.
 
+pub mod alpn;
 pub mod flight;
 
 /// What a ClientHello says.

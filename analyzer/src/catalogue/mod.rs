@@ -16,6 +16,7 @@
 //! (lookup for `find_operation`).
 
 mod config;
+mod grpc;
 mod index;
 mod json;
 mod openapi2;
@@ -28,6 +29,7 @@ mod servers;
 mod tests;
 
 pub use config::{ApiSelector, CatalogueConfig, HostMapping, OwnerOverride};
+pub use grpc::GrpcFileKind;
 pub use schema::{SchemaId, Schemas};
 pub use servers::normalize_host;
 
@@ -48,6 +50,9 @@ pub enum SpecVersion {
     OpenApi30,
     #[serde(rename = "3.1")]
     OpenApi31,
+    /// gRPC services from a FileDescriptorSet or `.proto` source (`catalogue/grpc.rs`).
+    #[serde(rename = "grpc")]
+    Grpc,
 }
 
 /// A server base: the host it names (`None`: relative URL, any host) and the path prefix.
@@ -272,6 +277,9 @@ pub struct Catalogue {
     /// Lookup for `find_operation`, kept up to date by `add_document*`.
     #[serde(skip)]
     index: RouteIndex,
+    /// Declared gRPC services and messages (`catalogue/grpc.rs`): names message fields.
+    #[serde(skip)]
+    pub grpc: crate::grpc::schema::GrpcSchema,
 }
 
 impl Catalogue {
@@ -334,7 +342,7 @@ impl Catalogue {
         let mut operations = Vec::new();
         let servers = match version {
             SpecVersion::Swagger2 => openapi2::load(&mut ctx, api, &mut operations),
-            SpecVersion::OpenApi30 | SpecVersion::OpenApi31 => {
+            SpecVersion::OpenApi30 | SpecVersion::OpenApi31 | SpecVersion::Grpc => {
                 openapi3::load(&mut ctx, api, &mut operations)
             }
         };

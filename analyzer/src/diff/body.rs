@@ -58,15 +58,7 @@ fn roots_for<'a>(
 fn observed_label(types: &BTreeSet<FieldType>) -> String {
     types
         .iter()
-        .map(|t| match t {
-            FieldType::String => "string",
-            FieldType::Integer => "integer",
-            FieldType::Number => "number",
-            FieldType::Boolean => "boolean",
-            FieldType::Null => "null",
-            FieldType::Object => "object",
-            FieldType::Array => "array",
-        })
+        .map(|t| t.as_str())
         .collect::<Vec<_>>()
         .join("|")
 }

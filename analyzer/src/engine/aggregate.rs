@@ -86,6 +86,8 @@ pub struct EndpointAgg {
     pub openbanking: Option<Box<crate::openbanking::record::ObRecord>>,
     /// Document kinds learned bodies showed (see `Learned::messages`) -> bodies.
     pub messages: BTreeMap<String, u64>,
+    /// gRPC calls, on gRPC endpoints.
+    pub grpc: Option<Box<crate::grpc::GrpcRecord>>,
 }
 
 impl EndpointAgg {
@@ -118,6 +120,7 @@ impl EndpointAgg {
             delay_max: 0,
             openbanking: None,
             messages: BTreeMap::new(),
+            grpc: None,
         }
     }
 
@@ -288,6 +291,7 @@ impl EndpointAgg {
             },
             openbanking: self.openbanking.clone(),
             messages: self.messages.clone(),
+            grpc: self.grpc.clone(),
         }
     }
 }

@@ -39,6 +39,9 @@ pub const NEVER_CLASSIFIED: &[&str] = &[
     "vary",
 ];
 
+/// Messages of one gRPC body walked (the first ones of a stream show its shapes).
+pub const MAX_GRPC_MESSAGES: usize = 8;
+
 /// Distinct locations and names per worker.
 const MAX_LOCATIONS: usize = 1 << 18;
 const MAX_NAMES: usize = 1 << 16;
@@ -379,7 +382,64 @@ impl Learner {
             ct.is_empty() && matches!(first, Some(b'{') | Some(b'['))
         };
         if looks_json {
-            let mut walker = BodyWalk {
+            let (paths, mut walker) = self.body_walk(job, side);
+            let limits = walker.limits();
+            if walk::walk_json(body, paths, &limits, &mut walker).is_ok() {
+                out.absorb(walker.found);
+            }
+        } else if looks_xml(ct, body) {
+            self.xml(job, body, side, out);
+        } else if ct == "application/x-www-form-urlencoded" {
+            self.form(job, body, side, out);
+        }
+    }
+
+    /// Field shapes of the protobuf messages in a gRPC body's kept prefix (whole messages
+    /// only, at most [`MAX_GRPC_MESSAGES`]; compressed ones inflated when the call said
+    /// `grpc-encoding: gzip`), classifying string values on the way. With `schema` (the
+    /// declarations and the message type of this side) fields get their declared names. A
+    /// message that does not parse whole gives nothing.
+    #[allow(clippy::too_many_arguments)]
+    pub fn grpc(
+        &mut self,
+        job: &mut Job<'_>,
+        body: &[u8],
+        gzip: bool,
+        schema: Option<(&crate::grpc::schema::GrpcSchema, &str)>,
+        side: Prefix,
+        out: &mut Learned,
+    ) {
+        use crate::grpc::{frames, protobuf};
+        for m in frames::messages(body).take(MAX_GRPC_MESSAGES) {
+            let inflated;
+            let bytes = match (m.compressed, gzip) {
+                (false, _) => m.bytes,
+                (true, true) => match frames::gunzip(m.bytes, job.limits.max_body_sample) {
+                    Some(v) => {
+                        inflated = v;
+                        &inflated
+                    }
+                    None => continue,
+                },
+                (true, false) => continue,
+            };
+            let (paths, mut walker) = self.body_walk(job, side);
+            let limits = walker.limits();
+            if protobuf::walk_protobuf(bytes, paths, &limits, schema, &mut walker).is_ok() {
+                out.absorb(walker.found);
+            }
+        }
+    }
+
+    /// A walk of one body on `side`, with the paths it interns into.
+    fn body_walk<'s, 'j, 'a>(
+        &'s mut self,
+        job: &'j mut Job<'a>,
+        side: Prefix,
+    ) -> (&'s mut Paths, BodyWalk<'j, 'a, 's>) {
+        (
+            &mut self.paths,
+            BodyWalk {
                 job,
                 side,
                 found: Learned::default(),
@@ -389,42 +449,17 @@ impl Learner {
                 hits: &mut self.hits,
                 class_ids: &mut self.class_ids,
                 class_names: &mut self.class_names,
-            };
-            let limits = WalkLimits {
-                max_depth: walker.job.limits.max_depth,
-                max_fields: walker.job.limits.max_fields,
-            };
-            if walk::walk_json(body, &mut self.paths, &limits, &mut walker).is_ok() {
-                let found = std::mem::take(&mut walker.found);
-                out.absorb(found);
-            }
-        } else if looks_xml(ct, body) {
-            self.xml(job, body, side, out);
-        } else if ct == "application/x-www-form-urlencoded" {
-            self.form(job, body, side, out);
-        }
+            },
+        )
     }
 
     fn xml(&mut self, job: &mut Job<'_>, body: &[u8], side: Prefix, out: &mut Learned) {
-        let mut walker = BodyWalk {
-            job,
-            side,
-            found: Learned::default(),
-            path_hints: &mut self.path_hints,
-            path_locations: &mut self.path_locations,
-            locations: &mut self.locations,
-            hits: &mut self.hits,
-            class_ids: &mut self.class_ids,
-            class_names: &mut self.class_names,
-        };
-        let limits = WalkLimits {
-            max_depth: walker.job.limits.max_depth,
-            max_fields: walker.job.limits.max_fields,
-        };
+        let (paths, mut walker) = self.body_walk(job, side);
+        let limits = walker.limits();
         // A document the walk cannot read (a DTD, a cut sample) gives nothing, as a JSON
         // body that does not parse.
-        if let Ok(summary) = walk::walk_xml(body, &mut self.paths, &limits, &mut walker) {
-            let mut found = std::mem::take(&mut walker.found);
+        if let Ok(summary) = walk::walk_xml(body, paths, &limits, &mut walker) {
+            let mut found = walker.found;
             found.messages = message_labels(&summary);
             out.absorb(found);
         }
@@ -523,6 +558,13 @@ struct BodyWalk<'j, 'a, 'l> {
 }
 
 impl BodyWalk<'_, '_, '_> {
+    fn limits(&self) -> WalkLimits {
+        WalkLimits {
+            max_depth: self.job.limits.max_depth,
+            max_fields: self.job.limits.max_fields,
+        }
+    }
+
     /// Classify a scalar at `path` (its last key `name`, its text `text`).
     fn scalar(&mut self, path: PathId, name: &str, text: &str, scalar: &[u8]) {
         let Some(location) =

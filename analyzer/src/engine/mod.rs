@@ -24,6 +24,7 @@
 
 pub mod aggregate;
 mod consumers;
+pub mod grpc;
 pub mod intern;
 pub mod learn;
 pub mod params;
@@ -87,6 +88,8 @@ pub struct Message {
     openbanking: Option<Box<crate::openbanking::lens::Facts>>,
     /// A response: whether it echoed the request's FAPI interaction id (lens on only).
     echoed: Option<bool>,
+    /// A message of a gRPC call (`grpc.rs`).
+    grpc: Option<Box<grpc::GrpcMessage>>,
 }
 
 impl Message {
@@ -117,6 +120,7 @@ impl Message {
             prefiltered: false,
             openbanking: None,
             echoed: None,
+            grpc: None,
         }
     }
 }
@@ -345,6 +349,7 @@ impl<'o> InventoryBuilder<'o> {
             params,
             openbanking,
             soap_action,
+            grpc: grpc::GrpcMessage::request(head.version, head.headers),
             ..Message::counted(
                 Side::Request,
                 route,
@@ -374,9 +379,13 @@ impl<'o> InventoryBuilder<'o> {
         };
         let route = request.and_then(|r| r.route);
         let budget = request.map_or(0, |r| r.budget);
+        let grpc = request
+            .and_then(|r| r.grpc.as_ref())
+            .map(|_| grpc::GrpcMessage::response(head.headers));
         let message = Message {
             status: Some(head.status),
             echoed,
+            grpc,
             ..Message::counted(Side::Response, route, media, budget, body)
         };
         self.decide(message, head.headers, "", body, ts)
@@ -407,8 +416,15 @@ impl<'o> InventoryBuilder<'o> {
         message.learn = learn;
         message.learned = learned;
         message.depth = depth;
-        message.scan = (depth == BodyDepth::Scan).then(|| self.scan_buffer(endpoint, message.side));
-        (message, depth)
+        // A gRPC body is read as it arrives whatever the decision: its messages are counted
+        // on the count path, and its kept prefix is walked at its end when learned.
+        let wire = if message.grpc.is_some() && body.present {
+            BodyDepth::Scan
+        } else {
+            depth
+        };
+        message.scan = (wire == BodyDepth::Scan).then(|| self.scan_buffer(endpoint, message.side));
+        (message, wire)
     }
 
     /// The learn decision for one message of `endpoint` (whether its body is learned), and
@@ -500,6 +516,9 @@ impl<'o> InventoryBuilder<'o> {
 
     /// Body bytes of a [`BodyDepth::Scan`] body, as they arrive.
     pub fn body_data(&mut self, message: &mut Message, bytes: &[u8]) {
+        if let Some(g) = message.grpc.as_mut() {
+            g.frames.push(bytes);
+        }
         if let Some(scan) = message.scan.as_mut() {
             scan.prefilter.push(&self.observer.classifier, bytes);
             let room = self.sample_cap.saturating_sub(scan.copy.len());
@@ -527,8 +546,14 @@ impl<'o> InventoryBuilder<'o> {
         let body = match (end.decoded, &scan) {
             (Some(decoded), _) => Some(decoded.sample.as_slice()),
             (None, Some(scan)) if flagged => Some(scan.copy.as_slice()),
+            (None, Some(scan)) if message.learn && message.grpc.is_some() => {
+                Some(scan.copy.as_slice())
+            }
             _ => None,
         };
+        if let Some(g) = message.grpc.as_mut() {
+            g.body_end(end.decoded.map(|d| d.sample.as_slice()));
+        }
         if let Some(body) = body {
             let side = match message.side {
                 Side::Request => Prefix::Request,
@@ -541,11 +566,37 @@ impl<'o> InventoryBuilder<'o> {
                 limits: &self.observer.limits,
                 budget: &mut message.budget,
             };
-            self.learner.body(&mut job, body, media, side, learned);
+            match message.grpc.as_deref() {
+                Some(g) => {
+                    let schema = grpc::message_type(
+                        self.observer.grpc.as_deref(),
+                        message
+                            .route
+                            .and_then(|r| r.endpoint)
+                            .and_then(|e| self.routes.endpoint(e))
+                            .map(|(k, _)| k.path.as_str()),
+                        message.side == Side::Response,
+                    );
+                    self.learner
+                        .grpc(&mut job, body, g.gzip, schema, side, learned)
+                }
+                None => self.learner.body(&mut job, body, media, side, learned),
+            }
             message.prefiltered |= flagged;
         }
         if let Some(scan) = scan {
             self.give_back(scan);
+        }
+    }
+
+    /// Trailer fields that followed a message's body (HTTP/2): a gRPC call's `grpc-status`.
+    pub fn trailers<H: crate::exchange::HeaderLike>(
+        &mut self,
+        message: &mut Message,
+        fields: &[H],
+    ) {
+        if let Some(g) = message.grpc.as_mut() {
+            g.trailers(fields);
         }
     }
 
@@ -644,6 +695,18 @@ impl<'o> InventoryBuilder<'o> {
                 actor,
                 ts,
             );
+        }
+        if let Some(g) = req.grpc.as_deref() {
+            let facts = grpc::call_facts(g, response.as_ref().and_then(|r| r.grpc.as_deref()));
+            let record = agg.grpc.get_or_insert_with(|| {
+                let path = self
+                    .routes
+                    .endpoint(endpoint)
+                    .map_or("", |(k, _)| k.path.as_str());
+                let (service, method) = crate::grpc::service_method(path).unwrap_or((path, ""));
+                Box::new(crate::grpc::GrpcRecord::new(service, method))
+            });
+            record.call(&facts);
         }
         novel |= agg.auth.iter().all(|(k, _)| k != req.auth);
         overflow += agg.auth.bump(req.auth, 1, cap);

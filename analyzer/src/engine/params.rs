@@ -23,6 +23,11 @@ pub const STANDARD_HEADERS: &[&str] = &[
     "date",
     "expect",
     "forwarded",
+    // gRPC's protocol headers (PROTOCOL-HTTP2.md): the transport's, not the API's parameters.
+    "grpc-accept-encoding",
+    "grpc-encoding",
+    "grpc-message-type",
+    "grpc-timeout",
     "host",
     "if-match",
     "if-modified-since",

@@ -22,6 +22,26 @@ const API_VERSION: &str = "backstage.io/v1alpha1";
 /// the list, every declared operation observed), with its operationId and deprecation, and
 /// whether traffic was seen (`x-shadowtap-observed`). Responses are not in the snapshot: the
 /// spec file named in the annotations has them; `default` keeps the document valid.
+/// A gRPC API's Backstage definition: its service and rpcs as declared (the message types
+/// are in the catalogue file named).
+fn grpc_definition(api: &super::ApiRef) -> String {
+    let (package, service) = api.title.rsplit_once('.').unwrap_or(("", &api.title));
+    let mut out = format!(
+        "// Declared in {} (gRPC); message types as declared there.\n",
+        api.source
+    );
+    if !package.is_empty() {
+        out.push_str(&format!("package {package};\n"));
+    }
+    out.push_str(&format!("service {service} {{\n"));
+    for o in &api.operations {
+        let method = o.path.rsplit('/').next().unwrap_or_default();
+        out.push_str(&format!("  rpc {method};\n"));
+    }
+    out.push_str("}\n");
+    out
+}
+
 fn declared_paths(api: &super::ApiRef, endpoints: &[&super::SnapshotEndpoint]) -> Value {
     let observed: BTreeSet<(&str, &str)> = endpoints
         .iter()
@@ -132,6 +152,11 @@ pub fn render_backstage(snap: &Snapshot) -> String {
             "owner": owner,
             "definition": ascii_json(&definition),
         });
+        if api.spec_version == "grpc" {
+            // Backstage's `grpc` API type: the definition is protobuf text.
+            spec["type"] = Value::String("grpc".into());
+            spec["definition"] = Value::String(grpc_definition(api));
+        }
         if let Some(sys) = &api.system {
             let sys_name = unique_key(&mut systems, sys, &owner);
             spec["system"] = Value::String(sys_name);

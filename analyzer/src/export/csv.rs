@@ -8,8 +8,9 @@
 
 use super::Snapshot;
 
-/// Column names, in order. Stable: CMDB import mappings refer to them.
-pub const CSV_COLUMNS: [&str; 22] = [
+/// Column names, in order. Stable: CMDB import mappings refer to them (new columns are only
+/// ever appended).
+pub const CSV_COLUMNS: [&str; 25] = [
     "host",
     "method",
     "path",
@@ -32,6 +33,10 @@ pub const CSV_COLUMNS: [&str; 22] = [
     "auth_schemes",
     "query_params",
     "confidence",
+    // `http` or `grpc`; for gRPC, the streaming kind and the `grpc-status` names.
+    "protocol",
+    "grpc_streaming",
+    "grpc_status_codes",
 ];
 
 /// One cell, escaped for CSV and defended against formula injection.
@@ -85,6 +90,15 @@ pub fn render_csv(snap: &Snapshot) -> String {
             e.auth_schemes().join(";"),
             r.query_params.keys().cloned().collect::<Vec<_>>().join(";"),
             format!("{:.3}", r.confidence()),
+            if r.grpc.is_some() { "grpc" } else { "http" }.to_string(),
+            r.grpc
+                .as_ref()
+                .map(|g| g.streaming.as_str().to_string())
+                .unwrap_or_default(),
+            r.grpc
+                .as_ref()
+                .map(|g| g.statuses.keys().cloned().collect::<Vec<_>>().join(";"))
+                .unwrap_or_default(),
         ];
         push_row(&mut out, row.into_iter());
     }

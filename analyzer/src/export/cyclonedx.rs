@@ -115,6 +115,19 @@ fn service(snap: &Snapshot, declared: bool, key: &str, endpoints: &[&SnapshotEnd
             hosts.iter().copied().collect::<Vec<_>>().join(" "),
         ),
     ];
+    // gRPC methods (their own API type): `package.Service/Method kind`, one per endpoint.
+    let grpc: BTreeSet<String> = endpoints
+        .iter()
+        .filter_map(|e| e.record.grpc.as_deref())
+        .map(|g| format!("{}/{} {}", g.service, g.method, g.streaming.as_str()))
+        .collect();
+    if !grpc.is_empty() {
+        props.push(prop("shadowtap:protocol", "grpc".to_string()));
+        props.push(prop(
+            "shadowtap:grpc_methods",
+            grpc.into_iter().collect::<Vec<_>>().join(" "),
+        ));
+    }
     if let (Some(a), Some(b)) = (first, last) {
         props.push(prop("shadowtap:first_seen", a.rfc3339()));
         props.push(prop("shadowtap:last_seen", b.rfc3339()));

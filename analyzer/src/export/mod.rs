@@ -210,6 +210,7 @@ impl Snapshot {
                         SpecVersion::Swagger2 => "2.0",
                         SpecVersion::OpenApi30 => "3.0",
                         SpecVersion::OpenApi31 => "3.1",
+                        SpecVersion::Grpc => "grpc",
                     }
                     .to_string(),
                     source: api.source.clone(),

@@ -39,7 +39,9 @@ pub(crate) fn openapi_value(snap: &Snapshot) -> Value {
     let mut paths: BTreeMap<String, BTreeMap<String, OpAgg<'_>>> = BTreeMap::new();
     for e in snap.endpoints.iter().filter(|e| e.declared.is_none()) {
         // OpenAPI paths start with `/`; `*` (OPTIONS *) and absolute forms have no place here.
-        if !e.key.path.starts_with('/') {
+        // gRPC methods are not REST operations: they go to the exports with API types of their
+        // own (CSV `protocol`, CycloneDX `shadowtap:protocol`, Backstage `grpc`).
+        if !e.key.path.starts_with('/') || e.record.grpc.is_some() {
             continue;
         }
         let template = templates
@@ -423,19 +425,7 @@ fn root_kind(node: &mut Node, ty: FieldType) {
 }
 
 fn to_schema(node: &Node) -> Value {
-    let mut names: Vec<&str> = node
-        .types
-        .iter()
-        .map(|t| match t {
-            FieldType::String => "string",
-            FieldType::Integer => "integer",
-            FieldType::Number => "number",
-            FieldType::Boolean => "boolean",
-            FieldType::Null => "null",
-            FieldType::Object => "object",
-            FieldType::Array => "array",
-        })
-        .collect();
+    let mut names: Vec<&str> = node.types.iter().map(|t| t.as_str()).collect();
     // An integer is a number: `[integer, number]` says no more than `number`.
     if names.contains(&"number") {
         names.retain(|n| *n != "integer");

@@ -225,6 +225,13 @@ pub struct TlsHostView {
     pub consumers: usize,
     pub first_seen: Option<String>,
     pub last_seen: Option<String>,
+    /// Connections whose server chose `h2` by ALPN (the host speaks HTTP/2).
+    #[serde(skip_serializing_if = "is_zero_u64")]
+    pub http2: u64,
+}
+
+fn is_zero_u64(n: &u64) -> bool {
+    *n == 0
 }
 
 impl TlsHostsSummary {
@@ -247,6 +254,7 @@ impl TlsHostsSummary {
                     consumers: r.consumers.len(),
                     first_seen: r.first_seen.map(crate::time::Timestamp::rfc3339),
                     last_seen: r.last_seen.map(crate::time::Timestamp::rfc3339),
+                    http2: r.http2,
                 })
                 .collect(),
         }
@@ -259,8 +267,9 @@ impl TlsHostsSummary {
             .iter()
             .map(|h| {
                 format!(
-                    "{} [{}; {} JA4]",
+                    "{}{} [{}; {} JA4]",
                     h.host,
+                    if h.http2 > 0 { " (HTTP/2)" } else { "" },
                     if h.alpn.is_empty() {
                         "no ALPN".to_string()
                     } else {
@@ -334,6 +343,9 @@ pub struct EndpointView {
     /// SOAP actions requests named -> exchanges.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub soap_actions: BTreeMap<String, u64>,
+    /// A gRPC endpoint's calls: service, method, streaming kind, messages, `grpc-status`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<crate::grpc::GrpcRecord>,
 }
 
 /// Most consumers listed per endpoint in a report.
@@ -603,6 +615,7 @@ fn endpoint_view(key: &EndpointKey, rec: &EndpointRecord, catalogue: &Catalogue)
         body_coverage: rec.bodies.coverage(),
         messages: rec.messages.clone(),
         soap_actions: rec.soap_actions.clone(),
+        grpc: rec.grpc.as_deref().cloned(),
     }
 }
 

@@ -175,7 +175,15 @@ pub fn render_text(r: &ScanReport) -> String {
                     "NO".into()
                 },
                 thousands(e.exchanges),
-                e.statuses.keys().cloned().collect::<Vec<_>>().join(","),
+                match &e.grpc {
+                    // A gRPC call's status is its `grpc-status` (the HTTP status is 200).
+                    Some(g) => format!(
+                        "grpc {} {}",
+                        g.streaming.as_str(),
+                        g.statuses.keys().cloned().collect::<Vec<_>>().join(",")
+                    ),
+                    None => e.statuses.keys().cloned().collect::<Vec<_>>().join(","),
+                },
                 if classes.is_empty() {
                     "-".into()
                 } else {

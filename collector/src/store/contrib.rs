@@ -596,6 +596,7 @@ mod tests {
                 server_cert_subject: None,
                 client_cert_subject: None,
                 consumer: format!("addr:{agent}"),
+                server_alpn: None,
             });
         }
         let counters = BTreeMap::from([("packets".to_string(), 10 * (seq + 1))]);

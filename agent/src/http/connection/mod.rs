@@ -236,6 +236,7 @@ impl<S: ExchangeSink> HttpConnection<S> {
             server_cert_subject: None,
             client_cert_subject: None,
             consumer: client.ip().to_string(),
+            server_alpn: None,
         };
         self.tls = Some(Box::new(crate::tls::flight::TlsFlights::new(
             obs,
