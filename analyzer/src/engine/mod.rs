@@ -81,6 +81,10 @@ pub struct Message {
     openbanking: Option<Box<crate::openbanking::lens::Facts>>,
     /// A response: whether it echoed the request's FAPI interaction id (lens on only).
     echoed: Option<bool>,
+    /// The lens reads this message's body for a consent id (lens on only).
+    ob_read_body: bool,
+    /// A response: keyed fingerprint of the consent its body created (lens on only).
+    ob_created: Option<String>,
 }
 
 impl Message {
@@ -110,6 +114,8 @@ impl Message {
             prefiltered: false,
             openbanking: None,
             echoed: None,
+            ob_read_body: false,
+            ob_created: None,
         }
     }
 }
@@ -284,7 +290,13 @@ impl<'o> InventoryBuilder<'o> {
             client,
         );
         let openbanking = self.openbanking.as_mut().map(|lens| {
-            let mut facts = lens.request(&self.observer.consumers, head.headers, client);
+            let mut facts = lens.request(
+                &self.observer.consumers,
+                head.headers,
+                client,
+                head.method,
+                target.path,
+            );
             // A certificate that names a TPP outranks the header credential as the consumer
             // (the credential's client is kept under the TPP).
             if let Some(info) = &facts.cert {
@@ -297,11 +309,15 @@ impl<'o> InventoryBuilder<'o> {
             .params
             .of(target.query, head.headers, limits.max_params);
         let media = self.media_of(header_value(head.headers, "content-type"));
+        let ob_read_body = openbanking
+            .as_deref()
+            .is_some_and(|f| crate::openbanking::lens::LensState::wants_body(f, false));
         let message = Message {
             consumer,
             auth,
             params,
             openbanking,
+            ob_read_body,
             ..Message::counted(
                 Side::Request,
                 route,
@@ -331,9 +347,13 @@ impl<'o> InventoryBuilder<'o> {
         };
         let route = request.and_then(|r| r.route);
         let budget = request.map_or(0, |r| r.budget);
+        let ob_read_body = request
+            .and_then(|r| r.openbanking.as_deref())
+            .is_some_and(|f| crate::openbanking::lens::LensState::wants_body(f, true));
         let message = Message {
             status: Some(head.status),
             echoed,
+            ob_read_body,
             ..Message::counted(Side::Response, route, media, budget, body)
         };
         self.decide(message, head.headers, "", body, ts)
@@ -360,7 +380,11 @@ impl<'o> InventoryBuilder<'o> {
             &mut message.budget,
             ts,
         );
-        let depth = self.depth(learn, body);
+        let mut depth = self.depth(learn, body);
+        // The open-banking lens reads a consent id from this body: keep a copy of it.
+        if message.ob_read_body && depth == BodyDepth::Frame && body.present && body.identity {
+            depth = BodyDepth::Scan;
+        }
         message.learn = learn;
         message.learned = learned;
         message.depth = depth;
@@ -501,8 +525,36 @@ impl<'o> InventoryBuilder<'o> {
             self.learner.body(&mut job, body, media, side, learned);
             message.prefiltered |= flagged;
         }
+        if message.ob_read_body {
+            let bytes = match (end.decoded, scan.as_deref()) {
+                (Some(decoded), _) => Some(decoded.sample.as_slice()),
+                (None, Some(scan)) => Some(scan.copy.as_slice()),
+                (None, None) => None,
+            };
+            if let Some(bytes) = bytes {
+                self.openbanking_body(message, bytes);
+            }
+        }
         if let Some(scan) = scan {
             self.give_back(scan);
+        }
+    }
+
+    /// A body the open-banking lens asked for: the consent id it names or created.
+    fn openbanking_body(&self, message: &mut Message, bytes: &[u8]) {
+        use crate::openbanking::lens;
+        let cfg = &self.observer.consumers;
+        match message.side {
+            Side::Request => {
+                if let Some(facts) = message.openbanking.as_deref_mut() {
+                    lens::request_body(cfg, facts, bytes);
+                }
+            }
+            // Only a success created the consent its body names.
+            Side::Response if message.status.is_some_and(|s| (200..300).contains(&s)) => {
+                message.ob_created = lens::created_consent(cfg, bytes);
+            }
+            Side::Response => {}
         }
     }
 
@@ -590,12 +642,14 @@ impl<'o> InventoryBuilder<'o> {
         if let Some(facts) = req.openbanking.as_deref() {
             let mut facts = facts.clone();
             facts.echoed = response.as_ref().and_then(|r| r.echoed);
+            facts.created = response.as_ref().and_then(|r| r.ob_created.clone());
             let actor = self.consumers.name(req.consumer);
             crate::openbanking::lens::record(
                 agg.openbanking.get_or_insert_default(),
                 &facts,
                 actor,
                 ts,
+                response.as_ref().and_then(|r| r.status),
             );
         }
         novel |= agg.auth.iter().all(|(k, _)| k != req.auth);
