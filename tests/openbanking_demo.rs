@@ -103,6 +103,19 @@ fn openbanking_demo_reports_exactly_the_planted_findings() {
         ),
         (
             "consumer_anomaly",
+            format!("GET {API}/aisp/accounts"),
+            "100001",
+            "new_data_class",
+        ),
+        // The same IBANs, as the catalogue sees them.
+        (
+            "drift_data_class",
+            format!("GET {API}/aisp/accounts"),
+            "",
+            "",
+        ),
+        (
+            "consumer_anomaly",
             String::new(),
             "800008",
             "token_many_addresses",
@@ -180,6 +193,9 @@ fn openbanking_demo_reports_exactly_the_planted_findings() {
     let jump = find("consumer_anomaly", "transactions");
     assert_eq!(ev(jump, "baseline")["mean_per_bucket"], "2.0");
     assert_eq!(ev(jump, "observed")["exchanges"], "40");
+    let pulled = find("consumer_anomaly", "/aisp/accounts");
+    assert_eq!(ev(pulled, "baseline")["classes"], "none");
+    assert_eq!(ev(pulled, "observed")["new_classes"], "iban");
     let newcomer = find("consumer_anomaly", "domestic-payments");
     assert_eq!(ev(newcomer, "observed")["exchanges"], "3");
     let spread = findings
@@ -199,6 +215,7 @@ fn openbanking_demo_reports_exactly_the_planted_findings() {
         "BEGIN",
         "203.0.113.",
         "198.51.100.",
+        "ALPH401276",
     ] {
         assert!(!text.contains(raw), "{raw} leaked into the report");
     }

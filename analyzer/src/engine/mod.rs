@@ -644,12 +644,27 @@ impl<'o> InventoryBuilder<'o> {
             facts.echoed = response.as_ref().and_then(|r| r.echoed);
             facts.created = response.as_ref().and_then(|r| r.ob_created.clone());
             let actor = self.consumers.name(req.consumer);
+            // What the consumer pulled: the classes of the response, when it was looked at.
+            let looked = response
+                .as_ref()
+                .is_some_and(|r| r.depth == BodyDepth::Learn || r.prefiltered);
+            let names = &self.learner.class_names;
+            let classes: Vec<&str> = response
+                .as_ref()
+                .and_then(|r| r.learned.as_deref())
+                .map(|l| l.hits.iter().map(|(c, _, _)| names.get(*c)).collect())
+                .unwrap_or_default();
+            let outcome = crate::openbanking::lens::Outcome {
+                status: response.as_ref().and_then(|r| r.status),
+                looked,
+                classes: &classes,
+            };
             crate::openbanking::lens::record(
                 agg.openbanking.get_or_insert_default(),
                 &facts,
                 actor,
                 ts,
-                response.as_ref().and_then(|r| r.status),
+                &outcome,
             );
         }
         novel |= agg.auth.iter().all(|(k, _)| k != req.auth);

@@ -10,6 +10,10 @@
 //!   had `baseline_buckets` buckets of history without it;
 //! - `volume_jump`: a bucket with at least `min_volume` exchanges and `volume_factor` times the
 //!   consumer's mean over at least `baseline_buckets` earlier active buckets;
+//! - `new_data_class`: a data class in the responses of a bucket that the consumer's history
+//!   (at least `baseline_buckets` active buckets and `min_looked` classified responses) never
+//!   showed; under sampled learning a class the consumer pulls only now and then can be missed
+//!   in its history;
 //! - `token_many_addresses`: one bearer token from more than `max_token_addresses` client
 //!   addresses on one host (sharing or theft).
 
@@ -29,6 +33,8 @@ pub const MAX_BUCKETS: usize = 168;
 /// Addresses and user agents kept per bucket.
 pub const MAX_ADDRESSES: usize = 64;
 pub const MAX_AGENTS: usize = 16;
+/// Data classes kept per bucket.
+pub const MAX_CLASSES: usize = 32;
 /// Tokens tracked per endpoint.
 pub const MAX_TOKENS: usize = 4096;
 
@@ -48,6 +54,8 @@ pub struct AnomalySettings {
     pub min_volume: u64,
     /// More client addresses than this for one token is an anomaly.
     pub max_token_addresses: u32,
+    /// Classified responses a consumer's history needs before a data class new to it counts.
+    pub min_looked: u64,
     /// Capabilities where a new consumer is a finding.
     pub sensitive: Vec<String>,
 }
@@ -61,6 +69,7 @@ impl Default for AnomalySettings {
             volume_factor: 5,
             min_volume: 20,
             max_token_addresses: 5,
+            min_looked: 3,
             sensitive: [
                 "payment_initiation",
                 "vrp",
@@ -83,6 +92,9 @@ pub struct Activity {
     /// Keyed fingerprints of client addresses and user agents.
     pub addresses: BTreeSet<String>,
     pub agents: BTreeSet<String>,
+    /// Exchanges whose response was classified, and the data classes found in those.
+    pub looked: u64,
+    pub classes: BTreeSet<String>,
     /// Addresses or agents that did not fit.
     pub overflow: u64,
 }
@@ -106,6 +118,8 @@ pub struct Sighting<'a> {
     pub address: Option<&'a str>,
     pub agent: Option<&'a str>,
     pub token: Option<&'a str>,
+    pub looked: bool,
+    pub classes: &'a [&'a str],
 }
 
 /// The behaviour part of an endpoint's lens record.
@@ -147,11 +161,13 @@ impl Activity {
     fn merge(&mut self, o: &Activity) {
         self.exchanges = self.exchanges.saturating_add(o.exchanges);
         self.errors = self.errors.saturating_add(o.errors);
+        self.looked = self.looked.saturating_add(o.looked);
         let over = add_capped(
             &mut self.addresses,
             o.addresses.iter().cloned(),
             MAX_ADDRESSES,
-        ) + add_capped(&mut self.agents, o.agents.iter().cloned(), MAX_AGENTS);
+        ) + add_capped(&mut self.agents, o.agents.iter().cloned(), MAX_AGENTS)
+            + add_capped(&mut self.classes, o.classes.iter().cloned(), MAX_CLASSES);
         self.overflow = self
             .overflow
             .saturating_add(o.overflow)
@@ -174,6 +190,9 @@ impl Behaviour {
         };
         a.addresses.extend(s.address.map(str::to_string));
         a.agents.extend(s.agent.map(str::to_string));
+        a.looked = u64::from(s.looked);
+        a.classes
+            .extend(s.classes.iter().take(MAX_CLASSES).map(|c| c.to_string()));
         one.consumers
             .insert(s.consumer.to_string(), BTreeMap::from([(s.bucket, a)]));
         if let Some(t) = s.token {
@@ -257,9 +276,8 @@ pub fn anomalies(inv: &Inventory, settings: &ObSettings) -> Vec<Finding> {
                     out.push(ctx.new_consumer(buckets, b, first, ep_first));
                 }
             }
-            if let Some(f) = ctx.volume_jump(buckets) {
-                out.push(f);
-            }
+            out.extend(ctx.volume_jump(buckets));
+            out.extend(ctx.new_data_class(buckets));
         }
         for (token, u) in &b.tokens {
             let e = tokens
@@ -408,6 +426,68 @@ impl Ctx<'_> {
             ),
             n,
         )
+    }
+
+    /// The first bucket with a data class the consumer's history never showed.
+    fn new_data_class(&self, buckets: &BTreeMap<i64, Activity>) -> Option<Finding> {
+        let s = self.settings;
+        let need = usize::try_from(s.baseline_buckets)
+            .unwrap_or(usize::MAX)
+            .max(1);
+        let list: Vec<(&i64, &Activity)> = buckets.iter().collect();
+        for (i, (bucket, act)) in list.iter().enumerate().skip(need) {
+            let history = list.get(..i)?;
+            let looked: u64 = history.iter().map(|(_, a)| a.looked).sum();
+            if looked < s.min_looked {
+                continue;
+            }
+            let known: BTreeSet<&str> = history
+                .iter()
+                .flat_map(|(_, a)| a.classes.iter().map(String::as_str))
+                .collect();
+            let new: Vec<&str> = act
+                .classes
+                .iter()
+                .map(String::as_str)
+                .filter(|c| !known.contains(c))
+                .collect();
+            if new.is_empty() {
+                continue;
+            }
+            let secs = s.bucket_secs;
+            let before = if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.iter().copied().collect::<Vec<_>>().join(", ")
+            };
+            return Some(self.finding(
+                "new_data_class",
+                Severity::High,
+                format!(
+                    "{} pulled {} in the bucket from {}, never seen in its {looked} classified \
+                     response(s) before",
+                    self.consumer,
+                    new.join(", "),
+                    bucket_start(**bucket, secs)
+                ),
+                "high: a consumer suddenly receives a data class it never did",
+                (
+                    values(&[
+                        ("since", bucket_start(*history[0].0, secs)),
+                        ("classified_responses", looked.to_string()),
+                        ("classes", before),
+                    ]),
+                    values(&[
+                        ("bucket", bucket_start(**bucket, secs)),
+                        ("new_classes", new.join(", ")),
+                        ("classified_responses", act.looked.to_string()),
+                        ("exchanges", act.exchanges.to_string()),
+                    ]),
+                ),
+                act.exchanges,
+            ));
+        }
+        None
     }
 
     /// The first bucket whose volume jumps beyond the consumer's own history.

@@ -277,9 +277,25 @@ pub fn created_consent(cfg: &ConsumerConfig, body: &[u8]) -> Option<String> {
     consent::in_body(body).map(|id| cfg.fingerprint("consent", id))
 }
 
+/// How an exchange ended, as the behaviour baseline reads it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Outcome<'a> {
+    pub status: Option<u16>,
+    /// The response's body (or head) was classified, learned or flagged by the prefilter.
+    pub looked: bool,
+    /// Data classes found in the response.
+    pub classes: &'a [&'a str],
+}
+
 /// Add one exchange's facts to its endpoint's record. `actor` is the consumer the exchange is
 /// attributed to (the TPP when a certificate named one).
-pub fn record(rec: &mut ObRecord, facts: &Facts, actor: &str, ts: Timestamp, status: Option<u16>) {
+pub fn record(
+    rec: &mut ObRecord,
+    facts: &Facts,
+    actor: &str,
+    ts: Timestamp,
+    outcome: &Outcome<'_>,
+) {
     rec.first_seen = Some(rec.first_seen.map_or(ts, |f| f.min(ts)));
     let f = &mut rec.fapi;
     f.exchanges += 1;
@@ -319,7 +335,9 @@ pub fn record(rec: &mut ObRecord, facts: &Facts, actor: &str, ts: Timestamp, sta
         rec.behaviour.add(&super::behaviour::Sighting {
             bucket: secs.div_euclid(i64::from(t.bucket_secs.max(1))),
             consumer: actor,
-            error: status.is_some_and(|s| s >= 400),
+            error: outcome.status.is_some_and(|s| s >= 400),
+            looked: outcome.looked,
+            classes: outcome.classes,
             address: Some(&t.address),
             agent: t.agent.as_deref(),
             token: t.token.as_deref(),

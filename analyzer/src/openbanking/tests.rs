@@ -796,3 +796,35 @@ fn behaviour_tables_are_capped_and_count_what_did_not_fit() {
     assert_eq!(b.consumers.len(), behaviour::MAX_CONSUMERS);
     assert_eq!(b.overflow, 10 + 4);
 }
+
+#[test]
+fn a_consumer_pulling_a_data_class_it_never_did() {
+    let settings = behaviour_settings();
+    let (certs, tokens) = behaviour_certs();
+    let mut calls = Vec::new();
+    for b in 0..6i64 {
+        for i in 0..2 {
+            let mut c = tpp_call(
+                &certs[0],
+                &tokens[0],
+                "GET",
+                ACCOUNTS,
+                1_767_225_600 + b * 60 + i,
+            );
+            c.response_body = if b == 5 {
+                r#"{"Data":{"Account":[{"Identification":"GB82WEST12345698765432"}]}}"#.into()
+            } else {
+                r#"{"Data":{"Account":[{"Nickname":"Bills"}]}}"#.into()
+            };
+            calls.push(c);
+        }
+    }
+    let got = anomalies(scan(&observer_with(&settings), &calls), settings);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert!(
+        got[0].starts_with(r#"["new_data_class"] tpp:PSDGB-FCA-100001 /open-banking/v3.1/aisp/accounts {"classes": "none", "classified_responses": "10""#),
+        "{}",
+        got[0]
+    );
+    assert!(got[0].contains(r#""new_classes": "iban""#), "{}", got[0]);
+}

@@ -503,7 +503,12 @@ fn plan(seed: u64) -> Plan {
             (ObOp::Transactions, 4),
             (ObOp::StandingOrders, 2),
         ] {
-            let tag = (op == ObOp::StandingOrders).then_some("fapi_not_echoed");
+            let tag = match op {
+                ObOp::StandingOrders => Some("fapi_not_echoed"),
+                // The gateway starts returning full IBANs on the accounts list.
+                ObOp::Accounts if b == BUCKETS - 1 => Some("new_data_class"),
+                _ => None,
+            };
             p.calls(b, n, ACME, op, Some(&acme_consent), &tok, &acme_ips, tag);
         }
     }
@@ -761,6 +766,16 @@ impl Plan {
                     format!(r#"{{"Data":{{"ConsentId":"{consent}","Reference":"Purchase","InstructedAmount":{{"Amount":"{amount}","Currency":"GBP"}}}}}}"#),
                 );
                 (201, r#"{"Data":{"FundsAvailable":true}}"#.to_string())
+            }
+            ObOp::Accounts if call.tag == Some("new_data_class") => {
+                let number: u32 = account.trim_start_matches("acc-").parse().unwrap_or(10_000);
+                let iban = crate::util::gb_iban("ALPH", 401_276, 30_000_000 + number);
+                (
+                    200,
+                    format!(
+                        r#"{{"Data":{{"Account":[{{"AccountId":"{account}","Currency":"GBP","AccountType":"Personal","AccountSubType":"CurrentAccount","Account":[{{"SchemeName":"UK.OBIE.IBAN","Identification":"{iban}"}}]}}]}}}}"#
+                    ),
+                )
             }
             ObOp::Accounts => (
                 200,
