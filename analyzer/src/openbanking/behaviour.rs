@@ -431,10 +431,7 @@ impl Ctx<'_> {
     /// The first bucket with a data class the consumer's history never showed.
     fn new_data_class(&self, buckets: &BTreeMap<i64, Activity>) -> Option<Finding> {
         let s = self.settings;
-        let need = usize::try_from(s.baseline_buckets)
-            .unwrap_or(usize::MAX)
-            .max(1);
-        let list: Vec<(&i64, &Activity)> = buckets.iter().collect();
+        let (list, need) = judged(buckets, s);
         for (i, (bucket, act)) in list.iter().enumerate().skip(need) {
             let history = list.get(..i)?;
             let looked: u64 = history.iter().map(|(_, a)| a.looked).sum();
@@ -493,10 +490,7 @@ impl Ctx<'_> {
     /// The first bucket whose volume jumps beyond the consumer's own history.
     fn volume_jump(&self, buckets: &BTreeMap<i64, Activity>) -> Option<Finding> {
         let s = self.settings;
-        let need = usize::try_from(s.baseline_buckets)
-            .unwrap_or(usize::MAX)
-            .max(1);
-        let list: Vec<(&i64, &Activity)> = buckets.iter().collect();
+        let (list, need) = judged(buckets, s);
         for (i, (bucket, act)) in list.iter().enumerate().skip(need) {
             let history = list.get(..i)?;
             let total: u64 = history.iter().map(|(_, a)| a.exchanges).sum();
@@ -545,6 +539,18 @@ impl Ctx<'_> {
         }
         None
     }
+}
+
+/// A consumer's buckets in time order, and the index from which a bucket has enough history
+/// (`baseline_buckets` earlier active buckets) to be judged.
+fn judged<'b>(
+    buckets: &'b BTreeMap<i64, Activity>,
+    s: &AnomalySettings,
+) -> (Vec<(&'b i64, &'b Activity)>, usize) {
+    let need = usize::try_from(s.baseline_buckets)
+        .unwrap_or(usize::MAX)
+        .max(1);
+    (buckets.iter().collect(), need)
 }
 
 /// One token's use across a host.
