@@ -41,6 +41,12 @@ pub enum FindingKind {
     TppCertificateInvalid,
     /// FAPI posture broken: interaction id, message signing or token binding.
     DriftFapi,
+    /// A consent used by a TPP other than the one that created it.
+    ConsentMisuse,
+    /// Calls on a consent-bound endpoint that name no consent.
+    ConsentMissing,
+    /// A consumer behaving unlike its own history (or new where that matters).
+    ConsumerAnomaly,
 }
 
 impl FindingKind {
@@ -61,6 +67,9 @@ impl FindingKind {
             FindingKind::TppRoleMismatch => "tpp_role_mismatch",
             FindingKind::TppCertificateInvalid => "tpp_certificate_invalid",
             FindingKind::DriftFapi => "drift_fapi",
+            FindingKind::ConsentMisuse => "consent_misuse",
+            FindingKind::ConsentMissing => "consent_missing",
+            FindingKind::ConsumerAnomaly => "consumer_anomaly",
         }
     }
 
@@ -83,10 +92,13 @@ impl FindingKind {
     ];
 
     /// The kinds of the open-banking lens (`analyzer::openbanking`).
-    pub const OPEN_BANKING: [FindingKind; 3] = [
+    pub const OPEN_BANKING: [FindingKind; 6] = [
         FindingKind::TppRoleMismatch,
         FindingKind::TppCertificateInvalid,
         FindingKind::DriftFapi,
+        FindingKind::ConsentMisuse,
+        FindingKind::ConsentMissing,
+        FindingKind::ConsumerAnomaly,
     ];
 
     /// Every kind of the vocabulary.
@@ -252,6 +264,18 @@ pub struct Evidence {
     /// drift_fapi, tpp_certificate_invalid: check -> exchanges failing it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub counts: BTreeMap<String, u64>,
+    /// consent_misuse: the keyed fingerprint of the consent, and the TPPs that created it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub created_by: Vec<String>,
+    /// consumer_anomaly: the consumer, what it did before (its baseline) and what it did now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub baseline: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub observed: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -133,7 +133,10 @@ pub fn fingerprint(f: &Finding) -> String {
         FindingKind::Orphaned => {}
         FindingKind::TppRoleMismatch
         | FindingKind::TppCertificateInvalid
-        | FindingKind::DriftFapi => {
+        | FindingKind::DriftFapi
+        | FindingKind::ConsentMisuse
+        | FindingKind::ConsentMissing
+        | FindingKind::ConsumerAnomaly => {
             // Which TPPs and which checks, not how often.
             parts.extend(e.tpps.keys().cloned());
             parts.push("|checks".into());

@@ -90,6 +90,10 @@ pub struct Message {
     echoed: Option<bool>,
     /// A message of a gRPC call (`grpc.rs`).
     grpc: Option<Box<grpc::GrpcMessage>>,
+    /// The lens reads this message's body for a consent id (lens on only).
+    ob_read_body: bool,
+    /// A response: keyed fingerprint of the consent its body created (lens on only).
+    ob_created: Option<String>,
 }
 
 impl Message {
@@ -121,6 +125,8 @@ impl Message {
             openbanking: None,
             echoed: None,
             grpc: None,
+            ob_read_body: false,
+            ob_created: None,
         }
     }
 }
@@ -329,7 +335,13 @@ impl<'o> InventoryBuilder<'o> {
             client,
         );
         let openbanking = self.openbanking.as_mut().map(|lens| {
-            let mut facts = lens.request(&self.observer.consumers, head.headers, client);
+            let mut facts = lens.request(
+                &self.observer.consumers,
+                head.headers,
+                client,
+                head.method,
+                target.path,
+            );
             // A certificate that names a TPP outranks the header credential as the consumer
             // (the credential's client is kept under the TPP).
             if let Some(info) = &facts.cert {
@@ -343,6 +355,9 @@ impl<'o> InventoryBuilder<'o> {
             .of(target.query, head.headers, limits.max_params);
         let media = self.media_of(header_value(head.headers, "content-type"));
         let soap_action = self.soap_action_of(media, head.headers);
+        let ob_read_body = openbanking
+            .as_deref()
+            .is_some_and(|f| crate::openbanking::lens::LensState::wants_body(f, false));
         let message = Message {
             consumer,
             auth,
@@ -350,6 +365,7 @@ impl<'o> InventoryBuilder<'o> {
             openbanking,
             soap_action,
             grpc: grpc::GrpcMessage::request(head.version, head.headers),
+            ob_read_body,
             ..Message::counted(
                 Side::Request,
                 route,
@@ -382,10 +398,14 @@ impl<'o> InventoryBuilder<'o> {
         let grpc = request
             .and_then(|r| r.grpc.as_ref())
             .map(|_| grpc::GrpcMessage::response(head.headers));
+        let ob_read_body = request
+            .and_then(|r| r.openbanking.as_deref())
+            .is_some_and(|f| crate::openbanking::lens::LensState::wants_body(f, true));
         let message = Message {
             status: Some(head.status),
             echoed,
             grpc,
+            ob_read_body,
             ..Message::counted(Side::Response, route, media, budget, body)
         };
         self.decide(message, head.headers, "", body, ts)
@@ -412,7 +432,11 @@ impl<'o> InventoryBuilder<'o> {
             &mut message.budget,
             ts,
         );
-        let depth = self.depth(learn, body);
+        let mut depth = self.depth(learn, body);
+        // The open-banking lens reads a consent id from this body: keep a copy of it.
+        if message.ob_read_body && depth == BodyDepth::Frame && body.present && body.identity {
+            depth = BodyDepth::Scan;
+        }
         message.learn = learn;
         message.learned = learned;
         message.depth = depth;
@@ -584,6 +608,16 @@ impl<'o> InventoryBuilder<'o> {
             }
             message.prefiltered |= flagged;
         }
+        if message.ob_read_body {
+            let bytes = match (end.decoded, scan.as_deref()) {
+                (Some(decoded), _) => Some(decoded.sample.as_slice()),
+                (None, Some(scan)) => Some(scan.copy.as_slice()),
+                (None, None) => None,
+            };
+            if let Some(bytes) = bytes {
+                self.openbanking_body(message, bytes);
+            }
+        }
         if let Some(scan) = scan {
             self.give_back(scan);
         }
@@ -597,6 +631,24 @@ impl<'o> InventoryBuilder<'o> {
     ) {
         if let Some(g) = message.grpc.as_mut() {
             g.trailers(fields);
+        }
+    }
+
+    /// A body the open-banking lens asked for: the consent id it names or created.
+    fn openbanking_body(&self, message: &mut Message, bytes: &[u8]) {
+        use crate::openbanking::lens;
+        let cfg = &self.observer.consumers;
+        match message.side {
+            Side::Request => {
+                if let Some(facts) = message.openbanking.as_deref_mut() {
+                    lens::request_body(cfg, facts, bytes);
+                }
+            }
+            // Only a success created the consent its body names.
+            Side::Response if message.status.is_some_and(|s| (200..300).contains(&s)) => {
+                message.ob_created = lens::created_consent(cfg, bytes);
+            }
+            Side::Response => {}
         }
     }
 
@@ -688,12 +740,29 @@ impl<'o> InventoryBuilder<'o> {
         if let Some(facts) = req.openbanking.as_deref() {
             let mut facts = facts.clone();
             facts.echoed = response.as_ref().and_then(|r| r.echoed);
+            facts.created = response.as_ref().and_then(|r| r.ob_created.clone());
             let actor = self.consumers.name(req.consumer);
+            // What the consumer pulled: the classes of the response, when it was looked at.
+            let looked = response
+                .as_ref()
+                .is_some_and(|r| r.depth == BodyDepth::Learn || r.prefiltered);
+            let names = &self.learner.class_names;
+            let classes: Vec<&str> = response
+                .as_ref()
+                .and_then(|r| r.learned.as_deref())
+                .map(|l| l.hits.iter().map(|(c, _, _)| names.get(*c)).collect())
+                .unwrap_or_default();
+            let outcome = crate::openbanking::lens::Outcome {
+                status: response.as_ref().and_then(|r| r.status),
+                looked,
+                classes: &classes,
+            };
             crate::openbanking::lens::record(
                 agg.openbanking.get_or_insert_default(),
                 &facts,
                 actor,
                 ts,
+                &outcome,
             );
         }
         if let Some(g) = req.grpc.as_deref() {

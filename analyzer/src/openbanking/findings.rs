@@ -5,6 +5,9 @@
 //! | `tpp_role_mismatch` | a TPP called a capability its PSD2 roles do not allow (payment initiation without `PSP_PI`, ...) |
 //! | `tpp_certificate_invalid` | a TPP presented a certificate expired or not yet valid at packet time (one per host and TPP) |
 //! | `drift_fapi` | FAPI posture broken on an endpoint, each check with its count: interaction id missing / not a UUID / not echoed, `x-jws-signature` missing where signing is required, bearer tokens without `cnf` on FAPI endpoints, token bound to another certificate |
+//! | `consent_misuse` | a consent used on an endpoint by a TPP other than the one whose request created it (one per endpoint and consent) |
+//! | `consumer_anomaly` | a consumer unlike its own history ([`super::behaviour`]) |
+//! | `consent_missing` | calls on a consent-bound endpoint (`consent_paths`) that named no consent |
 
 use super::capability::{capability_of, required_role};
 use super::record::ObRecord;
@@ -39,6 +42,8 @@ pub fn findings(inv: &Inventory, settings: &ObSettings) -> Vec<Finding> {
             }
         }
     }
+    consent_findings(inv, settings, &mut out);
+    out.extend(super::behaviour::anomalies(inv, settings));
     for ((host, tpp), (expired, early, endpoints)) in invalid {
         let mut counts = BTreeMap::new();
         if expired > 0 {
@@ -221,5 +226,107 @@ fn join<T: AsRef<str>>(items: impl Iterator<Item = T>) -> String {
         "none".into()
     } else {
         v.join(", ")
+    }
+}
+
+/// `consent_misuse` and `consent_missing` over the whole inventory: a consent is created on
+/// one endpoint (`POST .../consents`) and used on others, so creators are gathered first.
+fn consent_findings(inv: &Inventory, settings: &ObSettings, out: &mut Vec<Finding>) {
+    let mut creators: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
+    for (key, rec) in &inv.endpoints {
+        for (id, stat) in rec.openbanking.iter().flat_map(|ob| &ob.consents) {
+            let c = creators.entry((&key.host, id)).or_default();
+            c.extend(stat.created_by.iter().map(String::as_str));
+        }
+    }
+    for (key, rec) in &inv.endpoints {
+        let Some(ob) = rec.openbanking.as_deref() else {
+            continue;
+        };
+        let capability = capability_of(&settings.capabilities, &key.method, &key.path)
+            .unwrap_or_else(|| "none".into());
+        for (id, stat) in &ob.consents {
+            let Some(made_by) = creators.get(&(key.host.as_str(), id.as_str())) else {
+                continue;
+            };
+            if made_by.is_empty() {
+                continue;
+            }
+            let foreign: BTreeMap<String, u64> = stat
+                .used_by
+                .iter()
+                .filter(|(user, _)| !made_by.contains(&user.as_str()))
+                .map(|(u, n)| (u.clone(), *n))
+                .collect();
+            if foreign.is_empty() {
+                continue;
+            }
+            let uses = foreign.values().sum();
+            out.push(Finding {
+                id: finding_id(
+                    FindingKind::ConsentMisuse,
+                    &key.host,
+                    Some(&key.method),
+                    Some(&key.path),
+                    id,
+                ),
+                kind: FindingKind::ConsentMisuse,
+                severity: Severity::High,
+                host: key.host.clone(),
+                method: Some(key.method.clone()),
+                path: Some(key.path.clone()),
+                operation_id: None,
+                detail: format!(
+                    "consent {id} created by {} was used by {} ({uses} call(s))",
+                    join(made_by.iter()),
+                    join(foreign.keys())
+                ),
+                severity_reason: "high: a TPP acted under a consent the customer gave another"
+                    .into(),
+                confidence: rec.confidence(),
+                evidence: Evidence {
+                    exchanges: Some(uses),
+                    tpps: foreign,
+                    consent: Some(id.clone()),
+                    created_by: made_by.iter().map(|c| c.to_string()).collect(),
+                    ..base_evidence(rec, &capability)
+                },
+            });
+        }
+        let bound = settings
+            .consent_paths
+            .iter()
+            .any(|p| key.path.starts_with(p.as_str()));
+        let missing = ob.fapi.without_consent;
+        if bound && missing > 0 {
+            out.push(Finding {
+                id: finding_id(
+                    FindingKind::ConsentMissing,
+                    &key.host,
+                    Some(&key.method),
+                    Some(&key.path),
+                    "",
+                ),
+                kind: FindingKind::ConsentMissing,
+                severity: Severity::Medium,
+                host: key.host.clone(),
+                method: Some(key.method.clone()),
+                path: Some(key.path.clone()),
+                operation_id: None,
+                detail: format!(
+                    "{missing} of {} call(s) on a consent-bound endpoint named no consent",
+                    ob.fapi.exchanges
+                ),
+                severity_reason: "medium: access without a consent reference cannot be tied to \
+                                  what the customer agreed to"
+                    .into(),
+                confidence: rec.confidence(),
+                evidence: Evidence {
+                    exchanges: Some(ob.fapi.exchanges),
+                    counts: BTreeMap::from([("without_consent".to_string(), missing)]),
+                    ..base_evidence(rec, &capability)
+                },
+            });
+        }
     }
 }

@@ -7,7 +7,7 @@
 
 use super::cert::TppCert;
 use super::record::ObRecord;
-use super::{forwarded, token, Lens};
+use super::{consent, forwarded, token, Lens};
 use crate::consumer::ConsumerConfig;
 use crate::exchange::{find_header, header_value, HeaderLike};
 use crate::time::Timestamp;
@@ -59,8 +59,24 @@ pub struct Facts {
     pub echoed: Option<bool>,
     pub signed: bool,
     pub binding: Binding,
-    /// Keyed fingerprint of the consent referenced.
+    /// Keyed fingerprint of the consent referenced (header, path, token claim; a request
+    /// body's once it has been read).
     pub consent: Option<String>,
+    /// The request creates a consent ([`consent::creates_consent`]): its response body is read.
+    pub creates_consent: bool,
+    /// Keyed fingerprint of the consent the response created.
+    pub created: Option<String>,
+    /// What the behaviour baseline needs (anomaly checks on only).
+    pub track: Option<Box<Track>>,
+}
+
+/// An exchange's part in its consumer's behaviour baseline: keyed fingerprints only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Track {
+    pub bucket_secs: u32,
+    pub address: String,
+    pub agent: Option<String>,
+    pub token: Option<String>,
 }
 
 /// Per-worker lens state: the caches and their counters.
@@ -99,12 +115,14 @@ impl LensState {
         h.finish()
     }
 
-    /// The facts of a request head from `peer`.
+    /// The facts of a request head from `peer` (`path`: the raw path, without the query).
     pub fn request<H: HeaderLike>(
         &mut self,
         cfg: &ConsumerConfig,
         headers: &[H],
         peer: IpAddr,
+        method: &str,
+        path: &str,
     ) -> Facts {
         let cert = self.certificate(cfg, headers, peer);
         let interaction = match header_value(headers, "x-fapi-interaction-id") {
@@ -125,6 +143,7 @@ impl LensState {
             .map(trim)
             .filter(|v| !v.is_empty())
             .map(|v| cfg.fingerprint("consent", v))
+            .or_else(|| consent::in_path(path).map(|c| cfg.fingerprint("consent", c.as_bytes())))
             .or_else(|| {
                 claims
                     .as_ref()
@@ -139,6 +158,35 @@ impl LensState {
             signed: find_header(headers, "x-jws-signature").is_some(),
             binding,
             consent,
+            creates_consent: consent::creates_consent(method, path),
+            created: None,
+            track: self.lens.anomaly_bucket_secs.map(|bucket_secs| {
+                Box::new(Track {
+                    bucket_secs,
+                    address: cfg.fingerprint(
+                        "addr",
+                        crate::consumer::client_address(headers, peer, cfg).as_bytes(),
+                    ),
+                    agent: header_value(headers, "user-agent").map(|v| cfg.fingerprint("ua", v)),
+                    token: header_value(headers, "authorization")
+                        .map(trim)
+                        .filter(|v| {
+                            v.get(..7)
+                                .is_some_and(|s| s.eq_ignore_ascii_case(b"bearer "))
+                        })
+                        .map(|v| cfg.fingerprint("token", v)),
+                })
+            }),
+        }
+    }
+
+    /// Whether the lens wants to read the body of the request that gave `facts` (to find the
+    /// consent it names), or of its response (to find the consent it created).
+    pub fn wants_body(facts: &Facts, response: bool) -> bool {
+        if response {
+            facts.creates_consent
+        } else {
+            facts.consent.is_none() && !facts.creates_consent
         }
     }
 
@@ -217,9 +265,37 @@ impl LensState {
     }
 }
 
+/// A request body the lens wanted: the consent it names, when the head named none.
+pub fn request_body(cfg: &ConsumerConfig, facts: &mut Facts, body: &[u8]) {
+    if facts.consent.is_none() {
+        facts.consent = consent::in_body(body).map(|id| cfg.fingerprint("consent", id));
+    }
+}
+
+/// A successful response body to a consent-creating request: the consent it created.
+pub fn created_consent(cfg: &ConsumerConfig, body: &[u8]) -> Option<String> {
+    consent::in_body(body).map(|id| cfg.fingerprint("consent", id))
+}
+
+/// How an exchange ended, as the behaviour baseline reads it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Outcome<'a> {
+    pub status: Option<u16>,
+    /// The response's body (or head) was classified, learned or flagged by the prefilter.
+    pub looked: bool,
+    /// Data classes found in the response.
+    pub classes: &'a [&'a str],
+}
+
 /// Add one exchange's facts to its endpoint's record. `actor` is the consumer the exchange is
 /// attributed to (the TPP when a certificate named one).
-pub fn record(rec: &mut ObRecord, facts: &Facts, actor: &str, ts: Timestamp) {
+pub fn record(
+    rec: &mut ObRecord,
+    facts: &Facts,
+    actor: &str,
+    ts: Timestamp,
+    outcome: &Outcome<'_>,
+) {
     rec.first_seen = Some(rec.first_seen.map_or(ts, |f| f.min(ts)));
     let f = &mut rec.fapi;
     f.exchanges += 1;
@@ -250,6 +326,22 @@ pub fn record(rec: &mut ObRecord, facts: &Facts, actor: &str, ts: Timestamp) {
     match &facts.consent {
         Some(c) => rec.consent(c, actor, false),
         None => rec.fapi.without_consent += 1,
+    }
+    if let Some(c) = &facts.created {
+        rec.consent(c, actor, true);
+    }
+    if let Some(t) = &facts.track {
+        let secs = ts.micros().div_euclid(Timestamp::MICROS_PER_SEC);
+        rec.behaviour.add(&super::behaviour::Sighting {
+            bucket: secs.div_euclid(i64::from(t.bucket_secs.max(1))),
+            consumer: actor,
+            error: outcome.status.is_some_and(|s| s >= 400),
+            looked: outcome.looked,
+            classes: outcome.classes,
+            address: Some(&t.address),
+            agent: t.agent.as_deref(),
+            token: t.token.as_deref(),
+        });
     }
     let Some(info) = &facts.cert else {
         return;

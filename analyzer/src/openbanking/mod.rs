@@ -20,13 +20,23 @@
 //!                        "tpp-signature-certificate"]   # the default
 //! fapi_paths = ["/open-banking/"]            # bearer tokens here must be certificate-bound
 //! signing_paths = ["/open-banking/v3.1/pisp/"]   # requests here must carry x-jws-signature
+//! consent_paths = ["/open-banking/v3.1/aisp/accounts"]  # every call here must name a consent
+//! [findings.openbanking.anomaly]             # consumer_anomaly (off by default)
+//! enabled = true
+//! bucket_secs = 3600                         # baseline bucket, packet time
+//! baseline_buckets = 3                       # history before a consumer is judged
+//! volume_factor = 5                          # a bucket >= 5x the consumer's mean...
+//! min_volume = 20                            # ...and >= 20 exchanges is a jump
+//! max_token_addresses = 5                    # more addresses for one token is one
 //! [[findings.openbanking.capabilities]]      # overrides, first match wins, before built-ins
 //! path = "/internal/loyalty/"
 //! capability = "bank_defined:loyalty"
 //! ```
 
+pub mod behaviour;
 pub mod capability;
 pub mod cert;
+pub mod consent;
 pub mod der;
 pub mod exposure;
 pub mod findings;
@@ -51,8 +61,13 @@ pub struct ObSettings {
     pub fapi_paths: Vec<String>,
     /// Template prefixes where requests must be signed (`x-jws-signature`).
     pub signing_paths: Vec<String>,
+    /// Template prefixes of consent-bound endpoints: every call there must name a consent
+    /// (`Consent-ID`, the path, a body `ConsentId`, a token claim).
+    pub consent_paths: Vec<String>,
     /// Capability overrides, before the built-in UK OB and Berlin Group path families.
     pub capabilities: Vec<capability::CapabilityRule>,
+    /// `[findings.openbanking.anomaly]`: each consumer against its own baseline.
+    pub anomaly: behaviour::AnomalySettings,
 }
 
 impl Default for ObSettings {
@@ -70,7 +85,9 @@ impl Default for ObSettings {
             trusted_proxies: Vec::new(),
             fapi_paths: Vec::new(),
             signing_paths: Vec::new(),
+            consent_paths: Vec::new(),
             capabilities: Vec::new(),
+            anomaly: behaviour::AnomalySettings::default(),
         }
     }
 }
@@ -82,6 +99,8 @@ pub enum ObSettingsError {
     BadProxy(String),
     #[error("findings.openbanking.{field}: more than {MAX_LIST} entries")]
     TooMany { field: &'static str },
+    #[error("findings.openbanking.anomaly.bucket_secs: must be at least 1")]
+    ZeroBucket,
 }
 
 /// Most entries of each list setting.
@@ -93,6 +112,8 @@ pub struct Lens {
     /// Lowercase header names.
     pub certificate_headers: Vec<String>,
     pub trusted_proxies: Vec<IpNet>,
+    /// Width of a behaviour bucket (seconds) when `consumer_anomaly` is on.
+    pub anomaly_bucket_secs: Option<u32>,
 }
 
 impl Lens {
@@ -103,11 +124,16 @@ impl Lens {
             ("trusted_proxies", s.trusted_proxies.len()),
             ("fapi_paths", s.fapi_paths.len()),
             ("signing_paths", s.signing_paths.len()),
+            ("consent_paths", s.consent_paths.len()),
             ("capabilities", s.capabilities.len()),
+            ("anomaly.sensitive", s.anomaly.sensitive.len()),
         ] {
             if len > MAX_LIST {
                 return Err(ObSettingsError::TooMany { field });
             }
+        }
+        if s.anomaly.enabled && s.anomaly.bucket_secs == 0 {
+            return Err(ObSettingsError::ZeroBucket);
         }
         let trusted_proxies = s
             .trusted_proxies
@@ -121,6 +147,7 @@ impl Lens {
                 .map(|h| h.trim().to_ascii_lowercase())
                 .collect(),
             trusted_proxies,
+            anomaly_bucket_secs: s.anomaly.enabled.then_some(s.anomaly.bucket_secs),
         }))
     }
 

@@ -3,6 +3,7 @@
 //! Mergeable like the rest of the inventory (sums, unions; every map capped, the rest counted
 //! in `overflow`).
 
+use super::behaviour::Behaviour;
 use crate::inventory::bump;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -114,6 +115,9 @@ pub struct ObRecord {
     /// First and last exchange the lens saw (packet time).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_seen: Option<Timestamp>,
+    /// Each consumer's activity by time bucket, for `consumer_anomaly` (anomaly checks on).
+    #[serde(skip_serializing_if = "Behaviour::is_empty")]
+    pub behaviour: Behaviour,
 }
 
 /// The smaller of two optional labels (deterministic under merge).
@@ -188,6 +192,7 @@ impl ObRecord {
                 overflow += bump(&mut mine.used_by, u, *n, MAX_CLIENTS);
             }
         }
+        self.behaviour.merge(&other.behaviour);
         self.first_seen = match (self.first_seen, other.first_seen) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

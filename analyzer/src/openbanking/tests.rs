@@ -106,6 +106,10 @@ struct Call<'a> {
     request: Vec<(&'a str, String)>,
     response: Vec<(&'a str, String)>,
     secs: i64,
+    /// Bodies (none when empty) and the response status.
+    request_body: String,
+    response_body: String,
+    status: u16,
 }
 
 fn call<'a>(method: &'a str, path: &'a str, request: Vec<(&'a str, String)>) -> Call<'a> {
@@ -121,7 +125,35 @@ fn call<'a>(method: &'a str, path: &'a str, request: Vec<(&'a str, String)>) -> 
         request,
         response: echo,
         secs: 1_767_225_600, // 2026-01-01
+        request_body: String::new(),
+        response_body: String::new(),
+        status: 200,
     }
+}
+
+/// A message's body through the builder, whatever depth it chose.
+fn feed_body(
+    b: &mut InventoryBuilder<'_>,
+    message: &mut crate::engine::Message,
+    depth: crate::exchange::BodyDepth,
+    body: &str,
+) {
+    let bytes = body.as_bytes();
+    let decoded = crate::exchange::Body {
+        sample: bytes.to_vec(),
+        decoded_len: bytes.len() as u64,
+        wire_len: bytes.len() as u64,
+        truncated: false,
+    };
+    if depth == crate::exchange::BodyDepth::Scan {
+        b.body_data(message, bytes);
+    }
+    let end = crate::exchange::BodyEnd {
+        wire_len: bytes.len() as u64,
+        complete: true,
+        decoded: (depth == crate::exchange::BodyDepth::Learn).then_some(&decoded),
+    };
+    b.body_end(message, &end);
 }
 
 fn scan(observer: &Observer, calls: &[Call<'_>]) -> Inventory {
@@ -148,13 +180,19 @@ fn scan(observer: &Observer, calls: &[Call<'_>]) -> Inventory {
         };
         let peer: IpAddr = c.peer.parse().unwrap();
         let server = "10.0.0.1:443".parse().unwrap();
-        let (request, _) = b.request(peer, server, &view, none, ts);
+        let shape = |body: &str| BodyShape {
+            present: !body.is_empty(),
+            ..none
+        };
+        let (mut request, depth) = b.request(peer, server, &view, shape(&c.request_body), ts);
+        feed_body(&mut b, &mut request, depth, &c.request_body);
         let rview = ResponseView {
-            status: 200,
+            status: c.status,
             version: HttpVersion::Http11,
             headers: &sh,
         };
-        let (response, _) = b.response(Some(&request), &rview, none, ts);
+        let (mut response, depth) = b.response(Some(&request), &rview, shape(&c.response_body), ts);
+        feed_body(&mut b, &mut response, depth, &c.response_body);
         b.exchange(Some(request), Some(response), ts, Default::default(), None);
     }
     b.finish()
@@ -169,13 +207,20 @@ fn xfcc(c: &rcgen::Certificate) -> String {
 const UUID: &str = "93bac548-d2de-4546-b106-880a5018460d";
 
 fn findings(inv: Inventory) -> Vec<crate::finding::Finding> {
-    let policy = FindingPolicy {
-        openbanking: ObSettings {
+    findings_with(
+        inv,
+        ObSettings {
             enabled: true,
             fapi_paths: vec!["/open-banking/".into()],
             signing_paths: vec!["/open-banking/v3.1/pisp/".into()],
             ..ObSettings::default()
         },
+    )
+}
+
+fn findings_with(inv: Inventory, openbanking: ObSettings) -> Vec<crate::finding::Finding> {
+    let policy = FindingPolicy {
+        openbanking,
         ..FindingPolicy::default()
     };
     crate::derive::derive(
@@ -436,4 +481,350 @@ fn lens_records_travel_the_wire_and_old_documents_still_decode() {
     let old: crate::wire::InventoryDoc = serde_json::from_value(value).unwrap();
     let old = old.to_inventory(InventoryLimits::default());
     assert!(old.endpoints.values().all(|r| r.openbanking.is_none()));
+}
+
+/// An observer with these lens settings, taking client addresses from `X-Forwarded-For`.
+fn observer_with(settings: &ObSettings) -> Observer {
+    let mut o = Observer::new(
+        Templater::default(),
+        Classifier::builtin(),
+        ConsumerConfig::new(b"t", true),
+    );
+    o.openbanking = Lens::from_settings(settings).unwrap().map(Arc::new);
+    o
+}
+
+/// A TPP's call: its certificate forwarded by the proxy, a bearer token, a valid interaction id.
+fn tpp_call<'a>(
+    cert: &rcgen::Certificate,
+    token: &str,
+    method: &'a str,
+    path: &'a str,
+    secs: i64,
+) -> Call<'a> {
+    let mut c = call(
+        method,
+        path,
+        vec![
+            ("x-forwarded-client-cert", xfcc(cert)),
+            ("authorization", format!("Bearer {token}")),
+            ("x-fapi-interaction-id", UUID.into()),
+        ],
+    );
+    c.secs = secs;
+    c
+}
+
+const ACCOUNTS: &str = "/open-banking/v3.1/aisp/accounts";
+
+#[test]
+fn consents_created_used_by_another_tpp_and_missing() {
+    let settings = ObSettings {
+        enabled: true,
+        trusted_proxies: vec![PROXY.into()],
+        consent_paths: vec![
+            ACCOUNTS.into(),
+            "/open-banking/v3.1/pisp/domestic-payments".into(),
+        ],
+        ..ObSettings::default()
+    };
+    let maker = tpp_cert("PSDGB-FCA-111111", Some(&["PSP_AI"]), 2025, 2027);
+    let other = tpp_cert("PSDGB-FCA-222222", Some(&["PSP_AI", "PSP_PI"]), 2025, 2027);
+    let plain = unsigned_jwt(&serde_json::json!({"client_id": "x"}));
+    let with_consent = unsigned_jwt(&serde_json::json!({"openbanking_intent_id": "aac-1"}));
+    let t = 1_767_225_600;
+    let mut create = tpp_call(
+        &maker,
+        &plain,
+        "POST",
+        "/open-banking/v3.1/aisp/account-access-consents",
+        t,
+    );
+    create.request_body = r#"{"Data":{"Permissions":["ReadAccountsBasic"]}}"#.into();
+    create.response_body =
+        r#"{"Data":{"ConsentId":"aac-1","Status":"AwaitingAuthorisation"}}"#.into();
+    create.status = 201;
+    let mut refused = tpp_call(
+        &other,
+        &plain,
+        "POST",
+        "/open-banking/v3.1/aisp/account-access-consents",
+        t,
+    );
+    refused.response_body = r#"{"Data":{"ConsentId":"aac-2"}}"#.into();
+    refused.status = 400;
+    let mut by_header = tpp_call(&other, &plain, "GET", ACCOUNTS, t + 1);
+    by_header.request.push(("Consent-ID", "aac-1".into()));
+    let mut pay_consent = tpp_call(
+        &other,
+        &plain,
+        "POST",
+        "/open-banking/v3.1/pisp/domestic-payment-consents",
+        t,
+    );
+    pay_consent.response_body = r#"{"Data":{"ConsentId":"pdc-1"}}"#.into();
+    pay_consent.status = 201;
+    let mut pay = tpp_call(
+        &other,
+        &plain,
+        "POST",
+        "/open-banking/v3.1/pisp/domestic-payments",
+        t + 2,
+    );
+    pay.request_body = r#"{"Data":{"ConsentId":"pdc-1","Initiation":{}}}"#.into();
+    pay.status = 201;
+    let calls = [
+        create,
+        refused,
+        // The creator through its token's claim, and through the path.
+        tpp_call(&maker, &with_consent, "GET", ACCOUNTS, t + 1),
+        tpp_call(
+            &maker,
+            &plain,
+            "GET",
+            "/open-banking/v3.1/aisp/account-access-consents/aac-1",
+            t + 1,
+        ),
+        by_header,
+        pay_consent,
+        pay,
+        // No consent anywhere, on a consent-bound endpoint.
+        tpp_call(
+            &maker,
+            &plain,
+            "GET",
+            "/open-banking/v3.1/aisp/accounts/acc-1/balances",
+            t + 3,
+        ),
+    ];
+    let inv = scan(&observer_with(&settings), &calls);
+    let json = serde_json::to_string(&inv.endpoints.values().collect::<Vec<_>>()).unwrap();
+    for raw in ["aac-1", "aac-2", "pdc-1"] {
+        assert!(!json.contains(raw), "{raw} leaked");
+    }
+    let mut got: Vec<String> = findings_with(inv, settings)
+        .into_iter()
+        .filter(|f| {
+            matches!(
+                f.kind,
+                FindingKind::ConsentMisuse | FindingKind::ConsentMissing
+            )
+        })
+        .map(|f| {
+            let e = &f.evidence;
+            assert!(e
+                .consent
+                .as_deref()
+                .is_none_or(|c| c.starts_with("consent:")));
+            format!(
+                "{} {} {:?} {:?} {:?}",
+                f.kind,
+                f.path.unwrap_or_default(),
+                e.tpps,
+                e.created_by,
+                e.counts
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            r#"consent_missing /open-banking/v3.1/aisp/accounts/acc-1/balances {} [] {"without_consent": 1}"#,
+            r#"consent_misuse /open-banking/v3.1/aisp/accounts {"tpp:PSDGB-FCA-222222": 1} ["tpp:PSDGB-FCA-111111"] {}"#,
+        ]
+    );
+}
+
+/// Six one-minute buckets: steady TPPs, one whose volume jumps, one new on payments, one
+/// token from three addresses.
+fn behaviour_calls<'a>(
+    certs: &'a [rcgen::Certificate; 4],
+    tokens: &'a [String; 4],
+) -> Vec<Call<'a>> {
+    let [steady, jumpy, payer, newcomer] = certs;
+    let t0 = 1_767_225_600;
+    let pay = "/open-banking/v3.1/pisp/domestic-payments";
+    let mut calls = Vec::new();
+    for b in 0..6i64 {
+        let t = t0 + b * 60;
+        for i in 0..2 {
+            let mut c = tpp_call(steady, &tokens[0], "GET", ACCOUNTS, t + i);
+            c.request
+                .push(("X-Forwarded-For", format!("198.51.100.{}", b % 3)));
+            calls.push(c);
+        }
+        let n = if b == 5 { 12 } else { 2 };
+        for i in 0..n {
+            calls.push(tpp_call(jumpy, &tokens[1], "GET", ACCOUNTS, t + 10 + i));
+        }
+        calls.push(tpp_call(payer, &tokens[2], "POST", pay, t + 30));
+        if b >= 4 {
+            calls.push(tpp_call(newcomer, &tokens[3], "POST", pay, t + 40));
+        }
+    }
+    calls
+}
+
+fn behaviour_settings() -> ObSettings {
+    ObSettings {
+        enabled: true,
+        trusted_proxies: vec![PROXY.into()],
+        anomaly: behaviour::AnomalySettings {
+            enabled: true,
+            bucket_secs: 60,
+            baseline_buckets: 3,
+            volume_factor: 4,
+            min_volume: 8,
+            max_token_addresses: 2,
+            ..behaviour::AnomalySettings::default()
+        },
+        ..ObSettings::default()
+    }
+}
+
+fn behaviour_certs() -> ([rcgen::Certificate; 4], [String; 4]) {
+    let certs = [
+        tpp_cert("PSDGB-FCA-100001", Some(&["PSP_AI"]), 2025, 2027),
+        tpp_cert("PSDGB-FCA-200002", Some(&["PSP_AI"]), 2025, 2027),
+        tpp_cert("PSDGB-FCA-300003", Some(&["PSP_PI"]), 2025, 2027),
+        tpp_cert("PSDGB-FCA-400004", Some(&["PSP_PI"]), 2025, 2027),
+    ];
+    let tokens = ["a", "b", "c", "d"].map(|c| unsigned_jwt(&serde_json::json!({"client_id": c})));
+    (certs, tokens)
+}
+
+fn anomalies(inv: Inventory, settings: ObSettings) -> Vec<String> {
+    let mut got: Vec<String> = findings_with(inv, settings)
+        .into_iter()
+        .filter(|f| f.kind == FindingKind::ConsumerAnomaly)
+        .map(|f| {
+            let e = &f.evidence;
+            format!(
+                "{:?} {} {} {:?} | {:?} | {:?}",
+                e.counts.keys().collect::<Vec<_>>(),
+                e.consumer.clone().unwrap_or_default(),
+                f.path.unwrap_or_default(),
+                e.baseline,
+                e.observed,
+                e.endpoints,
+            )
+        })
+        .collect();
+    got.sort();
+    got
+}
+
+#[test]
+fn consumers_against_their_own_baseline() {
+    let settings = behaviour_settings();
+    let (certs, tokens) = behaviour_certs();
+    let calls = behaviour_calls(&certs, &tokens);
+    let inv = scan(&observer_with(&settings), &calls);
+    let json = serde_json::to_string(&inv.endpoints.values().collect::<Vec<_>>()).unwrap();
+    for raw in ["198.51.100", &tokens[0][..20]] {
+        assert!(!json.contains(raw), "{raw} leaked");
+    }
+    let got = anomalies(inv, settings.clone());
+    assert_eq!(got.len(), 3, "{got:#?}");
+    assert!(got[0].starts_with(r#"["new_consumer"] tpp:PSDGB-FCA-400004 /open-banking/v3.1/pisp/domestic-payments {"consumers": "1", "endpoint_since": "2026-01-01T00:00:00.000000Z", "history_buckets": "4""#), "{}", got[0]);
+    assert!(got[0].contains(r#""exchanges": "2""#), "{}", got[0]);
+    assert!(got[1].starts_with(r#"["token_many_addresses"] tpp:PSDGB-FCA-100001  {"max_addresses_per_token": "2"} | {"addresses": "3", "token": "token:"#), "{}", got[1]);
+    assert!(
+        got[1].ends_with(r#"["GET /open-banking/v3.1/aisp/accounts"]"#),
+        "{}",
+        got[1]
+    );
+    assert_eq!(
+        got[2],
+        r#"["volume_jump"] tpp:PSDGB-FCA-200002 /open-banking/v3.1/aisp/accounts {"active_buckets": "5", "addresses": "1", "errors": "0", "max_per_bucket": "2", "mean_per_bucket": "2.0", "since": "2026-01-01T00:00:00.000000Z", "user_agents": "0"} | {"addresses": "1", "bucket": "2026-01-01T00:05:00.000000Z", "errors": "0", "exchanges": "12", "user_agents": "0"} | []"#
+    );
+    // Off: the same traffic keeps no baseline and says nothing.
+    let off = ObSettings {
+        anomaly: behaviour::AnomalySettings::default(),
+        ..settings
+    };
+    let inv = scan(&observer_with(&off), &calls);
+    assert!(inv.endpoints.values().all(|r| r
+        .openbanking
+        .as_ref()
+        .is_none_or(|o| o.behaviour.is_empty())));
+    assert_eq!(anomalies(inv, off), Vec::<String>::new());
+}
+
+#[test]
+fn baselines_merge_across_windows_through_the_wire() {
+    let settings = behaviour_settings();
+    let (certs, tokens) = behaviour_certs();
+    let calls = behaviour_calls(&certs, &tokens);
+    let observer = observer_with(&settings);
+    let whole = anomalies(scan(&observer, &calls), settings.clone());
+    // Two agents' windows (the calls split by time), each through the wire, merged.
+    let cut = 1_767_225_600 + 3 * 60;
+    let (early, late): (Vec<_>, Vec<_>) = calls.into_iter().partition(|c| c.secs < cut);
+    let mut merged = Inventory::default();
+    for part in [late, early] {
+        let doc = crate::wire::InventoryDoc::from_inventory(&scan(&observer, &part));
+        let json = serde_json::to_string(&doc).unwrap();
+        let back: crate::wire::InventoryDoc = serde_json::from_str(&json).unwrap();
+        merged.merge(&back.to_inventory(InventoryLimits::default()));
+    }
+    assert_eq!(anomalies(merged, settings), whole);
+    assert_eq!(whole.len(), 3);
+}
+
+#[test]
+fn behaviour_tables_are_capped_and_count_what_did_not_fit() {
+    let mut b = behaviour::Behaviour::default();
+    for i in 0..(behaviour::MAX_BUCKETS as i64 + 10) {
+        b.add(&behaviour::Sighting {
+            bucket: i,
+            consumer: "c",
+            ..Default::default()
+        });
+    }
+    assert_eq!(b.consumers["c"].len(), behaviour::MAX_BUCKETS);
+    assert_eq!(b.consumers["c"].keys().next(), Some(&10));
+    assert_eq!(b.overflow, 10);
+    for i in 0..behaviour::MAX_CONSUMERS + 3 {
+        b.add(&behaviour::Sighting {
+            bucket: 0,
+            consumer: &format!("k{i}"),
+            ..Default::default()
+        });
+    }
+    assert_eq!(b.consumers.len(), behaviour::MAX_CONSUMERS);
+    assert_eq!(b.overflow, 10 + 4);
+}
+
+#[test]
+fn a_consumer_pulling_a_data_class_it_never_did() {
+    let settings = behaviour_settings();
+    let (certs, tokens) = behaviour_certs();
+    let mut calls = Vec::new();
+    for b in 0..6i64 {
+        for i in 0..2 {
+            let mut c = tpp_call(
+                &certs[0],
+                &tokens[0],
+                "GET",
+                ACCOUNTS,
+                1_767_225_600 + b * 60 + i,
+            );
+            c.response_body = if b == 5 {
+                r#"{"Data":{"Account":[{"Identification":"GB82WEST12345698765432"}]}}"#.into()
+            } else {
+                r#"{"Data":{"Account":[{"Nickname":"Bills"}]}}"#.into()
+            };
+            calls.push(c);
+        }
+    }
+    let got = anomalies(scan(&observer_with(&settings), &calls), settings);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert!(
+        got[0].starts_with(r#"["new_data_class"] tpp:PSDGB-FCA-100001 /open-banking/v3.1/aisp/accounts {"classes": "none", "classified_responses": "10""#),
+        "{}",
+        got[0]
+    );
+    assert!(got[0].contains(r#""new_classes": "iban""#), "{}", got[0]);
 }

@@ -193,6 +193,23 @@ fn rule(kind: FindingKind) -> Value {
             "FAPI interaction id missing, invalid or not echoed; message signature missing where \
              required; bearer token not certificate-bound, or bound to another certificate.",
         ),
+        FindingKind::ConsentMisuse => (
+            "ConsentMisuse",
+            "Consent used by another TPP",
+            "A consent was used by a TPP other than the one that created it.",
+        ),
+        FindingKind::ConsentMissing => (
+            "ConsentMissing",
+            "Consent-bound endpoint called without consent",
+            "Calls on an endpoint configured as consent-bound named no consent (header, path, \
+             body or token claim).",
+        ),
+        FindingKind::ConsumerAnomaly => (
+            "ConsumerAnomaly",
+            "Consumer behaves unlike its own history",
+            "A consumer new on a sensitive capability, a volume jump beyond its own baseline, \
+             or one token used from many client addresses.",
+        ),
         #[allow(unreachable_patterns)]
         _ => (
             "Drift",

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 pub mod http;
 pub mod net;
+pub mod openbanking;
 pub mod traffic;
 pub mod util;
 

@@ -1,4 +1,4 @@
-//! `demogen --out PATH [--scale N] [--seed S] [--expected PATH]`
+//! `demogen --out PATH [--scale N] [--seed S] [--expected PATH] [--profile default|openbanking]`
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -6,8 +6,10 @@ use std::io::BufWriter;
 use anyhow::{bail, Context};
 
 fn usage() -> &'static str {
-    "usage: demogen --out PATH [--scale N] [--seed S] [--expected PATH]\n\
+    "usage: demogen --out PATH [--scale N] [--seed S] [--expected PATH] [--profile P]\n\
      Writes a deterministic open-banking demo capture (legacy pcap, Ethernet).\n\
+     --profile P      default (the demo) or openbanking (TPPs behind a certificate-forwarding\n\
+                      ingress, planted lens findings; --scale and --expected do not apply)\n\
      --scale N        repeat the ~10-minute traffic pattern N times (default 1)\n\
      --seed S         PRNG seed, decimal or 0x-hex (default 20260302)\n\
      --expected PATH  also write the expected.json describing the capture"
@@ -24,6 +26,7 @@ fn main() -> anyhow::Result<()> {
     let mut cfg = demogen::Config::default();
     let mut out = None;
     let mut expected = None;
+    let mut profile = "default".to_string();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().with_context(|| format!("{a} needs a value"));
@@ -32,6 +35,7 @@ fn main() -> anyhow::Result<()> {
             "--scale" => cfg.scale = u32::try_from(parse_u64(&val()?)?)?,
             "--seed" => cfg.seed = parse_u64(&val()?)?,
             "--expected" => expected = Some(val()?),
+            "--profile" => profile = val()?,
             "-h" | "--help" => {
                 println!("{}", usage());
                 return Ok(());
@@ -44,6 +48,18 @@ fn main() -> anyhow::Result<()> {
     };
     let file = File::create(&out).with_context(|| format!("creating {out}"))?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
+    match profile.as_str() {
+        "default" => {}
+        "openbanking" => {
+            let stats = demogen::openbanking::generate(cfg.seed, &mut w)?;
+            eprintln!(
+                "{out}: {} bytes, {} records, {} HTTP exchanges",
+                stats.bytes, stats.records, stats.exchanges
+            );
+            return Ok(());
+        }
+        other => bail!("unknown profile {other}\n{}", usage()),
+    }
     let stats = demogen::generate(&cfg, &mut w)?;
     drop(w);
     eprintln!(

@@ -184,3 +184,24 @@ fn scale_repeats_the_pattern_with_fresh_traffic() {
         "round 2 is fresh"
     );
 }
+
+#[test]
+fn committed_openbanking_capture_is_exactly_what_the_profile_makes() {
+    let path = demo_dir().join("../demo-openbanking/openbanking.pcap");
+    let committed = std::fs::read(&path).expect("fixtures/demo-openbanking/openbanking.pcap");
+    let mut buf = Vec::new();
+    let stats = demogen::openbanking::generate(demogen::DEFAULT_SEED, &mut buf).expect("generate");
+    assert_eq!(buf.len(), committed.len(), "length differs");
+    assert!(
+        buf == committed,
+        "bytes differ: regenerate with --profile openbanking"
+    );
+    assert_eq!(walk(&buf), stats.records);
+    // The planted problems, as fixtures/demo-openbanking/README.md lists them.
+    let planted = |tag: &str| stats.planted.get(tag).copied().unwrap_or(0);
+    assert_eq!(planted("role_mismatch"), 2);
+    assert_eq!(planted("consent_foreign_use"), 1);
+    assert_eq!(planted("volume_jump"), 40);
+    assert_eq!(planted("new_consumer"), 3);
+    assert_eq!(planted("token_bound_to_other_certificate"), 1);
+}
