@@ -4,7 +4,8 @@
 use super::common;
 use agent::metrics::AgentMetrics;
 use agent::ship::capture::{self, CaptureConfig};
-use agent::ship::client::{client_config, CollectorUrl};
+use agent::ship::client::client_config;
+use agent::ship::failover::parse_collectors;
 use agent::ship::settings::{cert_identity, AgentSettings};
 use agent::ship::shipper::{Shipper, ShipperConfig};
 use agent::ship::spool::SpoolLimits;
@@ -32,9 +33,11 @@ pub struct AgentArgs {
     /// BPF capture filter (tcpdump syntax).
     #[arg(long, value_name = "FILTER")]
     bpf: Option<String>,
-    /// Collector URL, https://HOST:PORT.
+    /// Collector URL, https://HOST:PORT. Repeat it (or give a comma-separated list) for
+    /// collectors sharing one PostgreSQL store: the agent stays on one that works and moves
+    /// to the next when a send fails.
     #[arg(long, value_name = "URL")]
-    collector: Option<String>,
+    collector: Vec<String>,
     /// This agent's certificate (PEM), signed by the agent CA.
     #[arg(long, value_name = "FILE")]
     cert: Option<PathBuf>,
@@ -105,16 +108,10 @@ pub fn run(args: AgentArgs) -> Result<u8> {
     macro_rules! over {
         ($($f:ident),*) => { $( if args.$f.is_some() { s.$f = args.$f.clone(); } )* };
     }
-    over!(
-        interface,
-        bpf,
-        collector,
-        cert,
-        key,
-        ca,
-        agent_id,
-        metrics_listen
-    );
+    over!(interface, bpf, cert, key, ca, agent_id, metrics_listen);
+    if !args.collector.is_empty() {
+        s.collector = Some(args.collector.join(","));
+    }
     if let Some(v) = &args.spool {
         s.spool = v.clone();
     }
@@ -133,7 +130,7 @@ pub fn run(args: AgentArgs) -> Result<u8> {
     if !args.catalog_root.is_empty() {
         s.catalog_root = args.catalog_root.clone();
     }
-    let url = CollectorUrl::parse(&required(&s.collector, "--collector")?)?;
+    let urls = parse_collectors(&[required(&s.collector, "--collector")?])?;
     let (cert, key, ca) = (
         required(&s.cert, "--cert")?,
         required(&s.key, "--key")?,
@@ -185,7 +182,7 @@ pub fn run(args: AgentArgs) -> Result<u8> {
     let mut shipper = Shipper::start(
         ShipperConfig {
             agent_id: agent_id.clone(),
-            url,
+            urls,
             tls,
             ca_file: ca.clone(),
             spool_dir: s.spool.clone(),

@@ -7,13 +7,16 @@
 //! (413) is split into halves that take its place at the end of the queue (until the parts fit),
 //! one refused as malformed or implausible (400), or too large with nothing left to split, is
 //! set aside in the spool and counted. Anything else (down, TLS refused, 401/403/5xx) is
-//! retried, so fixing a certificate lets the spool drain.
+//! retried, so fixing a certificate lets the spool drain. With several collector URLs a retried
+//! failure moves to the next one at once, and the back-off starts only when all of them failed
+//! in a row ([`super::failover`]).
 //!
 //! Windows are split before spooling to fit `max_batch_bytes`, lowered to what the collector
 //! advertises in [`MAX_BATCH_HEADER`] on its answers.
 
 use super::aggregator::Sealed;
 use super::client::{CollectorUrl, HttpsClient};
+use super::failover::Rotation;
 use super::spool::{Spool, SpoolError, SpoolLimits, SpoolStats, Spooled};
 use crate::metrics::AgentMetrics;
 use analyzer::inventory::InventoryLimits;
@@ -32,7 +35,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone)]
 pub struct ShipperConfig {
     pub agent_id: String,
-    pub url: CollectorUrl,
+    /// Collectors to send to, first tried first; see [`super::failover`] for the policy.
+    pub urls: Vec<CollectorUrl>,
     pub tls: Arc<ClientConfig>,
     /// The `--ca` file, named when the collector's certificate does not chain to it.
     pub ca_file: PathBuf,
@@ -317,9 +321,15 @@ enum Outcome {
 impl Sender {
     fn run(self, closing: Arc<AtomicBool>) -> ShipReport {
         let config = &self.config;
-        let mut client =
-            HttpsClient::new(config.url.clone(), Arc::clone(&config.tls), config.timeout)
-                .naming_ca(&config.ca_file);
+        let mut clients: Vec<HttpsClient> = config
+            .urls
+            .iter()
+            .map(|url| {
+                HttpsClient::new(url.clone(), Arc::clone(&config.tls), config.timeout)
+                    .naming_ca(&config.ca_file)
+            })
+            .collect();
+        let mut rotation = Rotation::new(clients.len());
         let mut report = ShipReport::default();
         let mut backoff = config.retry_min;
         let mut next_try = Instant::now();
@@ -356,14 +366,33 @@ impl Sender {
                     continue;
                 }
             };
-            match self.send(&mut client, &batch, &mut report) {
-                Outcome::Done => backoff = config.retry_min,
+            let Some(client) = clients.get_mut(rotation.current()) else {
+                break;
+            };
+            match self.send(client, &batch, &mut report) {
+                Outcome::Done => {
+                    rotation.succeeded();
+                    backoff = config.retry_min;
+                }
                 Outcome::Handled => {}
                 Outcome::Retry => {
                     report.failed += 1;
                     self.metrics.batches_failed.inc();
-                    next_try = Instant::now() + backoff;
-                    backoff = (backoff * 2).min(config.retry_max);
+                    let round_failed = rotation.failed();
+                    if rotation.several() {
+                        self.metrics.collector_failovers.inc();
+                        if let Some(next) = config.urls.get(rotation.current()) {
+                            tracing::warn!(
+                                "moving to collector https://{}:{}",
+                                next.host,
+                                next.port
+                            );
+                        }
+                    }
+                    if round_failed {
+                        next_try = Instant::now() + backoff;
+                        backoff = (backoff * 2).min(config.retry_max);
+                    }
                 }
             }
             update_spool_gauges(&self.metrics, &self.spool, &mut dropped);
