@@ -19,6 +19,7 @@ pub mod finding;
 pub mod fuzz;
 pub mod host;
 pub mod inventory;
+pub mod kafka;
 pub mod observation;
 pub mod observe;
 pub mod openbanking;

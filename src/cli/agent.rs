@@ -87,6 +87,8 @@ pub struct AgentArgs {
     /// libpcap (with a warning) when the rings cannot be opened.
     #[arg(long, value_enum, default_value = "afpacket")]
     capture: CaptureEngine,
+    #[command(flatten)]
+    kafka: common::KafkaArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -109,7 +111,8 @@ pub fn run(args: AgentArgs) -> Result<u8> {
         ($($f:ident),*) => { $( if args.$f.is_some() { s.$f = args.$f.clone(); } )* };
     }
     over!(interface, bpf, cert, key, ca, agent_id, metrics_listen);
-    if !args.collector.is_empty() {
+    // `--collector ""` names none (with --kafka-brokers the agent needs none).
+    if args.collector.iter().any(|c| !c.trim().is_empty()) {
         s.collector = Some(args.collector.join(","));
     }
     if let Some(v) = &args.spool {
@@ -130,7 +133,18 @@ pub fn run(args: AgentArgs) -> Result<u8> {
     if !args.catalog_root.is_empty() {
         s.catalog_root = args.catalog_root.clone();
     }
-    let urls = parse_collectors(&[required(&s.collector, "--collector")?])?;
+    let kafka = args.kafka.options();
+    let urls = match (&kafka, &s.collector) {
+        (Some(_), None) => Vec::new(),
+        _ => parse_collectors(&[required(&s.collector, "--collector or --kafka-brokers")?])?,
+    };
+    let sink = match &kafka {
+        Some(options) => Some(Arc::new(
+            agent::ship::kafka::KafkaSink::new(options, Duration::from_millis(s.timeout_ms.max(1)))
+                .map_err(|e| anyhow::anyhow!("agent: {e}"))?,
+        )),
+        None => None,
+    };
     let (cert, key, ca) = (
         required(&s.cert, "--cert")?,
         required(&s.key, "--key")?,
@@ -183,6 +197,7 @@ pub fn run(args: AgentArgs) -> Result<u8> {
         ShipperConfig {
             agent_id: agent_id.clone(),
             urls,
+            kafka: sink,
             tls,
             ca_file: ca.clone(),
             spool_dir: s.spool.clone(),
@@ -195,7 +210,12 @@ pub fn run(args: AgentArgs) -> Result<u8> {
             retry_max: Duration::from_millis(s.retry_max_ms.max(s.retry_min_ms).max(1)),
             drain_timeout: Duration::from_millis(s.drain_timeout_ms),
             queue: 256,
-            max_batch_bytes: agent::ship::shipper::DEFAULT_MAX_BATCH_BYTES,
+            // Kafka's default message.max.bytes is 1 MiB.
+            max_batch_bytes: if kafka.is_some() {
+                900 << 10
+            } else {
+                agent::ship::shipper::DEFAULT_MAX_BATCH_BYTES
+            },
         },
         metrics.clone(),
     )
@@ -262,7 +282,10 @@ pub fn run(args: AgentArgs) -> Result<u8> {
         "shadowtap agent {agent_id}: epoch {}, {} worker(s), shipping to {}",
         shipper.epoch(),
         run_config.workers,
-        s.collector.as_deref().unwrap_or("")
+        match &kafka {
+            Some(k) => format!("Kafka topic {} at {}", k.topic, k.brokers),
+            None => s.collector.clone().unwrap_or_default(),
+        }
     );
     let summary = if deliver_only {
         Ok(agent::runner::RunSummary::default())

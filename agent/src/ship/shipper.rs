@@ -17,6 +17,7 @@
 use super::aggregator::Sealed;
 use super::client::{CollectorUrl, HttpsClient};
 use super::failover::Rotation;
+use super::kafka::KafkaSink;
 use super::spool::{Spool, SpoolError, SpoolLimits, SpoolStats, Spooled};
 use crate::metrics::AgentMetrics;
 use analyzer::inventory::InventoryLimits;
@@ -37,6 +38,9 @@ pub struct ShipperConfig {
     pub agent_id: String,
     /// Collectors to send to, first tried first; see [`super::failover`] for the policy.
     pub urls: Vec<CollectorUrl>,
+    /// Publish to Kafka instead of the collectors (`urls` is then unused): windows are spooled
+    /// as one batch per route family, each sent as one message keyed by its family.
+    pub kafka: Option<Arc<KafkaSink>>,
     pub tls: Arc<ClientConfig>,
     /// The `--ca` file, named when the collector's certificate does not chain to it.
     pub ca_file: PathBuf,
@@ -162,6 +166,7 @@ impl Shipper {
                 metrics: metrics.clone(),
                 agent_id: config.agent_id.clone(),
                 limit,
+                by_family: config.kafka.is_some(),
             };
             let wake = sender.thread().clone();
             std::thread::Builder::new()
@@ -245,6 +250,8 @@ struct Spooler {
     agent_id: String,
     /// The batch size to fit, shared with the sender (which learns the collector's limit).
     limit: Arc<AtomicUsize>,
+    /// One batch per route family (Kafka: each is keyed by its family).
+    by_family: bool,
 }
 
 /// Capture-level loss counters that ride on the next batch as deltas, so the collector's report
@@ -284,7 +291,16 @@ impl Spooler {
             let run_id = self.spool.run_id().to_string();
             let size = encoded_size(&self.agent_id, &run_id);
             let limit = self.limit.load(Ordering::Relaxed);
-            for part in split_to_fit(sealed.into_payload(), limit, &size) {
+            let payload = sealed.into_payload();
+            let families = if self.by_family {
+                analyzer::kafka::split_by_family(payload)
+            } else {
+                vec![payload]
+            };
+            let parts = families
+                .into_iter()
+                .flat_map(|p| split_to_fit(p, limit, &size));
+            for part in parts {
                 let pushed = self.spool.push(|epoch, seq| {
                     Batch::of_payload(&self.agent_id, epoch, seq, part).with_run_id(&run_id)
                 });
@@ -366,10 +382,12 @@ impl Sender {
                     continue;
                 }
             };
-            let Some(client) = clients.get_mut(rotation.current()) else {
-                break;
+            let outcome = match (&config.kafka, clients.get_mut(rotation.current())) {
+                (Some(sink), _) => self.publish(sink, &batch, &mut report),
+                (None, Some(client)) => self.send(client, &batch, &mut report),
+                (None, None) => break,
             };
-            match self.send(client, &batch, &mut report) {
+            match outcome {
                 Outcome::Done => {
                     rotation.succeeded();
                     backoff = config.retry_min;
@@ -379,7 +397,7 @@ impl Sender {
                     report.failed += 1;
                     self.metrics.batches_failed.inc();
                     let round_failed = rotation.failed();
-                    if rotation.several() {
+                    if rotation.several() && config.kafka.is_none() {
                         self.metrics.collector_failovers.inc();
                         if let Some(next) = config.urls.get(rotation.current()) {
                             tracing::warn!(
@@ -489,6 +507,29 @@ impl Sender {
         }
     }
 
+    /// Publish `batch` to Kafka; removed from the spool once the brokers acknowledged it.
+    fn publish(&self, sink: &KafkaSink, batch: &Spooled, report: &mut ShipReport) -> Outcome {
+        match sink.send(&batch.bytes) {
+            Ok(()) => {
+                report.sent += 1;
+                self.metrics.batches_sent.inc();
+                if let Err(e) = self.spool.remove(batch.epoch, batch.seq) {
+                    tracing::warn!("removing an acknowledged batch from the spool: {e}");
+                }
+                Outcome::Done
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "publishing batch ({}, {}): {e}; will retry",
+                    batch.epoch,
+                    batch.seq
+                );
+                report.last_error = Some(e);
+                Outcome::Retry
+            }
+        }
+    }
+
     /// Replace `batch` in the spool by parts that fit `target` bytes; the number of parts (1
     /// when it cannot be split).
     fn split(&self, batch: &Spooled, target: usize) -> Result<usize, String> {
@@ -548,6 +589,7 @@ mod tests {
             metrics: metrics.clone(),
             agent_id: "edge-1".into(),
             limit: Arc::new(AtomicUsize::new(limit)),
+            by_family: false,
         };
         (s, spool, metrics)
     }
