@@ -110,6 +110,7 @@ pub fn spawn(
     let store = Arc::new(
         PgStore::open(&config.store_url, config.limits.clone()).map_err(|e| e.to_string())?,
     );
+    store.prepare_consumer().map_err(|e| e.to_string())?;
     let mut client = ClientConfig::new();
     for (k, v) in config.options.properties()? {
         client.set(k, v);

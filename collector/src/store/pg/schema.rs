@@ -14,10 +14,9 @@ use postgres::Client;
 const MIGRATION_LOCK: i64 = 0x5348_4144_0001;
 
 /// The migrations, in order: (version, SQL). Never edit one that has shipped: add the next.
-pub(super) const MIGRATIONS: &[(i32, &str)] = &[
-    (
-        1,
-        "CREATE TABLE endpoints (key text PRIMARY KEY, record jsonb NOT NULL);
+pub(super) const MIGRATIONS: &[(i32, &str)] = &[(
+    1,
+    "CREATE TABLE endpoints (key text PRIMARY KEY, record jsonb NOT NULL);
      CREATE TABLE hosts (name text PRIMARY KEY, record jsonb NOT NULL);
      CREATE TABLE tls_hosts (name text PRIMARY KEY, record jsonb NOT NULL);
      CREATE TABLE agents (id text PRIMARY KEY, state jsonb NOT NULL);
@@ -29,15 +28,7 @@ pub(super) const MIGRATIONS: &[(i32, &str)] = &[
          PRIMARY KEY (finding, at, seq));
      CREATE SEQUENCE review_event_seq;
      CREATE TABLE imports (digest text PRIMARY KEY, at timestamptz NOT NULL DEFAULT now());",
-    ),
-    // The Kafka consumer's position per group and partition, committed with each batch.
-    (
-        2,
-        "CREATE TABLE kafka_offsets (
-             grp text NOT NULL, topic text NOT NULL, part integer NOT NULL,
-             next_offset bigint NOT NULL, PRIMARY KEY (grp, topic, part));",
-    ),
-];
+)];
 
 /// Bring the database to the newest schema; returns the version it is at.
 pub(super) fn migrate(pool: &Pool, client: &mut Client) -> Result<i32, StoreError> {
