@@ -9,7 +9,7 @@ mod pg_support;
 
 use collector::store::pg::PgStore;
 use fleet_support::*;
-use kafka_support::Broker;
+use kafka_support::{free_port, Broker};
 use pg_support::PgServer;
 use std::ffi::OsStr;
 use std::path::Path;
@@ -142,4 +142,65 @@ fn a_collector_killed_mid_stream_is_taken_over_and_totals_stay_exact() {
     // The second collector applied exactly what the first had not: nothing lost, nothing twice.
     assert_eq!(accepted(&two, &pki_dir), sent - by_one);
     assert_matches_scan(&report_json(&two, &pki_dir), &scan);
+}
+
+#[test]
+fn agents_spool_while_the_broker_is_away_then_drain_and_totals_stay_exact() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pg = PgServer::start();
+    let url = pg.database("kafka");
+    let scan = scan_json();
+    let pki_dir = dir.path().join("pki");
+    pki(&pki_dir, &["e1"]);
+    let port = free_port();
+    let metrics_port = free_port();
+    let agent = agent_replay_of(dir.path(), &pki_dir, "e1", "", &demo_pcap())
+        .args(["--kafka-brokers", &format!("127.0.0.1:{port}")])
+        .args(["--kafka-topic", TOPIC])
+        .args(["--metrics-listen", &format!("127.0.0.1:{metrics_port}")])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn agent");
+    let agent_metric = |name: &str| -> u64 {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", metrics_port)) else {
+            return 0;
+        };
+        let _ = s.write_all(b"GET /metrics HTTP/1.1\r\n\r\n");
+        let mut text = String::new();
+        let _ = s.read_to_string(&mut text);
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    // No broker yet: the agent spools everything and its sends fail.
+    wait_until(
+        "the agent to spool and fail sends",
+        Duration::from_secs(120),
+        || {
+            agent_metric("shadowtap_agent_spool_batches ") > 20
+                && agent_metric("shadowtap_agent_batches_failed_total ") >= 2
+        },
+    );
+    let broker = Broker::start_at(port, TOPIC, 4);
+    let out = agent.wait_with_output().expect("agent exits");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("spool left 0 (dropped 0)"), "{log}");
+    let sent: u64 = log
+        .split("batches sent ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .expect("the agent says how many batches it sent");
+    let c = consuming_collector(&pki_dir, &url, &broker);
+    let store = PgStore::open(&url, Default::default()).expect("open the store");
+    // At least: a publish whose acknowledgement timed out as the broker came up may have been
+    // appended and then published again (the copy is a duplicate for the store).
+    wait_until("every message consumed", Duration::from_secs(180), || {
+        consumed(&store) >= sent
+    });
+    assert_matches_scan(&report_json(&c, &pki_dir), &scan);
 }

@@ -29,14 +29,23 @@ fn tansu() -> PathBuf {
     fetched
 }
 
+/// A loopback port nobody listens on (reserved, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
 impl Broker {
     /// Start a broker and create `topic` with `partitions` partitions.
     pub fn start(topic: &str, partitions: u32) -> Broker {
+        Broker::start_at(free_port(), topic, partitions)
+    }
+
+    /// [`Broker::start`] on `port` (from [`free_port`]: clients may be told it first).
+    pub fn start_at(port: u16, topic: &str, partitions: u32) -> Broker {
         let bin = tansu();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
         let url = format!("tcp://127.0.0.1:{port}");
         let child = Command::new(&bin)
             .args([
