@@ -178,6 +178,72 @@ mod tests {
         assert_eq!(route_family("api.bank", "/pay?x=1"), "api.bank/pay");
     }
 
+    fn observed(inv: &mut Inventory, host: &str, path: &str) {
+        let obs: crate::observation::Observation = serde_json::from_value(serde_json::json!({
+            "ts": 1_700_000_000_000_000i64,
+            "endpoint": {"host": host, "method": "GET", "path": path},
+            "template_source": "learned", "status": 200,
+            "request_content_type": null, "response_content_type": null,
+            "query_params": [], "header_params": [], "request_fields": [],
+            "response_fields": [], "data_classes": [], "auth": "none",
+            "consumer": {"address": "10.0.0.1", "credential": null},
+            "request_body_len": 0, "response_body_len": 0, "anomalies": []
+        }))
+        .expect("observation");
+        inv.add(&obs);
+    }
+
+    #[test]
+    fn a_payload_splits_into_one_part_per_family_that_merge_back_into_it() {
+        let mut inventory = Inventory::default();
+        for (host, path) in [
+            ("a.test", "/accounts/1"),
+            ("a.test", "/accounts/2/balances"),
+            ("a.test", "/payments"),
+            ("b.test", "/accounts"),
+            ("b.test", "/"),
+        ] {
+            observed(&mut inventory, host, path);
+        }
+        let whole = Payload {
+            inventory,
+            tls: TlsInventory::default(),
+            counters: BTreeMap::from([("packets".to_string(), 9)]),
+        };
+        let parts = split_by_family(whole.clone());
+        let keys: Vec<String> = parts
+            .iter()
+            .map(|p| {
+                let families: std::collections::BTreeSet<String> = p
+                    .inventory
+                    .endpoints
+                    .keys()
+                    .map(|k| route_family(&k.host, &k.path))
+                    .collect();
+                assert_eq!(families.len(), 1, "one family per part");
+                families.into_iter().next().unwrap_or_default()
+            })
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "a.test/accounts",
+                "a.test/payments",
+                "b.test/",
+                "b.test/accounts"
+            ]
+        );
+        let mut sum = Inventory::default();
+        for p in &parts {
+            sum.merge(&p.inventory);
+        }
+        assert_eq!(sum, whole.inventory);
+        let packets: u64 = parts.iter().filter_map(|p| p.counters.get("packets")).sum();
+        assert_eq!(packets, 9);
+        let batch = Batch::of_payload("e1", 1, 0, parts[2].clone());
+        assert_eq!(batch_key(&batch), "b.test/");
+    }
+
     #[test]
     fn options_name_the_security_protocol_and_refuse_half_settings() {
         let base = KafkaOptions {
