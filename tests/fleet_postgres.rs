@@ -12,6 +12,7 @@ use fleet_support::*;
 use pg_support::PgServer;
 use std::ffi::OsStr;
 use std::process::Command;
+use std::time::Duration;
 
 fn collector_on(pki: &std::path::Path, url: &str) -> Collector {
     let store = [OsStr::new("--store"), OsStr::new(url)];
@@ -76,4 +77,64 @@ fn two_collectors_on_one_database_report_what_scan_reports() {
     assert_matches_scan(&report_json(&three, &pki_dir), &scan);
     two.kill();
     three.kill();
+}
+
+/// Accepted batches of one collector, from its `/metrics`.
+fn accepted(c: &Collector, pki: &std::path::Path) -> u64 {
+    metric(
+        c.addr,
+        pki,
+        "shadowtap_collector_batches_total{result=\"accepted\",reason=\"\"}",
+    )
+}
+
+#[test]
+fn agents_fail_over_between_collectors_sharing_one_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pg = PgServer::start();
+    let url = pg.database("failover");
+    let scan = scan_json();
+    let pki_dir = dir.path().join("pki");
+    pki(&pki_dir, &["e1", "e2"]);
+    let halves = split_by_flow(&demo_pcap(), dir.path(), 2);
+    let (one, two) = (collector_on(&pki_dir, &url), collector_on(&pki_dir, &url));
+    let two_url = two.url();
+
+    // e1 lists both as one comma list and sends to the first; the first is SIGKILLed mid-stream
+    // and e1 moves to the second without losing or repeating anything.
+    let list = format!("{},{}", one.url(), two.url());
+    let e1 = agent_replay_of(dir.path(), &pki_dir, "e1", &list, &halves[0])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn agent e1");
+    wait_until(
+        "e1's first batches stored",
+        Duration::from_secs(120),
+        || accepted(&one, &pki_dir) >= 20,
+    );
+    assert_eq!(accepted(&two, &pki_dir), 0, "e1 starts on the first URL");
+    let dead = one.url();
+    one.kill();
+    let out = e1.wait_with_output().expect("agent e1 exits");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("spool left 0 (dropped 0)"), "{log}");
+    assert!(
+        !log.contains("failed attempts 0,"),
+        "the kill hit e1's stream: {log}"
+    );
+    let took_over = accepted(&two, &pki_dir);
+    assert!(took_over > 0, "the second collector took e1's batches");
+
+    // e2 repeats --collector, the first one down from the start: everything goes to the second.
+    let out = agent_replay_of(dir.path(), &pki_dir, "e2", &dead, &halves[1])
+        .args(["--collector", &two_url])
+        .output()
+        .expect("run agent e2");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("spool left 0 (dropped 0)"), "{log}");
+    assert!(accepted(&two, &pki_dir) > took_over);
+    // Exactly the scan's numbers: every batch applied once, none lost, none twice.
+    assert_matches_scan(&report_json(&two, &pki_dir), &scan);
 }

@@ -52,6 +52,8 @@ agent_metrics! {
     batches_duplicate: Counter = "Batches the collector acknowledged as already stored",
     batches_failed: Counter = "Batch sends that failed (will be retried)",
     batches_rejected: Counter = "Batches the collector refused as invalid (dropped, not retried)",
+    /// The sender moved to the next of several collector URLs after a failed send.
+    collector_failovers: Counter = "Times the sender moved to the next collector URL after a failure",
 }
 
 impl AgentMetrics {

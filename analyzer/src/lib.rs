@@ -21,6 +21,7 @@ pub mod grpc;
 pub mod hex;
 pub mod host;
 pub mod inventory;
+pub mod kafka;
 pub mod observation;
 pub mod observe;
 pub mod openbanking;

@@ -7,6 +7,7 @@ pub mod admission;
 pub mod catalogue_files;
 pub mod config;
 pub mod handshake_log;
+pub mod kafka;
 pub mod metrics;
 pub mod pki;
 pub mod report_api;

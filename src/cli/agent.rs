@@ -4,7 +4,8 @@
 use super::common;
 use agent::metrics::AgentMetrics;
 use agent::ship::capture::{self, CaptureConfig};
-use agent::ship::client::{client_config, CollectorUrl};
+use agent::ship::client::client_config;
+use agent::ship::failover::parse_collectors;
 use agent::ship::settings::{cert_identity, AgentSettings};
 use agent::ship::shipper::{Shipper, ShipperConfig};
 use agent::ship::spool::SpoolLimits;
@@ -32,9 +33,11 @@ pub struct AgentArgs {
     /// BPF capture filter (tcpdump syntax).
     #[arg(long, value_name = "FILTER")]
     bpf: Option<String>,
-    /// Collector URL, https://HOST:PORT.
+    /// Collector URL, https://HOST:PORT. Repeat it (or give a comma-separated list) for
+    /// collectors sharing one PostgreSQL store: the agent stays on one that works and moves
+    /// to the next when a send fails.
     #[arg(long, value_name = "URL")]
-    collector: Option<String>,
+    collector: Vec<String>,
     /// This agent's certificate (PEM), signed by the agent CA.
     #[arg(long, value_name = "FILE")]
     cert: Option<PathBuf>,
@@ -84,6 +87,8 @@ pub struct AgentArgs {
     /// libpcap (with a warning) when the rings cannot be opened.
     #[arg(long, value_enum, default_value = "afpacket")]
     capture: CaptureEngine,
+    #[command(flatten)]
+    kafka: common::KafkaArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -105,16 +110,11 @@ pub fn run(args: AgentArgs) -> Result<u8> {
     macro_rules! over {
         ($($f:ident),*) => { $( if args.$f.is_some() { s.$f = args.$f.clone(); } )* };
     }
-    over!(
-        interface,
-        bpf,
-        collector,
-        cert,
-        key,
-        ca,
-        agent_id,
-        metrics_listen
-    );
+    over!(interface, bpf, cert, key, ca, agent_id, metrics_listen);
+    // `--collector ""` names none (with --kafka-brokers the agent needs none).
+    if args.collector.iter().any(|c| !c.trim().is_empty()) {
+        s.collector = Some(args.collector.join(","));
+    }
     if let Some(v) = &args.spool {
         s.spool = v.clone();
     }
@@ -133,7 +133,18 @@ pub fn run(args: AgentArgs) -> Result<u8> {
     if !args.catalog_root.is_empty() {
         s.catalog_root = args.catalog_root.clone();
     }
-    let url = CollectorUrl::parse(&required(&s.collector, "--collector")?)?;
+    let kafka = args.kafka.options();
+    let urls = match (&kafka, &s.collector) {
+        (Some(_), None) => Vec::new(),
+        _ => parse_collectors(&[required(&s.collector, "--collector or --kafka-brokers")?])?,
+    };
+    let sink = match &kafka {
+        Some(options) => Some(Arc::new(
+            agent::ship::kafka::KafkaSink::new(options, Duration::from_millis(s.timeout_ms.max(1)))
+                .map_err(|e| anyhow::anyhow!("agent: {e}"))?,
+        )),
+        None => None,
+    };
     let (cert, key, ca) = (
         required(&s.cert, "--cert")?,
         required(&s.key, "--key")?,
@@ -185,7 +196,8 @@ pub fn run(args: AgentArgs) -> Result<u8> {
     let mut shipper = Shipper::start(
         ShipperConfig {
             agent_id: agent_id.clone(),
-            url,
+            urls,
+            kafka: sink,
             tls,
             ca_file: ca.clone(),
             spool_dir: s.spool.clone(),
@@ -198,7 +210,12 @@ pub fn run(args: AgentArgs) -> Result<u8> {
             retry_max: Duration::from_millis(s.retry_max_ms.max(s.retry_min_ms).max(1)),
             drain_timeout: Duration::from_millis(s.drain_timeout_ms),
             queue: 256,
-            max_batch_bytes: agent::ship::shipper::DEFAULT_MAX_BATCH_BYTES,
+            // Kafka's default message.max.bytes is 1 MiB.
+            max_batch_bytes: if kafka.is_some() {
+                900 << 10
+            } else {
+                agent::ship::shipper::DEFAULT_MAX_BATCH_BYTES
+            },
         },
         metrics.clone(),
     )
@@ -265,7 +282,10 @@ pub fn run(args: AgentArgs) -> Result<u8> {
         "shadowtap agent {agent_id}: epoch {}, {} worker(s), shipping to {}",
         shipper.epoch(),
         run_config.workers,
-        s.collector.as_deref().unwrap_or("")
+        match &kafka {
+            Some(k) => format!("Kafka topic {} at {}", k.topic, k.brokers),
+            None => s.collector.clone().unwrap_or_default(),
+        }
     );
     let summary = if deliver_only {
         Ok(agent::runner::RunSummary::default())

@@ -9,6 +9,8 @@ use collector::config::CollectorSettings;
 use collector::store::pg::PgStore;
 use collector::store::{salvage, ImportOutcome, SledStore, Store, StoreError};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 #[derive(Args)]
 pub struct CollectorArgs {
@@ -50,6 +52,12 @@ pub struct CollectorArgs {
     /// Configuration file (TOML) with a [collector] section.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    kafka: common::KafkaArgs,
+    /// Consume batches from --kafka-topic as this consumer group (needs --store postgres://...:
+    /// each batch commits with its offset there).
+    #[arg(long, value_name = "GROUP", requires = "kafka_brokers")]
+    kafka_group: Option<String>,
 }
 
 pub fn settings(args: &CollectorArgs) -> Result<CollectorSettings> {
@@ -119,6 +127,19 @@ pub fn read_token(path: &std::path::Path) -> Result<String> {
 
 pub fn run(args: CollectorArgs) -> Result<u8> {
     let s = settings(&args)?;
+    let kafka = match (args.kafka.options(), &args.kafka_group, &s.store) {
+        (None, None, _) => None,
+        (Some(options), Some(group), Some(url)) => Some(collector::kafka::KafkaConsumerConfig {
+            options,
+            group: group.clone(),
+            store_url: url.clone(),
+            limits: s.store_limits(),
+        }),
+        (Some(_), Some(_), None) => super::usage!(
+            "collector: consuming from Kafka needs --store postgres://... (each batch commits with its offset there)"
+        ),
+        _ => super::usage!("collector: --kafka-brokers and --kafka-group go together"),
+    };
     let classifier = common::load_classifier(args.rules.as_deref())?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -127,6 +148,22 @@ pub fn run(args: CollectorArgs) -> Result<u8> {
         .context("collector: starting the async runtime")?;
     rt.block_on(async move {
         let running = collector::server::start(s, classifier).await?;
+        let stop_kafka = Arc::new(AtomicBool::new(false));
+        let consumer = match kafka {
+            Some(k) => {
+                let (group, topic) = (k.group.clone(), k.options.topic.clone());
+                let state = Arc::clone(&running.state);
+                let stop = Arc::clone(&stop_kafka);
+                let handle =
+                    tokio::task::spawn_blocking(move || collector::kafka::spawn(k, state, stop))
+                        .await
+                        .context("collector: starting the Kafka consumer")?
+                        .map_err(|e| anyhow::anyhow!("collector: {e}"))?;
+                eprintln!("shadowtap collector: consuming topic {topic} as group {group}");
+                Some(handle)
+            }
+            None => None,
+        };
         // Tests and service managers read this line to learn the bound port.
         eprintln!("shadowtap collector listening on {}", running.addr);
         eprintln!(
@@ -134,6 +171,10 @@ pub fn run(args: CollectorArgs) -> Result<u8> {
             running.addr
         );
         wait_for_signal().await;
+        stop_kafka.store(true, Ordering::SeqCst);
+        if let Some(h) = consumer {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
         running.shutdown().await;
         Ok::<u8, anyhow::Error>(0)
     })

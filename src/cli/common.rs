@@ -440,3 +440,50 @@ pub fn analyse(
         totals,
     })
 }
+
+/// The Kafka transport's flags, shared by `agent` (publish) and `collector` (consume).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct KafkaArgs {
+    /// Kafka brokers, HOST:PORT,... (the agent publishes batches there instead of to
+    /// --collector; the collector consumes them with --kafka-group).
+    #[arg(long, value_name = "HOST:PORT,...")]
+    pub kafka_brokers: Option<String>,
+    /// Topic of the batches.
+    #[arg(long, value_name = "TOPIC", default_value = "shadowtap-batches")]
+    pub kafka_topic: String,
+    /// CA (PEM) that signed the brokers' certificates: turns TLS on.
+    #[arg(long, value_name = "FILE")]
+    pub kafka_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for mTLS to the brokers.
+    #[arg(long, value_name = "FILE", requires = "kafka_key")]
+    pub kafka_cert: Option<PathBuf>,
+    /// Client key (PEM) for mTLS to the brokers.
+    #[arg(long, value_name = "FILE", requires = "kafka_cert")]
+    pub kafka_key: Option<PathBuf>,
+    /// SASL mechanism: SCRAM-SHA-256 or SCRAM-SHA-512 (the default with a SASL user).
+    #[arg(long, value_name = "MECHANISM")]
+    pub kafka_sasl_mechanism: Option<String>,
+    /// SASL user name.
+    #[arg(long, value_name = "USER", requires = "kafka_sasl_password_file")]
+    pub kafka_sasl_user: Option<String>,
+    /// File whose first line is the SASL password.
+    #[arg(long, value_name = "FILE", requires = "kafka_sasl_user")]
+    pub kafka_sasl_password_file: Option<PathBuf>,
+}
+
+impl KafkaArgs {
+    /// The options, when --kafka-brokers is given.
+    pub fn options(&self) -> Option<analyzer::kafka::KafkaOptions> {
+        let brokers = self.kafka_brokers.clone()?;
+        Some(analyzer::kafka::KafkaOptions {
+            brokers,
+            topic: self.kafka_topic.clone(),
+            ca: self.kafka_ca.clone(),
+            cert: self.kafka_cert.clone(),
+            key: self.kafka_key.clone(),
+            sasl_mechanism: self.kafka_sasl_mechanism.clone(),
+            sasl_user: self.kafka_sasl_user.clone(),
+            sasl_password_file: self.kafka_sasl_password_file.clone(),
+        })
+    }
+}

@@ -14,6 +14,8 @@
 pub mod aggregator;
 pub mod capture;
 pub mod client;
+pub mod failover;
+pub mod kafka;
 pub mod settings;
 pub mod shipper;
 pub mod spool;

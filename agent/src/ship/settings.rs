@@ -9,7 +9,7 @@
 //! promiscuous = true
 //! buffer_mib = 64               # kernel capture buffer
 //! workers = 2                   # capture workers (default: cores - 1)
-//! collector = "https://collector.bank.internal:7443"
+//! collector = "https://collector.bank.internal:7443"   # or "https://c1:7443,https://c2:7443"
 //! cert = "/etc/shadowtap/pki/agent.pem"
 //! key = "/etc/shadowtap/pki/agent.key"
 //! ca = "/etc/shadowtap/pki/ca.pem"

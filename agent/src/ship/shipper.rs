@@ -7,13 +7,17 @@
 //! (413) is split into halves that take its place at the end of the queue (until the parts fit),
 //! one refused as malformed or implausible (400), or too large with nothing left to split, is
 //! set aside in the spool and counted. Anything else (down, TLS refused, 401/403/5xx) is
-//! retried, so fixing a certificate lets the spool drain.
+//! retried, so fixing a certificate lets the spool drain. With several collector URLs a retried
+//! failure moves to the next one at once, and the back-off starts only when all of them failed
+//! in a row ([`super::failover`]).
 //!
 //! Windows are split before spooling to fit `max_batch_bytes`, lowered to what the collector
 //! advertises in [`MAX_BATCH_HEADER`] on its answers.
 
 use super::aggregator::Sealed;
 use super::client::{CollectorUrl, HttpsClient};
+use super::failover::Rotation;
+use super::kafka::KafkaSink;
 use super::spool::{Spool, SpoolError, SpoolLimits, SpoolStats, Spooled};
 use crate::metrics::AgentMetrics;
 use analyzer::inventory::InventoryLimits;
@@ -32,7 +36,11 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone)]
 pub struct ShipperConfig {
     pub agent_id: String,
-    pub url: CollectorUrl,
+    /// Collectors to send to, first tried first; see [`super::failover`] for the policy.
+    pub urls: Vec<CollectorUrl>,
+    /// Publish to Kafka instead of the collectors (`urls` is then unused): windows are spooled
+    /// as one batch per route family, each sent as one message keyed by its family.
+    pub kafka: Option<Arc<KafkaSink>>,
     pub tls: Arc<ClientConfig>,
     /// The `--ca` file, named when the collector's certificate does not chain to it.
     pub ca_file: PathBuf,
@@ -158,6 +166,7 @@ impl Shipper {
                 metrics: metrics.clone(),
                 agent_id: config.agent_id.clone(),
                 limit,
+                by_family: config.kafka.is_some(),
             };
             let wake = sender.thread().clone();
             std::thread::Builder::new()
@@ -241,6 +250,8 @@ struct Spooler {
     agent_id: String,
     /// The batch size to fit, shared with the sender (which learns the collector's limit).
     limit: Arc<AtomicUsize>,
+    /// One batch per route family (Kafka: each is keyed by its family).
+    by_family: bool,
 }
 
 /// Capture-level loss counters that ride on the next batch as deltas, so the collector's report
@@ -280,7 +291,16 @@ impl Spooler {
             let run_id = self.spool.run_id().to_string();
             let size = encoded_size(&self.agent_id, &run_id);
             let limit = self.limit.load(Ordering::Relaxed);
-            for part in split_to_fit(sealed.into_payload(), limit, &size) {
+            let payload = sealed.into_payload();
+            let families = if self.by_family {
+                analyzer::kafka::split_by_family(payload)
+            } else {
+                vec![payload]
+            };
+            let parts = families
+                .into_iter()
+                .flat_map(|p| split_to_fit(p, limit, &size));
+            for part in parts {
                 let pushed = self.spool.push(|epoch, seq| {
                     Batch::of_payload(&self.agent_id, epoch, seq, part).with_run_id(&run_id)
                 });
@@ -317,9 +337,15 @@ enum Outcome {
 impl Sender {
     fn run(self, closing: Arc<AtomicBool>) -> ShipReport {
         let config = &self.config;
-        let mut client =
-            HttpsClient::new(config.url.clone(), Arc::clone(&config.tls), config.timeout)
-                .naming_ca(&config.ca_file);
+        let mut clients: Vec<HttpsClient> = config
+            .urls
+            .iter()
+            .map(|url| {
+                HttpsClient::new(url.clone(), Arc::clone(&config.tls), config.timeout)
+                    .naming_ca(&config.ca_file)
+            })
+            .collect();
+        let mut rotation = Rotation::new(clients.len());
         let mut report = ShipReport::default();
         let mut backoff = config.retry_min;
         let mut next_try = Instant::now();
@@ -356,14 +382,35 @@ impl Sender {
                     continue;
                 }
             };
-            match self.send(&mut client, &batch, &mut report) {
-                Outcome::Done => backoff = config.retry_min,
+            let outcome = match (&config.kafka, clients.get_mut(rotation.current())) {
+                (Some(sink), _) => self.publish(sink, &batch, &mut report),
+                (None, Some(client)) => self.send(client, &batch, &mut report),
+                (None, None) => break,
+            };
+            match outcome {
+                Outcome::Done => {
+                    rotation.succeeded();
+                    backoff = config.retry_min;
+                }
                 Outcome::Handled => {}
                 Outcome::Retry => {
                     report.failed += 1;
                     self.metrics.batches_failed.inc();
-                    next_try = Instant::now() + backoff;
-                    backoff = (backoff * 2).min(config.retry_max);
+                    let round_failed = rotation.failed();
+                    if rotation.several() && config.kafka.is_none() {
+                        self.metrics.collector_failovers.inc();
+                        if let Some(next) = config.urls.get(rotation.current()) {
+                            tracing::warn!(
+                                "moving to collector https://{}:{}",
+                                next.host,
+                                next.port
+                            );
+                        }
+                    }
+                    if round_failed {
+                        next_try = Instant::now() + backoff;
+                        backoff = (backoff * 2).min(config.retry_max);
+                    }
                 }
             }
             update_spool_gauges(&self.metrics, &self.spool, &mut dropped);
@@ -460,6 +507,29 @@ impl Sender {
         }
     }
 
+    /// Publish `batch` to Kafka; removed from the spool once the brokers acknowledged it.
+    fn publish(&self, sink: &KafkaSink, batch: &Spooled, report: &mut ShipReport) -> Outcome {
+        match sink.send(&batch.bytes) {
+            Ok(()) => {
+                report.sent += 1;
+                self.metrics.batches_sent.inc();
+                if let Err(e) = self.spool.remove(batch.epoch, batch.seq) {
+                    tracing::warn!("removing an acknowledged batch from the spool: {e}");
+                }
+                Outcome::Done
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "publishing batch ({}, {}): {e}; will retry",
+                    batch.epoch,
+                    batch.seq
+                );
+                report.last_error = Some(e);
+                Outcome::Retry
+            }
+        }
+    }
+
     /// Replace `batch` in the spool by parts that fit `target` bytes; the number of parts (1
     /// when it cannot be split).
     fn split(&self, batch: &Spooled, target: usize) -> Result<usize, String> {
@@ -519,6 +589,7 @@ mod tests {
             metrics: metrics.clone(),
             agent_id: "edge-1".into(),
             limit: Arc::new(AtomicUsize::new(limit)),
+            by_family: false,
         };
         (s, spool, metrics)
     }

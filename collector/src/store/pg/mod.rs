@@ -11,6 +11,7 @@
 //! over a tunnel until it is added).
 
 mod conn;
+mod offsets;
 mod reviews;
 mod schema;
 mod tables;
@@ -29,6 +30,7 @@ use std::path::Path;
 use tables::{from_db, PgTx};
 
 pub use conn::redact;
+pub use offsets::{Consumed, Position};
 
 /// Advisory lock key held by every writing transaction.
 const WRITE_LOCK: i64 = 0x5348_4144_0002;
@@ -125,6 +127,22 @@ impl PgStore {
         } else {
             pool.with(once)
         }
+    }
+
+    /// Merge `batch` and raise its agent's mark in the open transaction; false when it is at or
+    /// below the mark (nothing changed).
+    fn apply_in(&self, t: &mut PgTx<'_, '_>, batch: &Batch) -> Result<bool, StoreError> {
+        let update = merge::batch_update(batch);
+        let delta = Delta::of_batch(batch);
+        let full_before = number(t, META_ENDPOINTS)? >= self.limits.inventory.max_endpoints as u64;
+        let applied = self.merge(t, Some((&batch.agent_id, &update)), &delta)?;
+        if applied && full_before {
+            t.age_out(batch.window_end, &self.limits)?;
+        }
+        if applied {
+            merge::MergeTables::add_number(t, REVISION, 1)?;
+        }
+        Ok(applied)
     }
 
     fn agent_count(t: &mut PgTx<'_, '_>) -> Result<usize, StoreError> {
@@ -238,18 +256,8 @@ fn number(t: &mut PgTx<'_, '_>, name: &str) -> Result<u64, StoreError> {
 
 impl Store for PgStore {
     fn apply(&self, batch: &Batch) -> Result<AckStatus, StoreError> {
-        let update = merge::batch_update(batch);
-        let delta = Delta::of_batch(batch);
         self.write(true, |t| {
-            let full_before =
-                number(t, META_ENDPOINTS)? >= self.limits.inventory.max_endpoints as u64;
-            let applied = self.merge(t, Some((&batch.agent_id, &update)), &delta)?;
-            if applied && full_before {
-                t.age_out(batch.window_end, &self.limits)?;
-            }
-            if applied {
-                merge::MergeTables::add_number(t, REVISION, 1)?;
-            }
+            let applied = self.apply_in(t, batch)?;
             Ok((applied, applied))
         })
         .map(|applied| {
