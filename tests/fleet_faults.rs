@@ -147,20 +147,7 @@ fn collector_down_for_a_while_the_agent_spools_then_drains_exactly() {
         .spawn()
         .expect("spawn agent");
     // The agent captures everything into its spool while the collector is away.
-    let agent_metric = |name: &str| -> u64 {
-        use std::io::Read;
-        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", metrics_port)) else {
-            return 0;
-        };
-        let _ = s.write_all(b"GET /metrics HTTP/1.1\r\n\r\n");
-        let mut text = String::new();
-        let _ = s.read_to_string(&mut text);
-        text.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
+    let agent_metric = |name: &str| agent_metric(metrics_port, name);
     wait_until(
         "the agent to spool and fail sends",
         Duration::from_secs(120),

@@ -161,20 +161,7 @@ fn agents_spool_while_the_broker_is_away_then_drain_and_totals_stay_exact() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn agent");
-    let agent_metric = |name: &str| -> u64 {
-        use std::io::{Read, Write};
-        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", metrics_port)) else {
-            return 0;
-        };
-        let _ = s.write_all(b"GET /metrics HTTP/1.1\r\n\r\n");
-        let mut text = String::new();
-        let _ = s.read_to_string(&mut text);
-        text.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
+    let agent_metric = |name: &str| agent_metric(metrics_port, name);
     // No broker yet: the agent spools everything and its sends fail.
     wait_until(
         "the agent to spool and fail sends",

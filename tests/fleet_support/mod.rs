@@ -170,6 +170,23 @@ pub fn metric(addr: SocketAddr, pki: &Path, line_prefix: &str) -> u64 {
 }
 
 /// Poll `f` until it is true or the deadline passes (start-up style waits only).
+/// A value of an agent's plain-HTTP metrics endpoint (`--metrics-listen`): the number after
+/// the line starting with `name`; 0 while the endpoint is not up or the line is absent.
+pub fn agent_metric(metrics_port: u16, name: &str) -> u64 {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", metrics_port)) else {
+        return 0;
+    };
+    let _ = s.write_all(b"GET /metrics HTTP/1.1\r\n\r\n");
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    text.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !f() {
