@@ -175,7 +175,7 @@ fn stops_quietly_when_its_reader_does(cmd: &mut Command) {
 fn usage_errors_exit_2_everywhere() {
     let agent = output(bin().args(["agent", "--read", "x.pcap"]));
     assert_eq!(agent.status.code(), Some(2), "{}", stderr(&agent));
-    assert!(stderr(&agent).contains("--collector is required"));
+    assert!(stderr(&agent).contains("--collector or --kafka-brokers is required"));
     let baseline = output(bin().args(["baseline", "--out", "/tmp/shadowtap-unused.json"]));
     assert_eq!(baseline.status.code(), Some(2), "{}", stderr(&baseline));
     let flag = output(bin().args(["scan", "--no-such-flag", "x.pcap"]));

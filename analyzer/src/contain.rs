@@ -49,9 +49,56 @@ pub fn is_lock_conflict(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("could not acquire lock")
 }
 
+/// Open sled files, retrying a lock conflict for up to 2 s before returning it. A database
+/// closed by this process a moment ago can still be locked: sled's background writer holds the
+/// file until its last write ends. Only a lock still held after that is another process's.
+/// `conflict` says whether an error is a lock conflict (see [`is_lock_conflict`]).
+pub fn retry_lock_conflict<T, E>(
+    mut open: impl FnMut() -> Result<T, E>,
+    conflict: impl Fn(&E) -> bool,
+) -> Result<T, E> {
+    const TRIES: u32 = 40;
+    let mut tries = 0;
+    loop {
+        match open() {
+            Err(e) if conflict(&e) && tries + 1 < TRIES => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            r => return r,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::contained;
+
+    #[test]
+    fn a_lock_conflict_is_retried_and_other_errors_are_not() {
+        let mut calls = 0;
+        let r = super::retry_lock_conflict(
+            || {
+                calls += 1;
+                if calls < 3 {
+                    Err("locked")
+                } else {
+                    Ok(calls)
+                }
+            },
+            |e| *e == "locked",
+        );
+        assert_eq!(r, Ok(3));
+        let mut calls = 0;
+        let r: Result<(), &str> = super::retry_lock_conflict(
+            || {
+                calls += 1;
+                Err("corrupt")
+            },
+            |e| *e == "locked",
+        );
+        assert_eq!((r, calls), (Err("corrupt"), 1));
+    }
 
     #[test]
     fn a_panic_becomes_its_message_and_nesting_restores_the_quiet_flag() {

@@ -624,23 +624,13 @@ impl merge::MergeTables for SledTx<'_> {
     }
 }
 
-/// Open the sled database in `dir`. A store closed by this process a moment ago can still be
-/// locked: sled's background writer holds the file until its last write ends. So a lock
-/// conflict is retried for a short while before it counts as another process's lock.
+/// Open the sled database in `dir`, waiting out this process's own lock (see
+/// [`analyzer::contain::retry_lock_conflict`]).
 fn open_waiting_for_lock(dir: &Path) -> Result<sled::Db, sled::Error> {
-    const TRIES: u32 = 40;
-    let mut tries = 0;
-    loop {
-        match sled::Config::new().path(dir).open() {
-            Err(sled::Error::Io(io))
-                if analyzer::contain::is_lock_conflict(&io) && tries + 1 < TRIES =>
-            {
-                tries += 1;
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            r => return r,
-        }
-    }
+    analyzer::contain::retry_lock_conflict(
+        || sled::Config::new().path(dir).open(),
+        |e| matches!(e, sled::Error::Io(io) if analyzer::contain::is_lock_conflict(io)),
+    )
 }
 
 /// Prefix of the meta keys recording each imported export (by content digest).

@@ -189,21 +189,21 @@ impl Spool {
     }
 
     fn open_unguarded(dir: &Path, limits: SpoolLimits) -> Result<Spool, SpoolError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .open()
-            .map_err(|source| match source {
-                // sled's exclusive file lock; its error prints as `Os { code: 11 .. }`.
-                sled::Error::Io(io) if analyzer::contain::is_lock_conflict(&io) => {
-                    SpoolError::InUse {
-                        path: dir.display().to_string(),
-                    }
-                }
-                source => SpoolError::Open {
-                    path: dir.display().to_string(),
-                    source,
-                },
-            })?;
+        // A spool this process closed a moment ago can still be locked by sled's writer.
+        let db = analyzer::contain::retry_lock_conflict(
+            || sled::Config::new().path(dir).open(),
+            |e| matches!(e, sled::Error::Io(io) if analyzer::contain::is_lock_conflict(io)),
+        )
+        .map_err(|source| match source {
+            // sled's exclusive file lock; its error prints as `Os { code: 11 .. }`.
+            sled::Error::Io(io) if analyzer::contain::is_lock_conflict(&io) => SpoolError::InUse {
+                path: dir.display().to_string(),
+            },
+            source => SpoolError::Open {
+                path: dir.display().to_string(),
+                source,
+            },
+        })?;
         let meta = db.open_tree("meta")?;
         let stored = meta
             .get(b"epoch")?
