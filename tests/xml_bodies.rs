@@ -8,6 +8,7 @@ use agent::analysis::AnalysisSink;
 use agent::pipeline::{Pipeline, PipelineConfig};
 use agent::source::memory::MemorySource;
 use analyzer::engine::policy::LearnMode;
+use analyzer::engine::WITHHELD_SOAP_ACTION;
 use analyzer::inventory::{EndpointRecord, Inventory, InventoryLimits};
 use analyzer::observe::Observer;
 use frames_support::http_connection;
@@ -76,6 +77,16 @@ fn scan() -> Inventory {
                 "/soap12/accounts",
                 "application/soap+xml; charset=utf-8; action=\"urn:corebank:accounts#Close\"",
                 SOAP12,
+            ),
+            ok(),
+        ),
+        // An action that is a value (here a card number) is withheld, never kept raw.
+        (
+            post_with(
+                "/soap/customers",
+                "text/xml",
+                "SOAPAction: \"urn:x#Pay/4111111111111111\"\r\n",
+                SOAP,
             ),
             ok(),
         ),
@@ -148,7 +159,7 @@ fn a_soap_call_names_its_operation_and_its_fields_are_classified() {
         soap.messages.iter().collect::<Vec<_>>(),
         vec![(
             &"soap1.1:{urn:corebank:customers}GetCustomer".to_string(),
-            &3
+            &4
         )]
     );
     assert!(
@@ -163,12 +174,17 @@ fn a_soap_call_names_its_operation_and_its_fields_are_classified() {
 fn soap_actions_are_counted_per_exchange_from_the_request_head() {
     let inv = scan();
     let soap = endpoint(&inv, "/soap/customers");
-    assert_eq!(soap.exchanges, 3);
-    // The empty SOAPAction and the one without the header name no action.
+    assert_eq!(soap.exchanges, 4);
+    // The empty SOAPAction and the one without the header name no action; the one carrying a
+    // card number is withheld.
     assert_eq!(
         soap.soap_actions.iter().collect::<Vec<_>>(),
-        vec![(&"urn:corebank:customers#GetCustomer".to_string(), &1)]
+        vec![
+            (&WITHHELD_SOAP_ACTION.to_string(), &1),
+            (&"urn:corebank:customers#GetCustomer".to_string(), &1)
+        ]
     );
+    assert!(!format!("{inv:?}").contains("4111111111111111"));
     let v12 = endpoint(&inv, "/soap12/accounts");
     assert_eq!(
         v12.soap_actions.keys().collect::<Vec<_>>(),

@@ -56,6 +56,8 @@ const MAX_MEDIA: usize = 4096;
 const MEDIA_CACHE: usize = 4096;
 /// Distinct SOAP actions per worker.
 const MAX_SOAP_ACTIONS: usize = 4096;
+/// The label of a SOAP action that carried a data class (never kept as written).
+pub const WITHHELD_SOAP_ACTION: &str = "(withheld: carries a data class)";
 /// Longest SOAP action kept (longer ones are cut).
 const MAX_SOAP_ACTION_LEN: usize = 256;
 /// Minutes of timeline kept before trimming (twice what the inventory keeps).
@@ -265,7 +267,18 @@ impl<'o> InventoryBuilder<'o> {
         while !text.is_char_boundary(end) {
             end -= 1;
         }
-        self.soap_actions.intern(&text[..end])
+        let action = &text[..end];
+        // The action is kept as written, so it must not be a value: one the prefilter sees a
+        // data class in (a card number, a token) is withheld, as a path's values are templated.
+        self.head_scan.restart(ClassSet::default());
+        self.head_scan
+            .push(&self.observer.classifier, action.as_bytes());
+        let classes = self.head_scan.finish(&self.observer.classifier);
+        if classes.is_empty() {
+            self.soap_actions.intern(action)
+        } else {
+            self.soap_actions.intern(WITHHELD_SOAP_ACTION)
+        }
     }
 
     fn depth(&mut self, learn: bool, body: BodyShape) -> BodyDepth {
