@@ -52,6 +52,11 @@ fn ok() -> Vec<u8> {
 }
 
 fn scan() -> Inventory {
+    scan_counting().0
+}
+
+/// The inventory, and the engine's counters (`engine_*`).
+fn scan_counting() -> (Inventory, Vec<(&'static str, u64)>) {
     let exchanges = vec![
         (post("/iso/payments", "application/xml", PAIN001), ok()),
         (
@@ -112,7 +117,9 @@ fn scan() -> Inventory {
     let mut p = Pipeline::new(PipelineConfig::default(), sink);
     p.run(&mut MemorySource::new(frames), &mut |_| {})
         .expect("memory source");
-    p.finish().0.into_inventory()
+    let sink = p.finish().0;
+    let counters = sink.builder.counters();
+    (sink.into_inventory(), counters)
 }
 
 fn endpoint<'a>(inv: &'a Inventory, path: &str) -> &'a EndpointRecord {
@@ -199,7 +206,12 @@ fn soap_actions_are_counted_per_exchange_from_the_request_head() {
 
 #[test]
 fn a_body_with_a_dtd_is_counted_but_not_read() {
-    let inv = scan();
+    let (inv, counters) = scan_counting();
+    // The refusal is counted, not silent.
+    assert!(
+        counters.contains(&("engine_xml_dtds_refused", 1)),
+        "{counters:?}"
+    );
     let echo = endpoint(&inv, "/xml/echo");
     assert_eq!(echo.exchanges, 1);
     assert!(echo.request_fields.is_empty() && echo.messages.is_empty());

@@ -132,6 +132,10 @@ pub struct Learner {
     /// Header values classified before: the same credential, user agent or client id comes
     /// back on every request of a caller, and is classified once.
     memo: HeadMemo,
+    /// XML bodies refused for declaring a DTD (never read: see `walk::xml`).
+    pub xml_dtds_refused: u64,
+    /// XML element texts classified on their first `walk::xml::MAX_TEXT` bytes only.
+    pub xml_texts_cut: u64,
 }
 
 /// Classifications of head values by (location, keyed hash of the value): no raw value is
@@ -175,6 +179,8 @@ impl Default for Learner {
             decoder: walk::Decoder::new(),
             hits: Vec::new(),
             memo: HeadMemo::default(),
+            xml_dtds_refused: 0,
+            xml_texts_cut: 0,
         }
     }
 }
@@ -377,10 +383,9 @@ impl Learner {
             return;
         }
         let ct = content_type.unwrap_or("");
-        let looks_json = ct.ends_with("json") || ct.ends_with("+json") || {
-            let first = body.iter().find(|b| !b.is_ascii_whitespace());
-            ct.is_empty() && matches!(first, Some(b'{') | Some(b'['))
-        };
+        let looks_json = ct.ends_with("json")
+            || ct.ends_with("+json")
+            || ct.is_empty() && matches!(first_byte(body), Some(b'{') | Some(b'['));
         if looks_json {
             let (paths, mut walker) = self.body_walk(job, side);
             let limits = walker.limits();
@@ -458,10 +463,15 @@ impl Learner {
         let limits = walker.limits();
         // A document the walk cannot read (a DTD, a cut sample) gives nothing, as a JSON
         // body that does not parse.
-        if let Ok(summary) = walk::walk_xml(body, paths, &limits, &mut walker) {
-            let mut found = walker.found;
-            found.messages = message_labels(&summary);
-            out.absorb(found);
+        match walk::walk_xml(body, paths, &limits, &mut walker) {
+            Ok(summary) => {
+                let mut found = walker.found;
+                found.messages = message_labels(&summary);
+                out.absorb(found);
+                self.xml_texts_cut += summary.texts_cut;
+            }
+            Err(walk::xml::XmlError::Doctype(_)) => self.xml_dtds_refused += 1,
+            Err(_) => {}
         }
     }
 
@@ -590,10 +600,12 @@ impl BodyWalk<'_, '_, '_> {
 /// XML by content type (`application/xml`, `text/xml`, `application/soap+xml`, any `+xml`),
 /// or, without one, by a body that opens with `<`.
 fn looks_xml(ct: &str, body: &[u8]) -> bool {
-    ct.ends_with("/xml") || ct.ends_with("+xml") || {
-        let first = body.iter().find(|b| !b.is_ascii_whitespace());
-        ct.is_empty() && first == Some(&b'<')
-    }
+    ct.ends_with("/xml") || ct.ends_with("+xml") || ct.is_empty() && first_byte(body) == Some(b'<')
+}
+
+/// A body's first byte that is not whitespace: what it is, when no content type says.
+fn first_byte(body: &[u8]) -> Option<u8> {
+    body.iter().copied().find(|b| !b.is_ascii_whitespace())
 }
 
 /// The labels an XML document's summary gives: its ISO 20022 message type, its SOAP operation,

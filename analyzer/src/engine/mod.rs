@@ -245,14 +245,12 @@ impl<'o> InventoryBuilder<'o> {
     fn soap_action_of<H: crate::exchange::HeaderLike>(
         &mut self,
         media: Option<u32>,
+        content_type: Option<&[u8]>,
         headers: &[H],
     ) -> Option<u32> {
         let raw = match self.media.get(media?) {
             "text/xml" => header_value(headers, "soapaction")?,
-            "application/soap+xml" => {
-                let ct = header_value(headers, "content-type")?;
-                soap12_action(ct)?
-            }
+            "application/soap+xml" => soap12_action(content_type?)?,
             _ => return None,
         };
         let text = std::str::from_utf8(raw)
@@ -366,8 +364,9 @@ impl<'o> InventoryBuilder<'o> {
         let params = self
             .params
             .of(target.query, head.headers, limits.max_params);
-        let media = self.media_of(header_value(head.headers, "content-type"));
-        let soap_action = self.soap_action_of(media, head.headers);
+        let content_type = header_value(head.headers, "content-type");
+        let media = self.media_of(content_type);
+        let soap_action = self.soap_action_of(media, content_type, head.headers);
         let ob_read_body = openbanking
             .as_deref()
             .is_some_and(|f| crate::openbanking::lens::LensState::wants_body(f, false));
@@ -935,6 +934,8 @@ impl<'o> InventoryBuilder<'o> {
             ("engine_heads_learned", self.heads_learned),
             ("engine_heads_flagged", self.heads_flagged),
             ("engine_head_memo_resets", self.learner.memo_resets()),
+            ("engine_xml_dtds_refused", self.learner.xml_dtds_refused),
+            ("engine_xml_texts_cut", self.learner.xml_texts_cut),
             (
                 "engine_openbanking_untrusted_cert_headers",
                 self.openbanking.as_ref().map_or(0, |l| l.untrusted_headers),

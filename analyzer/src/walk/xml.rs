@@ -52,6 +52,8 @@ pub struct XmlSummary {
     pub soap_body: Option<String>,
     /// The ISO 20022 message type, e.g. `pain.001.001.03`.
     pub iso20022: Option<String>,
+    /// Element texts longer than [`MAX_TEXT`], classified on their first bytes only.
+    pub texts_cut: u64,
 }
 
 /// Why a body is not XML this walk reads.
@@ -163,7 +165,7 @@ fn walk(
             }
             Event::Text(t) => {
                 if !stack.is_empty() {
-                    keep_text(text, &stack, &t);
+                    summary.texts_cut += keep_text(text, &stack, &t);
                 } else if t.iter().any(|b| !b.is_ascii_whitespace()) {
                     return Err(XmlError::Syntax(at));
                 }
@@ -172,7 +174,7 @@ fn walk(
                 if stack.is_empty() {
                     return Err(XmlError::Syntax(at));
                 }
-                keep_text(text, &stack, &t);
+                summary.texts_cut += keep_text(text, &stack, &t);
             }
             Event::GeneralRef(r) => {
                 if stack.is_empty() {
@@ -184,7 +186,8 @@ fn walk(
                     Err(_) => return Err(XmlError::Syntax(at)),
                 };
                 let mut utf8 = [0u8; 4];
-                keep_text(text, &stack, resolved.encode_utf8(&mut utf8).as_bytes());
+                let piece = resolved.encode_utf8(&mut utf8).as_bytes();
+                summary.texts_cut += keep_text(text, &stack, piece);
             }
             Event::Eof => {
                 return if !stack.is_empty() {
@@ -233,11 +236,13 @@ fn close(
     text.truncate(open.text_start);
 }
 
-/// Append text to the innermost element's, up to [`MAX_TEXT`] bytes of it.
-fn keep_text(text: &mut Vec<u8>, stack: &[Open], piece: &[u8]) {
+/// Append text to the innermost element's, up to [`MAX_TEXT`] bytes of it; 1 when the piece
+/// was cut there, so the walk counts it.
+fn keep_text(text: &mut Vec<u8>, stack: &[Open], piece: &[u8]) -> u64 {
     let start = stack.last().map_or(0, |o| o.text_start);
     let room = MAX_TEXT.saturating_sub(text.len() - start);
     text.extend_from_slice(&piece[..piece.len().min(room)]);
+    u64::from(piece.len() > room)
 }
 
 /// Report an element's attributes (not namespace declarations) as `@name` string fields.

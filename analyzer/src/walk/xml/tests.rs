@@ -171,15 +171,15 @@ fn limits_bound_what_is_reported() {
         seen.fields
     );
     assert_eq!(seen.fields.len(), 3, "{:?}", seen.fields);
-    // Text beyond MAX_TEXT is cut, not kept whole.
     // A document element named past the summary's bound is cut on a character boundary.
     let name = "é".repeat(MAX_NAME * 2);
     let (r, _) = walk(&format!("<{name}/>"));
     let root = r.expect("valid").root.expect("root");
     assert!(root.len() <= MAX_NAME * 2 && root.starts_with('é'));
+    // Text beyond MAX_TEXT is cut, not kept whole, and the cut is counted.
     let long = format!("<r><t>{}</t></r>", "x".repeat(MAX_TEXT * 2));
     let (r, seen) = walk(&long);
-    assert!(r.is_ok());
+    assert_eq!(r.map(|s| s.texts_cut), Ok(1));
     assert_eq!(
         field(&seen, "t")
             .and_then(|f| f.2.as_ref())
