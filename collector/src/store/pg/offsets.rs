@@ -37,23 +37,7 @@ const SET: &str =
     "INSERT INTO kafka_offsets (grp, topic, part, next_offset) VALUES ($1, $2, $3, $4)
      ON CONFLICT (grp, topic, part) DO UPDATE SET next_offset = EXCLUDED.next_offset";
 
-/// The table of positions, created by the first consumer rather than by a schema migration:
-/// only collectors that consume from Kafka need it, and a database served without Kafka keeps
-/// the schema version it had.
-const CREATE: &str = "CREATE TABLE IF NOT EXISTS kafka_offsets (
-     grp text NOT NULL, topic text NOT NULL, part integer NOT NULL,
-     next_offset bigint NOT NULL, PRIMARY KEY (grp, topic, part))";
-
 impl PgStore {
-    /// Create the positions table if it is not there (under the write lock: two collectors
-    /// starting together create it once).
-    pub fn prepare_consumer(&self) -> Result<(), StoreError> {
-        self.write(true, |t: &mut PgTx<'_, '_>| {
-            t.execute(CREATE, &[], "create table kafka_offsets")?;
-            Ok(((), true))
-        })
-    }
-
     /// Apply the batch of the message at `pos` (`None`: a message that is not a batch) and
     /// move the partition's position past it, in one transaction.
     pub fn apply_consumed(

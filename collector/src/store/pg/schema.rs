@@ -14,9 +14,10 @@ use postgres::Client;
 const MIGRATION_LOCK: i64 = 0x5348_4144_0001;
 
 /// The migrations, in order: (version, SQL). Never edit one that has shipped: add the next.
-pub(super) const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    "CREATE TABLE endpoints (key text PRIMARY KEY, record jsonb NOT NULL);
+pub(super) const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        "CREATE TABLE endpoints (key text PRIMARY KEY, record jsonb NOT NULL);
      CREATE TABLE hosts (name text PRIMARY KEY, record jsonb NOT NULL);
      CREATE TABLE tls_hosts (name text PRIMARY KEY, record jsonb NOT NULL);
      CREATE TABLE agents (id text PRIMARY KEY, state jsonb NOT NULL);
@@ -28,7 +29,16 @@ pub(super) const MIGRATIONS: &[(i32, &str)] = &[(
          PRIMARY KEY (finding, at, seq));
      CREATE SEQUENCE review_event_seq;
      CREATE TABLE imports (digest text PRIMARY KEY, at timestamptz NOT NULL DEFAULT now());",
-)];
+    ),
+    // The Kafka consumers' positions (see `offsets.rs`). Before this migration the first
+    // consuming collector created the table itself, hence IF NOT EXISTS.
+    (
+        2,
+        "CREATE TABLE IF NOT EXISTS kafka_offsets (
+             grp text NOT NULL, topic text NOT NULL, part integer NOT NULL,
+             next_offset bigint NOT NULL, PRIMARY KEY (grp, topic, part));",
+    ),
+];
 
 /// Bring the database to the newest schema; returns the version it is at.
 pub(super) fn migrate(pool: &Pool, client: &mut Client) -> Result<i32, StoreError> {
