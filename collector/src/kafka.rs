@@ -110,7 +110,6 @@ pub fn spawn(
     let store = Arc::new(
         PgStore::open(&config.store_url, config.limits.clone()).map_err(|e| e.to_string())?,
     );
-    store.prepare_consumer().map_err(|e| e.to_string())?;
     let mut client = ClientConfig::new();
     for (k, v) in config.options.properties()? {
         client.set(k, v);
@@ -215,6 +214,7 @@ fn apply_until_done(
                 return apply_until_done(store, None, pos, state, stop);
             }
             Err(e) => {
+                state.metrics.kafka_store_retries.inc();
                 tracing::warn!(
                     "Kafka: applying {}/{}@{}: {e}; retrying",
                     pos.topic,

@@ -52,6 +52,9 @@ pub struct CollectorMetrics {
     pub sessions: Gauge,
     /// Sessions ended early because `max_sessions` was reached.
     pub sessions_evicted: Counter,
+    /// Kafka messages whose apply to the store failed (PostgreSQL down or restarting) and was
+    /// retried; the partition waits meanwhile.
+    pub kafka_store_retries: Counter,
 }
 
 impl Default for CollectorMetrics {
@@ -86,6 +89,7 @@ impl CollectorMetrics {
             reviews_refused: Family::default(),
             sessions: Gauge::default(),
             sessions_evicted: Counter::default(),
+            kafka_store_retries: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("batches", "Batches received, by result", m.batches.clone());
@@ -182,6 +186,11 @@ impl CollectorMetrics {
             "ui_sessions_evicted",
             "Dashboard sessions ended early because the session cap was reached",
             m.sessions_evicted.clone(),
+        );
+        registry.register(
+            "kafka_store_retries",
+            "Kafka messages retried because applying them to the store failed",
+            m.kafka_store_retries.clone(),
         );
         CollectorMetrics { registry, ..m }
     }

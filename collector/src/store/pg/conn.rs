@@ -1,7 +1,9 @@
 //! Connections to PostgreSQL: a small pool of idle clients, each with its prepared statements,
 //! and errors that name the database (its URL without the password) and what was being done.
 
+use super::tls::{self, Mode};
 use crate::store::StoreError;
+use postgres::config::SslMode;
 use postgres::{Client, Config, NoTls, Statement};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -12,6 +14,9 @@ use std::time::Duration;
 const MAX_IDLE: usize = 8;
 /// How long to wait for the server to answer a connection attempt.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an idle connection may take to prove it is alive before a call that must not fail
+/// halfway uses it.
+const IDLE_CHECK: Duration = Duration::from_secs(2);
 
 /// One client and the statements prepared on it.
 pub(super) struct Conn {
@@ -23,6 +28,8 @@ pub(super) struct Pool {
     config: Config,
     /// The URL as given, without its password: for errors and logs.
     url: String,
+    /// TLS to the server (`sslmode=verify-ca|verify-full`), else plain TCP.
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     idle: Mutex<Vec<Conn>>,
 }
 
@@ -62,7 +69,18 @@ fn redact_password_setting(s: &str) -> String {
 impl Pool {
     pub fn new(url: &str) -> Result<Pool, StoreError> {
         let shown = redact(url);
-        let mut config: Config = url.parse().map_err(|e| StoreError::Postgres {
+        let settings_err = |message: String| StoreError::PostgresSettings {
+            url: shown.clone(),
+            message,
+        };
+        let settings = tls::settings(url).map_err(settings_err)?;
+        let tls = match settings.mode {
+            Mode::Plain => None,
+            _ => Some(tokio_postgres_rustls::MakeRustlsConnect::new(
+                tls::client_config(&settings).map_err(settings_err)?,
+            )),
+        };
+        let mut config: Config = settings.rest.parse().map_err(|e| StoreError::Postgres {
             url: shown.clone(),
             what: "parse the connection URL".into(),
             error: e,
@@ -73,9 +91,14 @@ impl Pool {
         if config.get_application_name().is_none() {
             config.application_name("shadowtap collector");
         }
+        if tls.is_some() {
+            // Never fall back to plaintext once TLS is asked for.
+            config.ssl_mode(SslMode::Require);
+        }
         Ok(Pool {
             config,
             url: shown,
+            tls,
             idle: Mutex::new(Vec::new()),
         })
     }
@@ -93,37 +116,53 @@ impl Pool {
     }
 
     pub fn connect(&self) -> Result<Client, StoreError> {
-        self.config
-            .connect(NoTls)
-            .map_err(|e| self.err("connect", e))
+        match &self.tls {
+            Some(tls) => self.config.connect(tls.clone()),
+            None => self.config.connect(NoTls),
+        }
+        .map_err(|e| self.err("connect", e))
     }
 
-    /// Run `f` on an idle connection (or a new one). A connection that saw an error is
-    /// dropped, not reused: its session state (an aborted transaction, statements prepared in
-    /// it) is not worth reasoning about.
+    /// Run `f` on an idle connection (or a new one), for calls not safe to repeat: an idle
+    /// connection is first checked to be alive (one empty query), since a restarted server
+    /// leaves every idle connection dead and `f` must not fail on one halfway. A connection
+    /// that saw an error is dropped, not reused: its session state (an aborted transaction,
+    /// statements prepared in it) is not worth reasoning about.
     pub fn with<T>(
         &self,
         f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.with_conn(f).0
+        self.with_conn(f, true).0
     }
 
-    /// [`Pool::with`], and whether the connection was lost: closed, or closed by the server
-    /// (shutdown, restart: SQLSTATE class 57P), or failing below SQL (I/O).
+    /// Run `f` on a live connection, and say whether the connection was lost: closed, or
+    /// closed by the server (shutdown, restart: SQLSTATE class 57P), or failing below SQL
+    /// (I/O). `check_idle`: make sure an idle connection is alive before using it.
     fn with_conn<T>(
         &self,
         f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
+        check_idle: bool,
     ) -> (Result<T, StoreError>, bool) {
-        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let mut conn = match idle {
-            Some(c) if !c.client.is_closed() => c,
-            _ => match self.connect() {
-                Ok(client) => Conn {
-                    client,
-                    stmts: HashMap::new(),
+        let mut conn = loop {
+            let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            match idle {
+                Some(c) if c.client.is_closed() => continue,
+                Some(mut c) => {
+                    if check_idle && c.client.is_valid(IDLE_CHECK).is_err() {
+                        continue;
+                    }
+                    break c;
+                }
+                None => match self.connect() {
+                    Ok(client) => {
+                        break Conn {
+                            client,
+                            stmts: HashMap::new(),
+                        }
+                    }
+                    Err(e) => return (Err(e), false),
                 },
-                Err(e) => return (Err(e), false),
-            },
+            }
         };
         let r = f(&mut conn);
         let lost = match &r {
@@ -154,7 +193,7 @@ impl Pool {
         &self,
         mut f: impl FnMut(&mut Conn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        match self.with_conn(&mut f) {
+        match self.with_conn(&mut f, false) {
             (Err(_), true) => {
                 // The others went with the same server.
                 self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
