@@ -81,6 +81,26 @@ impl Broker {
         broker
     }
 
+    /// Freeze the broker (SIGSTOP): it keeps its sockets and storage but answers nothing, as a
+    /// hung or partitioned broker does, until [`Broker::thaw`].
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Let a frozen broker run again (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .arg(sig)
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {sig} tansu");
+    }
+
     pub fn brokers(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
@@ -88,6 +108,11 @@ impl Broker {
 
 impl Drop for Broker {
     fn drop(&mut self) {
+        // A frozen broker must run again to die of SIGKILL's wait cleanly.
+        let _ = Command::new("kill")
+            .arg("-CONT")
+            .arg(self.child.id().to_string())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
