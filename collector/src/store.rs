@@ -213,6 +213,9 @@ pub enum StoreError {
         what: String,
         error: postgres::Error,
     },
+    /// A PostgreSQL store URL whose settings cannot be used as given (TLS modes, files).
+    #[error("PostgreSQL store at {url}: {message}")]
+    PostgresSettings { url: String, message: String },
     #[error(
         "no agent or import named {owner:?} contributed to this store (see `shadowtap store agents`)"
     )]

@@ -147,6 +147,70 @@ impl PgServer {
         self.run("pg_ctl", &["-D", &data, "-m", mode, "-w", "stop"]);
     }
 
+    /// Turn TLS on with `cert`/`key` (PEM) as the server's identity and `ca` as the roots it
+    /// checks client certificates against, replace `pg_hba.conf` by `hba` (its lines), and
+    /// restart. Create databases before: `createdb` here connects without a client certificate.
+    pub fn enable_tls(&self, cert: &Path, key: &Path, ca: &Path, hba: &[&str]) {
+        let data = self.dir.path().join("data");
+        for (from, name) in [(cert, "server.crt"), (key, "server.key"), (ca, "root.crt")] {
+            std::fs::copy(from, data.join(name)).expect("copy a TLS file into the cluster");
+        }
+        let mut conf = std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))
+            .expect("open postgresql.conf");
+        std::io::Write::write_all(
+            &mut conf,
+            b"ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\nssl_ca_file = 'root.crt'\n",
+        )
+        .expect("write postgresql.conf");
+        std::fs::write(data.join("pg_hba.conf"), hba.join("\n") + "\n").expect("write pg_hba.conf");
+        if is_root() {
+            let st = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&data)
+                .status()
+                .expect("run chown");
+            assert!(st.success(), "chown the TLS files to postgres");
+        }
+        let st = Command::new("chmod")
+            .arg("600")
+            .arg(data.join("server.key"))
+            .status()
+            .expect("run chmod");
+        assert!(st.success(), "chmod the server key");
+        self.down(true);
+        self.up();
+    }
+
+    /// Run `query` through the server's Unix socket (no TLS, no password: `local` lines of
+    /// pg_hba.conf); its rows, one per line, fields separated by `|`.
+    pub fn sql(&self, query: &str) -> String {
+        let port = self.port.to_string();
+        let socket = self.path().display().to_string();
+        let out = self
+            .tool("psql")
+            .args([
+                "-h",
+                &socket,
+                "-p",
+                &port,
+                "-U",
+                "shadowtap",
+                "-d",
+                "postgres",
+            ])
+            .args(["-At", "-c", query])
+            .output()
+            .expect("run psql");
+        assert!(
+            out.status.success(),
+            "psql {query}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Create database `name`; its URL.
     pub fn database(&self, name: &str) -> String {
         let port = self.port.to_string();

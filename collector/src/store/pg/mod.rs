@@ -7,14 +7,14 @@
 //! returns before the agent is acknowledged (`synchronous_commit` as the server sets it: keep
 //! it `on`).
 //!
-//! Not here: TLS to the server (connections are plain; run the collector beside PostgreSQL or
-//! over a tunnel until it is added).
+//! TLS to the server is configured by libpq's settings in the URL (`tls.rs`).
 
 mod conn;
 mod offsets;
 mod reviews;
 mod schema;
 mod tables;
+mod tls;
 
 use super::merge::{self, Delta, META_DROPPED, META_ENDPOINTS};
 use super::{dec, jsonl, AgentState, ExportRecord, ImportOutcome, Store, StoreError, StoreLimits};
