@@ -6,6 +6,12 @@
 //! Batches are the demo capture aggregated per 1 s window (about 430 batches of ~4.5
 //! observations) and the whole capture as one batch (1,940 observations), the two ends of the
 //! window-length trade-off. Observations/s = batches/s x observations per batch (printed).
+//!
+//! (c) The same window batches merged into PostgreSQL (a real PostgreSQL 15 started for the
+//! bench, as the tests start one), by one collector's store and by two stores on one database
+//! writing at once from two threads, as two collectors of a fleet do: every write holds the
+//! database's advisory write lock, so the second collector buys availability, not merges/s.
+//! Skipped, with a message, where PostgreSQL 15 is not installed.
 
 use agent::analysis::AnalysisSink;
 use agent::pipeline::{Pipeline, PipelineConfig};
@@ -229,5 +235,69 @@ fn open_full_store(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, ingest, open_full_store);
+#[path = "../collector/tests/pg_support/mod.rs"]
+mod pg_support;
+
+fn postgres_apply(c: &mut Criterion) {
+    use collector::store::pg::PgStore;
+    if !std::path::Path::new("/usr/lib/postgresql/15/bin/initdb").exists()
+        && std::env::var_os("SHADOWTAP_PG_BIN").is_none()
+    {
+        eprintln!(
+            "postgres bench skipped: PostgreSQL 15 is not installed (apt-get install postgresql)"
+        );
+        return;
+    }
+    let (small, _) = windows();
+    let per_batch = small.iter().map(|i| i.exchanges()).sum::<u64>() as f64 / small.len() as f64;
+    eprintln!("postgres bench: window batches of {per_batch:.1} observations each");
+    let pg = pg_support::PgServer::start();
+    let url = pg.database("bench");
+    let open = || PgStore::open(&url, StoreLimits::default()).expect("open the PostgreSQL store");
+    let mut group = c.benchmark_group("postgres");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(10));
+    // One iteration = one batch per collector: elements/s is batches/s.
+    group.throughput(Throughput::Elements(1));
+    let one = open();
+    let seq = AtomicU64::new(0);
+    let mut i = 0usize;
+    group.bench_function("apply_window_batch_one_collector", |b| {
+        b.iter_batched(
+            || {
+                i = (i + 1) % small.len();
+                let n = seq.fetch_add(1, Ordering::Relaxed);
+                Batch::new("bench-1", 1, n, &small[i], Default::default())
+            },
+            |batch| one.apply(&batch).expect("apply"),
+            BatchSize::SmallInput,
+        )
+    });
+    let two = [open(), open()];
+    let seqs = [AtomicU64::new(0), AtomicU64::new(0)];
+    group.throughput(Throughput::Elements(2));
+    group.bench_function("apply_window_batches_two_collectors", |b| {
+        b.iter_custom(|iters| {
+            let start = std::time::Instant::now();
+            std::thread::scope(|scope| {
+                for (k, store) in two.iter().enumerate() {
+                    let (small, seq) = (&small, &seqs[k]);
+                    scope.spawn(move || {
+                        for j in 0..iters {
+                            let n = seq.fetch_add(1, Ordering::Relaxed);
+                            let inv = &small[(j as usize + k) % small.len()];
+                            let batch =
+                                Batch::new(&format!("bench-2{k}"), 1, n, inv, Default::default());
+                            store.apply(&batch).expect("apply");
+                        }
+                    });
+                }
+            });
+            start.elapsed()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, ingest, open_full_store, postgres_apply);
 criterion_main!(benches);
