@@ -138,3 +138,57 @@ fn agents_fail_over_between_collectors_sharing_one_database() {
     // Exactly the scan's numbers: every batch applied once, none lost, none twice.
     assert_matches_scan(&report_json(&two, &pki_dir), &scan);
 }
+
+/// `GET /v1/catalogues` of collector `c`, parsed.
+fn catalogues(c: &Collector, pki: &std::path::Path) -> serde_json::Value {
+    let r = api_get(c.addr, pki, "/v1/catalogues");
+    assert_eq!(r.status, 200, "{}", r.error_text());
+    serde_json::from_slice(&r.body).expect("catalogues JSON")
+}
+
+#[test]
+fn collectors_sharing_one_database_see_whether_they_serve_the_same_catalogue() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pg = PgServer::start();
+    let url = pg.database("catalogues");
+    let pki_dir = dir.path().join("pki");
+    pki(&pki_dir, &[]);
+    let one = collector_on(&pki_dir, &url);
+    let two = collector_on(&pki_dir, &url);
+    let doc = catalogues(&two, &pki_dir);
+    let names: Vec<&String> = doc["collectors"].as_object().expect("map").keys().collect();
+    assert_eq!(names.len(), 2, "{doc}");
+    assert!(
+        doc["this"]
+            .as_str()
+            .is_some_and(|t| t.ends_with(&format!(":{}", two.addr.port()))),
+        "{doc}"
+    );
+    assert_eq!(doc["agree"], true, "the same specs: {doc}");
+    let digests: Vec<&serde_json::Value> = doc["collectors"]
+        .as_object()
+        .expect("map")
+        .values()
+        .map(|s| &s["digest"])
+        .collect();
+    assert_eq!(digests[0], digests[1]);
+    assert!(
+        doc["collectors"][doc["this"].as_str().expect("this")]["operations"].as_u64() > Some(0)
+    );
+    // A third collector with other specs: every collector now sees the disagreement.
+    let store = [OsStr::new("--store"), OsStr::new(url.as_str())];
+    let other = repo().join("fixtures/catalogue/petstore-v2.json");
+    let three = Collector::start_on(&pki_dir, &store, "127.0.0.1:0", &other, &[]);
+    let doc = catalogues(&three, &pki_dir);
+    assert_eq!(doc["agree"], false, "{doc}");
+    assert_eq!(doc["collectors"].as_object().map(|m| m.len()), Some(3));
+    assert_eq!(catalogues(&one, &pki_dir)["agree"], false);
+    assert_eq!(
+        metric(
+            three.addr,
+            &pki_dir,
+            "shadowtap_collector_catalogue_peers_disagreeing "
+        ),
+        2
+    );
+}

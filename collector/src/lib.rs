@@ -5,6 +5,7 @@
 
 pub mod admission;
 pub mod catalogue_files;
+pub mod catalogue_stamp;
 pub mod config;
 pub mod handshake_log;
 pub mod kafka;

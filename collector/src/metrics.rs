@@ -55,6 +55,8 @@ pub struct CollectorMetrics {
     /// Kafka messages whose apply to the store failed (PostgreSQL down or restarting) and was
     /// retried; the partition waits meanwhile.
     pub kafka_store_retries: Counter,
+    /// Other collectors on this store serving a different catalogue, as last seen.
+    pub catalogue_peers_disagreeing: Gauge,
 }
 
 impl Default for CollectorMetrics {
@@ -90,6 +92,7 @@ impl CollectorMetrics {
             sessions: Gauge::default(),
             sessions_evicted: Counter::default(),
             kafka_store_retries: Counter::default(),
+            catalogue_peers_disagreeing: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register("batches", "Batches received, by result", m.batches.clone());
@@ -191,6 +194,11 @@ impl CollectorMetrics {
             "kafka_store_retries",
             "Kafka messages retried because applying them to the store failed",
             m.kafka_store_retries.clone(),
+        );
+        registry.register(
+            "catalogue_peers_disagreeing",
+            "Other collectors on this store serving a different catalogue",
+            m.catalogue_peers_disagreeing.clone(),
         );
         CollectorMetrics { registry, ..m }
     }

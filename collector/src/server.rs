@@ -23,6 +23,7 @@
 
 use crate::admission::Admission;
 use crate::catalogue_files::{CatalogueOptions, CatalogueReloader};
+use crate::catalogue_stamp::{disagreeing, CatalogueStamp};
 use crate::config::CollectorSettings;
 use crate::handshake_log;
 use crate::store::pg::PgStore;
@@ -164,6 +165,11 @@ pub async fn start(
     })
     .await;
     state.metrics.catalogue_loaded(reloader.status(), 0, false);
+    let _ = state
+        .name
+        .set(crate::catalogue_stamp::collector_name(addr.port()));
+    let (st, failed) = (Arc::clone(&state), reloader.status().failed.len());
+    let _ = tokio::task::spawn_blocking(move || record_catalogue(&st, failed)).await;
     let (stop, stop_rx) = watch::channel(false);
     tokio::spawn(watch_catalogue(
         Arc::clone(&state),
@@ -227,12 +233,73 @@ async fn watch_catalogue(
                     drop(g);
                     st.bump_generation();
                     tracing::info!("catalogue reloaded");
+                    record_catalogue(&st, reloader.status().failed.len());
                     let _ = st.analysis();
                 }
                 Err(e) => tracing::warn!("catalogue reload failed, keeping the old one: {e}"),
             }
         })
         .await;
+    }
+}
+
+/// Record the catalogue in force under this collector's name in the store, and say so when a
+/// collector sharing the store serves another one (their findings would differ). Blocking.
+fn record_catalogue(st: &AppState, failed_files: usize) {
+    let Some(name) = st.name.get() else {
+        return;
+    };
+    let stamp = CatalogueStamp::of(&st.catalogue(), failed_files, crate::review::now_secs());
+    if let Err(e) = st.store.record_catalogue(name, &stamp) {
+        tracing::warn!("recording this collector's catalogue in the store: {e}");
+        return;
+    }
+    match st.store.catalogues() {
+        Ok(all) => {
+            let off = disagreeing(name, &all);
+            st.metrics.catalogue_peers_disagreeing.set(off.len() as i64);
+            if !off.is_empty() {
+                let peers: Vec<&str> = off.iter().map(|(n, _)| *n).collect();
+                tracing::warn!(
+                    "collectors on this store serve another catalogue than this one ({}): \
+                     their findings differ from this collector's; give them the same specs",
+                    peers.join(", ")
+                );
+            }
+        }
+        Err(e) => tracing::warn!("reading the catalogues of the store's collectors: {e}"),
+    }
+}
+
+/// What `GET /v1/catalogues` answers.
+#[derive(serde::Serialize)]
+struct CataloguesDoc {
+    /// This collector's name.
+    this: String,
+    /// Whether every collector recorded serves this collector's catalogue.
+    agree: bool,
+    collectors: std::collections::BTreeMap<String, CatalogueStamp>,
+}
+
+async fn catalogues(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&st, &headers) {
+        return r;
+    }
+    let state = Arc::clone(&st);
+    let read = blocking(move || {
+        let collectors = state.store.catalogues()?;
+        let this = state.name.get().cloned().unwrap_or_default();
+        let off = disagreeing(&this, &collectors).len();
+        state.metrics.catalogue_peers_disagreeing.set(off as i64);
+        Ok(CataloguesDoc {
+            this,
+            agree: off == 0,
+            collectors,
+        })
+    });
+    match read.await {
+        Ok(doc) => Json(doc).into_response(),
+        Err(r) => r,
     }
 }
 
@@ -319,6 +386,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(analyzer::wire::INGEST_PATH, post(ingest))
         .route("/v1/inventory", get(inventory))
         .route("/v1/agents", get(agents))
+        .route("/v1/catalogues", get(catalogues))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(crate::report_api::routes())

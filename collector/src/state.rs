@@ -47,6 +47,9 @@ pub struct AppState {
     analysis: Mutex<Option<Arc<FleetAnalysis>>>,
     /// Refused handshakes logged lately (once per peer and reason a minute).
     handshakes: HandshakeLog,
+    /// This collector's name among collectors sharing its store (host and port), set once
+    /// it listens; its catalogue stamp is recorded under it.
+    pub(crate) name: std::sync::OnceLock<String>,
 }
 
 /// What the collector derives from its store against the catalogue in force, the same step
@@ -98,6 +101,7 @@ impl AppState {
             generation: AtomicU64::new(0),
             analysis: Mutex::new(None),
             handshakes: HandshakeLog::default(),
+            name: std::sync::OnceLock::new(),
         })
     }
 

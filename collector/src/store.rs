@@ -21,6 +21,7 @@
 //!
 //! Not here: findings (computed from the inventory against the catalogue by the server).
 
+use crate::catalogue_stamp::CatalogueStamp;
 use crate::review::{EventAction, ReviewEvent, ReviewRecord};
 use analyzer::inventory::{EndpointRecord, Inventory, InventoryLimits};
 use analyzer::observation::EndpointKey;
@@ -260,6 +261,15 @@ pub trait Store: Send + Sync {
     /// `None` for a store only this process writes (its own applied batches say it all).
     fn revision(&self) -> Result<Option<u64>, StoreError> {
         Ok(None)
+    }
+    /// Record the catalogue collector `name` serves (see [`crate::catalogue_stamp`]). A store
+    /// only one collector uses keeps nothing.
+    fn record_catalogue(&self, _name: &str, _stamp: &CatalogueStamp) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// The catalogue each collector using this store last recorded, by collector name.
+    fn catalogues(&self) -> Result<BTreeMap<String, CatalogueStamp>, StoreError> {
+        Ok(BTreeMap::new())
     }
 }
 

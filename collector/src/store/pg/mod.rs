@@ -9,6 +9,7 @@
 //!
 //! TLS to the server is configured by libpq's settings in the URL (`tls.rs`).
 
+mod catalogues;
 mod conn;
 mod offsets;
 mod reviews;
@@ -18,6 +19,7 @@ mod tls;
 
 use super::merge::{self, Delta, META_DROPPED, META_ENDPOINTS};
 use super::{dec, jsonl, AgentState, ExportRecord, ImportOutcome, Store, StoreError, StoreLimits};
+use crate::catalogue_stamp::CatalogueStamp;
 use crate::review::{ReviewEvent, ReviewRecord};
 use analyzer::inventory::Inventory;
 use analyzer::tls::TlsInventory;
@@ -355,6 +357,14 @@ impl Store for PgStore {
 
     fn revision(&self) -> Result<Option<u64>, StoreError> {
         self.read(|t| number(t, REVISION)).map(Some)
+    }
+
+    fn record_catalogue(&self, name: &str, stamp: &CatalogueStamp) -> Result<(), StoreError> {
+        catalogues::record(self, name, stamp)
+    }
+
+    fn catalogues(&self) -> Result<BTreeMap<String, CatalogueStamp>, StoreError> {
+        catalogues::read(self)
     }
 
     fn expire_reviews(&self, now: u64) -> Result<usize, StoreError> {

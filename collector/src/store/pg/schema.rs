@@ -38,6 +38,11 @@ pub(super) const MIGRATIONS: &[(i32, &str)] = &[
              grp text NOT NULL, topic text NOT NULL, part integer NOT NULL,
              next_offset bigint NOT NULL, PRIMARY KEY (grp, topic, part));",
     ),
+    // The catalogue each collector serves (`catalogue_stamp.rs`).
+    (
+        3,
+        "CREATE TABLE collector_catalogues (name text PRIMARY KEY, stamp jsonb NOT NULL);",
+    ),
 ];
 
 /// Bring the database to the newest schema; returns the version it is at.
