@@ -50,6 +50,11 @@ pub(crate) trait MergeTables {
     /// A meta number, 0 when absent.
     fn number(&mut self, name: &str) -> Result<u64, Self::Error>;
     fn set_number(&mut self, name: &str, value: u64) -> Result<(), Self::Error>;
+    /// The numbers about to be read, in one go where the backend gains from it (a database
+    /// round trip each otherwise).
+    fn prefetch_numbers(&mut self, _names: &[String]) -> Result<(), Self::Error> {
+        Ok(())
+    }
     /// The inventory shell (the timeline), as JSON.
     fn shell(&mut self) -> Result<Option<Self::Bytes>, Self::Error>;
     fn set_shell(&mut self, value: &[u8]) -> Result<(), Self::Error>;
@@ -161,6 +166,25 @@ pub(crate) fn merge<T: MergeTables>(
             u64::MAX
         },
     );
+    let mut names: Vec<String> = [
+        META_ENDPOINTS,
+        META_HOSTS,
+        META_DROPPED,
+        META_TLS_HOSTS,
+        META_TLS_WITHOUT_SNI,
+        META_TLS_DROPPED,
+    ]
+    .iter()
+    .map(|n| n.to_string())
+    .collect();
+    names.push(format!("{COUNTER_PREFIX}{HOSTS_SHED}"));
+    names.extend(
+        d.counters
+            .into_iter()
+            .flatten()
+            .map(|(name, _)| format!("{COUNTER_PREFIX}{name}")),
+    );
+    t.prefetch_numbers(&names)?;
     if let Some((id, update)) = agent {
         let old = match t.get(Table::Agents, id.as_bytes())? {
             Some(b) => Some(dec::<AgentState>("agent", b.as_ref()).map_err(T::abort)?),

@@ -88,11 +88,7 @@ impl PgStore {
         let pool = &self.pool;
         pool.with_retry(|c: &mut Conn| {
             let mut tx = Self::begin(pool, &mut c.client, true)?;
-            let mut t = PgTx {
-                tx: &mut tx,
-                stmts: &mut c.stmts,
-                pool,
-            };
+            let mut t = PgTx::new(&mut tx, &mut c.stmts, pool);
             let v = f(&mut t)?;
             tx.commit().map_err(|e| pool.err("end a read", e))?;
             Ok(v)
@@ -111,13 +107,10 @@ impl PgStore {
             let mut tx = Self::begin(pool, &mut c.client, false)?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
                 .map_err(|e| pool.err("take the store's write lock", e))?;
-            let mut t = PgTx {
-                tx: &mut tx,
-                stmts: &mut c.stmts,
-                pool,
-            };
+            let mut t = PgTx::new(&mut tx, &mut c.stmts, pool);
             let (v, commit) = f(&mut t)?;
             if commit {
+                t.flush_numbers()?;
                 tx.commit().map_err(|e| pool.err("commit", e))?;
             } else {
                 tx.rollback().map_err(|e| pool.err("roll back", e))?;

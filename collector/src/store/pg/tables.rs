@@ -1,6 +1,11 @@
 //! One PostgreSQL transaction as [`MergeTables`]: each get and put is one prepared statement
 //! (an upsert for puts). The transaction holds the store's write lock (see `super::WRITE_LOCK`),
 //! so a read-merge-write of a record cannot interleave with another collector's.
+//!
+//! Meta numbers (counts, and the dozens of pipeline counters a batch carries) are read in one
+//! statement ([`MergeTables::prefetch_numbers`]), kept in the transaction, and written back in
+//! one statement before commit ([`PgTx::flush_numbers`]): two round trips a batch instead of
+//! two a counter.
 
 use super::conn::{jsonb_safe, text_safe, Pool};
 use crate::store::merge::{self, MergeTables, Table, AGED_OUT, COUNTER_PREFIX, META_ENDPOINTS};
@@ -8,12 +13,16 @@ use crate::store::{dec, StoreError, StoreLimits};
 use analyzer::time::Timestamp;
 use postgres::types::ToSql;
 use postgres::{Row, Statement, Transaction};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 pub(super) struct PgTx<'a, 'c> {
     pub tx: &'a mut Transaction<'c>,
     pub stmts: &'a mut HashMap<&'static str, Statement>,
     pub pool: &'a Pool,
+    /// Meta numbers read or set in this transaction (absent rows as 0).
+    numbers: HashMap<String, u64>,
+    /// Names in `numbers` set but not yet written.
+    dirty: BTreeSet<String>,
 }
 
 fn get_sql(table: Table) -> &'static str {
@@ -56,7 +65,9 @@ pub(super) fn table_name(table: Table) -> &'static str {
 }
 
 const GET_NUMBER: &str = "SELECT value FROM numbers WHERE name = $1";
-const SET_NUMBER: &str = "INSERT INTO numbers (name, value) VALUES ($1, $2)
+const GET_NUMBERS: &str = "SELECT name, value FROM numbers WHERE name = ANY($1)";
+const SET_NUMBERS: &str = "INSERT INTO numbers (name, value)
+     SELECT * FROM unnest($1::text[], $2::bigint[])
      ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value";
 const SHELL: &str = "inventory_shell";
 const GET_DOC: &str = "SELECT value::text FROM documents WHERE name = $1";
@@ -80,7 +91,35 @@ fn key_text<'k>(table: Table, key: &'k [u8]) -> Result<std::borrow::Cow<'k, str>
     Ok(text_safe(s))
 }
 
-impl PgTx<'_, '_> {
+impl<'a, 'c> PgTx<'a, 'c> {
+    pub fn new(
+        tx: &'a mut Transaction<'c>,
+        stmts: &'a mut HashMap<&'static str, Statement>,
+        pool: &'a Pool,
+    ) -> Self {
+        PgTx {
+            tx,
+            stmts,
+            pool,
+            numbers: HashMap::new(),
+            dirty: BTreeSet::new(),
+        }
+    }
+
+    /// Write the numbers set in this transaction, in one statement. Before commit.
+    pub fn flush_numbers(&mut self) -> Result<(), StoreError> {
+        if self.dirty.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<String> = std::mem::take(&mut self.dirty).into_iter().collect();
+        let values: Vec<i64> = names
+            .iter()
+            .map(|n| to_db(self.numbers.get(n).copied().unwrap_or(0)))
+            .collect();
+        self.execute(SET_NUMBERS, &[&names, &values], "write table numbers")?;
+        Ok(())
+    }
+
     fn stmt(&mut self, sql: &'static str, what: &str) -> Result<Statement, StoreError> {
         if let Some(s) = self.stmts.get(sql) {
             return Ok(s.clone());
@@ -183,13 +222,37 @@ impl MergeTables for PgTx<'_, '_> {
         Ok(())
     }
 
+    fn prefetch_numbers(&mut self, names: &[String]) -> Result<(), StoreError> {
+        let missing: Vec<&str> = names
+            .iter()
+            .map(String::as_str)
+            .filter(|n| !self.numbers.contains_key(*n))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        for row in self.query(GET_NUMBERS, &[&missing], "read table numbers")? {
+            self.numbers.insert(row.get(0), from_db(row.get(1)));
+        }
+        for n in missing {
+            self.numbers.entry(n.to_string()).or_insert(0);
+        }
+        Ok(())
+    }
+
     fn number(&mut self, name: &str) -> Result<u64, StoreError> {
+        if let Some(v) = self.numbers.get(name) {
+            return Ok(*v);
+        }
         let rows = self.query(GET_NUMBER, &[&name], "read table numbers")?;
-        Ok(rows.first().map_or(0, |r| from_db(r.get(0))))
+        let v = rows.first().map_or(0, |r| from_db(r.get(0)));
+        self.numbers.insert(name.to_string(), v);
+        Ok(v)
     }
 
     fn set_number(&mut self, name: &str, value: u64) -> Result<(), StoreError> {
-        self.execute(SET_NUMBER, &[&name, &to_db(value)], "write table numbers")?;
+        self.numbers.insert(name.to_string(), value);
+        self.dirty.insert(name.to_string());
         Ok(())
     }
 
