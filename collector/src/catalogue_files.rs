@@ -3,7 +3,7 @@
 //! The I/O half of the catalogue: find spec files (`*.yaml`, `*.yml`, `*.json`) under the given
 //! files and folders, read them, and hand the text to the pure parser, including the files their
 //! relative `$ref`s name. gRPC declarations (`*.proto` sources, FileDescriptorSets as
-//! `*.pb`, `*.desc`, `*.binpb`, `*.protoset`) are read as bytes and handed to
+//! `*.pb`, `*.desc`, `*.binpb`, `*.protoset`, reflection dumps `*.reflection.json`) are read as bytes and handed to
 //! [`Catalogue::add_grpc_file`]; they have no `$ref`s and are not kept for `last_good`. WSDL files
 //! (`*.wsdl`) go to [`Catalogue::add_wsdl`], their imports read like `$ref`s (inside the roots,
 //! within the set total); they are not kept for `last_good` either. One bad file does not stop the others: it is recorded in
@@ -857,6 +857,52 @@ mod tests {
             .problems
             .iter()
             .all(|p| p.source.ends_with("bad-refs.yaml")));
+    }
+
+    /// The SOAP fixture's catalogue: the WSDL loads with the schema it imports (inside the
+    /// folder); a copy importing a file outside the roots loads, with a problem saying so.
+    #[test]
+    fn wsdl_files_load_with_their_imports_inside_the_roots_only() {
+        let soap = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/soap/catalog");
+        let loaded = load(std::slice::from_ref(&soap));
+        assert_eq!(loaded.files_loaded, 1, "{:?}", loaded.errors);
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        assert!(
+            loaded.catalogue.problems.is_empty(),
+            "{:?}",
+            loaded.catalogue.problems
+        );
+        assert_eq!(loaded.catalogue.soap.len(), 1);
+        assert_eq!(
+            loaded.catalogue.soap[0]
+                .port
+                .iso20022
+                .iter()
+                .collect::<Vec<_>>(),
+            ["pain.001.001.03"]
+        );
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tmp.path().join("cat");
+        fs::create_dir(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let text = fs::read_to_string(soap.join("corebank.wsdl")).unwrap_or_else(|e| panic!("{e}"));
+        write(&tmp.path().join("secret.xsd"), "<x/>");
+        write(
+            &dir.join("escape.wsdl"),
+            &text.replace("xsd/pain.001.001.03.xsd", "../secret.xsd"),
+        );
+        let loaded = load(&[dir]);
+        assert_eq!(loaded.files_loaded, 1);
+        let problems: Vec<&str> = loaded
+            .catalogue
+            .problems
+            .iter()
+            .map(|p| p.message.as_str())
+            .collect();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("outside the catalogue roots"),
+            "{problems:?}"
+        );
     }
 
     const SPEC_A: &str = "openapi: 3.0.0\ninfo: {title: A, version: '1'}\nservers: [{url: 'https://a.example'}]\npaths: {/a: {get: {responses: {'200': {description: ok}}}}}\n";
