@@ -295,3 +295,17 @@ fn partial_proto_catalogue_gives_grpc_findings() {
         "{drift:#}"
     );
 }
+
+/// A server reflection dump (grpcio-reflection, see make_reflection.sh) as the catalogue
+/// declares every method, as the descriptor set does: nothing is shadow or orphaned.
+#[test]
+fn reflection_dump_catalogue_declares_every_method() {
+    let (findings, report) = findings_with("catalog_reflection");
+    assert_eq!(findings, Vec::<String>::new());
+    let endpoints = report["endpoints"].as_array().expect("endpoints");
+    assert_eq!(endpoints.len(), 4);
+    assert!(
+        endpoints.iter().all(|e| e["declared"] == true),
+        "{endpoints:#?}"
+    );
+}

@@ -47,6 +47,12 @@ pub enum FindingKind {
     ConsentMissing,
     /// A consumer behaving unlike its own history (or new where that matters).
     ConsumerAnomaly,
+    /// A SOAP operation called on a WSDL-declared endpoint whose ports do not declare it.
+    ShadowSoapOperation,
+    /// A SOAP operation a WSDL declares and no traffic called.
+    OrphanedSoapOperation,
+    /// An ISO 20022 message type on an endpoint whose declaration names other ones.
+    UndeclaredIso20022Message,
 }
 
 impl FindingKind {
@@ -70,6 +76,9 @@ impl FindingKind {
             FindingKind::ConsentMisuse => "consent_misuse",
             FindingKind::ConsentMissing => "consent_missing",
             FindingKind::ConsumerAnomaly => "consumer_anomaly",
+            FindingKind::ShadowSoapOperation => "shadow_soap_operation",
+            FindingKind::OrphanedSoapOperation => "orphaned_soap_operation",
+            FindingKind::UndeclaredIso20022Message => "undeclared_iso20022_message",
         }
     }
 
@@ -101,11 +110,19 @@ impl FindingKind {
         FindingKind::ConsumerAnomaly,
     ];
 
+    /// The kinds of SOAP operations and ISO 20022 messages against a WSDL (`diff::soap`).
+    pub const SOAP: [FindingKind; 3] = [
+        FindingKind::ShadowSoapOperation,
+        FindingKind::OrphanedSoapOperation,
+        FindingKind::UndeclaredIso20022Message,
+    ];
+
     /// Every kind of the vocabulary.
     pub fn every() -> impl Iterator<Item = FindingKind> {
         FindingKind::ALL
             .into_iter()
             .chain(FindingKind::OPEN_BANKING)
+            .chain(FindingKind::SOAP)
     }
 }
 
@@ -276,6 +293,10 @@ pub struct Evidence {
     pub baseline: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub observed: BTreeMap<String, String>,
+    /// What the declaration names where the finding is about something it does not: the SOAP
+    /// operations of a WSDL endpoint, the ISO 20022 message types of an endpoint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub declared: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

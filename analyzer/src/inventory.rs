@@ -96,6 +96,10 @@ pub struct EndpointRecord {
     /// content type): present only on gRPC endpoints, the protocol marker the outputs read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grpc: Option<Box<crate::grpc::GrpcRecord>>,
+    /// SOAP calls of the endpoint by operation (see `analyzer::soap`): present only on
+    /// endpoints that carried SOAP, the protocol marker the outputs read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soap: Option<Box<crate::soap::SoapRecord>>,
 }
 
 /// Body accounting of one side (request or response) of an endpoint.
@@ -194,6 +198,7 @@ impl EndpointRecord {
             messages: BTreeMap::new(),
             soap_actions: BTreeMap::new(),
             grpc: None,
+            soap: None,
         }
     }
 
@@ -323,6 +328,9 @@ impl EndpointRecord {
         }
         if let Some(theirs) = &other.grpc {
             self.grpc.get_or_insert_default().merge(theirs);
+        }
+        if let Some(theirs) = &other.soap {
+            self.soap.get_or_insert_default().merge(theirs);
         }
         // Bounded by the template's parameter count, itself bounded by `MAX_SEGMENTS`.
         for (name, stat) in &other.template_params {

@@ -26,6 +26,7 @@ pub mod observation;
 pub mod observe;
 pub mod openbanking;
 pub mod report;
+pub mod soap;
 pub mod template;
 pub mod time;
 pub mod tls;

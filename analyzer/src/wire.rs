@@ -441,6 +441,14 @@ impl Batch {
                 ("anomalies per endpoint", r.anomalies.len()),
                 ("message kinds per endpoint", r.messages.len()),
                 ("SOAP actions per endpoint", r.soap_actions.len()),
+                (
+                    "SOAP operations per endpoint",
+                    r.soap.as_ref().map_or(0, |s| s.operations.len()),
+                ),
+                (
+                    "SOAP versions per endpoint",
+                    r.soap.as_ref().map_or(0, |s| s.versions.len()),
+                ),
             ] {
                 over(what, n, names)?;
             }
@@ -459,6 +467,11 @@ impl Batch {
                 .chain(r.anomalies.keys())
                 .chain(r.messages.keys())
                 .chain(r.soap_actions.keys())
+                .chain(
+                    r.soap
+                        .iter()
+                        .flat_map(|s| s.operations.keys().chain(s.versions.keys())),
+                )
                 .chain(r.data_classes.keys());
             for name in all_names {
                 over("name length", name.len(), len)?;
@@ -682,6 +695,38 @@ mod tests {
         let back = Batch::decode(&b.encode(), &WireLimits::default()).expect("decodes");
         assert_eq!(back, b);
         assert_eq!(back.to_inventory(InventoryLimits::default()), inv);
+    }
+
+    /// The SOAP record travels as an additive field: a batch without it (an older agent's)
+    /// still decodes, one with it round-trips, and its names are held to the limits.
+    #[test]
+    fn soap_records_travel_and_are_bounded() {
+        let mut inv = inventory();
+        let mut soap = crate::soap::SoapRecord::default();
+        soap.call(&crate::soap::SoapCall {
+            version: "1.1",
+            operation: Some("GetCustomer"),
+            fault: false,
+        });
+        if let Some(r) = inv.endpoints.values_mut().next() {
+            r.soap = Some(Box::new(soap));
+        }
+        let b = Batch::new("a", 0, 0, &inv, BTreeMap::new());
+        let text = String::from_utf8(b.encode()).expect("utf-8");
+        assert!(text.contains(r#""soap":{"versions":{"1.1":1}"#), "{text}");
+        let back = Batch::decode(text.as_bytes(), &WireLimits::default()).expect("decodes");
+        assert_eq!(back.to_inventory(InventoryLimits::default()), inv);
+        let old = Batch::new("a", 0, 0, &inventory(), BTreeMap::new()).encode();
+        assert!(!String::from_utf8_lossy(&old).contains("\"soap\""));
+        assert!(Batch::decode(&old, &WireLimits::default()).is_ok());
+        let long = text.replace("GetCustomer", &"x".repeat(5000));
+        assert!(matches!(
+            Batch::decode(long.as_bytes(), &WireLimits::default()),
+            Err(WireError::OverLimit {
+                what: "name length",
+                ..
+            })
+        ));
     }
 
     #[test]

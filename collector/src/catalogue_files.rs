@@ -3,8 +3,10 @@
 //! The I/O half of the catalogue: find spec files (`*.yaml`, `*.yml`, `*.json`) under the given
 //! files and folders, read them, and hand the text to the pure parser, including the files their
 //! relative `$ref`s name. gRPC declarations (`*.proto` sources, FileDescriptorSets as
-//! `*.pb`, `*.desc`, `*.binpb`, `*.protoset`) are read as bytes and handed to
-//! [`Catalogue::add_grpc_file`]; they have no `$ref`s and are not kept for `last_good`. One bad file does not stop the others: it is recorded in
+//! `*.pb`, `*.desc`, `*.binpb`, `*.protoset`, reflection dumps `*.reflection.json`) are read as bytes and handed to
+//! [`Catalogue::add_grpc_file`]; they have no `$ref`s and are not kept for `last_good`. WSDL files
+//! (`*.wsdl`) go to [`Catalogue::add_wsdl`], their imports read like `$ref`s (inside the roots,
+//! within the set total); they are not kept for `last_good` either. One bad file does not stop the others: it is recorded in
 //! [`LoadedCatalogue::errors`]. Only a path that does not exist, or a folder with no spec files
 //! at all, is a hard error: that is a misconfiguration, not a bad document.
 //!
@@ -19,7 +21,7 @@
 //! - each file is read through a size limit, and a document set (a spec and the files its
 //!   `$ref`s pull in) through a total, so a huge file stops early with an error naming it.
 
-use analyzer::catalogue::{Catalogue, CatalogueError, GrpcFileKind, LoadStatus};
+use analyzer::catalogue::{is_wsdl_file, Catalogue, CatalogueError, GrpcFileKind, LoadStatus};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -374,13 +376,20 @@ pub fn load_catalogue_keeping(
             }
             Ok(text)
         };
-        match loaded
-            .catalogue
-            .add_document_set_with(&name, &text, read_ref)
-        {
+        let wsdl = is_wsdl_file(&name);
+        let added = if wsdl {
+            // A WSDL: its imports are read like `$ref`s, inside the roots and the set total.
+            loaded.catalogue.add_wsdl(&name, &text, read_ref)
+        } else {
+            loaded
+                .catalogue
+                .add_document_set_with(&name, &text, read_ref)
+        };
+        match added {
             Ok(()) => {
                 loaded.files_loaded += 1;
-                if let Some(keep) = last_good.as_deref_mut() {
+                // The last good version is replayed as OpenAPI: a WSDL is not kept for it.
+                if let Some(keep) = last_good.as_deref_mut().filter(|_| !wsdl) {
                     let refs = ref_texts.into_inner();
                     keep.files.insert(name, GoodDocument { text, refs });
                 }
@@ -683,6 +692,7 @@ fn is_spec_file(path: &Path) -> bool {
             .iter()
             .any(|x| e.eq_ignore_ascii_case(x))
     }) || GrpcFileKind::of(&path.to_string_lossy()).is_some()
+        || is_wsdl_file(&path.to_string_lossy())
 }
 
 #[cfg(test)]
@@ -847,6 +857,52 @@ mod tests {
             .problems
             .iter()
             .all(|p| p.source.ends_with("bad-refs.yaml")));
+    }
+
+    /// The SOAP fixture's catalogue: the WSDL loads with the schema it imports (inside the
+    /// folder); a copy importing a file outside the roots loads, with a problem saying so.
+    #[test]
+    fn wsdl_files_load_with_their_imports_inside_the_roots_only() {
+        let soap = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/soap/catalog");
+        let loaded = load(std::slice::from_ref(&soap));
+        assert_eq!(loaded.files_loaded, 1, "{:?}", loaded.errors);
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        assert!(
+            loaded.catalogue.problems.is_empty(),
+            "{:?}",
+            loaded.catalogue.problems
+        );
+        assert_eq!(loaded.catalogue.soap.len(), 1);
+        assert_eq!(
+            loaded.catalogue.soap[0]
+                .port
+                .iso20022
+                .iter()
+                .collect::<Vec<_>>(),
+            ["pain.001.001.03"]
+        );
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tmp.path().join("cat");
+        fs::create_dir(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let text = fs::read_to_string(soap.join("corebank.wsdl")).unwrap_or_else(|e| panic!("{e}"));
+        write(&tmp.path().join("secret.xsd"), "<x/>");
+        write(
+            &dir.join("escape.wsdl"),
+            &text.replace("xsd/pain.001.001.03.xsd", "../secret.xsd"),
+        );
+        let loaded = load(&[dir]);
+        assert_eq!(loaded.files_loaded, 1);
+        let problems: Vec<&str> = loaded
+            .catalogue
+            .problems
+            .iter()
+            .map(|p| p.message.as_str())
+            .collect();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("outside the catalogue roots"),
+            "{problems:?}"
+        );
     }
 
     const SPEC_A: &str = "openapi: 3.0.0\ninfo: {title: A, version: '1'}\nservers: [{url: 'https://a.example'}]\npaths: {/a: {get: {responses: {'200': {description: ok}}}}}\n";

@@ -38,6 +38,7 @@ fn spec_label(v: SpecVersion) -> &'static str {
         SpecVersion::OpenApi30 => "OpenAPI 3.0",
         SpecVersion::OpenApi31 => "OpenAPI 3.1",
         SpecVersion::Grpc => "gRPC (protobuf)",
+        SpecVersion::Wsdl => "WSDL 1.1 (SOAP)",
     }
 }
 

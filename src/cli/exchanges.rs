@@ -139,7 +139,21 @@ pub(crate) fn exchange_json(ex: &HttpExchange, classifier: &Classifier) -> serde
     let host = req
         .and_then(|r| find_header(&r.headers, "host"))
         .and_then(Header::value_str);
-    serde_json::json!({
+    let header = |name| {
+        req.and_then(|r| find_header(&r.headers, name))
+            .and_then(Header::value_str)
+    };
+    let soap_operation = analyzer::soap::request_operation(
+        header("content-type"),
+        header("soapaction"),
+        &ex.request_body.sample,
+        |action| {
+            !classifier
+                .classify(action, Place::Header { name: "soapaction" })
+                .is_empty()
+        },
+    );
+    let mut line = serde_json::json!({
         "ts": ex.ts.rfc3339(),
         "client": ex.client.to_string(),
         "server": ex.server.to_string(),
@@ -151,7 +165,12 @@ pub(crate) fn exchange_json(ex: &HttpExchange, classifier: &Classifier) -> serde
         "request_body_len": ex.request_body.decoded_len,
         "response_body_len": ex.response_body.decoded_len,
         "anomalies": ex.anomalies.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
-    })
+    });
+    // A SOAP exchange names its operation (one line per call, as for gRPC streams).
+    if let Some(op) = soap_operation {
+        line["soap_operation"] = serde_json::Value::String(op);
+    }
+    line
 }
 
 pub fn run(args: ExchangesArgs) -> Result<u8> {

@@ -1,5 +1,5 @@
-//! gRPC declarations in the catalogue: a FileDescriptorSet (`*.pb`, `*.desc`, `*.binpb`) or a
-//! `.proto` source becomes one API per service ([`SpecVersion::Grpc`]) whose operations are its
+//! gRPC declarations in the catalogue: a FileDescriptorSet (`*.pb`, `*.desc`, `*.binpb`), a
+//! `.proto` source or a server reflection dump (`*.reflection.json`) becomes one API per service ([`SpecVersion::Grpc`]) whose operations are its
 //! rpcs (`POST /package.Service/Method`), through the OpenAPI form
 //! [`GrpcSchema::openapi`] gives; the declarations themselves are kept in
 //! [`Catalogue::grpc`] to name message fields when gRPC bodies are walked.
@@ -14,11 +14,17 @@ pub enum GrpcFileKind {
     DescriptorSet,
     /// A `.proto` source.
     Proto,
+    /// A server reflection dump in protobuf's JSON mapping (`*.reflection.json`,
+    /// `grpc::reflection`).
+    ReflectionDump,
 }
 
 impl GrpcFileKind {
     /// The kind a file name says (`None`: not a gRPC catalogue file).
     pub fn of(name: &str) -> Option<GrpcFileKind> {
+        if crate::grpc::reflection::is_reflection_dump(name) {
+            return Some(GrpcFileKind::ReflectionDump);
+        }
         let ext = name.rsplit_once('.')?.1.to_ascii_lowercase();
         match ext.as_str() {
             "pb" | "desc" | "binpb" | "protoset" => Some(GrpcFileKind::DescriptorSet),
@@ -40,10 +46,14 @@ impl Catalogue {
         let fail = |message: String| CatalogueError::new(source, "", message);
         let parsed = match kind {
             GrpcFileKind::DescriptorSet => schema::from_descriptor_set(bytes).map_err(fail)?,
-            GrpcFileKind::Proto => {
+            GrpcFileKind::Proto | GrpcFileKind::ReflectionDump => {
                 let text = std::str::from_utf8(bytes)
                     .map_err(|e| fail(format!("not UTF-8 text at byte {}", e.valid_up_to())))?;
-                crate::grpc::proto_source::parse(text).map_err(fail)?
+                if kind == GrpcFileKind::Proto {
+                    crate::grpc::proto_source::parse(text).map_err(fail)?
+                } else {
+                    crate::grpc::reflection::from_dump(text).map_err(fail)?
+                }
             }
         };
         self.add_grpc(source, &parsed)
@@ -99,6 +109,48 @@ mod tests {
                 .method("/demo.bank.Accounts/UploadPayments")
                 .map(|m| m.streaming()),
             Some(crate::grpc::StreamingKind::ClientStreaming)
+        );
+    }
+
+    /// The dump grpcio-reflection gave for grpc_demo.py's server declares exactly what
+    /// bank.proto does: the same services, rpcs, streaming and messages.
+    #[test]
+    fn a_reflection_dump_declares_exactly_the_proto_methods() {
+        const DUMP: &str =
+            include_str!("../../../fixtures/http2/catalog_reflection/bank.reflection.json");
+        let mut from_dump = Catalogue::default();
+        from_dump
+            .add_grpc_file(
+                "bank.reflection.json",
+                GrpcFileKind::ReflectionDump,
+                DUMP.as_bytes(),
+            )
+            .expect("loads");
+        let mut from_proto = Catalogue::default();
+        from_proto
+            .add_grpc_file("bank.proto", GrpcFileKind::Proto, BANK.as_bytes())
+            .expect("loads");
+        let ops = |c: &Catalogue| {
+            c.operations
+                .iter()
+                .map(|o| format!("{} {}", o.method, o.path))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            ops(&from_dump),
+            [
+                "POST /demo.bank.Accounts/Exchange",
+                "POST /demo.bank.Accounts/GetAccount",
+                "POST /demo.bank.Accounts/ListTransactions",
+                "POST /demo.bank.Accounts/UploadPayments",
+            ]
+        );
+        assert_eq!(ops(&from_dump), ops(&from_proto));
+        assert_eq!(from_dump.grpc.services, from_proto.grpc.services);
+        assert_eq!(from_dump.grpc.messages, from_proto.grpc.messages);
+        assert_eq!(
+            GrpcFileKind::of("catalog/bank.reflection.json"),
+            Some(GrpcFileKind::ReflectionDump)
         );
     }
 

@@ -27,11 +27,13 @@ pub mod schema;
 mod servers;
 #[cfg(test)]
 mod tests;
+mod wsdl;
 
 pub use config::{ApiSelector, CatalogueConfig, HostMapping, OwnerOverride};
 pub use grpc::GrpcFileKind;
 pub use schema::{SchemaId, Schemas};
 pub use servers::normalize_host;
+pub use wsdl::{is_wsdl_file, DeclaredSoapPort, MAX_WSDL_DOCUMENTS};
 
 use crate::host::host_matches;
 use crate::template::DeclaredRoute;
@@ -53,6 +55,9 @@ pub enum SpecVersion {
     /// gRPC services from a FileDescriptorSet or `.proto` source (`catalogue/grpc.rs`).
     #[serde(rename = "grpc")]
     Grpc,
+    /// SOAP ports from a WSDL 1.1 document (`catalogue/wsdl.rs`).
+    #[serde(rename = "wsdl")]
+    Wsdl,
 }
 
 /// A server base: the host it names (`None`: relative URL, any host) and the path prefix.
@@ -280,6 +285,9 @@ pub struct Catalogue {
     /// Declared gRPC services and messages (`catalogue/grpc.rs`): names message fields.
     #[serde(skip)]
     pub grpc: crate::grpc::schema::GrpcSchema,
+    /// Declared SOAP ports and their operations (`catalogue/wsdl.rs`).
+    #[serde(skip)]
+    pub soap: Vec<DeclaredSoapPort>,
 }
 
 impl Catalogue {
@@ -342,9 +350,10 @@ impl Catalogue {
         let mut operations = Vec::new();
         let servers = match version {
             SpecVersion::Swagger2 => openapi2::load(&mut ctx, api, &mut operations),
-            SpecVersion::OpenApi30 | SpecVersion::OpenApi31 | SpecVersion::Grpc => {
-                openapi3::load(&mut ctx, api, &mut operations)
-            }
+            SpecVersion::OpenApi30
+            | SpecVersion::OpenApi31
+            | SpecVersion::Grpc
+            | SpecVersion::Wsdl => openapi3::load(&mut ctx, api, &mut operations),
         };
         let info = set.root().get("info");
         let text_of = |key: &str| {

@@ -130,7 +130,11 @@ pub fn fingerprint(f: &Finding) -> String {
             parts.extend(classes.into_iter().map(str::to_string));
         }
         FindingKind::Zombie => parts.push(e.retired.unwrap_or(false).to_string()),
-        FindingKind::Orphaned => {}
+        FindingKind::Orphaned | FindingKind::OrphanedSoapOperation => {}
+        // The operation or message type is in the id; which classes it carries is the change.
+        FindingKind::ShadowSoapOperation | FindingKind::UndeclaredIso20022Message => {
+            parts.extend(e.data_classes.iter().cloned());
+        }
         FindingKind::TppRoleMismatch
         | FindingKind::TppCertificateInvalid
         | FindingKind::DriftFapi

@@ -12,8 +12,10 @@ pub mod baseline;
 mod body;
 mod classes;
 mod evidence;
+mod soap;
 
 pub use evidence::{FindingPolicy, QuietCounts};
+pub use soap::ISO20022_EXTENSION;
 
 use crate::catalogue::{Catalogue, Operation, ParamLocation, Security};
 use crate::consumer::{is_credential_location, API_KEY_HEADERS, API_KEY_PARAMS};
@@ -71,6 +73,7 @@ pub fn diff_with(
     let mut quiet = QuietCounts::default();
     let mut findings = Vec::new();
     let mut used_ops: BTreeSet<usize> = BTreeSet::new();
+    let mut used_soap = soap::UsedSoap::new();
     let mut shadow_hosts: BTreeMap<&str, Vec<(&EndpointKey, &EndpointRecord)>> = BTreeMap::new();
     let op_index: BTreeMap<*const Operation, usize> = catalogue
         .operations
@@ -107,6 +110,13 @@ pub fn diff_with(
             findings.push(zombie(key, rec, op, &declared_in, retired, class_severity));
         }
         findings.extend(drift_status(key, rec, op));
+        findings.extend(soap::endpoint(key, rec, op, catalogue, &mut used_soap));
+        if catalogue.is_soap_endpoint(op) {
+            // A WSDL declares no parameters, security or schemas this diff reads: the SOAP
+            // operations and message types are its contract (`diff::soap`).
+            findings.extend(body::drift_content_type(key, rec, op));
+            continue;
+        }
         findings.extend(drift_param(key, rec, op, class_severity));
         findings.extend(drift_auth(key, rec, op, class_severity));
         findings.extend(body::drift_fields(
@@ -141,10 +151,12 @@ pub fn diff_with(
 
     let window = inventory.window();
     for (i, op) in catalogue.operations.iter().enumerate() {
-        if !used_ops.contains(&i) {
+        // An uncalled WSDL endpoint is said per operation (`orphaned_soap_operation`).
+        if !used_ops.contains(&i) && !catalogue.is_soap_endpoint(op) {
             findings.push(orphaned(op, catalogue, inventory, window));
         }
     }
+    findings.extend(soap::orphaned(catalogue, inventory, &used_soap));
 
     sort_findings(&mut findings);
     Diff { findings, quiet }

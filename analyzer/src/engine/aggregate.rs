@@ -88,6 +88,8 @@ pub struct EndpointAgg {
     pub messages: BTreeMap<String, u64>,
     /// gRPC calls, on gRPC endpoints.
     pub grpc: Option<Box<crate::grpc::GrpcRecord>>,
+    /// SOAP calls by operation, on SOAP endpoints.
+    pub soap: Option<Box<crate::soap::SoapRecord>>,
 }
 
 impl EndpointAgg {
@@ -121,6 +123,7 @@ impl EndpointAgg {
             openbanking: None,
             messages: BTreeMap::new(),
             grpc: None,
+            soap: None,
         }
     }
 
@@ -292,6 +295,7 @@ impl EndpointAgg {
             openbanking: self.openbanking.clone(),
             messages: self.messages.clone(),
             grpc: self.grpc.clone(),
+            soap: self.soap.clone(),
         }
     }
 }

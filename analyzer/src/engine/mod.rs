@@ -777,6 +777,23 @@ impl<'o> InventoryBuilder<'o> {
                 &outcome,
             );
         }
+        {
+            // The SOAP operation of the exchange: its action, else its learned body's.
+            fn labels(m: Option<&Message>) -> &[String] {
+                m.and_then(|m| m.learned.as_deref())
+                    .map_or(&[], |l| l.messages.as_slice())
+            }
+            let call = crate::soap::call_of(
+                req.media.map(|m| self.media.get(m)),
+                req.soap_action.map(|a| self.soap_actions.get(a)),
+                labels(Some(&req)),
+                labels(response.as_ref()),
+                response.as_ref().and_then(|r| r.status),
+            );
+            if let Some(call) = call {
+                agg.soap.get_or_insert_default().call(&call);
+            }
+        }
         if let Some(g) = req.grpc.as_deref() {
             let facts = grpc::call_facts(g, response.as_ref().and_then(|r| r.grpc.as_deref()));
             let record = agg.grpc.get_or_insert_with(|| {

@@ -157,6 +157,16 @@ pub fn render_backstage(snap: &Snapshot) -> String {
             spec["type"] = Value::String("grpc".into());
             spec["definition"] = Value::String(grpc_definition(api));
         }
+        if api.spec_version == "wsdl" {
+            // A SOAP port: `type: wsdl`, the definition names the WSDL it is declared in.
+            spec["type"] = Value::String("wsdl".into());
+            spec["definition"] = Value::String(format!(
+                "<!-- Declared in {} (WSDL 1.1): port {} ({}), operations as declared there. -->\n",
+                api.source.replace("--", "- -"),
+                api.title.replace("--", "- -"),
+                api.version
+            ));
+        }
         if let Some(sys) = &api.system {
             let sys_name = unique_key(&mut systems, sys, &owner);
             spec["system"] = Value::String(sys_name);

@@ -128,6 +128,19 @@ fn service(snap: &Snapshot, declared: bool, key: &str, endpoints: &[&SnapshotEnd
             grpc.into_iter().collect::<Vec<_>>().join(" "),
         ));
     }
+    // SOAP operations (their own API type), over every SOAP endpoint of the API.
+    let soap: BTreeSet<&str> = endpoints
+        .iter()
+        .filter_map(|e| e.record.soap.as_deref())
+        .flat_map(|s| s.operations.keys().map(String::as_str))
+        .collect();
+    if endpoints.iter().any(|e| e.record.soap.is_some()) {
+        props.push(prop("shadowtap:protocol", "soap".to_string()));
+        props.push(prop(
+            "shadowtap:soap_operations",
+            soap.into_iter().collect::<Vec<_>>().join(" "),
+        ));
+    }
     if let (Some(a), Some(b)) = (first, last) {
         props.push(prop("shadowtap:first_seen", a.rfc3339()));
         props.push(prop("shadowtap:last_seen", b.rfc3339()));

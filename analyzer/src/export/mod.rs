@@ -211,6 +211,7 @@ impl Snapshot {
                         SpecVersion::OpenApi30 => "3.0",
                         SpecVersion::OpenApi31 => "3.1",
                         SpecVersion::Grpc => "grpc",
+                        SpecVersion::Wsdl => "wsdl",
                     }
                     .to_string(),
                     source: api.source.clone(),

@@ -41,7 +41,7 @@ pub(crate) fn openapi_value(snap: &Snapshot) -> Value {
         // OpenAPI paths start with `/`; `*` (OPTIONS *) and absolute forms have no place here.
         // gRPC methods are not REST operations: they go to the exports with API types of their
         // own (CSV `protocol`, CycloneDX `shadowtap:protocol`, Backstage `grpc`).
-        if !e.key.path.starts_with('/') || e.record.grpc.is_some() {
+        if !e.key.path.starts_with('/') || e.record.grpc.is_some() || e.record.soap.is_some() {
             continue;
         }
         let template = templates

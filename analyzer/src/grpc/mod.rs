@@ -13,6 +13,7 @@
 pub mod frames;
 pub mod proto_source;
 pub mod protobuf;
+pub mod reflection;
 pub mod schema;
 
 use serde::{Deserialize, Serialize};

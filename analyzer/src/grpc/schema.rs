@@ -214,9 +214,15 @@ pub fn scalar_type(name: &str) -> Option<FieldType> {
 /// Decode a FileDescriptorSet. Errors name what failed to decode.
 pub fn from_descriptor_set(bytes: &[u8]) -> Result<GrpcSchema, String> {
     use prost::Message;
-    use prost_types::field_descriptor_proto::Type;
     let set = prost_types::FileDescriptorSet::decode(bytes)
         .map_err(|e| format!("not a FileDescriptorSet: {e}"))?;
+    Ok(from_files(&set.file))
+}
+
+/// The declarations of decoded file descriptors (a FileDescriptorSet's, or those a server
+/// reflection dump carries: `grpc::reflection`).
+pub fn from_files(files: &[prost_types::FileDescriptorProto]) -> GrpcSchema {
+    use prost_types::field_descriptor_proto::Type;
     let mut out = GrpcSchema::default();
     fn messages(
         out: &mut GrpcSchema,
@@ -258,7 +264,7 @@ pub fn from_descriptor_set(bytes: &[u8]) -> Result<GrpcSchema, String> {
             messages(out, &name, &m.nested_type, depth + 1);
         }
     }
-    for file in &set.file {
+    for file in files {
         let package = file.package();
         messages(&mut out, package, &file.message_type, 0);
         for s in &file.service {
@@ -280,7 +286,7 @@ pub fn from_descriptor_set(bytes: &[u8]) -> Result<GrpcSchema, String> {
             out.add_service(qualify(package, s.name()), methods);
         }
     }
-    Ok(out)
+    out
 }
 
 /// `scope.name`, or `name` at the top.

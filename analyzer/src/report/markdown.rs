@@ -151,6 +151,22 @@ pub fn render_markdown(r: &ScanReport) -> String {
             esc(&classes.join(", "))
         );
     }
+    let soap: Vec<_> = r.endpoints.iter().filter(|e| e.soap.is_some()).collect();
+    if !soap.is_empty() {
+        let _ = writeln!(o, "\n## SOAP operations\n");
+        for e in soap {
+            if let Some(rec) = &e.soap {
+                let _ = writeln!(
+                    o,
+                    "- {} {} {}: {}",
+                    esc(&e.host),
+                    esc(&e.method),
+                    esc(&e.path),
+                    esc(&crate::soap::summary(rec))
+                );
+            }
+        }
+    }
     let opaque = super::http2_opaque_line(&s.counters);
     if !s.anomalies.is_empty() || opaque.is_some() {
         let _ = writeln!(o, "\n## Capture quality\n");

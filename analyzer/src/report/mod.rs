@@ -346,6 +346,9 @@ pub struct EndpointView {
     /// A gRPC endpoint's calls: service, method, streaming kind, messages, `grpc-status`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grpc: Option<crate::grpc::GrpcRecord>,
+    /// A SOAP endpoint's calls by operation (`analyzer::soap`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soap: Option<crate::soap::SoapRecord>,
 }
 
 /// Most consumers listed per endpoint in a report.
@@ -616,6 +619,7 @@ fn endpoint_view(key: &EndpointKey, rec: &EndpointRecord, catalogue: &Catalogue)
         messages: rec.messages.clone(),
         soap_actions: rec.soap_actions.clone(),
         grpc: rec.grpc.as_deref().cloned(),
+        soap: rec.soap.as_deref().cloned(),
     }
 }
 

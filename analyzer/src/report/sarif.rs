@@ -210,6 +210,23 @@ fn rule(kind: FindingKind) -> Value {
             "A consumer new on a sensitive capability, a volume jump beyond its own baseline, \
              or one token used from many client addresses.",
         ),
+        FindingKind::ShadowSoapOperation => (
+            "ShadowSoapOperation",
+            "SOAP operation the WSDL does not declare",
+            "A SOAP action or body element called on a WSDL-declared endpoint that none of its \
+             ports declares.",
+        ),
+        FindingKind::OrphanedSoapOperation => (
+            "OrphanedSoapOperation",
+            "Declared SOAP operation not called",
+            "A SOAP operation a WSDL declares saw no traffic in the observation window.",
+        ),
+        FindingKind::UndeclaredIso20022Message => (
+            "UndeclaredIso20022Message",
+            "ISO 20022 message type not declared",
+            "An endpoint carried an ISO 20022 message type its declaration (WSDL schemas or \
+             x-iso20022-messages) does not name.",
+        ),
         #[allow(unreachable_patterns)]
         _ => (
             "Drift",

@@ -229,7 +229,7 @@ pub fn render_text(r: &ScanReport) -> String {
     let with_documents: Vec<&EndpointView> = r
         .endpoints
         .iter()
-        .filter(|e| !e.messages.is_empty() || !e.soap_actions.is_empty())
+        .filter(|e| !e.messages.is_empty() || !e.soap_actions.is_empty() || e.soap.is_some())
         .collect();
     if !with_documents.is_empty() {
         // SOAP operations and ISO 20022 message types hide behind one path each.
@@ -242,6 +242,9 @@ pub fn render_text(r: &ScanReport) -> String {
         };
         for e in with_documents {
             let _ = writeln!(o, "  {} {} {}", e.host, e.method, e.path);
+            if let Some(soap) = &e.soap {
+                let _ = writeln!(o, "    {}", crate::soap::summary(soap));
+            }
             if !e.soap_actions.is_empty() {
                 let _ = writeln!(
                     o,

@@ -95,6 +95,32 @@ pub(super) async fn endpoint_page(
             .collect::<Vec<_>>()
             .join(", "),
     );
+    // SOAP operations, when the endpoint carried SOAP (one path hides many operations).
+    if let Some(soap) = rec.soap.as_deref() {
+        let _ = write!(
+            o,
+            "<div class=\"panel\"><h2>SOAP operations</h2><p class=\"muted\">SOAP {}</p>\
+             <table><thead><tr><th>operation</th><th class=\"num\">calls</th><th class=\"num\">faults</th></tr></thead><tbody>",
+            escape(&soap.versions.keys().cloned().collect::<Vec<_>>().join(", "))
+        );
+        for (name, stat) in soap.operations.iter().take(MAX_ROWS) {
+            let _ = write!(
+                o,
+                "<tr><td class=\"mono\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                escape(name),
+                format_count(stat.calls),
+                format_count(stat.faults)
+            );
+        }
+        if soap.unnamed > 0 {
+            let _ = write!(
+                o,
+                "<tr><td class=\"muted\">(unnamed)</td><td class=\"num\">{}</td><td></td></tr>",
+                format_count(soap.unnamed)
+            );
+        }
+        o.push_str("</tbody></table></div>");
+    }
     // Parameters.
     o.push_str("<div class=\"panel\"><h2>Parameters</h2>");
     if rec.query_params.is_empty() && rec.header_params.is_empty() {
