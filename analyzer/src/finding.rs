@@ -47,6 +47,12 @@ pub enum FindingKind {
     ConsentMissing,
     /// A consumer behaving unlike its own history (or new where that matters).
     ConsumerAnomaly,
+    /// A GraphQL root field called that the declared schema does not have (`analyzer::graphql`).
+    GraphqlShadowField,
+    /// A GraphQL field declared `@deprecated`, still selected.
+    GraphqlDeprecatedField,
+    /// A GraphQL root field declared in the schema and never called.
+    GraphqlOrphanedField,
 }
 
 impl FindingKind {
@@ -70,6 +76,9 @@ impl FindingKind {
             FindingKind::ConsentMisuse => "consent_misuse",
             FindingKind::ConsentMissing => "consent_missing",
             FindingKind::ConsumerAnomaly => "consumer_anomaly",
+            FindingKind::GraphqlShadowField => "graphql_shadow_field",
+            FindingKind::GraphqlDeprecatedField => "graphql_deprecated_field",
+            FindingKind::GraphqlOrphanedField => "graphql_orphaned_field",
         }
     }
 
@@ -101,11 +110,19 @@ impl FindingKind {
         FindingKind::ConsumerAnomaly,
     ];
 
+    /// The kinds of GraphQL operations against a declared schema (`analyzer::graphql`).
+    pub const GRAPHQL: [FindingKind; 3] = [
+        FindingKind::GraphqlShadowField,
+        FindingKind::GraphqlDeprecatedField,
+        FindingKind::GraphqlOrphanedField,
+    ];
+
     /// Every kind of the vocabulary.
     pub fn every() -> impl Iterator<Item = FindingKind> {
         FindingKind::ALL
             .into_iter()
             .chain(FindingKind::OPEN_BANKING)
+            .chain(FindingKind::GRAPHQL)
     }
 }
 
@@ -276,6 +293,9 @@ pub struct Evidence {
     pub baseline: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub observed: BTreeMap<String, String>,
+    /// GraphQL findings: operation key (`query GetAccount`, `query #hash`) -> calls.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub graphql_operations: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -96,6 +96,10 @@ pub struct EndpointRecord {
     /// content type): present only on gRPC endpoints, the protocol marker the outputs read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grpc: Option<Box<crate::grpc::GrpcRecord>>,
+    /// GraphQL operations the endpoint carried (`analyzer::graphql`): present only on GraphQL
+    /// endpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graphql: Option<Box<crate::graphql::GraphqlRecord>>,
 }
 
 /// Body accounting of one side (request or response) of an endpoint.
@@ -194,6 +198,7 @@ impl EndpointRecord {
             messages: BTreeMap::new(),
             soap_actions: BTreeMap::new(),
             grpc: None,
+            graphql: None,
         }
     }
 
@@ -323,6 +328,9 @@ impl EndpointRecord {
         }
         if let Some(theirs) = &other.grpc {
             self.grpc.get_or_insert_default().merge(theirs);
+        }
+        if let Some(theirs) = &other.graphql {
+            self.graphql.get_or_insert_default().merge(theirs);
         }
         // Bounded by the template's parameter count, itself bounded by `MAX_SEGMENTS`.
         for (name, stat) in &other.template_params {

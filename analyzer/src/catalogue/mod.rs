@@ -16,6 +16,7 @@
 //! (lookup for `find_operation`).
 
 mod config;
+mod graphql;
 mod grpc;
 mod index;
 mod json;
@@ -29,6 +30,7 @@ mod servers;
 mod tests;
 
 pub use config::{ApiSelector, CatalogueConfig, HostMapping, OwnerOverride};
+pub use graphql::{is_graphql_introspection, is_graphql_sdl};
 pub use grpc::GrpcFileKind;
 pub use schema::{SchemaId, Schemas};
 pub use servers::normalize_host;
@@ -280,6 +282,9 @@ pub struct Catalogue {
     /// Declared gRPC services and messages (`catalogue/grpc.rs`): names message fields.
     #[serde(skip)]
     pub grpc: crate::grpc::schema::GrpcSchema,
+    /// Declared GraphQL schema (`catalogue/graphql.rs`): SDL files and introspection results.
+    #[serde(skip)]
+    pub graphql: crate::graphql::schema::GraphqlSchema,
 }
 
 impl Catalogue {

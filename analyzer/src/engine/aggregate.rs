@@ -88,6 +88,8 @@ pub struct EndpointAgg {
     pub messages: BTreeMap<String, u64>,
     /// gRPC calls, on gRPC endpoints.
     pub grpc: Option<Box<crate::grpc::GrpcRecord>>,
+    /// GraphQL operations, on GraphQL endpoints.
+    pub graphql: Option<Box<crate::graphql::GraphqlRecord>>,
 }
 
 impl EndpointAgg {
@@ -121,6 +123,7 @@ impl EndpointAgg {
             openbanking: None,
             messages: BTreeMap::new(),
             grpc: None,
+            graphql: None,
         }
     }
 
@@ -292,6 +295,7 @@ impl EndpointAgg {
             openbanking: self.openbanking.clone(),
             messages: self.messages.clone(),
             grpc: self.grpc.clone(),
+            graphql: self.graphql.clone(),
         }
     }
 }

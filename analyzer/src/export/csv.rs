@@ -10,7 +10,7 @@ use super::Snapshot;
 
 /// Column names, in order. Stable: CMDB import mappings refer to them (new columns are only
 /// ever appended).
-pub const CSV_COLUMNS: [&str; 25] = [
+pub const CSV_COLUMNS: [&str; 26] = [
     "host",
     "method",
     "path",
@@ -37,6 +37,8 @@ pub const CSV_COLUMNS: [&str; 25] = [
     "protocol",
     "grpc_streaming",
     "grpc_status_codes",
+    // For GraphQL (`protocol` = `graphql`): the operations, `type name` or `type #hash`.
+    "graphql_operations",
 ];
 
 /// One cell, escaped for CSV and defended against formula injection.
@@ -90,7 +92,14 @@ pub fn render_csv(snap: &Snapshot) -> String {
             e.auth_schemes().join(";"),
             r.query_params.keys().cloned().collect::<Vec<_>>().join(";"),
             format!("{:.3}", r.confidence()),
-            if r.grpc.is_some() { "grpc" } else { "http" }.to_string(),
+            if r.grpc.is_some() {
+                "grpc"
+            } else if r.graphql.is_some() {
+                "graphql"
+            } else {
+                "http"
+            }
+            .to_string(),
             r.grpc
                 .as_ref()
                 .map(|g| g.streaming.as_str().to_string())
@@ -98,6 +107,10 @@ pub fn render_csv(snap: &Snapshot) -> String {
             r.grpc
                 .as_ref()
                 .map(|g| g.statuses.keys().cloned().collect::<Vec<_>>().join(";"))
+                .unwrap_or_default(),
+            r.graphql
+                .as_ref()
+                .map(|g| g.operations.keys().cloned().collect::<Vec<_>>().join(";"))
                 .unwrap_or_default(),
         ];
         push_row(&mut out, row.into_iter());

@@ -346,6 +346,18 @@ pub struct EndpointView {
     /// A gRPC endpoint's calls: service, method, streaming kind, messages, `grpc-status`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grpc: Option<crate::grpc::GrpcRecord>,
+    /// A GraphQL endpoint's operations: type, name or hash, root fields, calls, errors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graphql: Option<crate::graphql::GraphqlRecord>,
+}
+
+/// The GraphQL operation rows of a report's endpoints (text and Markdown sections).
+pub fn graphql_rows(endpoints: &[EndpointView]) -> Vec<crate::graphql::report::Row> {
+    crate::graphql::report::rows(endpoints.iter().filter_map(|e| {
+        e.graphql
+            .as_ref()
+            .map(|g| (format!("{} {} {}", e.host, e.method, e.path), g))
+    }))
 }
 
 /// Most consumers listed per endpoint in a report.
@@ -616,6 +628,7 @@ fn endpoint_view(key: &EndpointKey, rec: &EndpointRecord, catalogue: &Catalogue)
         messages: rec.messages.clone(),
         soap_actions: rec.soap_actions.clone(),
         grpc: rec.grpc.as_deref().cloned(),
+        graphql: rec.graphql.as_deref().cloned(),
     }
 }
 
