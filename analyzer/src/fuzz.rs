@@ -146,7 +146,10 @@ pub fn graphql(data: &[u8]) {
         let ex = graphql::from_body(ct, data);
         assert!(ex.ops.len() <= graphql::MAX_BATCH, "batch past its cap");
         for op in &ex.ops {
-            assert!(op.paths.len() <= document::MAX_PATHS, "paths past their cap");
+            assert!(
+                op.paths.len() <= document::MAX_PATHS,
+                "paths past their cap"
+            );
             assert!(!op.key().is_empty());
         }
         record.exchange(&ex, Some(200), &graphql::response_errors(data));

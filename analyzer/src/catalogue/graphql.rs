@@ -28,8 +28,8 @@ pub fn is_graphql_introspection(text: &str) -> bool {
 impl Catalogue {
     /// Add an SDL file. Errors name the file and the byte offset.
     pub fn add_graphql_sdl(&mut self, source: &str, text: &str) -> Result<(), CatalogueError> {
-        let parsed = schema::parse_sdl(source, text)
-            .map_err(|m| CatalogueError::new(source, "", m))?;
+        let parsed =
+            schema::parse_sdl(source, text).map_err(|m| CatalogueError::new(source, "", m))?;
         self.graphql.merge(parsed);
         Ok(())
     }

@@ -648,9 +648,7 @@ impl<'o> InventoryBuilder<'o> {
         if message.graphql.is_some() {
             let bytes = match (end.decoded, scan.as_deref()) {
                 (Some(decoded), _) if !decoded.truncated => Some(decoded.sample.as_slice()),
-                (None, Some(scan)) if !scan.truncated && end.complete => {
-                    Some(scan.copy.as_slice())
-                }
+                (None, Some(scan)) if !scan.truncated && end.complete => Some(scan.copy.as_slice()),
                 _ => None,
             };
             self.graphql_body(message, bytes);

@@ -42,8 +42,7 @@ pub(crate) fn openapi_value(snap: &Snapshot) -> Value {
         // gRPC methods are not REST operations: they go to the exports with API types of their
         // own (CSV `protocol`, CycloneDX `shadowtap:protocol`, Backstage `grpc`). So are
         // GraphQL endpoints (Backstage `graphql`).
-        if !e.key.path.starts_with('/') || e.record.grpc.is_some() || e.record.graphql.is_some()
-        {
+        if !e.key.path.starts_with('/') || e.record.grpc.is_some() || e.record.graphql.is_some() {
             continue;
         }
         let template = templates

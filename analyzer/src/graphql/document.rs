@@ -532,7 +532,11 @@ mod tests {
         // Fragments spreading each other twice per level: 2^20 selections unrolled.
         let mut text = String::from("{ ...F0 }");
         for i in 0..20 {
-            text.push_str(&format!(" fragment F{i} on Q {{ a ...F{} ...F{} }}", i + 1, i + 1));
+            text.push_str(&format!(
+                " fragment F{i} on Q {{ a ...F{} ...F{} }}",
+                i + 1,
+                i + 1
+            ));
         }
         text.push_str(" fragment F20 on Q { z }");
         let doc = parse(&text).unwrap();

@@ -58,7 +58,11 @@ pub fn findings(inventory: &Inventory, schema: &GraphqlSchema) -> Vec<Finding> {
 
 /// The undeclared root fields and deprecated fields one endpoint's operations use; `called`
 /// gains every root field called.
-fn check(g: &GraphqlRecord, schema: &GraphqlSchema, called: &mut BTreeSet<String>) -> (BySubject, BySubject) {
+fn check(
+    g: &GraphqlRecord,
+    schema: &GraphqlSchema,
+    called: &mut BTreeSet<String>,
+) -> (BySubject, BySubject) {
     let mut shadow = BySubject::new();
     let mut deprecated = BySubject::new();
     for (op_key, op) in &g.operations {
@@ -70,15 +74,22 @@ fn check(g: &GraphqlRecord, schema: &GraphqlSchema, called: &mut BTreeSet<String
             if schema.declares_root(kind, root) {
                 called.insert(subject);
             } else {
-                *shadow.entry(subject).or_default().entry(op_key.clone()).or_default() += op.calls;
+                *shadow
+                    .entry(subject)
+                    .or_default()
+                    .entry(op_key.clone())
+                    .or_default() += op.calls;
             }
         }
         let mut seen = BTreeSet::new();
         for path in op.fields.iter().chain(op.root_fields.iter()) {
             for field in schema.deprecated_on_path(kind, path) {
                 if seen.insert(field.clone()) {
-                    *deprecated.entry(field).or_default().entry(op_key.clone()).or_default() +=
-                        op.calls;
+                    *deprecated
+                        .entry(field)
+                        .or_default()
+                        .entry(op_key.clone())
+                        .or_default() += op.calls;
                 }
             }
         }
@@ -114,7 +125,11 @@ fn endpoint_finding(
     }
 }
 
-fn op_evidence(rec: &EndpointRecord, schema: &GraphqlSchema, ops: BTreeMap<String, u64>) -> Evidence {
+fn op_evidence(
+    rec: &EndpointRecord,
+    schema: &GraphqlSchema,
+    ops: BTreeMap<String, u64>,
+) -> Evidence {
     Evidence {
         exchanges: Some(ops.values().sum()),
         consumers: Some(rec.consumers.len() as u64),
@@ -184,9 +199,15 @@ fn deprecated_field(
     );
     let writes = ops.keys().any(|k| k.starts_with("mutation "));
     let (severity, reason) = if writes {
-        (Severity::High, "deprecated GraphQL field still in use, by a mutation".to_string())
+        (
+            Severity::High,
+            "deprecated GraphQL field still in use, by a mutation".to_string(),
+        )
     } else {
-        (Severity::Medium, "deprecated GraphQL field still in use".to_string())
+        (
+            Severity::Medium,
+            "deprecated GraphQL field still in use".to_string(),
+        )
     };
     endpoint_finding(
         FindingKind::GraphqlDeprecatedField,
@@ -208,7 +229,13 @@ fn orphaned_field(hosts: &BTreeSet<&str>, schema: &GraphqlSchema, subject: &str)
         format!("GraphQL {kind} root field {field} is declared but was not called, while GraphQL traffic was seen")
     };
     Finding {
-        id: finding_id(FindingKind::GraphqlOrphanedField, &host, None, None, subject),
+        id: finding_id(
+            FindingKind::GraphqlOrphanedField,
+            &host,
+            None,
+            None,
+            subject,
+        ),
         kind: FindingKind::GraphqlOrphanedField,
         severity: Severity::Info,
         host,

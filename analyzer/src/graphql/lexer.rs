@@ -186,7 +186,8 @@ mod tests {
 
     #[test]
     fn tokens_of_a_query() {
-        let t = tokens("# c\n{ a(x: -1.5e3, s: \"q\\\"\", b: \"\"\"x\\\"\"\"y\"\"\") ...F }").unwrap();
+        let t =
+            tokens("# c\n{ a(x: -1.5e3, s: \"q\\\"\", b: \"\"\"x\\\"\"\"y\"\"\") ...F }").unwrap();
         let toks: Vec<Tok<'_>> = t.into_iter().map(|(_, t)| t).collect();
         assert_eq!(
             toks,

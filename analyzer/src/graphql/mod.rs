@@ -173,7 +173,12 @@ fn one_request(
 /// body walk).
 fn from_json_request(v: &serde_json::Value, out: &mut Extracted) {
     let text = |key: &str| v.get(key).and_then(serde_json::Value::as_str);
-    one_request(text("query"), text("operationName"), v.get("extensions"), out);
+    one_request(
+        text("query"),
+        text("operationName"),
+        v.get("extensions"),
+        out,
+    );
 }
 
 /// The operations of a request body (`content_type` as sent). A body that is neither an
@@ -376,10 +381,7 @@ impl GraphqlRecord {
                 fields: op.paths.clone(),
                 fields_cut: op.paths_cut,
                 calls: 1,
-                statuses: status
-                    .map(|s| (s.to_string(), 1))
-                    .into_iter()
-                    .collect(),
+                statuses: status.map(|s| (s.to_string(), 1)).into_iter().collect(),
                 errors: u64::from(error == Some(true)),
                 responses_read: u64::from(error.is_some()),
             };
@@ -412,10 +414,11 @@ impl GraphqlRecord {
 
     /// Operations, calls and errors summed: `(operations, calls, errors)`.
     pub fn totals(&self) -> (usize, u64, u64) {
-        self.operations.values().fold(
-            (self.operations.len(), 0, 0),
-            |(n, c, e), r| (n, c + r.calls, e + r.errors),
-        )
+        self.operations
+            .values()
+            .fold((self.operations.len(), 0, 0), |(n, c, e), r| {
+                (n, c + r.calls, e + r.errors)
+            })
     }
 }
 

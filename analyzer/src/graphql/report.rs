@@ -18,9 +18,7 @@ pub struct Row {
 }
 
 /// The rows of every GraphQL endpoint, in endpoint then operation order.
-pub fn rows<'a>(
-    endpoints: impl Iterator<Item = (String, &'a GraphqlRecord)>,
-) -> Vec<Row> {
+pub fn rows<'a>(endpoints: impl Iterator<Item = (String, &'a GraphqlRecord)>) -> Vec<Row> {
     let mut out = Vec::new();
     for (endpoint, g) in endpoints {
         for (key, op) in &g.operations {

@@ -152,7 +152,11 @@ fn sdl(c: &mut Cursor<'_, '_>, schema: &mut GraphqlSchema) -> Result<(), ParseEr
                 c.directive_names()?;
                 let fields = fields_definition(c)?;
                 if schema.types.len() < MAX_TYPES || schema.types.contains_key(name) {
-                    schema.types.entry(name.to_string()).or_default().extend(fields);
+                    schema
+                        .types
+                        .entry(name.to_string())
+                        .or_default()
+                        .extend(fields);
                 }
             }
             "union" => {
@@ -273,7 +277,8 @@ pub fn from_introspection(
     source: &str,
     value: &serde_json::Value,
 ) -> Result<GraphqlSchema, String> {
-    let root = introspection_root(value).ok_or("no `__schema` object at /__schema or /data/__schema")?;
+    let root =
+        introspection_root(value).ok_or("no `__schema` object at /__schema or /data/__schema")?;
     let mut schema = GraphqlSchema {
         sources: vec![source.to_string()],
         ..GraphqlSchema::default()
@@ -283,7 +288,11 @@ pub fn from_introspection(
         ("mutation", "mutationType"),
         ("subscription", "subscriptionType"),
     ] {
-        if let Some(name) = root.get(key).and_then(|t| t.get("name")).and_then(|n| n.as_str()) {
+        if let Some(name) = root
+            .get(key)
+            .and_then(|t| t.get("name"))
+            .and_then(|n| n.as_str())
+        {
             schema.roots.insert(op.to_string(), name.to_string());
         }
     }
@@ -364,21 +373,23 @@ mod tests {
             ["Account.number"]
         );
         assert_eq!(s.deprecated_on_path(OpKind::Query, "ping"), ["Root.ping"]);
-        assert!(s.deprecated_on_path(OpKind::Query, "account.owners.x").is_empty());
+        assert!(s
+            .deprecated_on_path(OpKind::Query, "account.owners.x")
+            .is_empty());
     }
 
     #[test]
     fn introspection_reads_like_sdl() {
         let json = serde_json::json!({"data": {"__schema": {
-            "queryType": {"name": "Query"}, "mutationType": null,
-            "types": [
-                {"kind": "OBJECT", "name": "Query", "fields": [
-                    {"name": "account", "isDeprecated": false,
-                     "type": {"kind": "NON_NULL", "name": null, "ofType": {"kind": "OBJECT", "name": "Account"}}}]},
-                {"kind": "OBJECT", "name": "Account", "fields": [
-                    {"name": "number", "isDeprecated": true, "type": {"kind": "SCALAR", "name": "String"}}]},
-                {"kind": "SCALAR", "name": "String", "fields": null}
-            ]}}});
+        "queryType": {"name": "Query"}, "mutationType": null,
+        "types": [
+            {"kind": "OBJECT", "name": "Query", "fields": [
+                {"name": "account", "isDeprecated": false,
+                 "type": {"kind": "NON_NULL", "name": null, "ofType": {"kind": "OBJECT", "name": "Account"}}}]},
+            {"kind": "OBJECT", "name": "Account", "fields": [
+                {"name": "number", "isDeprecated": true, "type": {"kind": "SCALAR", "name": "String"}}]},
+            {"kind": "SCALAR", "name": "String", "fields": null}
+        ]}}});
         assert!(is_introspection(&json));
         let s = from_introspection("i.json", &json).unwrap();
         assert_eq!(

@@ -11,7 +11,10 @@ fn post_json_batches_graphql_documents_and_persisted_queries() {
         br#"{"query":"query Acc($id: ID!) { account(id: $id) { iban } }","operationName":"Acc","variables":{"id":"GB82WEST12345698765432"}}"#,
     );
     assert_eq!(keys(&one), ["query Acc"]);
-    assert_eq!(one.ops[0].paths.iter().collect::<Vec<_>>(), ["account", "account.iban"]);
+    assert_eq!(
+        one.ops[0].paths.iter().collect::<Vec<_>>(),
+        ["account", "account.iban"]
+    );
     assert!(!one.batched);
 
     let batch = from_body(
@@ -31,13 +34,19 @@ fn post_json_batches_graphql_documents_and_persisted_queries() {
         ]
     );
 
-    let doc = from_body(Some(b"application/graphql; charset=utf-8"), b"subscription S { ticks }");
+    let doc = from_body(
+        Some(b"application/graphql; charset=utf-8"),
+        b"subscription S { ticks }",
+    );
     assert_eq!(keys(&doc), ["subscription S"]);
 
     // Two operations and no operationName: the server cannot tell which one runs.
     let two = from_body(None, br#"{"query":"query A { a } query B { b }"}"#);
     assert_eq!((two.ops.len(), two.unparsed), (0, 1));
-    let named = from_body(None, br#"{"query":"query A { a } query B { b }","operationName":"B"}"#);
+    let named = from_body(
+        None,
+        br#"{"query":"query A { a } query B { b }","operationName":"B"}"#,
+    );
     assert_eq!(keys(&named), ["query B"]);
     // An operationName that is not a GraphQL name is not kept.
     let odd = from_body(None, br#"{"query":"{ a }","operationName":"x y"}"#);
@@ -64,19 +73,36 @@ fn get_query_strings() {
 
 #[test]
 fn candidates_and_errors() {
-    assert!(body_candidate("POST", "/graphql", Some(b"application/json")));
+    assert!(body_candidate(
+        "POST",
+        "/graphql",
+        Some(b"application/json")
+    ));
     assert!(body_candidate("POST", "/api/v1/GraphQL/", None));
     assert!(body_candidate("PUT", "/x", Some(b"application/graphql")));
-    assert!(!body_candidate("POST", "/accounts", Some(b"application/json")));
+    assert!(!body_candidate(
+        "POST",
+        "/accounts",
+        Some(b"application/json")
+    ));
     assert!(!body_candidate("GET", "/graphql", None));
-    assert_eq!(response_errors(br#"{"data":null,"errors":[{"message":"x"}]}"#), [true]);
-    assert_eq!(response_errors(br#"[{"data":{}},{"errors":[]}]"#), [false, false]);
+    assert_eq!(
+        response_errors(br#"{"data":null,"errors":[{"message":"x"}]}"#),
+        [true]
+    );
+    assert_eq!(
+        response_errors(br#"[{"data":{}},{"errors":[]}]"#),
+        [false, false]
+    );
     assert!(response_errors(b"{\"data\":").is_empty());
 }
 
 #[test]
 fn records_count_and_merge_in_any_order() {
-    let a_ex = from_body(None, br#"[{"query":"query A { a }"},{"query":"mutation M { m }"}]"#);
+    let a_ex = from_body(
+        None,
+        br#"[{"query":"query A { a }"},{"query":"mutation M { m }"}]"#,
+    );
     let b_ex = from_body(None, br#"{"query":"query A { a b }"}"#);
     let mut a = GraphqlRecord::default();
     a.exchange(&a_ex, Some(200), &[false, true]);
