@@ -50,7 +50,12 @@ pub fn body_candidate(method: &str, path: &str, content_type: Option<&[u8]>) -> 
         && path
             .rsplit('/')
             .find(|s| !s.is_empty())
-            .is_some_and(|last| last.to_ascii_lowercase().contains("graphql"))
+            .is_some_and(|last| {
+                // No allocation: every JSON POST passes here.
+                last.as_bytes()
+                    .windows(7)
+                    .any(|w| w.eq_ignore_ascii_case(b"graphql"))
+            })
 }
 
 fn media_type(v: &[u8]) -> &[u8] {
