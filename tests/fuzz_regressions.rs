@@ -179,3 +179,8 @@ fn fuzz_wire() {
 fn fuzz_xml() {
     smoke("xml", analyzer::fuzz::xml_body);
 }
+
+#[test]
+fn fuzz_graphql() {
+    smoke("graphql", analyzer::fuzz::graphql);
+}

@@ -53,6 +53,12 @@ pub enum FindingKind {
     OrphanedSoapOperation,
     /// An ISO 20022 message type on an endpoint whose declaration names other ones.
     UndeclaredIso20022Message,
+    /// A GraphQL root field called that the declared schema does not have (`analyzer::graphql`).
+    GraphqlShadowField,
+    /// A GraphQL field declared `@deprecated`, still selected.
+    GraphqlDeprecatedField,
+    /// A GraphQL root field declared in the schema and never called.
+    GraphqlOrphanedField,
 }
 
 impl FindingKind {
@@ -79,6 +85,9 @@ impl FindingKind {
             FindingKind::ShadowSoapOperation => "shadow_soap_operation",
             FindingKind::OrphanedSoapOperation => "orphaned_soap_operation",
             FindingKind::UndeclaredIso20022Message => "undeclared_iso20022_message",
+            FindingKind::GraphqlShadowField => "graphql_shadow_field",
+            FindingKind::GraphqlDeprecatedField => "graphql_deprecated_field",
+            FindingKind::GraphqlOrphanedField => "graphql_orphaned_field",
         }
     }
 
@@ -116,6 +125,12 @@ impl FindingKind {
         FindingKind::OrphanedSoapOperation,
         FindingKind::UndeclaredIso20022Message,
     ];
+    /// The kinds of GraphQL operations against a declared schema (`analyzer::graphql`).
+    pub const GRAPHQL: [FindingKind; 3] = [
+        FindingKind::GraphqlShadowField,
+        FindingKind::GraphqlDeprecatedField,
+        FindingKind::GraphqlOrphanedField,
+    ];
 
     /// Every kind of the vocabulary.
     pub fn every() -> impl Iterator<Item = FindingKind> {
@@ -123,6 +138,7 @@ impl FindingKind {
             .into_iter()
             .chain(FindingKind::OPEN_BANKING)
             .chain(FindingKind::SOAP)
+            .chain(FindingKind::GRAPHQL)
     }
 }
 
@@ -297,6 +313,9 @@ pub struct Evidence {
     /// operations of a WSDL endpoint, the ISO 20022 message types of an endpoint.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub declared: Vec<String>,
+    /// GraphQL findings: operation key (`query GetAccount`, `query #hash`) -> calls.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub graphql_operations: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

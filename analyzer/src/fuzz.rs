@@ -134,3 +134,37 @@ pub fn xml_body(data: &[u8]) {
         assert!(paths.len() <= 64, "path interner past its bound");
     }
 }
+
+/// Target `graphql`: the same bytes as a GraphQL request body (JSON and `application/graphql`),
+/// a GET query string, an SDL file, an introspection result and a response; every operation
+/// stays within the path and batch caps, and counting it into a record keeps the record's
+/// operation cap.
+pub fn graphql(data: &[u8]) {
+    use crate::graphql::{self, document, schema, GraphqlRecord};
+    let mut record = GraphqlRecord::default();
+    for ct in [None, Some(&b"application/graphql"[..])] {
+        let ex = graphql::from_body(ct, data);
+        assert!(ex.ops.len() <= graphql::MAX_BATCH, "batch past its cap");
+        for op in &ex.ops {
+            assert!(
+                op.paths.len() <= document::MAX_PATHS,
+                "paths past their cap"
+            );
+            assert!(!op.key().is_empty());
+        }
+        record.exchange(&ex, Some(200), &graphql::response_errors(data));
+    }
+    assert!(record.operations.len() <= graphql::MAX_OPERATIONS);
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = graphql::from_query_string(text);
+        if let Ok(s) = schema::parse_sdl("fuzz", text) {
+            for kind in [document::OpKind::Query, document::OpKind::Mutation] {
+                let _ = s.root_fields(kind).count();
+                let _ = s.deprecated_on_path(kind, "a.b.c");
+            }
+        }
+    }
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) {
+        let _ = schema::from_introspection("fuzz", &v);
+    }
+}

@@ -100,6 +100,10 @@ pub struct EndpointRecord {
     /// endpoints that carried SOAP, the protocol marker the outputs read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub soap: Option<Box<crate::soap::SoapRecord>>,
+    /// GraphQL operations the endpoint carried (`analyzer::graphql`): present only on GraphQL
+    /// endpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graphql: Option<Box<crate::graphql::GraphqlRecord>>,
 }
 
 /// Body accounting of one side (request or response) of an endpoint.
@@ -199,6 +203,7 @@ impl EndpointRecord {
             soap_actions: BTreeMap::new(),
             grpc: None,
             soap: None,
+            graphql: None,
         }
     }
 
@@ -331,6 +336,9 @@ impl EndpointRecord {
         }
         if let Some(theirs) = &other.soap {
             self.soap.get_or_insert_default().merge(theirs);
+        }
+        if let Some(theirs) = &other.graphql {
+            self.graphql.get_or_insert_default().merge(theirs);
         }
         // Bounded by the template's parameter count, itself bounded by `MAX_SEGMENTS`.
         for (name, stat) in &other.template_params {

@@ -17,6 +17,7 @@ pub mod export;
 pub mod finding;
 #[doc(hidden)]
 pub mod fuzz;
+pub mod graphql;
 pub mod grpc;
 pub mod hex;
 pub mod host;

@@ -6,7 +6,9 @@
 //! `*.pb`, `*.desc`, `*.binpb`, `*.protoset`, reflection dumps `*.reflection.json`) are read as bytes and handed to
 //! [`Catalogue::add_grpc_file`]; they have no `$ref`s and are not kept for `last_good`. WSDL files
 //! (`*.wsdl`) go to [`Catalogue::add_wsdl`], their imports read like `$ref`s (inside the roots,
-//! within the set total); they are not kept for `last_good` either. One bad file does not stop the others: it is recorded in
+//! within the set total); they are not kept for `last_good` either. GraphQL SDL files
+//! (`*.graphql`, `*.graphqls`, `*.gql`) and introspection results (JSON with `__schema`) go to
+//! the GraphQL readers, not kept for `last_good` either. One bad file does not stop the others: it is recorded in
 //! [`LoadedCatalogue::errors`]. Only a path that does not exist, or a folder with no spec files
 //! at all, is a hard error: that is a misconfiguration, not a bad document.
 //!
@@ -330,6 +332,18 @@ pub fn load_catalogue_keeping(
         } else {
             Ok(file.clone())
         };
+        if analyzer::catalogue::is_graphql_sdl(&name) {
+            // A GraphQL SDL file: text, no `$ref`s.
+            let added = checked
+                .and_then(|path| read_limited(&path, options.max_file_bytes))
+                .map_err(cannot_read)
+                .and_then(|text| loaded.catalogue.add_graphql_sdl(&name, &text));
+            match added {
+                Ok(()) => loaded.files_loaded += 1,
+                Err(e) => loaded.errors.push(e),
+            }
+            continue;
+        }
         if let Some(kind) = GrpcFileKind::of(&name) {
             // A gRPC catalogue file (FileDescriptorSet or `.proto`): bytes, no `$ref`s.
             let added = checked
@@ -350,6 +364,14 @@ pub fn load_catalogue_keeping(
                 continue;
             }
         };
+        // A GraphQL introspection result (JSON with `__schema`) declares a GraphQL schema.
+        if analyzer::catalogue::is_graphql_introspection(&text) {
+            match loaded.catalogue.add_graphql_introspection(&name, &text) {
+                Ok(()) => loaded.files_loaded += 1,
+                Err(e) => loaded.errors.push(e),
+            }
+            continue;
+        }
         // Bytes read for this document set so far.
         let set_bytes = Cell::new(text.len() as u64);
         // The referenced texts, kept for `last_good`.
@@ -693,6 +715,7 @@ fn is_spec_file(path: &Path) -> bool {
             .any(|x| e.eq_ignore_ascii_case(x))
     }) || GrpcFileKind::of(&path.to_string_lossy()).is_some()
         || is_wsdl_file(&path.to_string_lossy())
+        || analyzer::catalogue::is_graphql_sdl(&path.to_string_lossy())
 }
 
 #[cfg(test)]

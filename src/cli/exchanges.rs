@@ -85,9 +85,11 @@ impl<W: Write> JsonLines<'_, W> {
             if self.error.is_some() {
                 return;
             }
-            let line = exchange_json(&ex, self.classifier);
-            if let Err(e) = writeln!(self.out, "{line}") {
-                self.error = Some(e);
+            for line in exchange_lines(&ex, self.classifier) {
+                if let Err(e) = writeln!(self.out, "{line}") {
+                    self.error = Some(e);
+                    return;
+                }
             }
         }
     }
@@ -132,6 +134,70 @@ pub(crate) fn masked_target(target: &str, classifier: &Classifier) -> String {
         })
         .collect();
     format!("{path}?{}", parts.join("&"))
+}
+
+/// A GraphQL GET's target with the document, variables and extensions withheld (they are the
+/// operation's text and values; its name and fields are on the line's `graphql` part).
+fn withhold_graphql_params(target: &str) -> String {
+    let Some((path, query)) = target.split_once('?') else {
+        return target.to_string();
+    };
+    let parts: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if analyzer::graphql::GET_VALUE_PARAMS.contains(&k) => {
+                format!("{k}=(withheld)")
+            }
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{path}?{}", parts.join("&"))
+}
+
+/// The lines of one exchange: one, or one per GraphQL operation it carried (each with a
+/// `graphql` part: operation key, type, name, hash, root fields, its index in a batch).
+pub(crate) fn exchange_lines(ex: &HttpExchange, classifier: &Classifier) -> Vec<serde_json::Value> {
+    let Some(extracted) = analyzer::graphql::of_exchange(ex) else {
+        return vec![exchange_json(ex, classifier)];
+    };
+    let mut base = exchange_json(ex, classifier);
+    if let Some(uri) = base.get("uri").and_then(|u| u.as_str()) {
+        base["uri"] = serde_json::Value::String(withhold_graphql_params(uri));
+    }
+    let mut out: Vec<serde_json::Value> = extracted
+        .ops
+        .iter()
+        .enumerate()
+        .map(|(i, op)| {
+            let mut line = base.clone();
+            line["graphql"] = serde_json::json!({
+                "operation": if op.name.as_deref().is_some_and(|n| !classifier
+                    .classify(n, Place::Query { name: "operationName" })
+                    .is_empty())
+                {
+                    format!("{} #{}", op.kind, op.hash.as_deref().unwrap_or_default())
+                } else {
+                    op.key()
+                },
+                "type": op.kind,
+                // A name is kept as written unless the classifier sees a value in it.
+                "name": op.name.as_deref().filter(|n| classifier
+                    .classify(n, Place::Query { name: "operationName" })
+                    .is_empty()),
+                "hash": op.hash,
+                "root_fields": op.root_fields,
+                "index": i,
+                "batched": extracted.batched,
+            });
+            line
+        })
+        .collect();
+    if extracted.unparsed > 0 {
+        let mut line = base;
+        line["graphql"] = serde_json::json!({ "unparsed": extracted.unparsed });
+        out.push(line);
+    }
+    out
 }
 
 pub(crate) fn exchange_json(ex: &HttpExchange, classifier: &Classifier) -> serde_json::Value {

@@ -16,6 +16,7 @@
 //! (lookup for `find_operation`).
 
 mod config;
+mod graphql;
 mod grpc;
 mod index;
 mod json;
@@ -30,6 +31,7 @@ mod tests;
 mod wsdl;
 
 pub use config::{ApiSelector, CatalogueConfig, HostMapping, OwnerOverride};
+pub use graphql::{is_graphql_introspection, is_graphql_sdl};
 pub use grpc::GrpcFileKind;
 pub use schema::{SchemaId, Schemas};
 pub use servers::normalize_host;
@@ -288,6 +290,9 @@ pub struct Catalogue {
     /// Declared SOAP ports and their operations (`catalogue/wsdl.rs`).
     #[serde(skip)]
     pub soap: Vec<DeclaredSoapPort>,
+    /// Declared GraphQL schema (`catalogue/graphql.rs`): SDL files and introspection results.
+    #[serde(skip)]
+    pub graphql: crate::graphql::schema::GraphqlSchema,
 }
 
 impl Catalogue {

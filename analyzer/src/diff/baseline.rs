@@ -146,6 +146,12 @@ pub fn fingerprint(f: &Finding) -> String {
             parts.push("|checks".into());
             parts.extend(keys(&e.counts));
         }
+        FindingKind::GraphqlShadowField
+        | FindingKind::GraphqlDeprecatedField
+        | FindingKind::GraphqlOrphanedField => {
+            // Which operations, not how often (the field is in the id).
+            parts.extend(keys(&e.graphql_operations));
+        }
     }
     let mut h = blake3::Hasher::new();
     h.update(b"shadowtap baseline v1\0");

@@ -83,6 +83,16 @@ pub fn diff_with(
         .collect();
 
     for (key, rec) in &inventory.endpoints {
+        // A GraphQL endpoint no OpenAPI operation declares is judged by its operations against
+        // the GraphQL schema (below), not as an undeclared HTTP endpoint.
+        if rec.graphql.is_some()
+            && !catalogue.graphql.is_empty()
+            && catalogue
+                .find_operation(&key.host, &key.method, &key.path)
+                .is_none()
+        {
+            continue;
+        }
         if !catalogue.covers_host(&key.host) {
             shadow_hosts
                 .entry(key.host.as_str())
@@ -158,6 +168,10 @@ pub fn diff_with(
     }
     findings.extend(soap::orphaned(catalogue, inventory, &used_soap));
 
+    findings.extend(crate::graphql::findings::findings(
+        inventory,
+        &catalogue.graphql,
+    ));
     sort_findings(&mut findings);
     Diff { findings, quiet }
 }

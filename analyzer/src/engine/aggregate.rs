@@ -90,6 +90,8 @@ pub struct EndpointAgg {
     pub grpc: Option<Box<crate::grpc::GrpcRecord>>,
     /// SOAP calls by operation, on SOAP endpoints.
     pub soap: Option<Box<crate::soap::SoapRecord>>,
+    /// GraphQL operations, on GraphQL endpoints.
+    pub graphql: Option<Box<crate::graphql::GraphqlRecord>>,
 }
 
 impl EndpointAgg {
@@ -124,6 +126,7 @@ impl EndpointAgg {
             messages: BTreeMap::new(),
             grpc: None,
             soap: None,
+            graphql: None,
         }
     }
 
@@ -296,6 +299,7 @@ impl EndpointAgg {
             messages: self.messages.clone(),
             grpc: self.grpc.clone(),
             soap: self.soap.clone(),
+            graphql: self.graphql.clone(),
         }
     }
 }

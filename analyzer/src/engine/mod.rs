@@ -24,6 +24,7 @@
 
 pub mod aggregate;
 mod consumers;
+pub mod graphql;
 pub mod grpc;
 pub mod intern;
 pub mod learn;
@@ -92,6 +93,8 @@ pub struct Message {
     echoed: Option<bool>,
     /// A message of a gRPC call (`grpc.rs`).
     grpc: Option<Box<grpc::GrpcMessage>>,
+    /// A message of a GraphQL exchange (`graphql.rs`).
+    graphql: Option<Box<graphql::GraphqlMessage>>,
     /// The lens reads this message's body for a consent id (lens on only).
     ob_read_body: bool,
     /// A response: keyed fingerprint of the consent its body created (lens on only).
@@ -127,6 +130,7 @@ impl Message {
             openbanking: None,
             echoed: None,
             grpc: None,
+            graphql: None,
             ob_read_body: false,
             ob_created: None,
         }
@@ -152,6 +156,8 @@ pub struct InventoryBuilder<'o> {
     media: Interner,
     media_cache: ByteCache<Option<u32>>,
     soap_actions: Interner,
+    /// GraphQL operation names dropped for carrying a data class.
+    graphql_names_withheld: u64,
     policy: BodyPolicy,
     learner: Learner,
     aggs: Vec<Option<EndpointAgg>>,
@@ -202,6 +208,7 @@ impl<'o> InventoryBuilder<'o> {
             media: Interner::new(MAX_MEDIA),
             media_cache: ByteCache::new(MEDIA_CACHE),
             soap_actions: Interner::new(MAX_SOAP_ACTIONS),
+            graphql_names_withheld: 0,
             policy: BodyPolicy::new(observer.learn),
             learner: Learner::default(),
             aggs: Vec::new(),
@@ -377,6 +384,12 @@ impl<'o> InventoryBuilder<'o> {
             openbanking,
             soap_action,
             grpc: grpc::GrpcMessage::request(head.version, head.headers),
+            graphql: graphql::GraphqlMessage::request(
+                head.method,
+                target.path,
+                target.query,
+                content_type,
+            ),
             ob_read_body,
             ..Message::counted(
                 Side::Request,
@@ -413,10 +426,14 @@ impl<'o> InventoryBuilder<'o> {
         let ob_read_body = request
             .and_then(|r| r.openbanking.as_deref())
             .is_some_and(|f| crate::openbanking::lens::LensState::wants_body(f, true));
+        let graphql = request
+            .and_then(|r| r.graphql.as_ref())
+            .map(|_| Box::<graphql::GraphqlMessage>::default());
         let message = Message {
             status: Some(head.status),
             echoed,
             grpc,
+            graphql,
             ob_read_body,
             ..Message::counted(Side::Response, route, media, budget, body)
         };
@@ -447,6 +464,14 @@ impl<'o> InventoryBuilder<'o> {
         let mut depth = self.depth(learn, body);
         // The open-banking lens reads a consent id from this body: keep a copy of it.
         if message.ob_read_body && depth == BodyDepth::Frame && body.present && body.identity {
+            depth = BodyDepth::Scan;
+        }
+        // A GraphQL request's body names its operations: keep a copy of it.
+        if message.graphql.as_deref().is_some_and(|g| g.read_body)
+            && depth == BodyDepth::Frame
+            && body.present
+            && body.identity
+        {
             depth = BodyDepth::Scan;
         }
         message.learn = learn;
@@ -620,6 +645,14 @@ impl<'o> InventoryBuilder<'o> {
             }
             message.prefiltered |= flagged;
         }
+        if message.graphql.is_some() {
+            let bytes = match (end.decoded, scan.as_deref()) {
+                (Some(decoded), _) if !decoded.truncated => Some(decoded.sample.as_slice()),
+                (None, Some(scan)) if !scan.truncated && end.complete => Some(scan.copy.as_slice()),
+                _ => None,
+            };
+            self.graphql_body(message, bytes);
+        }
         if message.ob_read_body {
             let bytes = match (end.decoded, scan.as_deref()) {
                 (Some(decoded), _) => Some(decoded.sample.as_slice()),
@@ -643,6 +676,39 @@ impl<'o> InventoryBuilder<'o> {
     ) {
         if let Some(g) = message.grpc.as_mut() {
             g.trailers(fields);
+        }
+    }
+
+    /// A GraphQL message's body (`None`: not kept whole): a request's operations, a
+    /// response's `errors`.
+    fn graphql_body(&mut self, message: &mut Message, bytes: Option<&[u8]>) {
+        let Some(g) = message.graphql.as_deref_mut() else {
+            return;
+        };
+        match message.side {
+            Side::Request => g.request_body(bytes),
+            Side::Response => {
+                if let Some(b) = bytes {
+                    g.response_body(b);
+                }
+            }
+        }
+    }
+
+    /// Operation names are kept as written, so they must not be values: a name in which the
+    /// prefilter sees a data class is dropped (the operation is then known by its document's
+    /// hash), as a SOAP action is withheld.
+    fn withhold_graphql_names(&mut self, extracted: &mut crate::graphql::Extracted) {
+        for op in &mut extracted.ops {
+            if let Some(name) = &op.name {
+                self.head_scan.restart(ClassSet::default());
+                self.head_scan
+                    .push(&self.observer.classifier, name.as_bytes());
+                if !self.head_scan.finish(&self.observer.classifier).is_empty() {
+                    op.name = None;
+                    self.graphql_names_withheld += 1;
+                }
+            }
         }
     }
 
@@ -687,12 +753,15 @@ impl<'o> InventoryBuilder<'o> {
         anomalies: AnomalySet,
         response_delay_micros: Option<i64>,
     ) {
-        let Some(req) = request else {
+        let Some(mut req) = request else {
             if let Some(scan) = response.and_then(|mut r| r.scan.take()) {
                 self.give_back(scan);
             }
             return;
         };
+        if let Some(g) = req.graphql.as_deref_mut() {
+            self.withhold_graphql_names(&mut g.extracted);
+        }
         let Some(route) = req.route else {
             self.dropped += 1;
             return;
@@ -743,6 +812,17 @@ impl<'o> InventoryBuilder<'o> {
         if let Some(m) = response.as_ref().and_then(|r| r.media) {
             novel |= agg.response_media.iter().all(|(k, _)| k != m);
             overflow += agg.response_media.bump(m, 1, cap);
+        }
+        if let Some(g) = req.graphql.as_deref().filter(|g| g.extracted.is_graphql()) {
+            let errors = response
+                .as_ref()
+                .and_then(|r| r.graphql.as_deref())
+                .map_or(&[][..], |r| r.errors.as_slice());
+            agg.graphql.get_or_insert_default().exchange(
+                &g.extracted,
+                response.as_ref().and_then(|r| r.status),
+                errors,
+            );
         }
         if let Some(a) = req.soap_action {
             novel |= agg.soap_actions.iter().all(|(k, _)| k != a);
@@ -945,6 +1025,7 @@ impl<'o> InventoryBuilder<'o> {
             ("engine_param_names_full", self.params.names.overflow),
             ("engine_media_full", self.media.overflow),
             ("engine_soap_actions_full", self.soap_actions.overflow),
+            ("engine_graphql_names_withheld", self.graphql_names_withheld),
             ("engine_paths_full", self.learner.paths.overflow()),
             ("engine_locations_full", self.learner.locations.overflow),
             ("engine_policies_full", self.policy.overflow),

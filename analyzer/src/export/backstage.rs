@@ -259,6 +259,40 @@ pub fn render_backstage(snap: &Snapshot) -> String {
         }));
     }
 
+    // GraphQL endpoints: an API of Backstage's `graphql` type each, its definition the root
+    // fields observed (SDL; field types are not observed, only names).
+    for e in snap.endpoints.iter().filter(|e| e.record.graphql.is_some()) {
+        let Some(g) = e.record.graphql.as_deref() else {
+            continue;
+        };
+        let host = e.key.host.as_str();
+        let name = unique_name(&mut names, &format!("graphql-{host}"), "graphql-api");
+        entities.push(json!({
+            "apiVersion": API_VERSION,
+            "kind": "API",
+            "metadata": {
+                "name": name,
+                "title": format!("GraphQL {} {} on {host}", e.key.method, e.key.path),
+                "description": format!(
+                    "{} GraphQL operations seen in {} exchanges. Definition inferred by \
+                     shadowtap from observed traffic: review before adopting.",
+                    g.operations.len(), e.record.exchanges),
+                "annotations": {
+                    "shadowtap.io/declared": e.declared.is_some().to_string(),
+                    "shadowtap.io/host": host,
+                    "shadowtap.io/exchanges": e.record.exchanges.to_string(),
+                },
+                "tags": ["shadowtap", "graphql"],
+            },
+            "spec": {
+                "type": "graphql",
+                "lifecycle": "production",
+                "owner": "unassigned",
+                "definition": crate::graphql::report::observed_sdl(g),
+            },
+        }));
+    }
+
     for (sys, (name, owner)) in &systems {
         entities.push(json!({
             "apiVersion": API_VERSION,

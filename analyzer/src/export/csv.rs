@@ -10,7 +10,7 @@ use super::Snapshot;
 
 /// Column names, in order. Stable: CMDB import mappings refer to them (new columns are only
 /// ever appended).
-pub const CSV_COLUMNS: [&str; 26] = [
+pub const CSV_COLUMNS: [&str; 27] = [
     "host",
     "method",
     "path",
@@ -39,6 +39,8 @@ pub const CSV_COLUMNS: [&str; 26] = [
     "grpc_status_codes",
     // `soap` endpoints: their SOAP operations (`name=calls`).
     "soap_operations",
+    // For GraphQL (`protocol` = `graphql`): the operations, `type name` or `type #hash`.
+    "graphql_operations",
 ];
 
 /// One cell, escaped for CSV and defended against formula injection.
@@ -92,10 +94,14 @@ pub fn render_csv(snap: &Snapshot) -> String {
             e.auth_schemes().join(";"),
             r.query_params.keys().cloned().collect::<Vec<_>>().join(";"),
             format!("{:.3}", r.confidence()),
-            match (&r.grpc, &r.soap) {
-                (Some(_), _) => "grpc",
-                (None, Some(_)) => "soap",
-                (None, None) => "http",
+            if r.grpc.is_some() {
+                "grpc"
+            } else if r.soap.is_some() {
+                "soap"
+            } else if r.graphql.is_some() {
+                "graphql"
+            } else {
+                "http"
             }
             .to_string(),
             r.grpc
@@ -115,6 +121,10 @@ pub fn render_csv(snap: &Snapshot) -> String {
                         .collect::<Vec<_>>()
                         .join(";")
                 })
+                .unwrap_or_default(),
+            r.graphql
+                .as_ref()
+                .map(|g| g.operations.keys().cloned().collect::<Vec<_>>().join(";"))
                 .unwrap_or_default(),
         ];
         push_row(&mut out, row.into_iter());

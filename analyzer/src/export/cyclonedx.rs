@@ -141,6 +141,19 @@ fn service(snap: &Snapshot, declared: bool, key: &str, endpoints: &[&SnapshotEnd
             soap.into_iter().collect::<Vec<_>>().join(" "),
         ));
     }
+    // GraphQL operations (their own API type): `type name` or `type #hash`.
+    let graphql: BTreeSet<&str> = endpoints
+        .iter()
+        .filter_map(|e| e.record.graphql.as_deref())
+        .flat_map(|g| g.operations.keys().map(String::as_str))
+        .collect();
+    if endpoints.iter().any(|e| e.record.graphql.is_some()) {
+        props.push(prop("shadowtap:protocol", "graphql".to_string()));
+        props.push(prop(
+            "shadowtap:graphql_operations",
+            graphql.into_iter().collect::<Vec<_>>().join(";"),
+        ));
+    }
     if let (Some(a), Some(b)) = (first, last) {
         props.push(prop("shadowtap:first_seen", a.rfc3339()));
         props.push(prop("shadowtap:last_seen", b.rfc3339()));

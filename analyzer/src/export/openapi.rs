@@ -40,8 +40,13 @@ pub(crate) fn openapi_value(snap: &Snapshot) -> Value {
     for e in snap.endpoints.iter().filter(|e| e.declared.is_none()) {
         // OpenAPI paths start with `/`; `*` (OPTIONS *) and absolute forms have no place here.
         // gRPC methods are not REST operations: they go to the exports with API types of their
-        // own (CSV `protocol`, CycloneDX `shadowtap:protocol`, Backstage `grpc`).
-        if !e.key.path.starts_with('/') || e.record.grpc.is_some() || e.record.soap.is_some() {
+        // own (CSV `protocol`, CycloneDX `shadowtap:protocol`, Backstage `grpc`), and so are SOAP
+        // and GraphQL endpoints (Backstage `wsdl` and `graphql`).
+        if !e.key.path.starts_with('/')
+            || e.record.grpc.is_some()
+            || e.record.soap.is_some()
+            || e.record.graphql.is_some()
+        {
             continue;
         }
         let template = templates

@@ -167,6 +167,26 @@ pub fn render_markdown(r: &ScanReport) -> String {
             }
         }
     }
+    let graphql = super::graphql_rows(&r.endpoints);
+    if !graphql.is_empty() {
+        let _ = writeln!(o, "\n## GraphQL operations\n");
+        let _ = writeln!(
+            o,
+            "| endpoint | operation | root fields | calls | statuses | errors |\n|---|---|---|---|---|---|"
+        );
+        for row in &graphql {
+            let _ = writeln!(
+                o,
+                "| {} | `{}` | {} | {} | {} | {} |",
+                esc(&row.endpoint),
+                esc(&row.operation),
+                esc(&row.root_fields),
+                thousands(row.calls),
+                row.statuses,
+                row.errors
+            );
+        }
+    }
     let opaque = super::http2_opaque_line(&s.counters);
     if !s.anomalies.is_empty() || opaque.is_some() {
         let _ = writeln!(o, "\n## Capture quality\n");

@@ -349,6 +349,18 @@ pub struct EndpointView {
     /// A SOAP endpoint's calls by operation (`analyzer::soap`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub soap: Option<crate::soap::SoapRecord>,
+    /// A GraphQL endpoint's operations: type, name or hash, root fields, calls, errors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graphql: Option<crate::graphql::GraphqlRecord>,
+}
+
+/// The GraphQL operation rows of a report's endpoints (text and Markdown sections).
+pub fn graphql_rows(endpoints: &[EndpointView]) -> Vec<crate::graphql::report::Row> {
+    crate::graphql::report::rows(endpoints.iter().filter_map(|e| {
+        e.graphql
+            .as_ref()
+            .map(|g| (format!("{} {} {}", e.host, e.method, e.path), g))
+    }))
 }
 
 /// Most consumers listed per endpoint in a report.
@@ -620,6 +632,7 @@ fn endpoint_view(key: &EndpointKey, rec: &EndpointRecord, catalogue: &Catalogue)
         soap_actions: rec.soap_actions.clone(),
         grpc: rec.grpc.as_deref().cloned(),
         soap: rec.soap.as_deref().cloned(),
+        graphql: rec.graphql.as_deref().cloned(),
     }
 }
 

@@ -227,6 +227,22 @@ fn rule(kind: FindingKind) -> Value {
             "An endpoint carried an ISO 20022 message type its declaration (WSDL schemas or \
              x-iso20022-messages) does not name.",
         ),
+        FindingKind::GraphqlShadowField => (
+            "GraphqlShadowField",
+            "GraphQL root field not in the schema",
+            "A GraphQL query, mutation or subscription root field was called that the declared \
+             schema (SDL or introspection) does not have.",
+        ),
+        FindingKind::GraphqlDeprecatedField => (
+            "GraphqlDeprecatedField",
+            "Deprecated GraphQL field still selected",
+            "A GraphQL field the schema marks @deprecated is still selected by operations.",
+        ),
+        FindingKind::GraphqlOrphanedField => (
+            "GraphqlOrphanedField",
+            "GraphQL root field without traffic",
+            "A root field the GraphQL schema declares was not called in the observation window.",
+        ),
         #[allow(unreachable_patterns)]
         _ => (
             "Drift",

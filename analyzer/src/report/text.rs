@@ -258,6 +258,28 @@ pub fn render_text(r: &ScanReport) -> String {
         }
     }
 
+    let graphql = super::graphql_rows(&r.endpoints);
+    if !graphql.is_empty() {
+        // One POST /graphql hides many operations: one line each.
+        let _ = writeln!(o, "\nGRAPHQL OPERATIONS");
+        let mut last = "";
+        for row in &graphql {
+            if row.endpoint != last {
+                let _ = writeln!(o, "  {}", row.endpoint);
+                last = &row.endpoint;
+            }
+            let _ = writeln!(
+                o,
+                "    {:<40} {:<32} calls {:>6}  statuses {}  errors {}",
+                row.operation,
+                row.root_fields,
+                thousands(row.calls),
+                row.statuses,
+                row.errors
+            );
+        }
+    }
+
     if !s.anomalies.is_empty() {
         let _ = writeln!(o, "\nCAPTURE QUALITY");
         let parts: Vec<String> = s
