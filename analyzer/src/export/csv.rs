@@ -10,7 +10,7 @@ use super::Snapshot;
 
 /// Column names, in order. Stable: CMDB import mappings refer to them (new columns are only
 /// ever appended).
-pub const CSV_COLUMNS: [&str; 25] = [
+pub const CSV_COLUMNS: [&str; 26] = [
     "host",
     "method",
     "path",
@@ -37,6 +37,8 @@ pub const CSV_COLUMNS: [&str; 25] = [
     "protocol",
     "grpc_streaming",
     "grpc_status_codes",
+    // TPPs that called the endpoint (open-banking lens): `label (ROLE+ROLE)`, `;`-separated.
+    "tpps",
 ];
 
 /// One cell, escaped for CSV and defended against formula injection.
@@ -99,6 +101,7 @@ pub fn render_csv(snap: &Snapshot) -> String {
                 .as_ref()
                 .map(|g| g.statuses.keys().cloned().collect::<Vec<_>>().join(";"))
                 .unwrap_or_default(),
+            e.tpps().join(";"),
         ];
         push_row(&mut out, row.into_iter());
     }

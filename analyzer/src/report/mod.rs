@@ -346,6 +346,9 @@ pub struct EndpointView {
     /// A gRPC endpoint's calls: service, method, streaming kind, messages, `grpc-status`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grpc: Option<crate::grpc::GrpcRecord>,
+    /// TPPs that called the endpoint (open-banking lens) -> their PSD2 roles.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tpps: BTreeMap<String, Vec<String>>,
 }
 
 /// Most consumers listed per endpoint in a report.
@@ -616,6 +619,11 @@ fn endpoint_view(key: &EndpointKey, rec: &EndpointRecord, catalogue: &Catalogue)
         messages: rec.messages.clone(),
         soap_actions: rec.soap_actions.clone(),
         grpc: rec.grpc.as_deref().cloned(),
+        tpps: rec
+            .openbanking
+            .as_deref()
+            .map(|ob| ob.tpp_roles())
+            .unwrap_or_default(),
     }
 }
 
