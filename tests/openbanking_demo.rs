@@ -262,3 +262,74 @@ fn openbanking_demo_exposure_per_capability() {
         "{section}"
     );
 }
+
+/// Every output names the TPPs with their roles: the JSON report's endpoints, the text,
+/// Markdown and HTML reports' TPP lists, and each export of the saved inventory. The saved
+/// inventory keeps no consumer id under a TPP (clients are the file's own numbers).
+#[test]
+fn tpp_identity_reaches_every_output() {
+    let acme = "tpp:PSDGB-FCA-100001";
+    let report: Value = serde_json::from_str(&scan("json")).expect("JSON report");
+    let accounts = report["endpoints"]
+        .as_array()
+        .and_then(|e| {
+            e.iter()
+                .find(|x| x["method"] == "GET" && x["path"] == format!("{API}/aisp/accounts"))
+        })
+        .expect("accounts endpoint");
+    assert_eq!(accounts["tpps"][acme], serde_json::json!(["PSP_AI"]));
+    assert!(scan("text").contains(&format!(
+        "TPPs\n  {acme}   PSP_AI, 5 endpoints in account_information, consents\n"
+    )));
+    assert!(scan("markdown").contains(&format!(
+        "| {acme} | PSP\\_AI | account\\_information, consents | 5 |"
+    )));
+    assert!(scan("html").contains(&format!("<td class=\"mono\">{acme}</td><td>PSP_AI</td>")));
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let saved = tmp.path().join("inventory.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_shadowtap"))
+        .arg("scan")
+        .arg(fixture("openbanking.pcap"))
+        .arg("--catalog")
+        .arg(fixture("catalog"))
+        .arg("--config")
+        .arg(fixture("shadowtap.toml"))
+        .args(["--no-progress", "--format", "json", "--save-inventory"])
+        .arg(&saved)
+        .env("SHADOWTAP_SITE_SECRET", "demo-test")
+        .output()
+        .expect("run shadowtap");
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&saved).expect("saved inventory");
+    let snapshot: Value = serde_json::from_str(&text).expect("inventory json");
+    for e in snapshot["endpoints"].as_array().expect("endpoints") {
+        for stat in e["record"]["openbanking"]["tpps"]
+            .as_object()
+            .map(|m| m.values().collect::<Vec<_>>())
+            .unwrap_or_default()
+        {
+            for client in stat["clients"].as_object().expect("clients").keys() {
+                assert!(client.starts_with("consumer#"), "{client}");
+            }
+        }
+        assert!(e["record"]["openbanking"]["behaviour"].is_null(), "{e}");
+        assert!(e["record"]["openbanking"]["consents"].is_null(), "{e}");
+    }
+    let labelled = format!("{acme} (PSP_AI)");
+    for format in ["csv", "ndjson", "cyclonedx", "backstage", "inventory"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_shadowtap"))
+            .args(["export", "--format", format, "--inventory"])
+            .arg(&saved)
+            .output()
+            .expect("run shadowtap export");
+        assert!(out.status.success(), "{format}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let want = if format == "inventory" {
+            acme
+        } else {
+            &labelled
+        };
+        assert!(text.contains(want), "{format} lacks {want}");
+    }
+}

@@ -86,4 +86,13 @@ impl ExchangeSink for AnalysisSink<'_> {
     fn tls(&mut self, observation: TlsObservation) {
         self.tls.add(&observation);
     }
+
+    fn tls_tpp(
+        &mut self,
+        observation: &TlsObservation,
+        tpp: &analyzer::openbanking::handshake::HandshakeTpp,
+    ) {
+        // Merged onto the host entry `tls` makes from the same observation (order-free).
+        self.tls.add_tpp(observation, tpp);
+    }
 }

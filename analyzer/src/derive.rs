@@ -50,6 +50,7 @@ pub fn derive(
     if policy.openbanking.enabled {
         findings.extend(crate::openbanking::findings::findings(
             &inventory,
+            &tls,
             &policy.openbanking,
         ));
     }

@@ -7,6 +7,7 @@
 pub mod cardinality;
 pub mod catalogue;
 pub mod classify;
+pub mod compare;
 pub mod consumer;
 pub mod contain;
 pub mod derive;

@@ -16,6 +16,7 @@
 use crate::catalogue::Catalogue;
 use crate::finding::{finding_id, Evidence, Finding, FindingKind, Severity};
 use crate::inventory::Inventory;
+use crate::openbanking::handshake::{HandshakeTpp, TlsTppStat};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -77,6 +78,9 @@ pub struct TlsHostRecord {
     /// Connections whose server chose `h2` by ALPN: the host speaks HTTP/2.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub http2: u64,
+    /// TPPs named by the clients' TLS 1.2 certificates (eIDAS, open banking), by label.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tpps: BTreeMap<String, TlsTppStat>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -108,6 +112,16 @@ impl TlsHostRecord {
         ] {
             for v in theirs {
                 insert_capped(mine, v, cap, &mut dropped);
+            }
+        }
+        for (t, stat) in &o.tpps {
+            let room = self.tpps.len() < cap;
+            match self.tpps.get_mut(t) {
+                Some(mine) => mine.merge(stat),
+                None if room => {
+                    self.tpps.insert(t.clone(), stat.clone());
+                }
+                None => dropped += 1,
             }
         }
         for (c, n) in &o.consumers {
@@ -180,6 +194,21 @@ impl TlsInventory {
         one.client_cert_subjects
             .extend(obs.client_cert_subject.iter().cloned());
         one.consumers.insert(obs.consumer.clone(), 1);
+        let mut single = TlsInventory::new(self.limits);
+        single.hosts.insert(sni.to_ascii_lowercase(), one);
+        self.merge(&single);
+    }
+
+    /// The TPP the client certificate of `obs`'s connection named (after [`Self::add`] of the
+    /// same observation): kept on its SNI host, capped like the host's other names.
+    pub fn add_tpp(&mut self, obs: &TlsObservation, tpp: &HandshakeTpp) {
+        let Some(sni) = obs.sni.as_deref() else {
+            return;
+        };
+        let one = TlsHostRecord {
+            tpps: BTreeMap::from([(tpp.tpp.clone(), TlsTppStat::of(tpp, obs.ts))]),
+            ..TlsHostRecord::default()
+        };
         let mut single = TlsInventory::new(self.limits);
         single.hosts.insert(sni.to_ascii_lowercase(), one);
         self.merge(&single);

@@ -6,7 +6,7 @@
 //! | `GET /v1/report?format=text\|json\|markdown\|html\|sarif&fail_on=SEVERITY` | the report |
 //! | `POST /v1/report?...&baseline_source=NAME` (body: a baseline file) | only new and changed findings, fixed ones listed |
 //! | `GET /v1/findings` | every finding, each with `review_state` and the `review` (who, when, why) |
-//! | `GET /v1/export/{format}` | the inventory for asset tools, as `shadowtap export` writes it: `csv`, `ndjson`, `openapi`, `cyclonedx`, `backstage` |
+//! | `GET /v1/export/{format}` | the inventory for asset tools, as `shadowtap export` writes it: `csv`, `ndjson`, `openapi`, `cyclonedx`, `backstage`, `inventory` (the `scan --save-inventory` file, for `compare`) |
 //!
 //! With `fail_on`, the answer says in the [`FAIL_ON_HEADER`] header whether a finding at or
 //! above that severity exists that no reviewer suppressed or accepted
@@ -48,7 +48,14 @@ pub fn routes() -> Router<Arc<AppState>> {
 }
 
 /// The export formats of `shadowtap export`, by name.
-pub const EXPORT_FORMATS: [&str; 5] = ["csv", "ndjson", "openapi", "cyclonedx", "backstage"];
+pub const EXPORT_FORMATS: [&str; 6] = [
+    "csv",
+    "ndjson",
+    "openapi",
+    "cyclonedx",
+    "backstage",
+    "inventory",
+];
 
 /// The fleet's inventory in an export format: the same [`Snapshot`] (inventory plus catalogue)
 /// and renderers as `shadowtap export` on a `scan --save-inventory` file. `None`: unknown format.
@@ -62,6 +69,8 @@ pub fn render_export(snapshot: &Snapshot, format: &str) -> Option<(String, &'sta
         "openapi" => (render_openapi(snapshot), "application/json"),
         "cyclonedx" => (render_cyclonedx(snapshot), "application/vnd.cyclonedx+json"),
         "backstage" => (render_backstage(snapshot), "application/yaml"),
+        // The snapshot itself, as `scan --save-inventory` writes it: what `compare` reads.
+        "inventory" => (snapshot.to_json(), "application/json"),
         _ => return None,
     })
 }

@@ -187,6 +187,11 @@ impl AppState {
             .counters
             .extend(a.counters.iter().map(|(k, v)| (k.clone(), *v)));
         let mut report = ScanReport::build(totals, &a.inventory, &a.catalogue, findings);
+        let rules = &self.settings.findings.openbanking.capabilities;
+        if !rules.is_empty() {
+            // Configured capability overrides apply to the exposure table as to the findings.
+            report = report.with_capability_rules(&a.inventory, rules);
+        }
         report.summary.tls_hosts = TlsHostsSummary::from_inventory(&a.tls);
         Ok(report)
     }

@@ -523,3 +523,88 @@ async fn every_review_action_is_kept_in_the_trail_shown_exported_and_moved_with_
     moved.import_jsonl(&mut buf.as_slice()).expect("import");
     assert_eq!(moved.review_events(None).expect("trail"), trail);
 }
+
+/// A store whose open-banking endpoints carry TPPs (one with a hostile label): the
+/// capabilities page shows the report's exposure table and each endpoint's TPPs and roles.
+#[tokio::test]
+async fn the_capabilities_page_shows_exposure_and_tpps_escaped() {
+    use analyzer::openbanking::record::{ObRecord, TppStat};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let settings = CollectorSettings {
+        data: dir.path().to_path_buf(),
+        api_token: Some(TOKEN.into()),
+        max_sessions: 4,
+        ..CollectorSettings::default()
+    };
+    let store = SledStore::open(dir.path(), settings.store_limits()).expect("open store");
+    let mut inv = Inventory::default();
+    inv.add(&observation("api.bank", "/open-banking/v3.1/aisp/accounts"));
+    inv.add(&observation(
+        "api.bank",
+        "/open-banking/v3.1/pisp/domestic-payments",
+    ));
+    for (key, rec) in inv.endpoints.iter_mut() {
+        let mut ob = ObRecord::default();
+        let (tpp, role) = if key.path.contains("aisp") {
+            ("tpp:PSDGB-FCA-100001", "PSP_AI")
+        } else {
+            (HOSTILE_HOST, "PSP_PI")
+        };
+        ob.tpps.insert(
+            tpp.to_string(),
+            TppStat {
+                exchanges: 1,
+                psd2: true,
+                roles: [role.to_string()].into(),
+                ..TppStat::default()
+            },
+        );
+        rec.openbanking = Some(Box::new(ob));
+    }
+    store
+        .apply(&Batch::new("a1", 1, 0, &inv, Default::default()))
+        .expect("apply");
+    let st = AppState::new(
+        settings,
+        Classifier::builtin(),
+        Arc::new(store),
+        Catalogue::default(),
+    );
+    let r = get(&st, "/ui/capabilities", "").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "signed out goes to login");
+    let (cookie, _) = login(&st, "ana").await;
+    let r = get(&st, "/ui/capabilities", &cookie).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let body = &r.body;
+    // The summary table, as the report renders it: no catalogue, so each endpoint is shadow.
+    assert!(
+        body.contains("<tr><td>account_information</td><td>0</td><td>1</td><td>0</td><td>1</td>"),
+        "{body}"
+    );
+    assert!(
+        body.contains("<tr><td>payment_initiation</td><td>0</td><td>1</td>"),
+        "{body}"
+    );
+    // Per endpoint: TPP and roles; the hostile label escaped, never live.
+    assert!(
+        body.contains("<span class=\"chip\">tpp:PSDGB-FCA-100001</span> PSP_AI"),
+        "{body}"
+    );
+    assert!(body.contains("&lt;script&gt;alert(1)&lt;/script&gt;</span> PSP_PI"));
+    assert!(!body.to_ascii_lowercase().contains("<script"));
+    assert!(body.contains("<a href=\"/ui/capabilities\" class=\"on\">Capabilities</a>"));
+    // The endpoint page names its TPPs too.
+    let ep = get(
+        &st,
+        "/ui/endpoint?host=api.bank&method=GET&path=%2Fopen-banking%2Fv3.1%2Faisp%2Faccounts",
+        &cookie,
+    )
+    .await;
+    assert_eq!(ep.status, StatusCode::OK, "{}", ep.body);
+    assert!(
+        ep.body
+            .contains("<td class=\"mono\">tpp:PSDGB-FCA-100001</td><td>PSP_AI</td>"),
+        "{}",
+        ep.body
+    );
+}

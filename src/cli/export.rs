@@ -23,6 +23,8 @@ pub enum ExportFormat {
     Cyclonedx,
     /// Backstage catalog entities (multi-document YAML).
     Backstage,
+    /// The inventory file itself, as `scan --save-inventory` writes it (what `compare` reads).
+    Inventory,
 }
 
 #[derive(Args)]
@@ -76,6 +78,7 @@ impl ExportFormat {
             ExportFormat::Openapi => "openapi",
             ExportFormat::Cyclonedx => "cyclonedx",
             ExportFormat::Backstage => "backstage",
+            ExportFormat::Inventory => "inventory",
         }
     }
 }
@@ -118,6 +121,7 @@ pub fn run(args: ExportArgs) -> Result<u8> {
         ExportFormat::Openapi => render_openapi(&snapshot),
         ExportFormat::Cyclonedx => render_cyclonedx(&snapshot),
         ExportFormat::Backstage => render_backstage(&snapshot),
+        ExportFormat::Inventory => snapshot.to_json(),
     };
     common::write_output(args.out.as_deref(), rendered.as_bytes())?;
     Ok(0)

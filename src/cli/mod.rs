@@ -1,6 +1,7 @@
 //! Command-line interface: parse arguments, wire the crates together, map outcomes to exit codes.
 //!
-//! Exit codes: 0 success; 1 error; 2 usage error; 3 `--fail-on` threshold reached;
+//! Exit codes: 0 success; 1 error; 2 usage error; 3 `--fail-on` threshold reached
+//! (`compare --fail-on-difference`: the inventories differ);
 //! 4 an input capture was damaged (read up to the damage; the report was still written), or
 //! the collector's store was (`store export` wrote what was readable; `store check`);
 //! 5 `scan`: a catalogue file failed to load (the report was still written;
@@ -16,6 +17,7 @@ mod build_docs;
 mod catalog;
 mod collector;
 mod common;
+mod compare;
 mod config;
 mod conformance;
 mod exchanges;
@@ -46,6 +48,9 @@ enum Command {
     Exchanges(exchanges::ExchangesArgs),
     /// Export a saved inventory for asset tools: CSV, NDJSON, OpenAPI, CycloneDX, Backstage.
     Export(export::ExportArgs),
+    /// Compare two saved inventories: endpoints, auth schemes, data classes and TPPs present in
+    /// one and not the other (staging against production, last month against today).
+    Compare(compare::CompareArgs),
     /// Replay the shared conformance corpus and compare with what its peers state.
     Conformance(conformance::ConformanceArgs),
     /// Work with OpenAPI catalogues.
@@ -118,6 +123,7 @@ pub fn main() -> ExitCode {
         Command::Scan(args) => scan::run(args),
         Command::Exchanges(args) => exchanges::run(args),
         Command::Export(args) => export::run(args),
+        Command::Compare(args) => compare::run(args),
         Command::Conformance(args) => conformance::run(args),
         Command::Catalog(cmd) => catalog::run(cmd),
         Command::Baseline(args) => baseline::run(args),

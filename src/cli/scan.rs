@@ -93,6 +93,11 @@ pub fn run(args: ScanArgs) -> Result<u8> {
         None => (findings, None),
     };
     let mut report = ScanReport::build(totals, &inventory, &catalogue, findings);
+    let rules = &config.findings.openbanking.capabilities;
+    if !rules.is_empty() {
+        // Configured capability overrides apply to the exposure table as to the findings.
+        report = report.with_capability_rules(&inventory, rules);
+    }
     report.baseline = comparison;
     report.summary.tls_hosts = TlsHostsSummary::from_inventory(&tls_inventory);
     if let Some(path) = &args.save_inventory {

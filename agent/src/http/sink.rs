@@ -87,6 +87,15 @@ pub trait ExchangeSink {
 
     /// The handshake metadata of a TLS connection.
     fn tls(&mut self, _observation: TlsObservation) {}
+
+    /// The TPP the client certificate of a TLS 1.2 connection named (called just before
+    /// [`Self::tls`] with the same observation).
+    fn tls_tpp(
+        &mut self,
+        _observation: &TlsObservation,
+        _tpp: &analyzer::openbanking::handshake::HandshakeTpp,
+    ) {
+    }
 }
 
 /// One message as the [`Recorder`] keeps it.

@@ -95,7 +95,7 @@ mod tests {
             let mut flight = server_hello(&alpn_ext(proto));
             flight.extend_from_slice(&[20, 3, 3, 0, 1, 1]);
             flights.data(Dir::ToClient, &flight, &mut stats);
-            let obs = flights.finish(&mut stats);
+            let (obs, _) = flights.finish(&mut stats);
             assert_eq!(obs.server_alpn.as_deref().map(str::as_bytes), Some(proto));
             inventory.add(&obs);
         }

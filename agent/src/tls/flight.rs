@@ -14,6 +14,7 @@
 //! handshake.
 
 use crate::flow::Dir;
+use analyzer::openbanking::handshake::HandshakeTpp;
 use analyzer::tls::TlsObservation;
 
 /// Bytes buffered per direction. A certificate chain of a few intermediates fits well within it;
@@ -31,6 +32,8 @@ pub struct FlightStats {
     pub server_certs: u64,
     /// Client certificate subjects read (mutual TLS).
     pub client_certs: u64,
+    /// Client certificates that named a TPP (eIDAS organisation id or PSD2 QCStatement).
+    pub client_tpps: u64,
     /// Bytes currently buffered across all connections (a gauge; never above the budget).
     pub buffered: usize,
     /// Worker-wide budget for `buffered`.
@@ -45,6 +48,7 @@ impl FlightStats {
             ("http_tls_flight_budget_exhausted", self.budget_exhausted),
             ("http_tls_server_certs", self.server_certs),
             ("http_tls_client_certs", self.client_certs),
+            ("http_tls_client_tpps", self.client_tpps),
         ]
     }
 }
@@ -83,6 +87,8 @@ pub struct TlsFlights {
     client_dir: Dir,
     client: Flight,
     server: Flight,
+    /// The TPP the client's certificate named, if any.
+    client_tpp: Option<HandshakeTpp>,
 }
 
 impl TlsFlights {
@@ -98,6 +104,7 @@ impl TlsFlights {
             client_dir,
             client: Flight::default(),
             server: Flight::default(),
+            client_tpp: None,
         };
         t.data(client_dir, hello, stats);
         t
@@ -148,7 +155,15 @@ impl TlsFlights {
         if !is_client {
             self.obs.server_alpn = super::alpn::server_selected(&buf);
         }
-        let subject = super::first_certificate_subject(&buf).filter(|s| !s.is_empty());
+        let der = super::first_certificate_der(&buf);
+        let subject = der
+            .as_deref()
+            .and_then(super::cert_subject)
+            .filter(|s| !s.is_empty());
+        if is_client {
+            self.client_tpp = der.as_deref().and_then(HandshakeTpp::from_der);
+            stats.client_tpps += u64::from(self.client_tpp.is_some());
+        }
         if subject.is_some() {
             if is_client {
                 stats.client_certs += 1;
@@ -165,8 +180,9 @@ impl TlsFlights {
         self.client.settled && self.server.settled
     }
 
-    /// Settle both directions and hand out the observation.
-    pub fn finish(mut self, stats: &mut FlightStats) -> TlsObservation {
+    /// Settle both directions and hand out the observation, with the TPP the client's
+    /// certificate named.
+    pub fn finish(mut self, stats: &mut FlightStats) -> (TlsObservation, Option<HandshakeTpp>) {
         let client_dir = self.client_dir;
         let server_dir = match client_dir {
             Dir::ToServer => Dir::ToClient,
@@ -174,7 +190,7 @@ impl TlsFlights {
         };
         self.settle(client_dir, stats);
         self.settle(server_dir, stats);
-        self.obs
+        (self.obs, self.client_tpp)
     }
 }
 

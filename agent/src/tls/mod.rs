@@ -219,6 +219,13 @@ fn short_hash(text: &str) -> String {
 /// message (type 11) found among the handshake records at the start of `stream` (a server
 /// flight: ServerHello, Certificate, ...; or a client's second flight).
 pub fn first_certificate_subject(stream: &[u8]) -> Option<String> {
+    cert_subject(&first_certificate_der(stream)?)
+}
+
+/// The DER of the first (end-entity) certificate of the TLS 1.2 Certificate message among the
+/// handshake records at the start of `stream` (records cut across TCP segments are joined by
+/// the caller's flight buffer). `None` when there is none or it is cut short.
+pub fn first_certificate_der(stream: &[u8]) -> Option<Vec<u8>> {
     let hs = handshake_bytes(stream);
     let mut at = 0;
     while let (Some(&ty), Some(len)) = (hs.get(at), be24(&hs, at + 1)) {
@@ -228,8 +235,7 @@ pub fn first_certificate_subject(stream: &[u8]) -> Option<String> {
         if ty == 11 {
             // certificate_list length (24), then the first certificate's length (24) and DER.
             let n = be24(body, 3)?;
-            let der = body.get(6..6 + n)?;
-            return cert_subject(der);
+            return body.get(6..6 + n).map(<[u8]>::to_vec);
         }
         at += 4 + len;
     }

@@ -108,6 +108,20 @@ fn declared_paths(api: &super::ApiRef, endpoints: &[&super::SnapshotEndpoint]) -
     Value::Object(paths)
 }
 
+/// The TPPs (open-banking lens) that called any of `endpoints`, `; `-separated.
+fn tpps_of<'a>(endpoints: impl Iterator<Item = &'a super::SnapshotEndpoint>) -> String {
+    let tpps: BTreeSet<String> = endpoints.flat_map(|e| e.tpps()).collect();
+    tpps.into_iter().collect::<Vec<_>>().join("; ")
+}
+
+/// An entity with the `shadowtap.io/tpps` annotation when any TPP called it.
+fn with_tpps(tpps: String, mut entity: Value) -> Value {
+    if !tpps.is_empty() {
+        entity["metadata"]["annotations"]["shadowtap.io/tpps"] = Value::String(tpps);
+    }
+    entity
+}
+
 /// The inventory as Backstage catalog entities (multi-document YAML).
 pub fn render_backstage(snap: &Snapshot) -> String {
     let mut names = BTreeSet::new();
@@ -180,7 +194,8 @@ pub fn render_backstage(snap: &Snapshot) -> String {
         let mut tags = vec!["shadowtap".to_string(), "declared".to_string()];
         tags.extend(api.tags.iter().map(|t| tag(t)));
         tags.extend(classes.iter().map(|c| tag(c)));
-        entities.push(json!({
+        let tpps = tpps_of(endpoints.iter().copied());
+        entities.push(with_tpps(tpps, json!({
             "apiVersion": API_VERSION,
             "kind": "API",
             "metadata": {
@@ -196,7 +211,7 @@ pub fn render_backstage(snap: &Snapshot) -> String {
                 "tags": dedup(tags),
             },
             "spec": spec,
-        }));
+        })));
     }
 
     // Undeclared endpoints, one API per host.
@@ -232,7 +247,8 @@ pub fn render_backstage(snap: &Snapshot) -> String {
         let name = unique_name(&mut names, &format!("shadow-{host}"), "shadow-api");
         let mut tags = vec!["shadowtap".to_string(), "shadow-api".to_string()];
         tags.extend(classes.iter().map(|c| tag(c)));
-        entities.push(json!({
+        let tpps = tpps_of(sub.endpoints.iter().filter(|e| e.declared.is_none()));
+        entities.push(with_tpps(tpps, json!({
             "apiVersion": API_VERSION,
             "kind": "API",
             "metadata": {
@@ -256,7 +272,7 @@ pub fn render_backstage(snap: &Snapshot) -> String {
                 "owner": "unassigned",
                 "definition": ascii_json(&openapi_value(&sub)),
             },
-        }));
+        })));
     }
 
     // GraphQL endpoints: an API of Backstage's `graphql` type each, its definition the root

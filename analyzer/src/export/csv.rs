@@ -10,7 +10,7 @@ use super::Snapshot;
 
 /// Column names, in order. Stable: CMDB import mappings refer to them (new columns are only
 /// ever appended).
-pub const CSV_COLUMNS: [&str; 27] = [
+pub const CSV_COLUMNS: [&str; 28] = [
     "host",
     "method",
     "path",
@@ -41,6 +41,8 @@ pub const CSV_COLUMNS: [&str; 27] = [
     "soap_operations",
     // For GraphQL (`protocol` = `graphql`): the operations, `type name` or `type #hash`.
     "graphql_operations",
+    // TPPs that called the endpoint (open-banking lens): `label (ROLE+ROLE)`, `;`-separated.
+    "tpps",
 ];
 
 /// One cell, escaped for CSV and defended against formula injection.
@@ -126,6 +128,7 @@ pub fn render_csv(snap: &Snapshot) -> String {
                 .as_ref()
                 .map(|g| g.operations.keys().cloned().collect::<Vec<_>>().join(";"))
                 .unwrap_or_default(),
+            e.tpps().join(";"),
         ];
         push_row(&mut out, row.into_iter());
     }

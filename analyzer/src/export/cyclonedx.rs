@@ -154,6 +154,14 @@ fn service(snap: &Snapshot, declared: bool, key: &str, endpoints: &[&SnapshotEnd
             graphql.into_iter().collect::<Vec<_>>().join(";"),
         ));
     }
+    // TPPs that called the service's endpoints (open-banking lens), with their PSD2 roles.
+    let tpps: BTreeSet<String> = endpoints.iter().flat_map(|e| e.tpps()).collect();
+    if !tpps.is_empty() {
+        props.push(prop(
+            "shadowtap:tpps",
+            tpps.into_iter().collect::<Vec<_>>().join("; "),
+        ));
+    }
     if let (Some(a), Some(b)) = (first, last) {
         props.push(prop("shadowtap:first_seen", a.rfc3339()));
         props.push(prop("shadowtap:last_seen", b.rfc3339()));

@@ -166,6 +166,29 @@ pub enum SnapshotError {
     Version(u32),
 }
 
+impl SnapshotEndpoint {
+    /// The TPPs that called the endpoint (open-banking lens), each as `label (ROLE+ROLE)`, the
+    /// way every export names them.
+    pub fn tpps(&self) -> Vec<String> {
+        self.record
+            .openbanking
+            .as_deref()
+            .map(|ob| {
+                ob.tpp_roles()
+                    .into_iter()
+                    .map(|(tpp, roles)| {
+                        if roles.is_empty() {
+                            tpp
+                        } else {
+                            format!("{tpp} ({})", roles.join("+"))
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
 impl Snapshot {
     /// Match every endpoint of `inventory` against `catalogue`.
     pub fn build(inventory: &Inventory, catalogue: &Catalogue) -> Snapshot {
@@ -275,6 +298,23 @@ impl Snapshot {
                     .collect();
                 consumer_refs.sort_unstable();
                 record.consumers.clear();
+                if let Some(ob) = record.openbanking.as_deref_mut() {
+                    // The lens keeps consumer ids too: the OAuth clients under each TPP become
+                    // this snapshot's numbers; the per-consumer baselines and the consent
+                    // actors serve findings, not exports, and are left out.
+                    for stat in ob.tpps.values_mut() {
+                        stat.clients = std::mem::take(&mut stat.clients)
+                            .into_iter()
+                            .map(|(id, n)| {
+                                let next = consumer_numbers.len() as u32;
+                                let num = *consumer_numbers.entry(id).or_insert(next);
+                                (format!("consumer#{num}"), n)
+                            })
+                            .collect();
+                    }
+                    ob.behaviour = Default::default();
+                    ob.consents.clear();
+                }
                 SnapshotEndpoint {
                     key: key.clone(),
                     host_declared: catalogue.covers_host(&key.host),

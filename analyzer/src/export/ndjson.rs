@@ -61,6 +61,11 @@ pub fn render_ndjson(snap: &Snapshot) -> String {
             "anomalies": r.anomalies,
             "confidence": r.confidence(),
         });
+        let mut line = line;
+        let tpps = e.tpps();
+        if !tpps.is_empty() {
+            line["tpps"] = json!(tpps);
+        }
         out.push_str(&line.to_string());
         out.push('\n');
     }

@@ -53,6 +53,17 @@ pub struct CapabilityExposure {
     pub endpoints: Vec<ExposedEndpoint>,
 }
 
+impl CapabilityExposure {
+    /// `consistent`, or `differs (what differs)`: the policy column of every rendering.
+    pub fn policy_text(&self) -> String {
+        if self.consistent_policy {
+            "consistent".to_string()
+        } else {
+            format!("differs ({})", self.policy_differences.join("; "))
+        }
+    }
+}
+
 /// The exposure of every capability the inventory's lens-observed endpoints fall in (empty
 /// when the lens saw nothing).
 pub fn exposure(
@@ -61,6 +72,13 @@ pub fn exposure(
     rules: &[CapabilityRule],
 ) -> Vec<CapabilityExposure> {
     let mut status: BTreeMap<(&str, &str, &str), &'static str> = BTreeMap::new();
+    // A host no catalogue server covers is one `shadow_host` finding, not one per endpoint:
+    // every endpoint on it is shadow.
+    let shadow_hosts: BTreeSet<&str> = findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::ShadowHost)
+        .map(|f| f.host.as_str())
+        .collect();
     for f in findings {
         let s = match f.kind {
             FindingKind::ShadowEndpoint | FindingKind::UnconfirmedEndpoint => "shadow",
@@ -82,7 +100,11 @@ pub fn exposure(
         let st = status
             .get(&(key.host.as_str(), key.method.as_str(), key.path.as_str()))
             .copied()
-            .unwrap_or("declared");
+            .unwrap_or(if shadow_hosts.contains(key.host.as_str()) {
+                "shadow"
+            } else {
+                "declared"
+            });
         let e = out
             .entry(cap.clone())
             .or_insert_with(|| CapabilityExposure {
@@ -114,11 +136,7 @@ pub fn exposure(
             path: key.path.clone(),
             status: st,
             exchanges: rec.exchanges,
-            tpps: ob
-                .tpps
-                .iter()
-                .map(|(t, s)| (t.clone(), s.roles.iter().cloned().collect()))
-                .collect(),
+            tpps: ob.tpp_roles(),
             auth: rec.auth.keys().cloned().collect(),
             fapi_headers: POLICY_HEADERS
                 .iter()
@@ -143,6 +161,48 @@ pub fn exposure(
         e.consistent_policy = e.policy_differences.is_empty();
     }
     out.into_values().collect()
+}
+
+/// One TPP across the exposure table: who it is (label and PSD2 roles) and what it reaches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TppReach {
+    pub tpp: String,
+    pub roles: BTreeSet<String>,
+    pub capabilities: BTreeSet<String>,
+    pub endpoints: usize,
+}
+
+/// The TPPs of an exposure table, by label: read off the table already built, so the reports'
+/// TPP list and the capability table cannot disagree.
+pub fn tpps(rows: &[CapabilityExposure]) -> Vec<TppReach> {
+    let mut out: BTreeMap<&str, TppReach> = BTreeMap::new();
+    for c in rows {
+        for e in &c.endpoints {
+            for (tpp, roles) in &e.tpps {
+                let r = out.entry(tpp).or_insert_with(|| TppReach {
+                    tpp: tpp.clone(),
+                    roles: BTreeSet::new(),
+                    capabilities: BTreeSet::new(),
+                    endpoints: 0,
+                });
+                r.roles.extend(roles.iter().cloned());
+                r.capabilities.insert(c.capability.clone());
+                r.endpoints += 1;
+            }
+        }
+    }
+    out.into_values().collect()
+}
+
+impl TppReach {
+    /// `PSP_AI+PSP_PI`, or `no PSD2 roles`.
+    pub fn roles_text(&self) -> String {
+        if self.roles.is_empty() {
+            "no PSD2 roles".to_string()
+        } else {
+            self.roles.iter().cloned().collect::<Vec<_>>().join("+")
+        }
+    }
 }
 
 fn variants<'a>(sets: impl Iterator<Item = &'a Vec<String>>) -> String {
@@ -172,11 +232,7 @@ pub fn markdown_table(rows: &[CapabilityExposure], esc: &dyn Fn(&str) -> String)
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let policy = if r.consistent_policy {
-            "consistent".to_string()
-        } else {
-            format!("differs ({})", r.policy_differences.join("; "))
-        };
+        let policy = r.policy_text();
         o.push_str(&format!(
             "| {} | {}/{}/{} | {} | {} | {} | {} |\n",
             esc(&r.capability),
@@ -187,6 +243,31 @@ pub fn markdown_table(rows: &[CapabilityExposure], esc: &dyn Fn(&str) -> String)
             esc(&classes),
             r.tpps,
             esc(&policy)
+        ));
+    }
+    o
+}
+
+/// The TPPs of the exposure table as a Markdown table (empty when none was identified).
+pub fn markdown_tpps(rows: &[CapabilityExposure], esc: &dyn Fn(&str) -> String) -> String {
+    let tpps = tpps(rows);
+    if tpps.is_empty() {
+        return String::new();
+    }
+    let mut o =
+        String::from("| TPP | PSD2 roles | capabilities | endpoints |\n|---|---|---|---|\n");
+    for t in &tpps {
+        o.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            esc(&t.tpp),
+            esc(&t.roles_text()),
+            esc(&t
+                .capabilities
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")),
+            t.endpoints
         ));
     }
     o

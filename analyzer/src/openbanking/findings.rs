@@ -15,13 +15,25 @@ use super::ObSettings;
 use crate::finding::{finding_id, Evidence, Finding, FindingKind, Severity};
 use crate::inventory::{EndpointRecord, Inventory};
 use crate::observation::EndpointKey;
+use crate::tls::TlsInventory;
 use std::collections::BTreeMap;
 
-/// Every open-banking finding of `inv` (unsorted).
-pub fn findings(inv: &Inventory, settings: &ObSettings) -> Vec<Finding> {
+/// Every open-banking finding of `inv` and of the TPPs `tls` saw in TLS 1.2 handshakes
+/// (unsorted).
+pub fn findings(inv: &Inventory, tls: &TlsInventory, settings: &ObSettings) -> Vec<Finding> {
     let mut out = Vec::new();
     // (host, tpp) -> (expired, not yet valid, endpoints)
     let mut invalid: BTreeMap<(&str, &str), (u64, u64, Vec<String>)> = BTreeMap::new();
+    for (host, rec) in &tls.hosts {
+        for (tpp, stat) in &rec.tpps {
+            if stat.expired + stat.not_yet_valid > 0 {
+                // No endpoint: the certificate was read from the handshake, before any HTTP.
+                let e = invalid.entry((host, tpp)).or_default();
+                e.0 += stat.expired;
+                e.1 += stat.not_yet_valid;
+            }
+        }
+    }
     for (key, rec) in &inv.endpoints {
         let Some(ob) = rec.openbanking.as_deref() else {
             continue;
@@ -65,10 +77,14 @@ pub fn findings(inv: &Inventory, settings: &ObSettings) -> Vec<Finding> {
             method: None,
             path: None,
             operation_id: None,
-            detail: format!(
-                "{tpp} presented a certificate {what} at packet time on {} endpoint(s)",
-                endpoints.len()
-            ),
+            detail: if endpoints.is_empty() {
+                format!("{tpp} presented a certificate {what} at packet time in TLS handshakes")
+            } else {
+                format!(
+                    "{tpp} presented a certificate {what} at packet time on {} endpoint(s)",
+                    endpoints.len()
+                )
+            },
             severity_reason: "high: a TPP certificate outside its validity still reached the API"
                 .into(),
             confidence: 1.0,

@@ -41,6 +41,7 @@ pub mod der;
 pub mod exposure;
 pub mod findings;
 pub mod forwarded;
+pub mod handshake;
 pub mod lens;
 pub mod record;
 pub mod token;

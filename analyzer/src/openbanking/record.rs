@@ -200,6 +200,14 @@ impl ObRecord {
         self.overflow = self.overflow.saturating_add(overflow);
     }
 
+    /// Each TPP that called the endpoint with its PSD2 roles: the identity every output shows.
+    pub fn tpp_roles(&self) -> BTreeMap<String, Vec<String>> {
+        self.tpps
+            .iter()
+            .map(|(t, s)| (t.clone(), s.roles.iter().cloned().collect()))
+            .collect()
+    }
+
     /// The TPP entry for `tpp`, created when it fits (`None` counts an overflow).
     pub fn tpp(&mut self, tpp: &str) -> Option<&mut TppStat> {
         if !self.tpps.contains_key(tpp) {

@@ -315,36 +315,9 @@ pub fn render_html(r: &ScanReport) -> String {
     );
 
     if !r.capabilities.is_empty() {
-        o.push_str(
-            "<h2>Exposure per capability</h2><table><thead><tr><th>capability</th>\
-             <th>declared</th><th>shadow</th><th>zombie</th><th>exchanges</th>\
-             <th>data classes</th><th>TPPs</th><th>policy</th></tr></thead><tbody>",
-        );
-        for c in &r.capabilities {
-            let classes: Vec<String> = c
-                .data_classes
-                .iter()
-                .map(|(k, n)| format!("{k} {n}"))
-                .collect();
-            let policy = if c.consistent_policy {
-                "consistent".to_string()
-            } else {
-                format!("differs ({})", c.policy_differences.join("; "))
-            };
-            o.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-                 <td>{}</td><td>{}</td></tr>",
-                escape(&c.capability),
-                c.declared,
-                c.shadow,
-                c.zombie,
-                c.exchanges,
-                escape(&classes.join(", ")),
-                c.tpps,
-                escape(&policy)
-            ));
-        }
-        o.push_str("</tbody></table>");
+        o.push_str("<h2>Exposure per capability</h2>");
+        o.push_str(&capability_table(&r.capabilities));
+        o.push_str(&tpp_table(&r.capabilities));
     }
     // Findings.
     o.push_str("<h2>Findings</h2>");
@@ -530,6 +503,66 @@ pub fn short_time(t: &str) -> String {
 pub fn minute_label(minute: i64) -> String {
     let m = minute.rem_euclid(24 * 60);
     format!("{:02}:{:02}", m / 60, m % 60)
+}
+
+/// The TPPs of the exposure table with their roles and reach (empty when none was identified).
+pub fn tpp_table(rows: &[crate::openbanking::exposure::CapabilityExposure]) -> String {
+    let tpps = crate::openbanking::exposure::tpps(rows);
+    if tpps.is_empty() {
+        return String::new();
+    }
+    let mut o = String::from(
+        "<h3>TPPs</h3><table><thead><tr><th>TPP</th><th>PSD2 roles</th><th>capabilities</th>\
+         <th class=\"num\">endpoints</th></tr></thead><tbody>",
+    );
+    for t in &tpps {
+        o.push_str(&format!(
+            "<tr><td class=\"mono\">{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td></tr>",
+            escape(&t.tpp),
+            escape(&t.roles_text()),
+            escape(
+                &t.capabilities
+                    .iter()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            t.endpoints
+        ));
+    }
+    o.push_str("</tbody></table>");
+    o
+}
+
+/// The exposure-per-capability table (the report's section and the dashboard's page).
+pub fn capability_table(rows: &[crate::openbanking::exposure::CapabilityExposure]) -> String {
+    let mut o = String::from(
+        "<table><thead><tr><th>capability</th>\
+         <th>declared</th><th>shadow</th><th>zombie</th><th>exchanges</th>\
+         <th>data classes</th><th>TPPs</th><th>policy</th></tr></thead><tbody>",
+    );
+    for c in rows {
+        let classes: Vec<String> = c
+            .data_classes
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        let policy = c.policy_text();
+        o.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td></tr>",
+            escape(&c.capability),
+            c.declared,
+            c.shadow,
+            c.zombie,
+            c.exchanges,
+            escape(&classes.join(", ")),
+            c.tpps,
+            escape(&policy)
+        ));
+    }
+    o.push_str("</tbody></table>");
+    o
 }
 
 #[cfg(test)]

@@ -76,6 +76,11 @@ pub fn render_markdown(r: &ScanReport) -> String {
             &r.capabilities,
             &esc,
         ));
+        let tpps = crate::openbanking::exposure::markdown_tpps(&r.capabilities, &esc);
+        if !tpps.is_empty() {
+            let _ = writeln!(o, "\n### TPPs\n");
+            o.push_str(&tpps);
+        }
     }
     let _ = writeln!(o, "\n## Findings\n");
     for (severity, findings) in by_severity(&r.findings) {

@@ -228,6 +228,25 @@ pub struct TlsHostView {
     /// Connections whose server chose `h2` by ALPN (the host speaks HTTP/2).
     #[serde(skip_serializing_if = "is_zero_u64")]
     pub http2: u64,
+    /// TPPs named by clients' TLS 1.2 certificates (eIDAS, open banking).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tpps: Vec<TlsTppView>,
+}
+
+/// One TPP on a TLS host, from the client certificates of its handshakes.
+#[derive(Debug, Clone, Serialize)]
+pub struct TlsTppView {
+    pub tpp: String,
+    pub connections: u64,
+    pub psd2: bool,
+    pub roles: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nca: Option<String>,
+    pub valid_from: Option<String>,
+    pub valid_until: Option<String>,
+    /// Connections whose certificate was expired, or not yet valid, at packet time.
+    pub expired: u64,
+    pub not_yet_valid: u64,
 }
 
 fn is_zero_u64(n: &u64) -> bool {
@@ -255,6 +274,21 @@ impl TlsHostsSummary {
                     first_seen: r.first_seen.map(crate::time::Timestamp::rfc3339),
                     last_seen: r.last_seen.map(crate::time::Timestamp::rfc3339),
                     http2: r.http2,
+                    tpps: r
+                        .tpps
+                        .iter()
+                        .map(|(tpp, t)| TlsTppView {
+                            tpp: tpp.clone(),
+                            connections: t.connections,
+                            psd2: t.psd2,
+                            roles: t.roles.iter().cloned().collect(),
+                            nca: t.nca.clone(),
+                            valid_from: t.valid_from.map(crate::time::Timestamp::rfc3339),
+                            valid_until: t.valid_until.map(crate::time::Timestamp::rfc3339),
+                            expired: t.expired,
+                            not_yet_valid: t.not_yet_valid,
+                        })
+                        .collect(),
                 })
                 .collect(),
         }
@@ -266,8 +300,22 @@ impl TlsHostsSummary {
             .hosts
             .iter()
             .map(|h| {
+                let tpps: Vec<String> = h
+                    .tpps
+                    .iter()
+                    .map(|t| {
+                        let mut one = format!("{} {}", t.tpp, t.roles.join("+"));
+                        if t.expired > 0 {
+                            one.push_str(" (expired)");
+                        }
+                        if t.not_yet_valid > 0 {
+                            one.push_str(" (not yet valid)");
+                        }
+                        one.trim_end().to_string()
+                    })
+                    .collect();
                 format!(
-                    "{}{} [{}; {} JA4]",
+                    "{}{} [{}; {} JA4{}]",
                     h.host,
                     if h.http2 > 0 { " (HTTP/2)" } else { "" },
                     if h.alpn.is_empty() {
@@ -275,7 +323,12 @@ impl TlsHostsSummary {
                     } else {
                         h.alpn.join(",")
                     },
-                    h.ja4.len()
+                    h.ja4.len(),
+                    if tpps.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; TPP {}", tpps.join(", "))
+                    }
                 )
             })
             .collect();
@@ -352,6 +405,9 @@ pub struct EndpointView {
     /// A GraphQL endpoint's operations: type, name or hash, root fields, calls, errors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub graphql: Option<crate::graphql::GraphqlRecord>,
+    /// TPPs that called the endpoint (open-banking lens) -> their PSD2 roles.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tpps: BTreeMap<String, Vec<String>>,
 }
 
 /// The GraphQL operation rows of a report's endpoints (text and Markdown sections).
@@ -633,6 +689,11 @@ fn endpoint_view(key: &EndpointKey, rec: &EndpointRecord, catalogue: &Catalogue)
         grpc: rec.grpc.as_deref().cloned(),
         soap: rec.soap.as_deref().cloned(),
         graphql: rec.graphql.as_deref().cloned(),
+        tpps: rec
+            .openbanking
+            .as_deref()
+            .map(|ob| ob.tpp_roles())
+            .unwrap_or_default(),
     }
 }
 

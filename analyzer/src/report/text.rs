@@ -87,11 +87,26 @@ pub fn render_text(r: &ScanReport) -> String {
                     .cloned()
                     .collect::<Vec<_>>()
                     .join(", "),
-                if c.consistent_policy {
-                    "consistent".to_string()
-                } else {
-                    format!("differs ({})", c.policy_differences.join("; "))
-                }
+                c.policy_text()
+            );
+        }
+        let tpps = crate::openbanking::exposure::tpps(&r.capabilities);
+        if !tpps.is_empty() {
+            let _ = writeln!(o, "\nTPPs");
+        }
+        for t in &tpps {
+            let _ = writeln!(
+                o,
+                "  {:<22} {}, {} endpoint{} in {}",
+                t.tpp,
+                t.roles_text(),
+                t.endpoints,
+                if t.endpoints == 1 { "" } else { "s" },
+                t.capabilities
+                    .iter()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
         let _ = writeln!(o);

@@ -239,7 +239,26 @@ pub(super) async fn endpoint_page(
             );
         }
     }
-    o.push_str("</div></div><div>");
+    o.push_str("</div>");
+    // TPPs (open-banking lens): who they are, by certificate, and their PSD2 roles.
+    if !view.tpps.is_empty() {
+        let _ = write!(
+            o,
+            "<div class=\"panel\"><h2>TPPs <span class=\"count\">{}</span></h2><table><thead>\
+             <tr><th>TPP</th><th>PSD2 roles</th></tr></thead><tbody>",
+            view.tpps.len()
+        );
+        for (tpp, roles) in &view.tpps {
+            let _ = write!(
+                o,
+                "<tr><td class=\"mono\">{}</td><td>{}</td></tr>",
+                escape(tpp),
+                escape(&roles.join(", "))
+            );
+        }
+        o.push_str("</tbody></table></div>");
+    }
+    o.push_str("</div><div>");
     // The catalogue side and how traffic differs from it.
     o.push_str("<div class=\"panel\"><h2>Catalogue operation</h2>");
     match v

@@ -10,6 +10,7 @@
 //! | `POST /ui/findings/{id}/review` | acknowledge, suppress (reason + days), accept, reopen (CSRF token) |
 //! | `GET /ui/endpoints` | every endpoint |
 //! | `GET /ui/endpoint?host=&method=&path=` | one endpoint: statuses, params, fields, data classes, consumers, its catalogue operation and findings |
+//! | `GET /ui/capabilities` | exposure per open-banking capability: the report's table, then each capability's endpoints with their status, TPPs and roles, auth and FAPI headers |
 //! | `GET /ui/style.css` | the stylesheet (embedded; the report's plus the dashboard's) |
 //!
 //! Security by construction:
@@ -32,6 +33,7 @@
 //! the UI depends on [`crate::state`] only (never on the server's transport), so the server can
 //! mount it without an import cycle.
 
+mod capabilities;
 mod endpoint;
 mod endpoints;
 mod finding;
@@ -66,6 +68,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/ui/findings/{id}/review", post(finding::review_form))
         .route("/ui/endpoints", get(endpoints::endpoints_page))
         .route("/ui/endpoint", get(endpoint::endpoint_page))
+        .route("/ui/capabilities", get(capabilities::capabilities_page))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
 }
 

@@ -102,6 +102,7 @@ pub(super) fn frame(title: &str, active: &str, s: Option<&Session>, body: &str) 
             ("/ui", "Overview"),
             ("/ui/findings", "Findings"),
             ("/ui/endpoints", "Endpoints"),
+            ("/ui/capabilities", "Capabilities"),
         ] {
             let _ = write!(
                 o,

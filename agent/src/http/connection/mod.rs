@@ -101,6 +101,16 @@ pub struct HttpConnection<S: ExchangeSink> {
     h2_probe_done: bool,
 }
 
+/// A finished TLS connection's observation (and the TPP its client certificate named) to the
+/// sink.
+fn hand_over<S: ExchangeSink>(t: Box<crate::tls::flight::TlsFlights>, ctx: &mut HttpCtx<S>) {
+    let (observation, tpp) = t.finish(&mut ctx.tls_flights);
+    if let Some(tpp) = &tpp {
+        ctx.sink.tls_tpp(&observation, tpp);
+    }
+    ctx.sink.tls(observation);
+}
+
 impl<S: ExchangeSink> HttpConnection<S> {
     fn half(&mut self, role: Role) -> &mut Half<S::Message> {
         match role {
@@ -170,7 +180,7 @@ impl<S: ExchangeSink> HttpConnection<S> {
     fn tls_progress(&mut self, ctx: &mut HttpCtx<S>) -> Interest {
         if self.tls.as_ref().is_some_and(|t| t.done()) {
             if let Some(t) = self.tls.take() {
-                ctx.sink.tls(t.finish(&mut ctx.tls_flights));
+                hand_over(t, ctx);
             }
         }
         if self.tls.is_some() {
@@ -379,7 +389,7 @@ impl<S: ExchangeSink> StreamHandler for HttpConnection<S> {
             }
             StreamEvent::Close { ts, .. } => {
                 if let Some(t) = self.tls.take() {
-                    ctx.sink.tls(t.finish(&mut ctx.tls_flights));
+                    hand_over(t, ctx);
                 }
                 if self.decided && !self.stopped {
                     self.on_end(Role::Client, ts, ctx);
