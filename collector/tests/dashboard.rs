@@ -608,3 +608,96 @@ async fn the_capabilities_page_shows_exposure_and_tpps_escaped() {
         ep.body
     );
 }
+
+/// The endpoint page shows what one path hides: a gRPC method's streaming kind, messages and
+/// statuses, and a GraphQL endpoint's operations (names escaped, never the document).
+#[tokio::test]
+async fn the_endpoint_page_shows_grpc_and_graphql_operations_escaped() {
+    use analyzer::graphql::{GraphqlRecord, OperationRecord};
+    use analyzer::grpc::{GrpcRecord, StreamingKind};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let settings = CollectorSettings {
+        data: dir.path().to_path_buf(),
+        api_token: Some(TOKEN.into()),
+        max_sessions: 4,
+        ..CollectorSettings::default()
+    };
+    let store = SledStore::open(dir.path(), settings.store_limits()).expect("open store");
+    let mut inv = Inventory::default();
+    inv.add(&observation("api.bank", "/bank.Accounts/Exchange"));
+    inv.add(&observation("api.bank", "/graphql"));
+    for (key, rec) in inv.endpoints.iter_mut() {
+        if key.path == "/graphql" {
+            let mut gq = GraphqlRecord::default();
+            gq.operations.insert(
+                format!("query {HOSTILE_HOST}"),
+                OperationRecord {
+                    kind: "query".into(),
+                    root_fields: ["accounts".to_string()].into(),
+                    calls: 7,
+                    errors: 2,
+                    ..OperationRecord::default()
+                },
+            );
+            rec.graphql = Some(Box::new(gq));
+        } else {
+            rec.grpc = Some(Box::new(GrpcRecord {
+                service: "bank.Accounts".into(),
+                method: "Exchange".into(),
+                calls: 3,
+                request_messages: 6,
+                response_messages: 5,
+                streaming: StreamingKind::Bidi,
+                statuses: [("OK".to_string(), 3)].into(),
+                ..GrpcRecord::default()
+            }));
+        }
+    }
+    store
+        .apply(&Batch::new("a1", 1, 0, &inv, Default::default()))
+        .expect("apply");
+    let st = AppState::new(
+        settings,
+        Classifier::builtin(),
+        Arc::new(store),
+        Catalogue::default(),
+    );
+    let (cookie, _) = login(&st, "ana").await;
+    let grpc = get(
+        &st,
+        "/ui/endpoint?host=api.bank&method=GET&path=%2Fbank.Accounts%2FExchange",
+        &cookie,
+    )
+    .await;
+    assert_eq!(grpc.status, StatusCode::OK, "{}", grpc.body);
+    for shown in [
+        "<h2>gRPC</h2>",
+        "<td class=\"mono\">bank.Accounts/Exchange</td>",
+        "<th>streaming</th><td>bidi</td>",
+        "<td class=\"num\">6 / 5</td>",
+        "<th>grpc-status</th><td>OK 3</td>",
+    ] {
+        assert!(grpc.body.contains(shown), "{shown}: {}", grpc.body);
+    }
+    let gq = get(
+        &st,
+        "/ui/endpoint?host=api.bank&method=GET&path=%2Fgraphql",
+        &cookie,
+    )
+    .await;
+    assert_eq!(gq.status, StatusCode::OK, "{}", gq.body);
+    assert!(
+        gq.body.contains("<h2>GraphQL operations</h2>"),
+        "{}",
+        gq.body
+    );
+    assert!(
+        gq.body.contains(
+            "<td class=\"mono\">query &lt;script&gt;alert(1)&lt;/script&gt;</td><td class=\"mono\">accounts</td><td class=\"num\">7</td><td class=\"num\">2</td>"
+        ),
+        "{}",
+        gq.body
+    );
+    assert!(!gq.body.to_ascii_lowercase().contains("<script"));
+    assert!(!grpc.body.contains("GraphQL operations") && !gq.body.contains("<h2>gRPC</h2>"));
+}

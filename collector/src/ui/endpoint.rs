@@ -121,6 +121,49 @@ pub(super) async fn endpoint_page(
         }
         o.push_str("</tbody></table></div>");
     }
+    // gRPC: the method's streaming kind, messages and grpc-status names.
+    if let Some(g) = rec.grpc.as_deref() {
+        let statuses = g
+            .statuses
+            .iter()
+            .map(|(name, n)| format!("{} {}", escape(name), format_count(*n)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = write!(
+            o,
+            "<div class=\"panel\"><h2>gRPC</h2><table><tbody>\
+             <tr><th>method</th><td class=\"mono\">{}/{}</td></tr>\
+             <tr><th>streaming</th><td>{}</td></tr>\
+             <tr><th>calls</th><td class=\"num\">{}</td></tr>\
+             <tr><th>messages (request / response)</th><td class=\"num\">{} / {}</td></tr>\
+             <tr><th>grpc-status</th><td>{}</td></tr></tbody></table></div>",
+            escape(&g.service),
+            escape(&g.method),
+            g.streaming.as_str(),
+            format_count(g.calls),
+            format_count(g.request_messages),
+            format_count(g.response_messages),
+            statuses
+        );
+    }
+    // GraphQL operations (one path hides many operations); never the document itself.
+    if let Some(gq) = rec.graphql.as_deref() {
+        o.push_str(
+            "<div class=\"panel\"><h2>GraphQL operations</h2><table><thead><tr><th>operation</th>\
+             <th>root fields</th><th class=\"num\">calls</th><th class=\"num\">errors</th></tr></thead><tbody>",
+        );
+        for (key, op) in gq.operations.iter().take(MAX_ROWS) {
+            let _ = write!(
+                o,
+                "<tr><td class=\"mono\">{}</td><td class=\"mono\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                escape(key),
+                escape(&op.root_fields.iter().cloned().collect::<Vec<_>>().join(", ")),
+                format_count(op.calls),
+                format_count(op.errors)
+            );
+        }
+        o.push_str("</tbody></table></div>");
+    }
     // Parameters.
     o.push_str("<div class=\"panel\"><h2>Parameters</h2>");
     if rec.query_params.is_empty() && rec.header_params.is_empty() {
