@@ -18,6 +18,35 @@ use std::time::{Duration, Instant};
 const TOPIC: &str = "shadowtap-batches";
 const GROUP: &str = "collectors";
 
+/// What most tests here start with: PostgreSQL with database `kafka`, a broker with the topic
+/// in 4 partitions, scan's report of the demo capture, and a PKI for `agents` in `dir`.
+struct Rig {
+    dir: tempfile::TempDir,
+    pg: PgServer,
+    url: String,
+    broker: Broker,
+    scan: serde_json::Value,
+    pki_dir: std::path::PathBuf,
+}
+
+fn rig(agents: &[&str]) -> Rig {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pg = PgServer::start();
+    let url = pg.database("kafka");
+    let broker = Broker::start(TOPIC, 4);
+    let scan = scan_json();
+    let pki_dir = dir.path().join("pki");
+    pki(&pki_dir, agents);
+    Rig {
+        dir,
+        pg,
+        url,
+        broker,
+        scan,
+        pki_dir,
+    }
+}
+
 fn consuming_collector(pki: &Path, url: &str, broker: &Broker) -> Collector {
     let store = [OsStr::new("--store"), OsStr::new(url)];
     let brokers = broker.brokers();
@@ -68,13 +97,14 @@ fn accepted(c: &Collector, pki: &Path) -> u64 {
 
 #[test]
 fn two_agents_two_collectors_in_one_group_report_what_scan_reports() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pg = PgServer::start();
-    let url = pg.database("kafka");
-    let broker = Broker::start(TOPIC, 4);
-    let scan = scan_json();
-    let pki_dir = dir.path().join("pki");
-    pki(&pki_dir, &["e1", "e2"]);
+    let Rig {
+        dir,
+        pg: _pg,
+        url,
+        broker,
+        scan,
+        pki_dir,
+    } = rig(&["e1", "e2"]);
     let halves = split_by_flow(&demo_pcap(), dir.path(), 2);
     let one = consuming_collector(&pki_dir, &url, &broker);
     let two = consuming_collector(&pki_dir, &url, &broker);
@@ -102,13 +132,14 @@ fn two_agents_two_collectors_in_one_group_report_what_scan_reports() {
 
 #[test]
 fn a_collector_killed_mid_stream_is_taken_over_and_totals_stay_exact() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pg = PgServer::start();
-    let url = pg.database("kafka");
-    let broker = Broker::start(TOPIC, 4);
-    let scan = scan_json();
-    let pki_dir = dir.path().join("pki");
-    pki(&pki_dir, &["e1"]);
+    let Rig {
+        dir,
+        pg: _pg,
+        url,
+        broker,
+        scan,
+        pki_dir,
+    } = rig(&["e1"]);
     // The whole capture waits in the topic before any collector runs.
     let sent = publish(dir.path(), &pki_dir, "e1", &demo_pcap(), &broker);
     let store = PgStore::open(&url, Default::default()).expect("open the store");
@@ -151,13 +182,14 @@ fn batches_sent(log: &str) -> u64 {
 
 #[test]
 fn a_broker_frozen_mid_stream_makes_agents_spool_then_drain_and_totals_stay_exact() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pg = PgServer::start();
-    let url = pg.database("kafka");
-    let broker = Broker::start(TOPIC, 4);
-    let scan = scan_json();
-    let pki_dir = dir.path().join("pki");
-    pki(&pki_dir, &["e1"]);
+    let Rig {
+        dir,
+        pg: _pg,
+        url,
+        broker,
+        scan,
+        pki_dir,
+    } = rig(&["e1"]);
     // The consumer runs throughout: it sees the frozen broker too.
     let c = consuming_collector(&pki_dir, &url, &broker);
     let metrics_port = free_port();
@@ -203,13 +235,14 @@ fn a_broker_frozen_mid_stream_makes_agents_spool_then_drain_and_totals_stay_exac
 
 #[test]
 fn postgresql_restarted_under_a_consuming_collector_loses_nothing_and_counts_nothing_twice() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pg = PgServer::start();
-    let url = pg.database("kafka");
-    let broker = Broker::start(TOPIC, 4);
-    let scan = scan_json();
-    let pki_dir = dir.path().join("pki");
-    pki(&pki_dir, &["e1"]);
+    let Rig {
+        dir,
+        pg,
+        url,
+        broker,
+        scan,
+        pki_dir,
+    } = rig(&["e1"]);
     let sent = publish(dir.path(), &pki_dir, "e1", &demo_pcap(), &broker);
     let c = consuming_collector(&pki_dir, &url, &broker);
     wait_until(

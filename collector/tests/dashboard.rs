@@ -38,6 +38,15 @@ fn observation(host: &str, path: &str) -> analyzer::observation::Observation {
 
 /// A store holding one hostile endpoint and one ordinary one; no catalogue, so both are shadow.
 fn state(dir: &Path) -> Arc<AppState> {
+    let mut inv = Inventory::default();
+    inv.add(&observation(HOSTILE_HOST, HOSTILE_PATH));
+    inv.add(&observation("api.test", "/ping"));
+    state_holding(dir, &inv)
+}
+
+/// State over a sled store in `dir` holding `inv` as one agent's batch (applied once: a
+/// reopened store keeps what it has), with no catalogue.
+fn state_holding(dir: &Path, inv: &Inventory) -> Arc<AppState> {
     let settings = CollectorSettings {
         data: dir.to_path_buf(),
         api_token: Some(TOKEN.into()),
@@ -46,10 +55,7 @@ fn state(dir: &Path) -> Arc<AppState> {
     };
     let store = SledStore::open(dir, settings.store_limits()).expect("open store");
     if store.agents().expect("agents").is_empty() {
-        let mut inv = Inventory::default();
-        inv.add(&observation(HOSTILE_HOST, HOSTILE_PATH));
-        inv.add(&observation("api.test", "/ping"));
-        let batch = Batch::new("a1", 1, 0, &inv, Default::default());
+        let batch = Batch::new("a1", 1, 0, inv, Default::default());
         store.apply(&batch).expect("apply");
     }
     AppState::new(
@@ -530,13 +536,6 @@ async fn every_review_action_is_kept_in_the_trail_shown_exported_and_moved_with_
 async fn the_capabilities_page_shows_exposure_and_tpps_escaped() {
     use analyzer::openbanking::record::{ObRecord, TppStat};
     let dir = tempfile::tempdir().expect("tempdir");
-    let settings = CollectorSettings {
-        data: dir.path().to_path_buf(),
-        api_token: Some(TOKEN.into()),
-        max_sessions: 4,
-        ..CollectorSettings::default()
-    };
-    let store = SledStore::open(dir.path(), settings.store_limits()).expect("open store");
     let mut inv = Inventory::default();
     inv.add(&observation("api.bank", "/open-banking/v3.1/aisp/accounts"));
     inv.add(&observation(
@@ -561,15 +560,7 @@ async fn the_capabilities_page_shows_exposure_and_tpps_escaped() {
         );
         rec.openbanking = Some(Box::new(ob));
     }
-    store
-        .apply(&Batch::new("a1", 1, 0, &inv, Default::default()))
-        .expect("apply");
-    let st = AppState::new(
-        settings,
-        Classifier::builtin(),
-        Arc::new(store),
-        Catalogue::default(),
-    );
+    let st = state_holding(dir.path(), &inv);
     let r = get(&st, "/ui/capabilities", "").await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "signed out goes to login");
     let (cookie, _) = login(&st, "ana").await;
@@ -616,13 +607,6 @@ async fn the_endpoint_page_shows_grpc_and_graphql_operations_escaped() {
     use analyzer::graphql::{GraphqlRecord, OperationRecord};
     use analyzer::grpc::{GrpcRecord, StreamingKind};
     let dir = tempfile::tempdir().expect("tempdir");
-    let settings = CollectorSettings {
-        data: dir.path().to_path_buf(),
-        api_token: Some(TOKEN.into()),
-        max_sessions: 4,
-        ..CollectorSettings::default()
-    };
-    let store = SledStore::open(dir.path(), settings.store_limits()).expect("open store");
     let mut inv = Inventory::default();
     inv.add(&observation("api.bank", "/bank.Accounts/Exchange"));
     inv.add(&observation("api.bank", "/graphql"));
@@ -653,15 +637,7 @@ async fn the_endpoint_page_shows_grpc_and_graphql_operations_escaped() {
             }));
         }
     }
-    store
-        .apply(&Batch::new("a1", 1, 0, &inv, Default::default()))
-        .expect("apply");
-    let st = AppState::new(
-        settings,
-        Classifier::builtin(),
-        Arc::new(store),
-        Catalogue::default(),
-    );
+    let st = state_holding(dir.path(), &inv);
     let (cookie, _) = login(&st, "ana").await;
     let grpc = get(
         &st,
