@@ -15,7 +15,7 @@ seconds="${1:-600}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(decode reassembly http body tls catalogue wire xml)
+    targets=(decode reassembly http body tls catalogue wire xml graphql)
 fi
 # cargo-fuzz builds into fuzz/target; an inherited CARGO_TARGET_DIR would be shared with
 # non-instrumented builds. `cargo fuzz run` builds the target first.
