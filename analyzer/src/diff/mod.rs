@@ -726,14 +726,8 @@ fn orphaned(
         path: Some(op.path.clone()),
         operation_id: op.operation_id.clone(),
         detail,
-        severity_reason: "unused surface: a candidate for retirement, not an exposure".into(),
-        // Unused on a host we saw is a strong statement; on a host we never saw it is weak;
-        // with exchanges shed at the cap it is no statement at all.
-        confidence: match (full, host_seen) {
-            (true, _) => 0.0,
-            (false, true) => 1.0,
-            (false, false) => 0.3,
-        },
+        severity_reason: ORPHANED_REASON.into(),
+        confidence: orphaned_confidence(full, host_seen),
         evidence: Evidence {
             window_start: window.map(|(a, _)| a.rfc3339()),
             window_end: window.map(|(_, b)| b.rfc3339()),
@@ -751,6 +745,20 @@ fn counted(n: u64, noun: &str) -> String {
         format!("1 {noun}")
     } else {
         format!("{n} {noun}s")
+    }
+}
+
+/// Why a declared operation nobody called is reported, whatever the protocol.
+pub(crate) const ORPHANED_REASON: &str =
+    "unused surface: a candidate for retirement, not an exposure";
+
+/// How sure "declared and never called" is: strong on a host the capture saw, weak on a host it
+/// never saw, and no statement at all once exchanges were shed at the inventory cap (`full`).
+pub(crate) fn orphaned_confidence(full: bool, host_seen: bool) -> f64 {
+    match (full, host_seen) {
+        (true, _) => 0.0,
+        (false, true) => 1.0,
+        (false, false) => 0.3,
     }
 }
 

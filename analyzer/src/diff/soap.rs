@@ -12,7 +12,10 @@
 //!
 //! [`SoapRecord`]: crate::soap::SoapRecord
 
-use super::{counted, declared_in, endpoint_finding, traffic_evidence, EndpointFinding};
+use super::{
+    counted, declared_in, endpoint_finding, orphaned_confidence, traffic_evidence, EndpointFinding,
+    ORPHANED_REASON,
+};
 use crate::catalogue::{Catalogue, Operation};
 use crate::finding::{finding_id, Evidence, Finding, FindingKind, Severity};
 use crate::host::host_matches;
@@ -260,13 +263,8 @@ pub(super) fn orphaned(
                         "; its host carried no traffic in the capture, so coverage is unknown"
                     }
                 ),
-                severity_reason: "unused surface: a candidate for retirement, not an exposure"
-                    .into(),
-                confidence: match (full, host_seen) {
-                    (true, _) => 0.0,
-                    (false, true) => 1.0,
-                    (false, false) => 0.3,
-                },
+                severity_reason: ORPHANED_REASON.into(),
+                confidence: orphaned_confidence(full, host_seen),
                 evidence: Evidence {
                     window_start: window.map(|(a, _)| a.rfc3339()),
                     window_end: window.map(|(_, b)| b.rfc3339()),

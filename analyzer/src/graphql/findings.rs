@@ -243,7 +243,7 @@ fn orphaned_field(hosts: &BTreeSet<&str>, schema: &GraphqlSchema, subject: &str)
         path: None,
         operation_id: Some(subject.to_string()),
         detail,
-        severity_reason: "unused surface: a candidate for retirement, not an exposure".into(),
+        severity_reason: crate::diff::ORPHANED_REASON.into(),
         confidence: if hosts.is_empty() { 0.0 } else { 1.0 },
         evidence: Evidence {
             declared_in: Some(declared_in(schema)),
