@@ -115,6 +115,10 @@ impl<V: Copy> HashCache<V> {
         }
         self.map.insert(key, value);
     }
+
+    pub fn clear(&mut self) {
+        self.map.clear();
+    }
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ pub mod aggregate;
 mod consumers;
 pub mod graphql;
 pub mod grpc;
+mod heads;
 pub mod intern;
 pub mod learn;
 pub mod params;
@@ -44,6 +45,7 @@ use crate::time::Timestamp;
 use crate::FastMap;
 use aggregate::{EndpointAgg, HostAgg, Names};
 use consumers::Consumers;
+use heads::HeadScanner;
 use intern::{ByteCache, Interner};
 use learn::{Job, Learned, Learner, Prefix};
 use params::ParamSets;
@@ -171,15 +173,12 @@ pub struct InventoryBuilder<'o> {
     /// Classes the prefilter has already seen per (endpoint, side): a body showing only these
     /// is not walked.
     known: FastMap<(u32, Side), ClassSet>,
-    /// The same for the values of heads.
-    known_heads: FastMap<(u32, Side), ClassSet>,
-    head_scan: BodyScan,
+    /// The head prefilter, with the classes heads showed per (endpoint, side).
+    heads: HeadScanner,
     /// Heads classified because the policy picked the exchange, and because the head
     /// prefilter flagged a class new to the endpoint.
     heads_learned: u64,
     heads_flagged: u64,
-    /// Scratch for the head values one scan reads (zeroed after each scan).
-    head_values: Vec<u8>,
     sample_cap: usize,
     /// The open-banking lens's caches, when the observer has the lens on.
     openbanking: Option<crate::openbanking::lens::LensState>,
@@ -217,11 +216,9 @@ impl<'o> InventoryBuilder<'o> {
             dropped: 0,
             scans: Vec::new(),
             known: FastMap::default(),
-            known_heads: FastMap::default(),
-            head_scan: BodyScan::new(),
+            heads: HeadScanner::new(observer.consumers.hash_seed()),
             heads_learned: 0,
             heads_flagged: 0,
-            head_values: Vec::new(),
             sample_cap: observer.limits.max_body_sample,
             openbanking: observer.openbanking.as_ref().map(|lens| {
                 crate::openbanking::lens::LensState::new(lens.clone(), &observer.consumers)
@@ -275,10 +272,9 @@ impl<'o> InventoryBuilder<'o> {
         let action = &text[..end];
         // The action is kept as written, so it must not be a value: one the prefilter sees a
         // data class in (a card number, a token) is withheld, as a path's values are templated.
-        self.head_scan.restart(ClassSet::default());
-        self.head_scan
-            .push(&self.observer.classifier, action.as_bytes());
-        let classes = self.head_scan.finish(&self.observer.classifier);
+        let classes = self
+            .heads
+            .classes_in(&self.observer.classifier, action.as_bytes());
         if classes.is_empty() {
             self.soap_actions.intern(action)
         } else {
@@ -513,7 +509,14 @@ impl<'o> InventoryBuilder<'o> {
         let learn = self.policy.decide(key, ts);
         if learn {
             self.heads_learned += 1;
-        } else if self.head_shows_new_class(endpoint, side, headers, query) {
+        } else if self.heads.shows_new_class(
+            &self.observer.classifier,
+            endpoint,
+            side,
+            headers,
+            query,
+            self.observer.limits.max_params,
+        ) {
             self.heads_flagged += 1;
         } else {
             return (false, None);
@@ -533,46 +536,6 @@ impl<'o> InventoryBuilder<'o> {
         }
         self.learner.headers(&mut job, headers, prefix, &mut out);
         (learn, Some(out))
-    }
-
-    /// Whether the values of a head (its headers, and a request's raw query) show a data class
-    /// the prefilter has not seen in heads of this endpoint and side before: then the head is
-    /// classified even though the policy did not pick the exchange. Credentials (whose classes
-    /// are the caller's own) and headers that cannot carry data are not scanned.
-    fn head_shows_new_class<H: crate::exchange::HeaderLike>(
-        &mut self,
-        endpoint: u32,
-        side: Side,
-        headers: &[H],
-        query: &str,
-    ) -> bool {
-        let classifier = &self.observer.classifier;
-        // One push of every value, each ended by a separator no token spans: a scan costs
-        // per push, and heads have many short values.
-        let values = &mut self.head_values;
-        values.clear();
-        for h in headers.iter().take(self.observer.limits.max_params) {
-            if !skipped_by_head_scan(h.name()) {
-                values.extend_from_slice(h.value());
-                values.push(b'\n');
-            }
-        }
-        values.extend_from_slice(query.as_bytes());
-        if values.is_empty() {
-            return false;
-        }
-        // Seeded with the classes heads of this endpoint showed: a trigger for a known class
-        // is dropped unexamined.
-        let known = self.known_heads.entry((endpoint, side)).or_default();
-        let scan = &mut self.head_scan;
-        scan.restart(*known);
-        scan.push(classifier, values);
-        let classes = scan.finish(classifier);
-        values.fill(0);
-        values.clear();
-        let new = !classes.difference(*known).is_empty();
-        *known = known.union(classes);
-        new
     }
 
     /// Body bytes of a [`BodyDepth::Scan`] body, as they arrive.
@@ -701,10 +664,10 @@ impl<'o> InventoryBuilder<'o> {
     fn withhold_graphql_names(&mut self, extracted: &mut crate::graphql::Extracted) {
         for op in &mut extracted.ops {
             if let Some(name) = &op.name {
-                self.head_scan.restart(ClassSet::default());
-                self.head_scan
-                    .push(&self.observer.classifier, name.as_bytes());
-                if !self.head_scan.finish(&self.observer.classifier).is_empty() {
+                let classes = self
+                    .heads
+                    .classes_in(&self.observer.classifier, name.as_bytes());
+                if !classes.is_empty() {
                     op.name = None;
                     self.graphql_names_withheld += 1;
                 }
@@ -998,7 +961,7 @@ impl<'o> InventoryBuilder<'o> {
         if self.routes.endpoint_count() >= self.limits.max_endpoints {
             self.routes.clear_endpoints();
             self.known.clear();
-            self.known_heads.clear();
+            self.heads.clear();
         }
         inventory
     }
@@ -1031,6 +994,8 @@ impl<'o> InventoryBuilder<'o> {
             ("engine_policies_full", self.policy.overflow),
             ("engine_heads_learned", self.heads_learned),
             ("engine_heads_flagged", self.heads_flagged),
+            ("engine_head_values_repeated", self.heads.values_repeated),
+            ("engine_head_seen_resets", self.heads.seen_resets()),
             ("engine_head_memo_resets", self.learner.memo_resets()),
             ("engine_xml_dtds_refused", self.learner.xml_dtds_refused),
             ("engine_xml_texts_cut", self.learner.xml_texts_cut),
@@ -1063,37 +1028,6 @@ fn soap12_action(content_type: &[u8]) -> Option<&[u8]> {
                 .eq_ignore_ascii_case(b"action")
                 .then(|| value[1..].trim_ascii())
         })
-}
-
-/// Headers the head prefilter does not scan: the caller's own credential (found on every
-/// request; its class is not data the endpoint exposes) and headers whose grammar cannot
-/// carry data ([`learn::NEVER_CLASSIFIED`]).
-fn skipped_by_head_scan(name: &str) -> bool {
-    /// Every listed name is shorter than this.
-    const LONGEST: usize = 32;
-    // The names by length: a header is compared with the one or two names of its length only
-    // (this runs for every header of every message).
-    static BY_LEN: std::sync::OnceLock<Vec<Vec<&'static [u8]>>> = std::sync::OnceLock::new();
-    let by_len = BY_LEN.get_or_init(|| {
-        const CREDENTIALS: &[&str] = &["authorization", "proxy-authorization", "cookie"];
-        let mut table = vec![Vec::new(); LONGEST];
-        for n in CREDENTIALS
-            .iter()
-            .chain(crate::consumer::API_KEY_HEADERS)
-            .chain(learn::NEVER_CLASSIFIED)
-        {
-            if let Some(slot) = table.get_mut(n.len()) {
-                slot.push(n.as_bytes());
-            }
-        }
-        table
-    });
-    let Some(candidates) = by_len.get(name.len()) else {
-        return false;
-    };
-    candidates
-        .iter()
-        .any(|n| n.eq_ignore_ascii_case(name.as_bytes()))
 }
 
 /// The id-to-name side of a builder, borrowed for a conversion.

@@ -14,7 +14,34 @@ pub struct Target<'a> {
 }
 
 pub fn split(raw: &str) -> Target<'_> {
-    let (authority, rest) = match raw.find("://") {
+    // Origin form (`/path?query`), nearly every request, has no scheme to look for.
+    let (authority, rest) = if raw.starts_with('/') {
+        (None, raw)
+    } else {
+        absolute_form(raw)
+    };
+    // One scan for the first `?` or `#`: the path ends there; a query runs to the fragment.
+    let bytes = rest.as_bytes();
+    let (path, query) = match memchr::memchr2(b'?', b'#', bytes) {
+        Some(q) if bytes[q] == b'?' => {
+            let after = &rest[q + 1..];
+            let end = memchr::memchr(b'#', after.as_bytes()).unwrap_or(after.len());
+            (&rest[..q], &after[..end])
+        }
+        Some(f) => (&rest[..f], ""),
+        None => (rest, ""),
+    };
+    Target {
+        authority,
+        path: if path.is_empty() { "/" } else { path },
+        query,
+    }
+}
+
+/// The authority of an absolute-form target (`http://host/path`) and the rest after it, or no
+/// authority and the whole target (asterisk form, authority form, or no scheme).
+fn absolute_form(raw: &str) -> (Option<&str>, &str) {
+    match raw.find("://") {
         Some(i) if raw[..i].bytes().all(|b| b.is_ascii_alphabetic()) => {
             let after = &raw[i + 3..];
             let end = after.find(['/', '?']).unwrap_or(after.len());
@@ -24,13 +51,6 @@ pub fn split(raw: &str) -> Target<'_> {
             (Some(auth), &after[end..])
         }
         _ => (None, raw),
-    };
-    let rest = rest.split('#').next().unwrap_or("");
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    Target {
-        authority,
-        path: if path.is_empty() { "/" } else { path },
-        query,
     }
 }
 
@@ -70,6 +90,15 @@ mod tests {
         assert_eq!((t.authority, t.path, t.query), (None, "/a/b", "c"));
         assert_eq!(split("?q").path, "/");
         assert_eq!(split("*").path, "*");
+        let t = split("/p#frag?not-a-query");
+        assert_eq!((t.path, t.query), ("/p", ""));
+        let t = split("/p?a=1#frag");
+        assert_eq!((t.path, t.query), ("/p", "a=1"));
+        let t = split("http://h.example?x=1");
+        assert_eq!(
+            (t.authority, t.path, t.query),
+            (Some("h.example"), "/", "x=1")
+        );
     }
 
     #[test]
