@@ -54,6 +54,9 @@ agent_metrics! {
     batches_rejected: Counter = "Batches the collector refused as invalid (dropped, not retried)",
     /// The sender moved to the next of several collector URLs after a failed send.
     collector_failovers: Counter = "Times the sender moved to the next collector URL after a failure",
+    /// The brokers refused the producer itself (fenced, unknown id or epoch), or librdkafka
+    /// marked it fatal: a new one took over.
+    kafka_producers_replaced: Counter = "Kafka producers replaced because they could not deliver any more",
 }
 
 impl AgentMetrics {

@@ -509,7 +509,12 @@ impl Sender {
 
     /// Publish `batch` to Kafka; removed from the spool once the brokers acknowledged it.
     fn publish(&self, sink: &KafkaSink, batch: &Spooled, report: &mut ShipReport) -> Outcome {
-        match sink.send(&batch.bytes) {
+        let replaced = sink.producers_replaced();
+        let sent = sink.send(&batch.bytes);
+        if sink.producers_replaced() > replaced {
+            self.metrics.kafka_producers_replaced.inc();
+        }
+        match sent {
             Ok(()) => {
                 report.sent += 1;
                 self.metrics.batches_sent.inc();
