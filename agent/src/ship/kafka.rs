@@ -105,15 +105,20 @@ impl KafkaSink {
             .producer
             .lock()
             .map_err(|_| "Kafka producer poisoned".to_string())?;
-        let outcome = self.deliver(&producer, key.as_bytes(), bytes);
-        let refused = match &outcome {
+        let (error, refused) = match self.deliver(&producer, key.as_bytes(), bytes) {
             Ok(()) => return Ok(()),
-            Err(Some(e)) => identity_refused(e),
-            Err(None) => false,
-        };
-        let error = match &outcome {
-            Err(Some(e)) => format!("topic {} refused the batch: {e}", self.topic),
-            _ => format!("topic {}: no acknowledgement in time", self.topic),
+            Err(Failure::Enqueue(e)) => (
+                format!("publishing to topic {}: {e}", self.topic),
+                identity_refused(&e),
+            ),
+            Err(Failure::Refused(e)) => (
+                format!("topic {} refused the batch: {e}", self.topic),
+                identity_refused(&e),
+            ),
+            Err(Failure::NoReport) => (
+                format!("topic {}: no acknowledgement in time", self.topic),
+                false,
+            ),
         };
         let fatal = producer.client().fatal_error();
         if refused || fatal.is_some() {
@@ -127,19 +132,19 @@ impl KafkaSink {
         Err(error)
     }
 
-    /// Send one record and wait for its delivery report: `Err(None)` when none came in time.
+    /// Send one record and wait for its delivery report.
     fn deliver(
         &self,
         producer: &BaseProducer<Delivery>,
         key: &[u8],
         bytes: &[u8],
-    ) -> Result<(), Option<KafkaError>> {
+    ) -> Result<(), Failure> {
         if let Ok(mut last) = producer.context().last.lock() {
             *last = None;
         }
         producer
             .send(BaseRecord::to(&self.topic).key(key).payload(bytes))
-            .map_err(|(e, _)| Some(e))?;
+            .map_err(|(e, _)| Failure::Enqueue(e))?;
         // Poll for the delivery report rather than `flush`, which waits in 100 ms steps
         // (measured: 110 ms a message against 12 ms).
         let deadline = std::time::Instant::now() + self.timeout;
@@ -154,10 +159,20 @@ impl KafkaSink {
             .and_then(|mut l| l.take());
         match outcome {
             Some(Ok(())) => Ok(()),
-            Some(Err(e)) => Err(Some(e)),
-            None => Err(None),
+            Some(Err(e)) => Err(Failure::Refused(e)),
+            None => Err(Failure::NoReport),
         }
     }
+}
+
+/// Why one record was not delivered.
+enum Failure {
+    /// librdkafka would not take it (its queue, or the producer's state).
+    Enqueue(KafkaError),
+    /// The delivery report is an error.
+    Refused(KafkaError),
+    /// No delivery report within the timeout.
+    NoReport,
 }
 
 fn create(config: &ClientConfig, brokers: &str) -> Result<BaseProducer<Delivery>, String> {
