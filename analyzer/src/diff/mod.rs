@@ -728,14 +728,25 @@ fn orphaned(
         detail,
         severity_reason: ORPHANED_REASON.into(),
         confidence: orphaned_confidence(full, host_seen),
-        evidence: Evidence {
-            window_start: window.map(|(a, _)| a.rfc3339()),
-            window_end: window.map(|(_, b)| b.rfc3339()),
-            host_seen: Some(host_seen),
-            hosts: op.hosts.clone(),
-            declared_in: Some(declared_in(catalogue, op)),
-            ..Evidence::default()
-        },
+        evidence: orphaned_evidence(catalogue, op, window, host_seen),
+    }
+}
+
+/// The evidence of a declared operation nobody called: the capture's window, whether its
+/// hosts carried traffic, which hosts it is declared on and where.
+pub(crate) fn orphaned_evidence(
+    catalogue: &Catalogue,
+    op: &Operation,
+    window: Option<(crate::time::Timestamp, crate::time::Timestamp)>,
+    host_seen: bool,
+) -> Evidence {
+    Evidence {
+        window_start: window.map(|(a, _)| a.rfc3339()),
+        window_end: window.map(|(_, b)| b.rfc3339()),
+        host_seen: Some(host_seen),
+        hosts: op.hosts.clone(),
+        declared_in: Some(declared_in(catalogue, op)),
+        ..Evidence::default()
     }
 }
 

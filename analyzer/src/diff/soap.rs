@@ -13,8 +13,8 @@
 //! [`SoapRecord`]: crate::soap::SoapRecord
 
 use super::{
-    counted, declared_in, endpoint_finding, orphaned_confidence, traffic_evidence, EndpointFinding,
-    ORPHANED_REASON,
+    counted, declared_in, endpoint_finding, orphaned_confidence, orphaned_evidence,
+    traffic_evidence, EndpointFinding, ORPHANED_REASON,
 };
 use crate::catalogue::{Catalogue, Operation};
 use crate::finding::{finding_id, Evidence, Finding, FindingKind, Severity};
@@ -266,18 +266,13 @@ pub(super) fn orphaned(
                 severity_reason: ORPHANED_REASON.into(),
                 confidence: orphaned_confidence(full, host_seen),
                 evidence: Evidence {
-                    window_start: window.map(|(a, _)| a.rfc3339()),
-                    window_end: window.map(|(_, b)| b.rfc3339()),
-                    host_seen: Some(host_seen),
-                    hosts: op.hosts.clone(),
-                    declared_in: Some(declared_in(catalogue, op)),
                     declared: decl
                         .soap_action
                         .iter()
                         .chain(&decl.input)
                         .cloned()
                         .collect(),
-                    ..Evidence::default()
+                    ..orphaned_evidence(catalogue, op, window, host_seen)
                 },
             });
         }
