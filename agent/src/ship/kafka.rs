@@ -18,7 +18,6 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::ClientContext;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -49,8 +48,6 @@ pub struct KafkaSink {
     producer: Mutex<BaseProducer<Delivery>>,
     topic: String,
     timeout: Duration,
-    /// Producers replaced because they could not deliver any more.
-    replaced: AtomicU64,
 }
 
 impl std::fmt::Debug for KafkaSink {
@@ -82,17 +79,11 @@ impl KafkaSink {
             producer: Mutex::new(producer),
             topic: options.topic.clone(),
             timeout,
-            replaced: AtomicU64::new(0),
         })
     }
 
-    /// Producers replaced so far because they could not deliver any more.
-    pub fn producers_replaced(&self) -> u64 {
-        self.replaced.load(Ordering::Relaxed)
-    }
-
     /// Publish one encoded batch and wait for the brokers' acknowledgement.
-    pub fn send(&self, bytes: &[u8]) -> Result<(), String> {
+    pub fn send(&self, bytes: &[u8]) -> Result<(), SendError> {
         // Our own bytes, read back from the spool: decoded only for the key.
         let limits = WireLimits {
             max_bytes: usize::MAX,
@@ -100,11 +91,11 @@ impl KafkaSink {
         };
         let key = Batch::decode(bytes, &limits)
             .map(|b| batch_key(&b))
-            .map_err(|e| format!("spooled batch: {e}"))?;
+            .map_err(|e| SendError::kept(format!("spooled batch: {e}")))?;
         let mut producer = self
             .producer
             .lock()
-            .map_err(|_| "Kafka producer poisoned".to_string())?;
+            .map_err(|_| SendError::kept("Kafka producer poisoned".to_string()))?;
         let (error, refused) = match self.deliver(&producer, key.as_bytes(), bytes) {
             Ok(()) => return Ok(()),
             Err(Failure::Enqueue(e)) => (
@@ -122,14 +113,16 @@ impl KafkaSink {
         };
         let fatal = producer.client().fatal_error();
         if refused || fatal.is_some() {
-            *producer = create(&self.config, &self.brokers)?;
-            self.replaced.fetch_add(1, Ordering::Relaxed);
+            *producer = create(&self.config, &self.brokers).map_err(SendError::kept)?;
             let why = fatal.map_or_else(String::new, |(code, reason)| {
                 format!(" (fatal: {code:?}, {reason})")
             });
-            return Err(format!("{error}; producer replaced{why}"));
+            return Err(SendError {
+                message: format!("{error}; producer replaced{why}"),
+                producer_replaced: true,
+            });
         }
-        Err(error)
+        Err(SendError::kept(error))
     }
 
     /// Send one record and wait for its delivery report.
@@ -161,6 +154,23 @@ impl KafkaSink {
             Some(Ok(())) => Ok(()),
             Some(Err(e)) => Err(Failure::Refused(e)),
             None => Err(Failure::NoReport),
+        }
+    }
+}
+
+/// A batch that was not published (it stays in the spool).
+#[derive(Debug)]
+pub struct SendError {
+    pub message: String,
+    /// The producer could not deliver any more and a new one took its place.
+    pub producer_replaced: bool,
+}
+
+impl SendError {
+    fn kept(message: String) -> SendError {
+        SendError {
+            message,
+            producer_replaced: false,
         }
     }
 }

@@ -509,12 +509,7 @@ impl Sender {
 
     /// Publish `batch` to Kafka; removed from the spool once the brokers acknowledged it.
     fn publish(&self, sink: &KafkaSink, batch: &Spooled, report: &mut ShipReport) -> Outcome {
-        let replaced = sink.producers_replaced();
-        let sent = sink.send(&batch.bytes);
-        if sink.producers_replaced() > replaced {
-            self.metrics.kafka_producers_replaced.inc();
-        }
-        match sent {
+        match sink.send(&batch.bytes) {
             Ok(()) => {
                 report.sent += 1;
                 self.metrics.batches_sent.inc();
@@ -524,12 +519,16 @@ impl Sender {
                 Outcome::Done
             }
             Err(e) => {
+                if e.producer_replaced {
+                    self.metrics.kafka_producers_replaced.inc();
+                }
                 tracing::warn!(
-                    "publishing batch ({}, {}): {e}; will retry",
+                    "publishing batch ({}, {}): {}; will retry",
                     batch.epoch,
-                    batch.seq
+                    batch.seq,
+                    e.message
                 );
-                report.last_error = Some(e);
+                report.last_error = Some(e.message);
                 Outcome::Retry
             }
         }
