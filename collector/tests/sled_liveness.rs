@@ -3,7 +3,7 @@
 //! waiter holds, and every writer then hung for good; `vendor/sled` carries the fix
 //! (vendor/sled/SHADOWTAP.md). Databases in one process share that pool, so many databases
 //! writing and shrinking at once is a quick way to the hang: against the published sled, about
-//! one run in ten of this test never ended (and one in fifteen of the store's own unit tests).
+//! one run in ten of this test never ended (and one in five to fifteen of the store's unit tests).
 
 use std::sync::mpsc;
 use std::time::Duration;
