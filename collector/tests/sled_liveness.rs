@@ -10,7 +10,7 @@ use std::time::Duration;
 
 const DATABASES: usize = 16;
 const ROUNDS: usize = 100;
-/// Far longer than any round takes on a loaded machine (a whole run takes seconds): reaching it
+/// Far longer than a whole run takes on a loaded machine (16-33 s here): reaching it
 /// means nothing is moving, not that the machine is slow.
 const NO_PROGRESS_FOR: Duration = Duration::from_secs(300);
 
