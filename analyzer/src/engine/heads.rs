@@ -5,10 +5,12 @@
 //! `Content-Type`): a value already scanned for the same endpoint, side and header put its
 //! classes into the endpoint's known set then, so it cannot show a new one. Such values are
 //! recognised by a keyed 64-bit hash and not scanned again; only values new to the
-//! (endpoint, side, header) are. The hashes live in a bounded cache (emptied when full, the
-//! resets counted), never the values.
+//! (endpoint, side, header) are. Each (endpoint, side) keeps one small memo: a slot per header
+//! name (by a hash of the name) holding the hash of the value last scanned there, never the
+//! value. A header whose value changes every time (a request id) only ever replaces its own
+//! slot, so it does not push the repeating ones out; the memo of one head is a few cache lines
+//! (a hash map of every value seen cost a cache miss per header).
 
-use super::intern::HashCache;
 use super::learn;
 use super::policy::Side;
 use crate::classify::prefilter::BodyScan;
@@ -17,32 +19,77 @@ use crate::exchange::HeaderLike;
 use crate::FastMap;
 use std::hash::{BuildHasher, Hasher};
 
-/// Distinct (endpoint, side, header, value) hashes remembered per worker.
-const SEEN_VALUES: usize = 1 << 16;
+/// Header-name slots per (endpoint, side): two header names sharing a slot only cost scans.
+const SLOTS: usize = 16;
+/// Values remembered per slot (the last ones scanned): a header that takes a few values in
+/// turn (each consumer's `User-Agent`) is not scanned again each time it changes.
+const WAYS: usize = 4;
+
+/// What the heads of one endpoint and side showed.
+#[derive(Debug, Clone)]
+struct HeadMemo {
+    /// Classes the prefilter has seen in these heads.
+    known: ClassSet,
+    /// Per header-name slot, the hashes of the values last scanned there, newest first (0:
+    /// none).
+    values: [[u64; WAYS]; SLOTS],
+}
+
+impl Default for HeadMemo {
+    fn default() -> Self {
+        HeadMemo {
+            known: ClassSet::EMPTY,
+            values: [[0; WAYS]; SLOTS],
+        }
+    }
+}
+
+impl HeadMemo {
+    /// Whether `value_hash` is among the values last scanned in slot `slot`; it is the newest
+    /// afterwards. Counts a value that pushed the oldest out in `replaced`.
+    fn repeats(&mut self, slot: u64, value_hash: u64, replaced: &mut u64) -> bool {
+        // 0 marks an empty way.
+        let value_hash = value_hash.max(1);
+        let Some(ways) = self.values.get_mut(slot as usize % SLOTS) else {
+            return false;
+        };
+        if let Some(i) = ways.iter().position(|&v| v == value_hash) {
+            // Most recent first: a value still in use stays in.
+            ways[..=i].rotate_right(1);
+            return true;
+        }
+        if ways[WAYS - 1] != 0 {
+            *replaced += 1;
+        }
+        ways.rotate_right(1);
+        ways[0] = value_hash;
+        false
+    }
+}
 
 #[derive(Debug)]
 pub(super) struct HeadScanner {
     scan: BodyScan,
-    /// Classes the prefilter has seen in heads per (endpoint, side).
-    known: FastMap<(u32, Side), ClassSet>,
-    /// Hashes of the values already scanned for an (endpoint, side, header).
-    seen: HashCache<()>,
+    /// Per (endpoint, side), the classes and values its heads showed.
+    memos: FastMap<(u32, Side), HeadMemo>,
     seed: foldhash::fast::FixedState,
     /// Scratch for the values one scan reads (zeroed after each scan).
     values: Vec<u8>,
     /// Values not scanned because their endpoint's heads showed them before.
     pub(super) values_repeated: u64,
+    /// Values that replaced another one in their memo slot.
+    pub(super) values_replaced: u64,
 }
 
 impl HeadScanner {
     pub(super) fn new(seed: u64) -> Self {
         HeadScanner {
             scan: BodyScan::new(),
-            known: FastMap::default(),
-            seen: HashCache::new(SEEN_VALUES),
+            memos: FastMap::default(),
             seed: foldhash::fast::FixedState::with_seed(seed),
             values: Vec::new(),
             values_repeated: 0,
+            values_replaced: 0,
         }
     }
 
@@ -58,31 +105,42 @@ impl HeadScanner {
         query: &str,
         max_values: usize,
     ) -> bool {
+        let memo = self.memos.entry((endpoint, side)).or_default();
         // One push of every new value, each ended by a separator no token spans: a scan costs
         // per push, and heads have many short values.
         self.values.clear();
-        for h in headers.iter().take(max_values) {
-            if !skipped(h.name()) && self.first_time(endpoint, side, h.name(), h.value()) {
-                self.values.extend_from_slice(h.value());
+        let named = headers
+            .iter()
+            .take(max_values)
+            .filter(|h| !skipped(h.name()))
+            .map(|h| (h.name(), h.value()));
+        let query = (!query.is_empty()).then_some(("?", query.as_bytes()));
+        for (name, value) in named.chain(query) {
+            // Header names are case-insensitive; most senders use one case per header anyway,
+            // so a name in another case only costs one more scan.
+            let slot = self.seed.hash_one(name);
+            let mut h = self.seed.build_hasher();
+            h.write_u64(slot);
+            h.write(value);
+            if memo.repeats(slot, h.finish(), &mut self.values_replaced) {
+                self.values_repeated += 1;
+            } else {
+                self.values.extend_from_slice(value);
                 self.values.push(b'\n');
             }
-        }
-        if !query.is_empty() && self.first_time(endpoint, side, "?", query.as_bytes()) {
-            self.values.extend_from_slice(query.as_bytes());
         }
         if self.values.is_empty() {
             return false;
         }
         // Seeded with the classes heads of this endpoint showed: a trigger for a known class
         // is dropped unexamined.
-        let known = self.known.entry((endpoint, side)).or_default();
-        self.scan.restart(*known);
+        self.scan.restart(memo.known);
         self.scan.push(classifier, &self.values);
         let classes = self.scan.finish(classifier);
         self.values.fill(0);
         self.values.clear();
-        let new = !classes.difference(*known).is_empty();
-        *known = known.union(classes);
+        let new = !classes.difference(memo.known).is_empty();
+        memo.known = memo.known.union(classes);
         new
     }
 
@@ -96,32 +154,7 @@ impl HeadScanner {
 
     /// Forget every endpoint (their ids are about to be reused).
     pub(super) fn clear(&mut self) {
-        self.known.clear();
-        self.seen.clear();
-    }
-
-    pub(super) fn seen_resets(&self) -> u64 {
-        self.seen.resets
-    }
-
-    /// Whether this is the first time `value` appears under `name` in heads of `endpoint` and
-    /// `side` (as far as the bounded cache remembers); remembers it.
-    fn first_time(&mut self, endpoint: u32, side: Side, name: &str, value: &[u8]) -> bool {
-        let mut h = self.seed.build_hasher();
-        h.write_u32(endpoint);
-        h.write_u8(side as u8);
-        // Header names are case-insensitive; most senders use one case per header anyway, so
-        // a name in another case only costs one more scan.
-        h.write(name.as_bytes());
-        h.write_u8(0);
-        h.write(value);
-        let key = h.finish();
-        if self.seen.get(key).is_some() {
-            self.values_repeated += 1;
-            return false;
-        }
-        self.seen.insert(key, ());
-        true
+        self.memos.clear();
     }
 }
 
@@ -194,6 +227,29 @@ mod tests {
         // The query is one more value.
         assert!(heads.shows_new_class(&c, 3, Side::Request, &plain, "to=jane@example.com", 64));
         assert!(!heads.shows_new_class(&c, 3, Side::Request, &plain, "to=jane@example.com", 64));
+    }
+
+    #[test]
+    fn a_header_whose_value_changes_does_not_push_out_the_repeating_ones() {
+        let c = Classifier::builtin();
+        let mut heads = HeadScanner::new(7);
+        for id in 0..50 {
+            let trace = format!("req-{id}");
+            let h = [
+                httparse::Header {
+                    name: "User-Agent",
+                    value: b"client/1.0",
+                },
+                httparse::Header {
+                    name: "X-Request-Id",
+                    value: trace.as_bytes(),
+                },
+            ];
+            assert!(!heads.shows_new_class(&c, 1, Side::Request, &h, "", 64));
+        }
+        // The user agent was scanned once; every request id was new.
+        assert_eq!(heads.values_repeated, 49);
+        assert_eq!(heads.values_replaced, 50 - WAYS as u64);
     }
 
     #[test]

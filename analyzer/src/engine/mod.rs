@@ -995,7 +995,7 @@ impl<'o> InventoryBuilder<'o> {
             ("engine_heads_learned", self.heads_learned),
             ("engine_heads_flagged", self.heads_flagged),
             ("engine_head_values_repeated", self.heads.values_repeated),
-            ("engine_head_seen_resets", self.heads.seen_resets()),
+            ("engine_head_values_replaced", self.heads.values_replaced),
             ("engine_head_memo_resets", self.learner.memo_resets()),
             ("engine_xml_dtds_refused", self.learner.xml_dtds_refused),
             ("engine_xml_texts_cut", self.learner.xml_texts_cut),
