@@ -4,8 +4,8 @@ use super::super::body::{BodyReader, Step};
 use super::super::decode::BodyDecoder;
 use super::super::lenient::{ends_head, status_start};
 use super::super::parser::{
-    classify_start_line, is_h2_preface, is_plain, prefix_may_be_start_line, with_request,
-    with_response, Prepared, StartLine, MAX_METHOD_LEN,
+    classify_start_line, is_h2_preface, prefix_may_be_start_line, with_request, with_response,
+    Prepared, StartLine, MAX_METHOD_LEN,
 };
 use super::super::sink::ExchangeSink;
 use super::super::HttpCtx;
@@ -86,20 +86,41 @@ impl<M> Half<M> {
     }
 }
 
-/// The end of a head: the first empty line, when every line ends in CRLF.
-static HEAD_END: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
-    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
+/// A head found whole in the input: where it ends and where its first line ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct InPlace {
+    /// Bytes of the head, its empty line included.
+    end: usize,
+    /// Index of the first line's LF.
+    first_lf: usize,
+}
 
-/// Where the whole head of a message starting at `input[0]` ends, when it is all there, plain
-/// (CRLF only, no folding) and within `cap`: the in-place fast path. Any other head takes the
-/// line-by-line path, which handles every irregularity.
-fn head_in_place(input: &[u8], cap: usize) -> Option<usize> {
+/// Where the whole head of a message starting at `input[0]` (not an empty line) ends, when it
+/// is all there, plain (CRLF only, no folding, as [`super::super::parser::is_plain`] says) and within `cap`: the
+/// in-place fast path. Any other head takes the line-by-line path, which handles every
+/// irregularity. One pass over the line ends: the end is the first LF that closes an empty
+/// line.
+fn head_in_place(input: &[u8], cap: usize) -> Option<InPlace> {
     let window = input.get(..cap.min(input.len()))?;
-    let end = HEAD_END.find(window)? + 4;
-    let head = window.get(..end)?;
-    // With every LF preceded by CR and no line starting with whitespace, the first empty line
-    // is the one just found.
-    is_plain(head).then_some(end)
+    let mut first_lf = None;
+    for nl in memchr::memchr_iter(b'\n', window) {
+        if nl == 0 || window.get(nl - 1) != Some(&b'\r') {
+            return None;
+        }
+        let first_lf = *first_lf.get_or_insert(nl);
+        // Every earlier LF has its CR, so an LF two bytes back closes the line before: this
+        // line is empty.
+        if nl >= 2 && window.get(nl - 2) == Some(&b'\n') {
+            return Some(InPlace {
+                end: nl + 1,
+                first_lf,
+            });
+        }
+        if matches!(window.get(nl + 1), Some(b' ' | b'\t')) {
+            return None;
+        }
+    }
+    None
 }
 
 impl<S: ExchangeSink> HttpConnection<S> {
@@ -169,10 +190,9 @@ impl<S: ExchangeSink> HttpConnection<S> {
             }
             half.first_ts = Some(ts);
             if decided {
-                if let Some(end) = head_in_place(input, cap) {
+                if let Some(InPlace { end, first_lf }) = head_in_place(input, cap) {
                     let first = input.get(..end).unwrap_or_default();
-                    let line_end = memchr::memchr(b'\n', first).unwrap_or(0);
-                    let line = first.get(..line_end).unwrap_or_default();
+                    let line = first.get(..first_lf).unwrap_or_default();
                     let kind = classify_start_line(line);
                     let fits = matches!(
                         (role, kind),
@@ -491,5 +511,47 @@ pub(super) fn take_body<M>(half: &mut Half<M>) -> Option<InBody<M>> {
             half.state = other;
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_head_is_found_whole_with_its_first_line() {
+        let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nbody";
+        assert_eq!(
+            head_in_place(head, 1024),
+            Some(InPlace {
+                end: 27,
+                first_lf: 15
+            })
+        );
+        assert_eq!(
+            head_in_place(b"HTTP/1.1 204 No Content\r\n\r\n", 1024).map(|h| h.end),
+            Some(27)
+        );
+    }
+
+    #[test]
+    fn irregular_incomplete_or_oversized_heads_take_the_line_path() {
+        // A bare LF, a folded line, no empty line yet, the empty line beyond the cap.
+        assert_eq!(
+            head_in_place(b"GET / HTTP/1.1\nHost: a\r\n\r\n", 1024),
+            None
+        );
+        assert_eq!(
+            head_in_place(b"GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n", 1024),
+            None
+        );
+        assert_eq!(head_in_place(b"GET / HTTP/1.1\r\nHost: a\r\n", 1024), None);
+        assert_eq!(
+            head_in_place(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 20),
+            None
+        );
+        // What follows the head is not the head's business.
+        let next = b"GET / HTTP/1.1\r\n\r\nGET /x HTTP/1.1\nA: b\n\n";
+        assert_eq!(head_in_place(next, 1024).map(|h| h.end), Some(18));
     }
 }
