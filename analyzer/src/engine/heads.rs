@@ -5,11 +5,13 @@
 //! `Content-Type`): a value already scanned for the same endpoint, side and header put its
 //! classes into the endpoint's known set then, so it cannot show a new one. Such values are
 //! recognised by a keyed 64-bit hash and not scanned again; only values new to the
-//! (endpoint, side, header) are. Each (endpoint, side) keeps one small memo: a slot per header
-//! name (by a hash of the name) holding the hash of the value last scanned there, never the
-//! value. A header whose value changes every time (a request id) only ever replaces its own
-//! slot, so it does not push the repeating ones out; the memo of one head is a few cache lines
-//! (a hash map of every value seen cost a cache miss per header).
+//! (endpoint, side, header) are. Each (endpoint, side) keeps a small memo: 16 slots chosen by a
+//! hash of the header name, each holding the hashes of the last 4 values scanned under it,
+//! never the values. A header whose value changes every time (a request id) only cycles its
+//! own slot, so it does not push the repeating ones out, and the memo of one head is a few
+//! cache lines (a worker-wide map of every value seen cost a cache miss per header). At most
+//! [`MAX_MEMOS`] memos are kept; when that many are full they are all emptied (counted) and
+//! refill from the next heads.
 
 use super::learn;
 use super::policy::Side;
@@ -21,30 +23,29 @@ use std::hash::{BuildHasher, Hasher};
 
 /// Header-name slots per (endpoint, side): two header names sharing a slot only cost scans.
 const SLOTS: usize = 16;
+/// Memos kept per worker (half a KiB each): 4 MiB at most, however many endpoints there are.
+const MAX_MEMOS: usize = 8192;
 /// Values remembered per slot (the last ones scanned): a header that takes a few values in
 /// turn (each consumer's `User-Agent`) is not scanned again each time it changes.
 const WAYS: usize = 4;
 
-/// What the heads of one endpoint and side showed.
+/// The header values the heads of one endpoint and side showed last.
 #[derive(Debug, Clone)]
-struct HeadMemo {
-    /// Classes the prefilter has seen in these heads.
-    known: ClassSet,
+struct ValueMemo {
     /// Per header-name slot, the hashes of the values last scanned there, newest first (0:
     /// none).
     values: [[u64; WAYS]; SLOTS],
 }
 
-impl Default for HeadMemo {
+impl Default for ValueMemo {
     fn default() -> Self {
-        HeadMemo {
-            known: ClassSet::EMPTY,
+        ValueMemo {
             values: [[0; WAYS]; SLOTS],
         }
     }
 }
 
-impl HeadMemo {
+impl ValueMemo {
     /// Whether `value_hash` is among the values last scanned in slot `slot`; it is the newest
     /// afterwards. Counts a value that pushed the oldest out in `replaced`.
     fn repeats(&mut self, slot: u64, value_hash: u64, replaced: &mut u64) -> bool {
@@ -70,8 +71,10 @@ impl HeadMemo {
 #[derive(Debug)]
 pub(super) struct HeadScanner {
     scan: BodyScan,
-    /// Per (endpoint, side), the classes and values its heads showed.
-    memos: FastMap<(u32, Side), HeadMemo>,
+    /// Classes the prefilter has seen in heads per (endpoint, side).
+    known: FastMap<(u32, Side), ClassSet>,
+    /// Per (endpoint, side), the values its heads showed last (at most [`MAX_MEMOS`]).
+    memos: FastMap<(u32, Side), ValueMemo>,
     seed: foldhash::fast::FixedState,
     /// Scratch for the values one scan reads (zeroed after each scan).
     values: Vec<u8>,
@@ -79,17 +82,21 @@ pub(super) struct HeadScanner {
     pub(super) values_repeated: u64,
     /// Values that replaced another one in their memo slot.
     pub(super) values_replaced: u64,
+    /// Times every memo was emptied because [`MAX_MEMOS`] were kept.
+    pub(super) memo_resets: u64,
 }
 
 impl HeadScanner {
     pub(super) fn new(seed: u64) -> Self {
         HeadScanner {
             scan: BodyScan::new(),
+            known: FastMap::default(),
             memos: FastMap::default(),
             seed: foldhash::fast::FixedState::with_seed(seed),
             values: Vec::new(),
             values_repeated: 0,
             values_replaced: 0,
+            memo_resets: 0,
         }
     }
 
@@ -105,7 +112,12 @@ impl HeadScanner {
         query: &str,
         max_values: usize,
     ) -> bool {
-        let memo = self.memos.entry((endpoint, side)).or_default();
+        let key = (endpoint, side);
+        if self.memos.len() >= MAX_MEMOS && !self.memos.contains_key(&key) {
+            self.memos.clear();
+            self.memo_resets += 1;
+        }
+        let memo = self.memos.entry(key).or_default();
         // One push of every new value, each ended by a separator no token spans: a scan costs
         // per push, and heads have many short values.
         self.values.clear();
@@ -118,7 +130,7 @@ impl HeadScanner {
         for (name, value) in named.chain(query) {
             // Header names are case-insensitive; most senders use one case per header anyway,
             // so a name in another case only costs one more scan.
-            let slot = self.seed.hash_one(name);
+            let slot = name_slot(name);
             let mut h = self.seed.build_hasher();
             h.write_u64(slot);
             h.write(value);
@@ -134,13 +146,14 @@ impl HeadScanner {
         }
         // Seeded with the classes heads of this endpoint showed: a trigger for a known class
         // is dropped unexamined.
-        self.scan.restart(memo.known);
+        let known = self.known.entry(key).or_default();
+        self.scan.restart(*known);
         self.scan.push(classifier, &self.values);
         let classes = self.scan.finish(classifier);
         self.values.fill(0);
         self.values.clear();
-        let new = !classes.difference(memo.known).is_empty();
-        memo.known = memo.known.union(classes);
+        let new = !classes.difference(*known).is_empty();
+        *known = known.union(classes);
         new
     }
 
@@ -154,8 +167,16 @@ impl HeadScanner {
 
     /// Forget every endpoint (their ids are about to be reused).
     pub(super) fn clear(&mut self) {
+        self.known.clear();
         self.memos.clear();
     }
+}
+
+/// The memo slot of a header name (modulo [`SLOTS`]). Not keyed: which names share a slot is
+/// then the same in every run, so the counters are too; names are not secret, and a shared
+/// slot only costs scans. The value hashes are keyed.
+fn name_slot(name: &str) -> u64 {
+    foldhash::fast::FixedState::with_seed(0).hash_one(name)
 }
 
 /// Headers the head prefilter does not scan: the caller's own credential (found on every
@@ -233,6 +254,10 @@ mod tests {
     fn a_header_whose_value_changes_does_not_push_out_the_repeating_ones() {
         let c = Classifier::builtin();
         let mut heads = HeadScanner::new(7);
+        // The two names have slots of their own (a shared slot would push the user agent out
+        // after WAYS request ids).
+        let slot = |name: &str| name_slot(name) as usize % SLOTS;
+        assert_ne!(slot("User-Agent"), slot("X-Request-Id"));
         for id in 0..50 {
             let trace = format!("req-{id}");
             let h = [
@@ -250,6 +275,31 @@ mod tests {
         // The user agent was scanned once; every request id was new.
         assert_eq!(heads.values_repeated, 49);
         assert_eq!(heads.values_replaced, 50 - WAYS as u64);
+    }
+
+    #[test]
+    fn memos_are_bounded_and_emptied_when_full() {
+        let c = Classifier::builtin();
+        let mut heads = HeadScanner::new(7);
+        let plain = head(&[("User-Agent", "client/1.0")]);
+        for endpoint in 0..MAX_MEMOS as u32 {
+            assert!(!heads.shows_new_class(&c, endpoint, Side::Request, &plain, "", 64));
+        }
+        assert_eq!((heads.memos.len(), heads.memo_resets), (MAX_MEMOS, 0));
+        // A known endpoint does not make room; a new one empties them all.
+        assert!(!heads.shows_new_class(&c, 0, Side::Request, &plain, "", 64));
+        assert_eq!((heads.values_repeated, heads.memo_resets), (1, 0));
+        assert!(!heads.shows_new_class(&c, u32::MAX, Side::Request, &plain, "", 64));
+        assert_eq!((heads.memos.len(), heads.memo_resets), (1, 1));
+        // The value is scanned again for a forgotten endpoint; classes seen are still known.
+        let email = head(&[("X-Contact", "jane@example.com")]);
+        assert!(heads.shows_new_class(&c, 5, Side::Request, &email, "", 64));
+        for endpoint in 0..MAX_MEMOS as u32 {
+            heads.shows_new_class(&c, endpoint + 10, Side::Response, &plain, "", 64);
+        }
+        assert_eq!(heads.memo_resets, 2);
+        assert!(!heads.shows_new_class(&c, 5, Side::Request, &email, "", 64));
+        assert_eq!(heads.values_repeated, 1);
     }
 
     #[test]

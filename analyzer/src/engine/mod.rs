@@ -996,6 +996,7 @@ impl<'o> InventoryBuilder<'o> {
             ("engine_heads_flagged", self.heads_flagged),
             ("engine_head_values_repeated", self.heads.values_repeated),
             ("engine_head_values_replaced", self.heads.values_replaced),
+            ("engine_head_value_memo_resets", self.heads.memo_resets),
             ("engine_head_memo_resets", self.learner.memo_resets()),
             ("engine_xml_dtds_refused", self.learner.xml_dtds_refused),
             ("engine_xml_texts_cut", self.learner.xml_texts_cut),

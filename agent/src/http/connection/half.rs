@@ -96,10 +96,10 @@ struct InPlace {
 }
 
 /// Where the whole head of a message starting at `input[0]` (not an empty line) ends, when it
-/// is all there, plain (CRLF only, no folding, as [`super::super::parser::is_plain`] says) and within `cap`: the
-/// in-place fast path. Any other head takes the line-by-line path, which handles every
-/// irregularity. One pass over the line ends: the end is the first LF that closes an empty
-/// line.
+/// is all there, plain (CRLF only, no folding, as [`super::super::parser::is_plain`] says)
+/// and within `cap`: the in-place fast path. Any other head takes the line-by-line path,
+/// which handles every irregularity. One pass over the line ends: the end is the first LF
+/// that closes an empty line.
 fn head_in_place(input: &[u8], cap: usize) -> Option<InPlace> {
     let window = input.get(..cap.min(input.len()))?;
     let mut first_lf = None;
